@@ -1,0 +1,87 @@
+"""Atomic file output: a reader never sees a half-written file.
+
+Everything stratum_ml writes goes through these helpers: the content is written
+to a temporary file in the target's folder, flushed and fsynced, then renamed
+over the target (``os.replace`` is atomic on POSIX and Windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; on success rename it over ``target``.
+
+    On any exception the temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``target`` atomically."""
+    write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """``"csv"`` or ``"parquet"`` from the file suffix; anything else is an error."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
+
+
+def write_frame_atomic(
+    df: pd.DataFrame,
+    target: str | os.PathLike[str],
+    *,
+    index: bool = False,
+    writer: Callable[[pd.DataFrame, Path], None] | None = None,
+) -> None:
+    """Write a frame as CSV or Parquet (chosen by suffix) atomically."""
+    fmt = table_format(target)
+    with atomic_path(target) as tmp:
+        if writer is not None:
+            writer(df, tmp)
+        elif fmt == "csv":
+            df.to_csv(tmp, index=index)
+        else:
+            df.to_parquet(tmp, index=index)
+
+
+def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,264 @@
+"""The source data contract (``shared/data-contract.md``) as data.
+
+Every rule of the contract is written here once, as a :class:`ColumnSpec` or
+:class:`TableSpec` field; the pandera schemas (``sources.schemas``), the
+synthetic generator and the documentation are all derived from these specs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["string", "int", "float", "date", "timestamp", "category"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a contract table and the rules it must obey."""
+
+    name: str
+    kind: Kind
+    nullable: bool = False
+    pattern: str | None = None  # full-match regular expression (strings)
+    domain: tuple[str, ...] | None = None  # allowed values (categories)
+    min_value: float | None = None  # inclusive
+    max_value: float | None = None  # inclusive; "current year" is resolved at validation time
+    max_is_current_year: bool = False
+    unique: bool = False
+    references: tuple[str, str] | None = None  # (table, column) that must hold every value
+    identifier: bool = False  # checked against the BSN elfproef; value never echoed
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """``later`` must be >= (or >, when ``strict``) ``earlier`` wherever both are set."""
+
+    earlier: str
+    later: str
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class ConditionalNull:
+    """``column`` may be set only where ``when_column`` equals ``when_value``."""
+
+    column: str
+    when_column: str
+    when_value: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One source table: its columns, keys and cross-column rules."""
+
+    name: str
+    required: bool
+    description: str
+    columns: tuple[ColumnSpec, ...]
+    date_orders: tuple[DateOrder, ...] = ()
+    set_only_when: tuple[ConditionalNull, ...] = ()
+    primary_key: tuple[str, ...] = ()
+    own_date: str | None = None  # the column that dates a row for the as-of rule
+    audit_only: bool = False  # never a model input
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+
+USE_PURPOSES = (
+    "woonfunctie",
+    "bijeenkomstfunctie",
+    "celfunctie",
+    "gezondheidszorgfunctie",
+    "industriefunctie",
+    "kantoorfunctie",
+    "logiesfunctie",
+    "onderwijsfunctie",
+    "sportfunctie",
+    "winkelfunctie",
+    "overige gebruiksfunctie",
+)
+TENURES = ("owner_occupied", "social_rent", "private_rent", "unknown")
+OWNER_TYPES = ("natural_person", "company", "housing_association", "municipality")
+REPORT_CATEGORIES = (
+    "overcrowding",
+    "nuisance",
+    "pollution",
+    "subletting",
+    "address_fraud",
+    "exploitation",
+    "other",
+)
+REPORT_SOURCES = ("resident", "police", "housing_association", "municipality", "anonymous")
+INSPECTION_REASONS = ("random_sample", "report", "risk_model", "project", "other")
+OUTCOMES = ("violation", "no_violation", "inconclusive")
+VIOLATION_TYPES = (
+    "address_fraud",
+    "illegal_subletting",
+    "overcrowding",
+    "illegal_room_rental",
+    "exploitation",
+    "other",
+)
+GENDERS = ("female", "male", "other", "unknown")
+BIRTH_COUNTRY_GROUPS = ("netherlands", "europe_other", "outside_europe", "unknown")
+
+_ADDRESS_REF = ("addresses", "address_id")
+
+
+def _address_fk() -> ColumnSpec:
+    return ColumnSpec(
+        "address_id", "string", references=_ADDRESS_REF, identifier=True,
+        description="BAG verblijfsobject id; must exist in addresses",
+    )
+
+
+CONTRACT: tuple[TableSpec, ...] = (
+    TableSpec(
+        name="addresses",
+        required=True,
+        description="BAG verblijfsobject: one row per dwelling or unit",
+        primary_key=("address_id",),
+        columns=(
+            ColumnSpec("address_id", "string", pattern=r"[0-9]{16}", unique=True, identifier=True),
+            ColumnSpec("building_id", "string", pattern=r"[0-9]{16}", identifier=True),
+            ColumnSpec("postcode", "string", pattern=r"[1-9][0-9]{3}[A-Z]{2}"),
+            ColumnSpec("house_number", "int", min_value=1),
+            ColumnSpec("house_number_suffix", "string", nullable=True),
+            ColumnSpec("district_code", "string", pattern=r"WK[0-9]{6}"),
+            ColumnSpec("neighbourhood_code", "string", pattern=r"BU[0-9]{8}"),
+            ColumnSpec("floor_area_m2", "int", min_value=1, max_value=100000),
+            ColumnSpec("use_purpose", "category", domain=USE_PURPOSES),
+            ColumnSpec("construction_year", "int", min_value=1000, max_is_current_year=True),
+            ColumnSpec("tenure", "category", domain=TENURES),
+            ColumnSpec("x_rd", "float", nullable=True),
+            ColumnSpec("y_rd", "float", nullable=True),
+        ),
+    ),
+    TableSpec(
+        name="registrations",
+        required=True,
+        description="BRP: one row per stay of a person at an address",
+        own_date="registered_from",
+        columns=(
+            ColumnSpec("person_id", "string", identifier=True, description="pseudonym, never a BSN"),
+            _address_fk(),
+            ColumnSpec("registered_from", "date"),
+            ColumnSpec("registered_until", "date", nullable=True),
+            ColumnSpec("birth_year", "int", min_value=1900, max_is_current_year=True),
+            ColumnSpec("surname_key", "string", identifier=True),
+        ),
+        date_orders=(DateOrder("registered_from", "registered_until"),),
+    ),
+    TableSpec(
+        name="water_usage",
+        required=False,
+        description="drinking-water company: metered volume per period",
+        own_date="period_end",
+        columns=(
+            _address_fk(),
+            ColumnSpec("period_start", "date"),
+            ColumnSpec("period_end", "date"),
+            ColumnSpec("volume_m3", "float", min_value=0),
+        ),
+        date_orders=(DateOrder("period_start", "period_end", strict=True),),
+    ),
+    TableSpec(
+        name="energy_usage",
+        required=False,
+        description="grid operator: yearly electricity and gas use",
+        own_date="year",
+        columns=(
+            _address_fk(),
+            ColumnSpec("year", "int"),
+            ColumnSpec("electricity_kwh", "float", nullable=True, min_value=0),
+            ColumnSpec("gas_m3", "float", nullable=True, min_value=0),
+        ),
+    ),
+    TableSpec(
+        name="businesses",
+        required=False,
+        description="Handelsregister establishments",
+        own_date="registered_from",
+        columns=(
+            ColumnSpec("business_id", "string", pattern=r"[0-9]{12}", identifier=True),
+            _address_fk(),
+            ColumnSpec("registered_from", "date"),
+            ColumnSpec("registered_until", "date", nullable=True),
+            ColumnSpec("sbi_code", "string", pattern=r"[0-9]{2,5}"),
+        ),
+        date_orders=(DateOrder("registered_from", "registered_until"),),
+    ),
+    TableSpec(
+        name="ownership",
+        required=False,
+        description="Kadaster: who owned a dwelling, and when",
+        own_date="owned_from",
+        columns=(
+            _address_fk(),
+            ColumnSpec("owner_id", "string", identifier=True),
+            ColumnSpec("owner_type", "category", domain=OWNER_TYPES),
+            ColumnSpec("owned_from", "date"),
+            ColumnSpec("owned_until", "date", nullable=True),
+        ),
+        date_orders=(DateOrder("owned_from", "owned_until"),),
+    ),
+    TableSpec(
+        name="reports",
+        required=False,
+        description="meldingen: reports about an address",
+        own_date="reported_at",
+        primary_key=("report_id",),
+        columns=(
+            ColumnSpec("report_id", "string", unique=True, identifier=True),
+            _address_fk(),
+            ColumnSpec("reported_at", "timestamp"),
+            ColumnSpec("category", "category", domain=REPORT_CATEGORIES),
+            ColumnSpec("source", "category", domain=REPORT_SOURCES),
+        ),
+    ),
+    TableSpec(
+        name="inspections",
+        required=True,
+        description="huisbezoeken: past visits and their outcomes (the labels)",
+        own_date="inspected_at",
+        primary_key=("inspection_id",),
+        columns=(
+            ColumnSpec("inspection_id", "string", unique=True, identifier=True),
+            _address_fk(),
+            ColumnSpec("inspected_at", "date"),
+            ColumnSpec("reason", "category", domain=INSPECTION_REASONS),
+            ColumnSpec("outcome", "category", domain=OUTCOMES),
+            ColumnSpec("violation_type", "category", nullable=True, domain=VIOLATION_TYPES),
+        ),
+        set_only_when=(ConditionalNull("violation_type", "outcome", "violation"),),
+    ),
+    TableSpec(
+        name="audit_attributes",
+        required=False,
+        audit_only=True,
+        description="protected attributes, for the fairness audit ONLY",
+        columns=(
+            ColumnSpec(
+                "person_id", "string", references=("registrations", "person_id"), identifier=True
+            ),
+            ColumnSpec("gender", "category", domain=GENDERS),
+            ColumnSpec("birth_country_group", "category", domain=BIRTH_COUNTRY_GROUPS),
+        ),
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in CONTRACT}
+REQUIRED_TABLES: tuple[str, ...] = tuple(t.name for t in CONTRACT if t.required)
+OPTIONAL_TABLES: tuple[str, ...] = tuple(t.name for t in CONTRACT if not t.required)
+MODEL_TABLES: tuple[str, ...] = tuple(t.name for t in CONTRACT if not t.audit_only)
