@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from stratum_ml.serving.cli_admin import audit_app, keys_app
+
 app = typer.Typer(
     name="stratum",
     help="Point-in-time risk scoring for municipal address and housing enforcement.",
@@ -37,7 +39,9 @@ def _parse_date(value: str, option: str) -> dt.date:
 
 @app.command()
 def validate(
-    source_dir: Annotated[Path, typer.Argument(help="Folder with the source tables (CSV/Parquet).")],
+    source_dir: Annotated[
+        Path, typer.Argument(help="Folder with the source tables (CSV/Parquet).")
+    ],
 ) -> None:
     """Validate a source folder against the data contract and print a report."""
     from stratum_ml.sources.report import print_report
@@ -51,7 +55,9 @@ def validate(
 @app.command()
 def generate(
     out: Annotated[Path, typer.Option(help="Source folder to create.")],
-    truth: Annotated[Path, typer.Option(help="Ground-truth file (kept outside the source folder).")],
+    truth: Annotated[
+        Path, typer.Option(help="Ground-truth file (kept outside the source folder).")
+    ],
     addresses: Annotated[int, typer.Option(min=10, help="Number of addresses.")] = 60_000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same municipality.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "parquet",
@@ -88,6 +94,10 @@ def features(
     table = build_feature_table(tables, ref, progress=True)
     write_frame_atomic(table.reset_index(), out)
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")
+
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -118,7 +118,10 @@ _ADDRESS_REF = ("addresses", "address_id")
 
 def _address_fk() -> ColumnSpec:
     return ColumnSpec(
-        "address_id", "string", references=_ADDRESS_REF, identifier=True,
+        "address_id",
+        "string",
+        references=_ADDRESS_REF,
+        identifier=True,
         description="BAG verblijfsobject id; must exist in addresses",
     )
 
@@ -151,7 +154,9 @@ CONTRACT: tuple[TableSpec, ...] = (
         description="BRP: one row per stay of a person at an address",
         own_date="registered_from",
         columns=(
-            ColumnSpec("person_id", "string", identifier=True, description="pseudonym, never a BSN"),
+            ColumnSpec(
+                "person_id", "string", identifier=True, description="pseudonym, never a BSN"
+            ),
             _address_fk(),
             ColumnSpec("registered_from", "date"),
             ColumnSpec("registered_until", "date", nullable=True),

@@ -91,7 +91,9 @@ def normalise_column(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     if spec.kind == "category":
         assert spec.domain is not None
         return pd.Series(
-            pd.Categorical(series, categories=list(spec.domain)), index=series.index, name=series.name
+            pd.Categorical(series, categories=list(spec.domain)),
+            index=series.index,
+            name=series.name,
         )
     raise ValueError(f"unknown column kind {spec.kind!r}")
 

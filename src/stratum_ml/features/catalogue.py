@@ -1,0 +1,197 @@
+"""The feature catalogue: metadata (data, not comments) and feature sets.
+
+The catalogue joins two halves that must agree: the code (every registered
+feature, its theme, docstring and the source tables it reads, traced through
+the registry) and ``catalogue.yaml`` (unit, reason templates in English and
+Dutch, approval and its justification). :func:`load_catalogue` refuses a
+catalogue where they disagree, and refuses any feature computed from the
+protected audit attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from stratum_ml.features import THEME_MODULES  # noqa: F401  (registers every feature)
+from stratum_ml.features.registry import REGISTRY, CatalogueError, FeatureParams, Registry
+from stratum_ml.sources.contract import TABLES
+
+Language = Literal["en", "nl"]
+#: themes in data-flow order; the catalogue (and every feature table) lists features so
+THEMES = (
+    "dwelling",
+    "household",
+    "water",
+    "energy",
+    "businesses",
+    "ownership",
+    "reports",
+    "visits",
+    "network",
+)
+
+
+class CatalogueEntry(BaseModel):
+    """Everything known about one feature."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    theme: str
+    sources: tuple[str, ...]
+    unit: str
+    description: str
+    reason_en: str
+    reason_nl: str
+    approved: bool
+    justification: str = Field(min_length=10)
+
+    @field_validator("theme")
+    @classmethod
+    def _known_theme(cls, theme: str) -> str:
+        if theme not in THEMES:
+            raise ValueError(f"unknown theme {theme!r}; add it to catalogue.THEMES")
+        return theme
+
+    @field_validator("sources")
+    @classmethod
+    def _no_audit_sources(cls, sources: tuple[str, ...]) -> tuple[str, ...]:
+        for s in sources:
+            if s not in TABLES:
+                raise ValueError(f"unknown source table {s!r}")
+            if TABLES[s].audit_only:
+                raise ValueError(
+                    f"a feature computed from {s!r} is refused: protected attributes are for "
+                    "the fairness audit only"
+                )
+        return sources
+
+    def reason(self, value: Any, language: Language = "en") -> str:
+        """The reason sentence for this feature's ``value`` in ``language``.
+
+        A missing value cannot fill a template; the sentence then says there is no data.
+        """
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            prefix = "no data" if language == "en" else "geen gegevens"
+            return f"{prefix}: {self.description[0].lower()}{self.description[1:]}"
+        template = self.reason_en if language == "en" else self.reason_nl
+        return template.format(value=value)
+
+
+class Catalogue:
+    """All catalogue entries, by feature name, in registration order."""
+
+    def __init__(self, entries: Mapping[str, CatalogueEntry]) -> None:
+        self.entries = dict(entries)
+
+    def __getitem__(self, name: str) -> CatalogueEntry:
+        return self.entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def __iter__(self) -> Any:
+        return iter(self.entries.values())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    @property
+    def approved(self) -> list[str]:
+        """Names of the features that may enter a model."""
+        return [e.name for e in self.entries.values() if e.approved]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per feature, for reports and MLflow artifacts."""
+        rows = [e.model_dump() for e in self.entries.values()]
+        frame = pd.DataFrame(rows)
+        frame["sources"] = frame["sources"].map(", ".join)
+        return frame
+
+
+def _theme_rank(theme: str | None) -> int:
+    return THEMES.index(theme) if theme in THEMES else len(THEMES)
+
+
+def _read_yaml() -> dict[str, dict[str, Any]]:
+    text = resources.files("stratum_ml.features").joinpath("catalogue.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
+        raise CatalogueError("catalogue.yaml must hold a mapping 'features'")
+    return data["features"]
+
+
+def build_catalogue(
+    metadata: Mapping[str, Mapping[str, Any]], registry: Registry = REGISTRY
+) -> Catalogue:
+    """Join the registered features with their metadata; refuse any disagreement."""
+    code = set(registry.features)
+    data = set(metadata)
+    if missing := sorted(code - data):
+        raise CatalogueError(f"features without a catalogue entry: {', '.join(missing)}")
+    if extra := sorted(data - code):
+        raise CatalogueError(f"catalogue entries without a feature: {', '.join(extra)}")
+    entries: dict[str, CatalogueEntry] = {}
+    ordered = sorted(registry.features.items(), key=lambda item: _theme_rank(item[1].theme))
+    for name, node in ordered:
+        meta = dict(metadata[name])
+        if "sources" in meta or "theme" in meta:
+            raise CatalogueError(f"{name}: sources and theme come from the code, not the file")
+        try:
+            entries[name] = CatalogueEntry(
+                name=name,
+                theme=node.theme or "",
+                sources=registry.sources_of(name),
+                description=(node.func.__doc__ or "").strip().splitlines()[0],
+                **meta,
+            )
+        except ValueError as exc:
+            raise CatalogueError(f"catalogue entry {name!r}: {exc}") from exc
+    return Catalogue(entries)
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """The project's catalogue (code + ``catalogue.yaml``), validated."""
+    return build_catalogue(_read_yaml())
+
+
+class FeatureSet(BaseModel):
+    """The features a model uses, and the constants they were computed with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "default"
+    features: tuple[str, ...]
+    params: FeatureParams = FeatureParams()
+
+    @field_validator("features")
+    @classmethod
+    def _approved_only(cls, features: tuple[str, ...]) -> tuple[str, ...]:
+        catalogue = load_catalogue()
+        unknown = [f for f in features if f not in catalogue]
+        if unknown:
+            raise ValueError(f"unknown features: {', '.join(unknown)}")
+        refused = [f for f in features if not catalogue[f].approved]
+        if refused:
+            raise ValueError(
+                "features not approved in the catalogue cannot enter a model: "
+                + ", ".join(f"{f} ({catalogue[f].justification})" for f in refused)
+            )
+        if len(set(features)) != len(features):
+            raise ValueError("a feature is listed twice")
+        return features
+
+    @classmethod
+    def default(cls, exclude: Iterable[str] = ()) -> FeatureSet:
+        """Every approved feature, less ``exclude``."""
+        skip = set(exclude)
+        return cls(features=tuple(f for f in load_catalogue().approved if f not in skip))

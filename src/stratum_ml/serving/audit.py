@@ -1,0 +1,300 @@
+"""The audit log of the scoring service: record keeping under EU AI Act art. 12.
+
+One JSON line per request, allowed or refused::
+
+    {"seq": 1, "time": "2026-11-03T09:14:02.123456+00:00", "key_id": "3f9c...",
+     "role": "analyst", "endpoint": "score", "address_ids": ["0363010000000001"],
+     "model_version": "7", "status": 200, "detail": "", "prev_hash": "000...0",
+     "hash": "9a4e..."}
+
+``hash`` is the SHA-256 of the record's canonical JSON (sorted keys, no
+spaces, ASCII) without ``hash`` itself; ``prev_hash`` is the previous line's
+``hash`` (64 zeros for the first line) and ``seq`` counts from 1. Changing,
+removing, inserting or reordering a line therefore breaks the chain at that
+line, and :func:`verify_log` names it. The API key is never written, only
+its key id; the address ids are BAG ids, not person data.
+
+Writes are durable and ordered: each record is written with one ``O_APPEND``
+write and ``fsync``-ed before :meth:`AuditLog.append` returns, under an
+exclusive ``flock`` on the log itself, and the chain is continued from the
+log's last line as read under that lock. So several service worker processes
+can share one log (on a local file system: ``flock`` is not reliable on NFS).
+
+A chain cannot show that lines were cut off its *end*. Record the ``last
+hash`` that ``stratum audit verify`` prints somewhere else from time to time
+(a ticket, another system) to detect that too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypedDict
+
+from stratum_ml.config import get_settings
+
+GENESIS_HASH = "0" * 64
+DETAIL_MAX = 200
+
+
+class AuditRecord(TypedDict):
+    """One line of the audit log."""
+
+    seq: int
+    time: str
+    key_id: str | None
+    role: str | None
+    endpoint: str
+    address_ids: list[str]
+    model_version: str | None
+    status: int
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+_FIELDS = frozenset(AuditRecord.__annotations__)
+
+
+class AuditLogError(Exception):
+    """The log cannot be continued safely; no record was written."""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify_log`.
+
+    Attributes
+    ----------
+    ok
+        True when every line is intact and the chain is unbroken.
+    n_records
+        Intact records: all of them when ``ok``, else those before ``first_bad_line``.
+    first_bad_line
+        1-based line number of the first broken line, or None.
+    reason
+        What is wrong with that line; empty when ``ok``.
+    last_hash
+        ``hash`` of the last intact record (:data:`GENESIS_HASH` when there is none).
+    """
+
+    ok: bool
+    n_records: int
+    first_bad_line: int | None
+    reason: str
+    last_hash: str
+
+
+def default_audit_log() -> Path:
+    """The audit log in force: ``$STRATUM_AUDIT_LOG`` or ``<home>/audit.jsonl``."""
+    env = os.environ.get("STRATUM_AUDIT_LOG")
+    return Path(env) if env else get_settings().home / "audit.jsonl"
+
+
+def record_hash(record: Mapping[str, object]) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``record`` without its ``hash`` field."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _last_line(fd: int) -> bytes:
+    """The file's last line, with its line end if it has one (b"" for an empty file)."""
+    end = os.lseek(fd, 0, os.SEEK_END)
+    pos, block, tail = end, 8192, b""
+    while pos > 0:
+        step = min(block, pos)
+        pos -= step
+        tail = os.pread(fd, step, pos) + tail
+        cut = tail.rfind(b"\n", 0, len(tail) - 1)
+        if cut >= 0:
+            return tail[cut + 1 :]
+        block *= 2
+    return tail
+
+
+class AuditLog:
+    """An append-only, hash-chained audit log file.
+
+    Opening checks that the log's last line can be continued, so that a
+    damaged log stops the service at start-up rather than at its first
+    request.
+
+    Parameters
+    ----------
+    path
+        The log file; created with mode 0600 (and its folder) when missing.
+
+    Raises
+    ------
+    AuditLogError
+        When the last line is incomplete (an interrupted write) or not a record.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # flock(2) already excludes other threads, since each append opens its
+        # own descriptor; the thread lock keeps that true where Python emulates
+        # flock with per-process fcntl locks.
+        self._lock = threading.Lock()
+        with self._locked() as fd:
+            self._chain_tail(fd)
+
+    @contextmanager
+    def _locked(self) -> Iterator[int]:
+        with self._lock:
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield fd
+            finally:
+                os.close(fd)  # releases the flock
+
+    def _chain_tail(self, fd: int) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record, ``(0, GENESIS_HASH)`` for an empty log."""
+        line = _last_line(fd)
+        if not line:
+            return 0, GENESIS_HASH
+        if not line.endswith(b"\n"):
+            raise AuditLogError(
+                f"{self.path}: the last line is incomplete (an interrupted write?); "
+                "run `stratum audit verify` and have it examined before writing on"
+            )
+        try:
+            record = json.loads(line)
+            seq, last_hash = record["seq"], record["hash"]
+        except (ValueError, TypeError, KeyError):
+            raise AuditLogError(f"{self.path}: the last line is not an audit record") from None
+        if not isinstance(seq, int) or not isinstance(last_hash, str):
+            raise AuditLogError(f"{self.path}: the last line is not an audit record")
+        return seq, last_hash
+
+    def append(
+        self,
+        *,
+        key_id: str | None,
+        role: str | None,
+        endpoint: str,
+        address_ids: Sequence[str],
+        model_version: str | None,
+        status: int,
+        detail: str = "",
+    ) -> AuditRecord:
+        """Write one record and make it durable before returning it.
+
+        Parameters
+        ----------
+        key_id
+            Id of the caller's key; None when the request carried no known key.
+        role
+            The key's role; None when unknown.
+        endpoint
+            The endpoint asked for.
+        address_ids
+            Every address id the request asked for (may be empty).
+        model_version
+            The model version that served (or would have served) the request.
+        status
+            The HTTP status code of the answer.
+        detail
+            A short outcome; at most :data:`DETAIL_MAX` characters are kept.
+
+        Returns
+        -------
+        AuditRecord
+            The record as written, with its ``seq`` and ``hash``.
+        """
+        if isinstance(address_ids, str):
+            raise TypeError("address_ids must be a sequence of ids, not a single string")
+        with self._locked() as fd:
+            seq, prev_hash = self._chain_tail(fd)
+            record = AuditRecord(
+                seq=seq + 1,
+                time=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+                key_id=key_id,
+                role=None if role is None else str(role),
+                endpoint=str(endpoint),
+                address_ids=[str(a) for a in address_ids],
+                model_version=model_version,
+                status=int(status),
+                detail=detail[:DETAIL_MAX],
+                prev_hash=prev_hash,
+                hash="",
+            )
+            record["hash"] = record_hash(record)
+            line = memoryview((json.dumps(record, separators=(",", ":")) + "\n").encode("ascii"))
+            while line:  # a write to a regular file may, rarely, be short
+                line = line[os.write(fd, line) :]
+            os.fsync(fd)
+        return record
+
+
+class _Broken(Exception):
+    """A line that breaks the log; the message says how."""
+
+
+def _check_line(raw: bytes, seq: int, prev_hash: str) -> str:
+    """Check one raw line as record number ``seq``; return its hash or raise :class:`_Broken`."""
+    if not raw.endswith(b"\n"):
+        raise _Broken("truncated last line: it has no line end (an interrupted write, or cut off)")
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        raise _Broken("the line is not valid JSON") from None
+    if not isinstance(record, dict) or set(record) != _FIELDS:
+        raise _Broken("the line is not an audit record (fields missing or unexpected)")
+    if record["hash"] != record_hash(record):
+        raise _Broken("the hash does not match the record's content: the line was changed")
+    if record["seq"] != seq:
+        raise _Broken(
+            f"seq is {record['seq']!r} where {seq} was expected: "
+            "a line was removed, inserted or moved"
+        )
+    if record["prev_hash"] != prev_hash:
+        raise _Broken(
+            "prev_hash is not the previous line's hash: a line was removed, inserted or moved"
+        )
+    return str(record["hash"])
+
+
+def verify_log(path: str | os.PathLike[str]) -> VerifyResult:
+    """Check every line and the chain of an audit log, stopping at the first broken line.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no log at ``path``.
+    """
+    n_records, last_hash = 0, GENESIS_HASH
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            try:
+                last_hash = _check_line(raw, n_records + 1, last_hash)
+            except _Broken as exc:
+                return VerifyResult(False, n_records, line_no, str(exc), last_hash)
+            n_records += 1
+    return VerifyResult(True, n_records, None, "", last_hash)
+
+
+def read_last(path: str | os.PathLike[str], n: int) -> list[AuditRecord]:
+    """The last ``n`` records, as written (unchecked: use :func:`verify_log` for that).
+
+    Raises
+    ------
+    ValueError
+        When one of those lines is not valid JSON.
+    """
+    with open(path, "rb") as fh:
+        lines = deque(fh, maxlen=n)
+    return [json.loads(line) for line in lines]
