@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stratum_ml.features.asof import REF, Q, asof_join, days_before, in_force, per_query
+from stratum_ml.features.asof import (
+    REF,
+    Q,
+    asof_join,
+    count_before,
+    days_before,
+    in_force,
+    per_query,
+)
 from stratum_ml.features.common import count_per_query
 from stratum_ml.features.registry import feature, intermediate
 from stratum_ml.sources.contract import OWNER_TYPES
@@ -28,26 +36,18 @@ def current_owner(ownership_rows: pd.DataFrame) -> pd.DataFrame:
     return now.set_index(Q)[["owner_id", "owner_type", "owned_from", REF]]
 
 
-@intermediate(sources=("ownership",))
-def owner_portfolio(current_owner: pd.DataFrame, tables: SourceTables) -> pd.DataFrame:
-    """Every ownership of the current owner known on the reference date."""
+def _owner_count(
+    tables: SourceTables, current_owner: pd.DataFrame, date_col: str, days_back: int, n: int
+) -> pd.Series:
+    """Rows of the current owner whose ``date_col`` lies in [ref - days_back, ref)."""
     assert tables.ownership is not None
-    owner_keys = pd.DataFrame(
-        {
-            "owner_id": current_owner["owner_id"].to_numpy(),
-            Q: current_owner.index.to_numpy(),
-            REF: current_owner[REF].to_numpy(),
-        }
-    )
-    return asof_join(
-        tables.ownership, owner_keys, date_col="owned_from", end_col="owned_until", on="owner_id"
-    )
-
-
-def _portfolio_count(rows: pd.DataFrame, portfolio: pd.DataFrame, n: int) -> pd.Series:
-    """Rows per query where the query has a known owner (0), NaN where it has none."""
-    counts = rows.groupby(Q).size().astype("float64")
-    return per_query(counts.reindex(portfolio[Q].unique(), fill_value=0.0), n)
+    owners = current_owner["owner_id"].to_numpy()
+    ref = current_owner[REF]
+    counts = count_before(tables.ownership, "owner_id", date_col, owners, ref)
+    if days_back:
+        since = ref - pd.Timedelta(days=days_back)
+        counts = counts - count_before(tables.ownership, "owner_id", date_col, owners, since)
+    return per_query(pd.Series(counts.astype("float64"), index=current_owner.index), n)
 
 
 @feature(theme=THEME, sources=("ownership",))
@@ -58,25 +58,25 @@ def owner_type(current_owner: pd.DataFrame, n_queries: int) -> pd.Series:
 
 
 @feature(theme=THEME, sources=("ownership",))
-def owner_dwellings(owner_portfolio: pd.DataFrame, n_queries: int) -> pd.Series:
+def owner_dwellings(current_owner: pd.DataFrame, tables: SourceTables, n_queries: int) -> pd.Series:
     """Dwellings owned by the current owner on the reference date (count)."""
-    now = in_force(owner_portfolio, "owned_until")
-    return per_query(now.groupby(Q)["address_id"].nunique().astype("float64"), n_queries)
+    acquired = _owner_count(tables, current_owner, "owned_from", 0, n_queries)
+    sold = _owner_count(tables, current_owner, "owned_until", 0, n_queries)
+    return acquired - sold
 
 
 @feature(theme=THEME, sources=("ownership",))
-def owner_acquisitions_24m(owner_portfolio: pd.DataFrame, n_queries: int) -> pd.Series:
+def owner_acquisitions_24m(
+    current_owner: pd.DataFrame, tables: SourceTables, n_queries: int
+) -> pd.Series:
     """Dwellings the current owner acquired in the 730 days before the reference date (count)."""
-    recent = owner_portfolio.loc[days_before(owner_portfolio, "owned_from") <= 730]
-    return _portfolio_count(recent, owner_portfolio, n_queries)
+    return _owner_count(tables, current_owner, "owned_from", 730, n_queries)
 
 
 @feature(theme=THEME, sources=("ownership",))
-def owner_sales_24m(owner_portfolio: pd.DataFrame, n_queries: int) -> pd.Series:
+def owner_sales_24m(current_owner: pd.DataFrame, tables: SourceTables, n_queries: int) -> pd.Series:
     """Dwellings the current owner sold in the 730 days before the reference date (count)."""
-    ended = owner_portfolio.loc[owner_portfolio["owned_until"].notna()]
-    recent = ended.loc[days_before(ended, "owned_until") <= 730]
-    return _portfolio_count(recent, owner_portfolio, n_queries)
+    return _owner_count(tables, current_owner, "owned_until", 730, n_queries)
 
 
 @feature(theme=THEME, sources=("ownership",))

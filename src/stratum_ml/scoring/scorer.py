@@ -1,0 +1,229 @@
+"""Score every dwelling as of a date with one model; explain only what is asked for.
+
+A :class:`Scorer` holds one model and the feature table of one scoring date.
+Scoring everything is cheap (a tree ensemble over a matrix); explaining is not
+(exact TreeSHAP is ~100x slower), so reasons are computed for the rows a user
+actually sees: the top of a priority list, or one address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratum_ml.evaluation.explain import Reason, all_reasons, top_reasons
+from stratum_ml.features.build import build_features
+from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
+from stratum_ml.sources.tables import SourceTables
+from stratum_ml.training.model import RiskModel
+from stratum_ml.training.train import residential_population
+
+
+@dataclass(frozen=True)
+class ScoredAddress:
+    """One address's score: where it ranks and why."""
+
+    address_id: str
+    probability: float
+    raw_score: float
+    rank: int
+    percentile: float
+    district: str | None
+    neighbourhood: str | None
+    reasons: list[Reason] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly."""
+        return {
+            "address_id": self.address_id,
+            "probability": self.probability,
+            "raw_score": self.raw_score,
+            "rank": self.rank,
+            "percentile": self.percentile,
+            "district": self.district,
+            "neighbourhood": self.neighbourhood,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+class Scorer:
+    """Scores of every dwelling as of ``as_of`` under ``model``.
+
+    Parameters
+    ----------
+    model
+        A fitted :class:`RiskModel`.
+    features
+        Feature table indexed by ``address_id`` (at least the model's features).
+    places
+        ``district`` and ``neighbourhood`` by ``address_id`` (for filters).
+    as_of
+        The scoring date the features were computed for.
+    """
+
+    def __init__(
+        self,
+        model: RiskModel,
+        features: pd.DataFrame,
+        places: pd.DataFrame,
+        as_of: dt.date,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self.model = model
+        self.as_of = as_of
+        self.catalogue = catalogue or load_catalogue()
+        self.features = features[model.feature_names_in_]
+        self.matrix = model.matrix(self.features)
+        raw = model.raw_score(self.matrix)
+        order = np.lexsort((self.features.index.to_numpy(), -raw))
+        rank = np.empty(len(raw), dtype=np.int64)
+        rank[order] = np.arange(1, len(raw) + 1)
+        n = len(raw)
+        self.table = pd.DataFrame(
+            {
+                "probability": model.calibrator_(raw),
+                "raw_score": raw,
+                "rank": rank,
+                "percentile": 100.0 * (n - rank + 1) / n,
+                "district": places.reindex(self.features.index)["district"].to_numpy(),
+                "neighbourhood": places.reindex(self.features.index)["neighbourhood"].to_numpy(),
+            },
+            index=self.features.index,
+        ).sort_values("rank")
+        self._position = pd.Series(np.arange(n), index=self.features.index)
+
+    @classmethod
+    def from_sources(
+        cls, model: RiskModel, tables: SourceTables, as_of: dt.date, *, progress: bool = False
+    ) -> Scorer:
+        """Build the feature table of every dwelling as of ``as_of`` and score it."""
+        queries = residential_population(tables, pd.Timestamp(as_of))
+        features = build_features(
+            tables, queries, features=model.feature_names_in_, progress=progress
+        )
+        absent = features.attrs.get("absent_features", {})
+        if absent:
+            raise ValueError(
+                "the model needs features whose source tables are missing: "
+                + ", ".join(f"{f} ({', '.join(t)})" for f, t in absent.items())
+            )
+        a = tables.addresses.set_index("address_id")
+        places = pd.DataFrame(
+            {"district": a["district_code"], "neighbourhood": a["neighbourhood_code"]}
+        )
+        return cls(model, features, places, as_of)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __contains__(self, address_id: object) -> bool:
+        return address_id in self._position.index
+
+    def _scored(self, address_id: str, reasons: list[Reason]) -> ScoredAddress:
+        row = self.table.loc[address_id]
+        return ScoredAddress(
+            address_id=address_id,
+            probability=float(row["probability"]),
+            raw_score=float(row["raw_score"]),
+            rank=int(row["rank"]),
+            percentile=float(row["percentile"]),
+            district=row["district"],
+            neighbourhood=row["neighbourhood"],
+            reasons=reasons,
+        )
+
+    def reasons(
+        self, address_ids: Sequence[str], *, n: int = 3, language: Language = "en"
+    ) -> list[list[Reason]]:
+        """The ``n`` strongest risk-raising reasons of each address."""
+        if not address_ids:
+            return []
+        positions = self._position.loc[list(address_ids)].to_numpy()
+        contrib = self.model.contributions(self.matrix[positions])
+        contrib.index = pd.Index(address_ids)
+        return top_reasons(
+            contrib, self.features.loc[list(address_ids)], self.catalogue, n=n, language=language
+        )
+
+    def score(
+        self, address_ids: Iterable[str], *, n_reasons: int = 3, language: Language = "en"
+    ) -> tuple[list[ScoredAddress], list[str]]:
+        """Scores with reasons for known ids, and the ids that are not scored dwellings."""
+        ids = list(dict.fromkeys(address_ids))
+        known = [a for a in ids if a in self]
+        unknown = [a for a in ids if a not in self]
+        reasons = (
+            self.reasons(known, n=n_reasons, language=language)
+            if n_reasons
+            else [[] for _ in known]
+        )
+        return [self._scored(a, r) for a, r in zip(known, reasons, strict=True)], unknown
+
+    def score_features(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Probability and raw score for ready-made feature rows (unranked: not in the population)."""
+        raw = self.model.raw_score(rows)
+        return pd.DataFrame(
+            {"probability": self.model.calibrator_(raw), "raw_score": raw}, index=rows.index
+        )
+
+    def explain(self, address_id: str, *, language: Language = "en") -> tuple[ScoredAddress, float]:
+        """Every contribution for one address, largest first, and the bias (log-odds)."""
+        pos = int(self._position.loc[address_id])
+        contrib = self.model.contributions(self.matrix[pos : pos + 1]).iloc[0]
+        reasons = all_reasons(contrib, self.features.loc[address_id], self.catalogue, language)
+        return self._scored(address_id, reasons), float(contrib["bias"])
+
+    def priority_list(
+        self,
+        k: int,
+        *,
+        district: str | None = None,
+        neighbourhood: str | None = None,
+        min_probability: float | None = None,
+        theme: str | None = None,
+        n_reasons: int = 3,
+        language: Language = "en",
+        batch: int = 200,
+    ) -> list[ScoredAddress]:
+        """The ``k`` highest-ranked dwellings passing the filters, explained.
+
+        ``theme`` keeps addresses whose strongest reason belongs to that catalogue theme;
+        candidates are explained in rank order, ``batch`` at a time, until ``k`` are found.
+        """
+        rows = self.table
+        if district is not None:
+            rows = rows.loc[rows["district"] == district]
+        if neighbourhood is not None:
+            rows = rows.loc[rows["neighbourhood"] == neighbourhood]
+        if min_probability is not None:
+            rows = rows.loc[rows["probability"] >= min_probability]
+        out: list[ScoredAddress] = []
+        ids = rows.index.tolist()
+        for start in range(0, len(ids), batch if theme else max(k, 1)):
+            chunk = ids[start : start + (batch if theme else k)]
+            for address_id, reasons in zip(
+                chunk, self.reasons(chunk, n=n_reasons, language=language), strict=True
+            ):
+                if theme is None or (reasons and reasons[0].theme == theme):
+                    out.append(self._scored(address_id, reasons))
+                    if len(out) == k:
+                        return out
+            if theme is None:
+                break
+        return out
+
+    def to_frame(self, k: int, *, language: Language = "en") -> pd.DataFrame:
+        """Every dwelling ranked; the top ``k`` with their reasons (for files)."""
+        out = self.table.reset_index().rename(columns={"index": "address_id"})
+        out.insert(0, "scored_as_of", str(self.as_of))
+        top = out["address_id"].head(k).tolist()
+        reasons = self.reasons(top, language=language)
+        for i in range(3):
+            texts = [r[i].text if len(r) > i else None for r in reasons]
+            out[f"reason_{i + 1}"] = pd.Series(texts + [None] * (len(out) - len(texts)))
+        return out

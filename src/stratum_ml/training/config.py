@@ -1,0 +1,100 @@
+"""The run configuration of a training: YAML -> pydantic, recorded with every run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stratum_ml.evaluation.gates import FairnessGateConfig
+from stratum_ml.evaluation.sensitive import RESIDENT_GROUPS
+from stratum_ml.features.registry import FeatureParams
+
+#: the protected groups the gate checks by default; district and neighbourhood are
+#: audited and reported too, but prevalence differs between places by nature
+PROTECTED_ATTRIBUTES = tuple(RESIDENT_GROUPS)
+
+
+class LightGBMParams(BaseModel):
+    """LightGBM settings (binary objective); see the LightGBM parameter docs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_leaves: int = Field(15, ge=2)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    n_estimators: int = Field(600, ge=1, description="upper bound; early stopping picks fewer")
+    min_child_samples: int = Field(20, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    subsample_freq: int = Field(1, ge=0)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int = Field(50, ge=1)
+    n_jobs: int = Field(2, ge=1)
+
+
+class SplitConfig(BaseModel):
+    """Time-based split of the visits: train | tune | holdout, in date order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tune_fraction: float = Field(0.2, gt=0, lt=0.5, description="early stopping and calibration")
+    holdout_fraction: float = Field(0.25, gt=0, lt=0.5, description="evaluation only")
+
+    @model_validator(mode="after")
+    def _leaves_training(self) -> SplitConfig:
+        if self.tune_fraction + self.holdout_fraction >= 0.8:
+            raise ValueError("tune_fraction + holdout_fraction must leave at least 20% to train")
+        return self
+
+
+class RunConfig(BaseModel):
+    """Everything that decides a training run; logged to MLflow as ``run_config.yaml``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: str | None = Field(None, description="registered model (default from settings)")
+    feature_set: str = "default"
+    exclude_features: tuple[str, ...] = ()
+    feature_params: FeatureParams = FeatureParams()
+    lightgbm: LightGBMParams = LightGBMParams()
+    split: SplitConfig = SplitConfig()
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    weighting: Literal["none", "ipw"] = Field(
+        "ipw", description="inverse visit-propensity weights for the selective-labels correction"
+    )
+    ipw_clip: float = Field(20.0, ge=1, description="largest weight relative to the mean")
+    propensity_controls: int = Field(2, ge=1, description="unvisited control queries per visit")
+    ks: tuple[int, ...] = (50, 100, 250, 500)
+    headline_k: int = 100
+    fairness: FairnessGateConfig = FairnessGateConfig(attributes=PROTECTED_ATTRIBUTES)
+    proxy_auc_threshold: float = Field(0.7, gt=0.5, le=1)
+    mitigation: Literal["none", "reweight", "drop_proxies"] = Field(
+        "none", description="fairness mitigation applied to the registered model"
+    )
+    evaluate_mitigations: bool = Field(
+        True, description="also train each mitigation and report its effect side by side"
+    )
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None) -> RunConfig:
+        """Read a YAML run config; ``None`` gives the defaults. Errors name the file and field."""
+        if path is None:
+            return cls()
+        path = Path(path)
+        try:
+            data: Any = yaml.safe_load(path.read_text("utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"{path}: cannot read run config: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a run config is a mapping of settings")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"{path}: invalid run config:\n{exc}") from exc
+
+    def to_yaml(self) -> str:
+        """The config as YAML (what gets logged)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,251 @@
+"""The risk model: LightGBM on approved features plus a probability calibrator.
+
+Saved as plain files — ``booster.txt`` (LightGBM's own text format) and
+``model.json`` (feature names, category lists, calibrator, metadata) — so a model
+can be read, diffed and loaded without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from stratum_ml.io import write_text_atomic
+from stratum_ml.training.config import LightGBMParams
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Calibrator:
+    """Maps LightGBM raw scores (log-odds) to calibrated probabilities.
+
+    ``isotonic``: a monotone step function (piecewise-linear between thresholds);
+    ``sigmoid``: Platt scaling ``1 / (1 + exp(-(a * raw + b)))``.
+    """
+
+    method: Literal["isotonic", "sigmoid"]
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    a: float = 1.0
+    b: float = 0.0
+
+    @classmethod
+    def fit(
+        cls,
+        raw: np.ndarray,
+        labels: np.ndarray,
+        weights: np.ndarray | None,
+        method: Literal["isotonic", "sigmoid"],
+    ) -> Calibrator:
+        """Fit on held-out raw scores and labels."""
+        if len(np.unique(labels)) < 2:
+            raise ValueError("calibration needs both violations and non-violations in tune visits")
+        if method == "isotonic":
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+            iso.fit(raw, labels, sample_weight=weights)
+            return cls(method, x=iso.X_thresholds_.tolist(), y=iso.y_thresholds_.tolist())
+        lr = LogisticRegression(C=1e6)
+        lr.fit(raw.reshape(-1, 1), labels, sample_weight=weights)
+        return cls(method, a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        if self.method == "isotonic":
+            return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+        return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
+
+
+class RiskModel:
+    """LightGBM binary classifier with early stopping and a calibrator fitted on later visits.
+
+    Parameters
+    ----------
+    params
+        LightGBM settings.
+    calibration
+        ``"isotonic"`` or ``"sigmoid"`` (Platt).
+    seed
+        Random seed for LightGBM's bagging.
+
+    Attributes
+    ----------
+    feature_names_in_ : list of str
+    categories_ : dict of str to list of str
+        Category lists of the categorical features; codes are positions in these lists.
+    booster_ : lightgbm.Booster
+    best_iteration_ : int
+    calibrator_ : Calibrator
+    metadata_ : dict
+        Free-form facts stored with the model (training period, feature set, ...).
+    """
+
+    def __init__(
+        self,
+        params: LightGBMParams | None = None,
+        calibration: Literal["isotonic", "sigmoid"] = "isotonic",
+        seed: int = 0,
+    ) -> None:
+        self.params = params
+        self.calibration = calibration
+        self.seed = seed
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series | np.ndarray,
+        *,
+        X_tune: pd.DataFrame,
+        y_tune: pd.Series | np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        tune_weight: np.ndarray | None = None,
+    ) -> RiskModel:
+        """Fit trees on ``X``, stop early and calibrate on ``X_tune`` (later visits)."""
+        p = self.params or LightGBMParams()
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        self.categories_ = {
+            c: [str(v) for v in X[c].cat.categories]
+            for c in X.columns
+            if isinstance(X[c].dtype, pd.CategoricalDtype)
+        }
+        train = lgb.Dataset(
+            self.matrix(X),
+            label=np.asarray(y, dtype=float),
+            weight=sample_weight,
+            feature_name=self.feature_names_in_,
+            categorical_feature=[self.feature_names_in_.index(c) for c in self.categories_],
+            free_raw_data=True,
+        )
+        tune_matrix = self.matrix(X_tune)
+        tune = lgb.Dataset(
+            tune_matrix, label=np.asarray(y_tune, dtype=float), weight=tune_weight, reference=train
+        )
+        lgb_params: dict[str, Any] = {
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "num_leaves": p.num_leaves,
+            "learning_rate": p.learning_rate,
+            "min_child_samples": p.min_child_samples,
+            "bagging_fraction": p.subsample,
+            "bagging_freq": p.subsample_freq,
+            "feature_fraction": p.colsample_bytree,
+            "lambda_l2": p.reg_lambda,
+            "num_threads": p.n_jobs,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+        self.booster_ = lgb.train(
+            lgb_params,
+            train,
+            num_boost_round=p.n_estimators,
+            valid_sets=[tune],
+            valid_names=["tune"],
+            callbacks=[lgb.early_stopping(p.early_stopping_rounds, verbose=False)],
+        )
+        self.best_iteration_ = int(
+            self.booster_.best_iteration or self.booster_.current_iteration()
+        )
+        raw_tune = self.booster_.predict(
+            tune_matrix, raw_score=True, num_iteration=self.best_iteration_
+        )
+        self.calibrator_ = Calibrator.fit(
+            raw_tune, np.asarray(y_tune, dtype=float), tune_weight, self.calibration
+        )
+        self.metadata_: dict[str, Any] = {}
+        return self
+
+    # ---------------------------------------------------------------- predicting
+    def matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The float matrix LightGBM sees: columns in training order, categories as codes.
+
+        A category value unknown at training time becomes NaN (LightGBM's missing branch).
+        """
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"missing feature columns: {', '.join(missing)}")
+        out = np.empty((len(X), len(self.feature_names_in_)), dtype=np.float64)
+        for j, name in enumerate(self.feature_names_in_):
+            column = X[name]
+            if name in self.categories_:
+                cats = pd.Index(self.categories_[name])
+                codes = cats.get_indexer(column.astype("object").where(column.notna(), None))
+                out[:, j] = np.where(codes >= 0, codes, np.nan)
+            else:
+                out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+        return out
+
+    def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """LightGBM's raw score (log-odds), before calibration."""
+        m = X if isinstance(X, np.ndarray) else self.matrix(X)
+        return np.asarray(
+            self.booster_.predict(m, raw_score=True, num_iteration=self.best_iteration_)
+        )
+
+    def predict_risk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Calibrated probability of a violation, shape (n,)."""
+        return self.calibrator_(self.raw_score(X))
+
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """scikit-learn convention: shape (n, 2), columns (no violation, violation)."""
+        p = self.predict_risk(X)
+        return np.column_stack([1.0 - p, p])
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """Exact TreeSHAP contributions in log-odds (LightGBM ``pred_contrib=True``).
+
+        Columns: one per feature plus ``bias`` (the expected raw score); each row sums
+        to :meth:`raw_score`. They explain the raw score, not the calibrated probability.
+        """
+        m = X if isinstance(X, np.ndarray) else self.matrix(X)
+        contrib = self.booster_.predict(m, pred_contrib=True, num_iteration=self.best_iteration_)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "bias"], index=index)
+
+    def get_feature_names_out(self) -> np.ndarray:
+        """Names of the features the model reads, in order."""
+        return np.asarray(self.feature_names_in_, dtype=object)
+
+    # ------------------------------------------------------------------ storage
+    def save(self, folder: str | Path) -> None:
+        """Write ``booster.txt`` and ``model.json`` into ``folder`` (each atomically)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / "booster.txt", self.booster_.model_to_string())
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "feature_names": self.feature_names_in_,
+            "categories": self.categories_,
+            "best_iteration": self.best_iteration_,
+            "calibration": self.calibration,
+            "calibrator": self.calibrator_.__dict__,
+            "seed": self.seed,
+            "params": (self.params or LightGBMParams()).model_dump(),
+            "metadata": self.metadata_,
+        }
+        write_text_atomic(folder / "model.json", json.dumps(meta, indent=2, default=str))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RiskModel:
+        """Read a model written by :meth:`save`."""
+        folder = Path(folder)
+        meta = json.loads((folder / "model.json").read_text("utf-8"))
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{folder}: unsupported model format {meta.get('format_version')!r}")
+        model = cls(LightGBMParams(**meta["params"]), meta["calibration"], meta["seed"])
+        model.feature_names_in_ = list(meta["feature_names"])
+        model.categories_ = {k: list(v) for k, v in meta["categories"].items()}
+        model.best_iteration_ = int(meta["best_iteration"])
+        model.calibrator_ = Calibrator(**meta["calibrator"])
+        model.metadata_ = dict(meta["metadata"])
+        model.booster_ = lgb.Booster(model_str=(folder / "booster.txt").read_text("utf-8"))
+        return model
