@@ -165,7 +165,7 @@ class Scorer:
         return [self._scored(a, r) for a, r in zip(known, reasons, strict=True)], unknown
 
     def score_features(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Probability and raw score for ready-made feature rows (unranked: not in the population)."""
+        """Probability and raw score for ready-made feature rows (unranked)."""
         raw = self.model.raw_score(rows)
         return pd.DataFrame(
             {"probability": self.model.calibrator_(raw), "raw_score": raw}, index=rows.index
