@@ -78,7 +78,7 @@ def _with_facts(X: pd.DataFrame, ts: TrainingSet) -> pd.DataFrame:
 
 def _reweigh(groups: pd.Series, y: pd.Series) -> np.ndarray:
     """Kamiran & Calders reweighing: w(g, y) = P(g) P(y) / P(g, y)."""
-    frame = pd.DataFrame({"g": groups.to_numpy(), "y": y.to_numpy()})
+    frame = pd.DataFrame({"g": groups.fillna("missing").to_numpy(), "y": y.to_numpy()})
     p_g = frame["g"].map(frame["g"].value_counts(normalize=True))
     p_y = frame["y"].map(frame["y"].value_counts(normalize=True))
     p_gy = frame.groupby(["g", "y"])["y"].transform("size") / len(frame)
