@@ -1,0 +1,221 @@
+"""Pandera schemas derived from the contract specs: the single-column rules.
+
+:func:`table_schema` turns a :class:`~stratum_ml.sources.contract.TableSpec` into a
+``pandera`` ``DataFrameSchema`` with one column per contract column and, per
+column, the contract's rules as named checks: not null, unique, pattern (full
+match), domain, minimum, maximum and, on identifier columns, the BSN elfproef.
+The check names are the rule names that validation findings report.
+
+The schema checks *values*, not dtypes. It is applied to the *parsed* form of a
+table (see :mod:`stratum_ml.sources.validate`): every column already converted
+to its kind, with values that could not be converted set to missing and
+reported per row as type errors (a dtype check gives one verdict per column,
+not the offending rows). Parsed dtypes: ``str`` for string and category
+columns, ``Int64`` for int, ``float64`` for float, ``datetime64[ns]`` for date
+and timestamp columns. The normalised tables of
+:mod:`stratum_ml.sources.tables` pass the same schema.
+
+Rules that span columns or tables (date order, conditional nulls, references)
+are checked by the validator itself, vectorised, from the same specs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from stratum_ml.sources.contract import ColumnSpec, TableSpec
+
+#: the names pandera gives its built-in checks, as contract rule names
+PANDERA_RULES: dict[str, str] = {
+    "not_nullable": "not null",
+    "field_uniqueness": "unique",
+    "column_in_dataframe": "missing required column",
+}
+BSN_RULE = "BSN elfproef"
+_BSN_WEIGHTS = (9, 8, 7, 6, 5, 4, 3, 2, -1)
+
+SeriesCheck = Callable[[pd.Series], pd.Series]
+
+
+def looks_like_bsn(values: pd.Series) -> pd.Series:
+    """Where a value is a citizen service number (BSN): 9 digits passing the elfproef.
+
+    The elfproef (11-test): with digits ``d0 .. d8``,
+    ``9*d0 + 8*d1 + ... + 2*d7 - d8`` is divisible by 11; ``000000000`` is not a BSN.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Text values; missing values are never a BSN.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, aligned with ``values``.
+
+    Examples
+    --------
+    >>> looks_like_bsn(pd.Series(["111222333", "123456789", "000000000", None])).tolist()
+    [True, False, False, False]
+    """
+    text = values.astype("str")
+    result = np.zeros(len(values), dtype=bool)
+    nine = np.flatnonzero((text.str.len() == 9).to_numpy(dtype=bool))  # cheap pre-filter
+    nine = nine[text.iloc[nine].str.fullmatch(r"[0-9]{9}").to_numpy(dtype=bool)]
+    if len(nine):
+        numbers = text.iloc[nine].astype("int64").to_numpy()
+        total = np.zeros(len(numbers), dtype=np.int64)
+        for position, weight in enumerate(_BSN_WEIGHTS):
+            total += weight * (numbers // 10 ** (8 - position) % 10)
+        result[nine] = (total % 11 == 0) & (numbers != 0)
+    return pd.Series(result, index=values.index)
+
+
+def pattern_rule(pattern: str) -> str:
+    """The rule name of a full-match pattern, anchored for display."""
+    return f"pattern ^{pattern}$"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def min_rule(spec: ColumnSpec) -> str:
+    """The rule name of a column's minimum, e.g. ``">= 1"``."""
+    assert spec.min_value is not None
+    return f">= {_number(spec.min_value)}"
+
+
+def max_rule(spec: ColumnSpec, current_year: int) -> str:
+    """The rule name of a column's maximum, e.g. ``"<= 2026 (current year)"``."""
+    if spec.max_is_current_year:
+        return f"<= {current_year} (current year)"
+    assert spec.max_value is not None
+    return f"<= {_number(spec.max_value)}"
+
+
+def _fullmatch(pattern: str) -> SeriesCheck:
+    return lambda s: s.str.fullmatch(pattern)
+
+
+def _isin(domain: tuple[str, ...]) -> SeriesCheck:
+    return lambda s: s.isin(domain)
+
+
+def _at_least(bound: float) -> SeriesCheck:
+    return lambda s: s >= bound
+
+
+def _at_most(bound: float) -> SeriesCheck:
+    return lambda s: s <= bound
+
+
+def _not_bsn(s: pd.Series) -> pd.Series:
+    return ~looks_like_bsn(s)
+
+
+def column_checks(spec: ColumnSpec, *, current_year: int) -> list[pa.Check]:
+    """The contract's value rules for one column, as named pandera checks.
+
+    Not null and unique are not among them: they are ``pandera.Column`` options.
+
+    Parameters
+    ----------
+    spec : ColumnSpec
+        The contract column.
+    current_year : int
+        Resolves ``max_is_current_year``.
+
+    Returns
+    -------
+    list of pandera.Check
+        Each named by its rule (``"pattern ^...$"``, ``"domain"``, ``">= 1"``,
+        ``"<= 2026 (current year)"``, ``"BSN elfproef"``), described for humans.
+    """
+    checks: list[pa.Check] = []
+    if spec.pattern is not None:
+        checks.append(
+            pa.Check(
+                _fullmatch(spec.pattern),
+                name=pattern_rule(spec.pattern),
+                description="no full match of the pattern",
+            )
+        )
+    if spec.domain is not None:
+        checks.append(
+            pa.Check(
+                _isin(spec.domain),
+                name="domain",
+                description="not one of: " + ", ".join(spec.domain),
+            )
+        )
+    if spec.min_value is not None:
+        checks.append(
+            pa.Check(
+                _at_least(spec.min_value),
+                name=min_rule(spec),
+                description=f"below the minimum {_number(spec.min_value)}",
+            )
+        )
+    if spec.max_value is not None or spec.max_is_current_year:
+        bound = current_year if spec.max_is_current_year else spec.max_value
+        assert bound is not None
+        what = f"{current_year}, the current year" if spec.max_is_current_year else _number(bound)
+        checks.append(
+            pa.Check(
+                _at_most(bound),
+                name=max_rule(spec, current_year),
+                description=f"above the maximum {what}",
+            )
+        )
+    if spec.identifier:
+        checks.append(
+            pa.Check(
+                _not_bsn,
+                name=BSN_RULE,
+                description=(
+                    "a citizen service number: 9 digits passing the elfproef; "
+                    "a BSN must never enter, pseudonymise it"
+                ),
+            )
+        )
+    return checks
+
+
+def table_schema(spec: TableSpec, *, current_year: int | None = None) -> pa.DataFrameSchema:
+    """The pandera schema of a contract table's parsed form (single-column rules).
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The contract table.
+    current_year : int, optional
+        Resolves ``max_is_current_year``; defaults to today's year.
+
+    Returns
+    -------
+    pandera.DataFrameSchema
+        Every contract column required, extra columns allowed, no dtype checks.
+        Validate with ``lazy=True`` to collect every failure.
+    """
+    year = dt.date.today().year if current_year is None else current_year
+    return pa.DataFrameSchema(
+        {
+            c.name: pa.Column(
+                None,
+                checks=column_checks(c, current_year=year),
+                nullable=c.nullable,
+                unique=c.unique,
+                report_duplicates="exclude_first",
+                description=c.description or None,
+            )
+            for c in spec.columns
+        },
+        name=spec.name,
+        description=spec.description,
+    )

@@ -1,0 +1,152 @@
+"""End-to-end model behaviour on a generated municipality, checked against its truth."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+
+from stratum_ml.features.asof import make_queries
+from stratum_ml.features.build import build_features
+from stratum_ml.features.catalogue import FeatureSet
+from stratum_ml.scoring.scorer import Scorer
+from stratum_ml.scoring.truth import true_precision
+from stratum_ml.sources.tables import SourceTables
+from stratum_ml.synthetic.generate import Municipality
+from stratum_ml.training.config import RunConfig
+from stratum_ml.training.dataset import build_training_set, labelled_visits
+from stratum_ml.training.model import RiskModel
+from stratum_ml.training.outcome import TrainingOutcome
+from stratum_ml.training.split import time_split
+from stratum_ml.training.train import train_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def outcome(small_town: Municipality) -> TrainingOutcome:
+    return train_model(small_town.sources, small_town.audit, RunConfig(evaluate_mitigations=False))
+
+
+@pytest.fixture(scope="module")
+def population_scores(outcome: TrainingOutcome, small_town: Municipality) -> Scorer:
+    as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
+    return Scorer.from_sources(outcome.model, small_town.sources, as_of)
+
+
+def test_true_precision_at_100_beats_both_baselines(
+    population_scores: Scorer, small_town: Municipality
+) -> None:
+    result = true_precision(population_scores, small_town.truth, ks=(100,))
+    p = result.set_index("ranking")["true_precision"]
+    assert p["model"] > 5 * p["random"]
+    assert p["model"] > p["current_practice"] + 0.1
+
+
+def test_honest_estimate_lands_near_the_true_value(
+    outcome: TrainingOutcome, population_scores: Scorer, small_town: Municipality
+) -> None:
+    est = outcome.honest[100]
+    truth = true_precision(population_scores, small_town.truth, ks=(est.region_k,))
+    true_value = truth.set_index("ranking").loc["model", "true_precision"]
+    assert est.n >= 10
+    assert est.ci_low - 0.03 <= true_value <= est.ci_high + 0.03
+    # the naive number on policy-chosen visits is far above what a random visit finds
+    assert outcome.naive[100].estimate > est.ci_high
+
+
+def test_training_features_equal_features_from_sources_cut_at_the_visit_date(
+    small_town: Municipality,
+) -> None:
+    """No leak: a visit's row equals what the sources said the day before the visit."""
+    tables = small_town.sources
+    visits = labelled_visits(tables.inspections)
+    sample = visits.iloc[np.linspace(0, len(visits) - 1, 6).astype(int)]
+    fs = FeatureSet.default()
+    pipeline = build_training_set(tables, fs).X.loc[sample.index]
+    for inspection_id, visit in sample.iterrows():
+        cut = visit["inspected_at"]
+        past = _sources_before(tables, cut)
+        queries = make_queries([visit["address_id"]], cut, index=pd.Index([inspection_id]))
+        own = build_features(past, queries, features=list(fs.features))
+        pd.testing.assert_frame_equal(own, pipeline.loc[[inspection_id]], check_names=False)
+
+
+def _sources_before(t: SourceTables, cut: pd.Timestamp) -> SourceTables:
+    """The source tables as an extract made on ``cut`` would have held them."""
+
+    def started(df: pd.DataFrame | None, start: str, end: str) -> pd.DataFrame:
+        assert df is not None
+        rows = df.loc[df[start] < cut].copy()
+        rows.loc[rows[end] >= cut, end] = pd.NaT
+        return rows
+
+    def dated(df: pd.DataFrame | None, column: str) -> pd.DataFrame:
+        assert df is not None
+        return df.loc[df[column] < cut]
+
+    assert t.energy_usage is not None
+    energy_known = pd.to_datetime((t.energy_usage["year"] + 1).astype(str) + "-01-01") < cut
+    return dataclasses.replace(
+        t,
+        registrations=started(t.registrations, "registered_from", "registered_until"),
+        ownership=started(t.ownership, "owned_from", "owned_until"),
+        businesses=started(t.businesses, "registered_from", "registered_until"),
+        inspections=dated(t.inspections, "inspected_at"),
+        reports=dated(t.reports, "reported_at"),
+        water_usage=dated(t.water_usage, "period_end"),
+        energy_usage=t.energy_usage.loc[energy_known],
+    )
+
+
+def test_a_leaky_feature_build_inflates_the_naive_metric(
+    small_town: Municipality, outcome: TrainingOutcome
+) -> None:
+    """Features taken 90 days after each visit see its after-effects and look better."""
+    tables = small_town.sources
+    visits = labelled_visits(tables.inspections)
+    fs = outcome.feature_set
+    leaky_queries = make_queries(
+        visits["address_id"],
+        visits["inspected_at"] + pd.Timedelta(days=90),
+        index=pd.Index(visits.index, name="inspection_id"),
+    )
+    X_leaky = build_features(tables, leaky_queries, features=list(fs.features))
+    honest = build_training_set(tables, fs)
+    y = honest.y
+    split = time_split(visits["inspected_at"], RunConfig().split)
+
+    def holdout_auc(X: pd.DataFrame) -> float:
+        from sklearn.metrics import roc_auc_score
+
+        model = RiskModel(seed=0).fit(
+            X[split.train], y[split.train], X_tune=X[split.tune], y_tune=y[split.tune]
+        )
+        return float(roc_auc_score(y[split.holdout], model.raw_score(X[split.holdout])))
+
+    leaky, clean = holdout_auc(X_leaky), holdout_auc(honest.X)
+    assert leaky > clean + 0.02, (leaky, clean)
+
+
+def test_contributions_are_exact_treeshap_and_sum_to_the_raw_score(
+    outcome: TrainingOutcome,
+) -> None:
+    model = outcome.model
+    X = outcome.evaluation_data["holdout"][model.feature_names_in_].head(300)
+    ours = model.contributions(X)
+    assert np.allclose(ours.sum(axis=1).to_numpy(), model.raw_score(X), atol=1e-6)
+    explainer = shap.TreeExplainer(model.booster_)
+    theirs = explainer.shap_values(model.matrix(X))
+    assert np.abs(ours.drop(columns="bias").to_numpy() - np.asarray(theirs)).max() < 1e-6
+
+
+def test_reasons_read_like_sentences(population_scores: Scorer) -> None:
+    top = population_scores.priority_list(5, language="nl")
+    assert len(top) == 5
+    assert all(1 <= len(a.reasons) <= 3 for a in top)
+    text = top[0].reasons[0].text
+    assert "(verhoogt het risico)" in text and "{" not in text
+    assert [a.rank for a in top] == [1, 2, 3, 4, 5]
