@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from stratum_ml.serving.cli_admin import audit_app, keys_app
+from stratum_ml.training.cli_registry import promote_command
 
 if TYPE_CHECKING:
     from stratum_ml.features.catalogue import Language
@@ -102,6 +103,7 @@ def features(
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")
 
 
+app.command("promote")(promote_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 

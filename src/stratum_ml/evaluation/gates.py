@@ -59,6 +59,15 @@ class FairnessGateConfig(BaseModel):
         ge=1,
         description="Groups, and metric supports, smaller than this are skipped with a note.",
     )
+    require_significance: bool = Field(
+        default=False,
+        description=(
+            "Fail a check only when its ratio is outside the limits AND the ratio's bootstrap "
+            "interval excludes 1; a ratio outside the limits whose interval includes 1 is "
+            "recorded as 'inconclusive' with a note instead. Use where labels are sparse and "
+            "point ratios are noisy."
+        ),
+    )
 
     @field_validator("metrics")
     @classmethod
@@ -158,8 +167,8 @@ def fairness_gate(result: FairnessResult, config: FairnessGateConfig) -> GateVer
                 status, note = _judge(row, reference, config)
                 if status == "fail":
                     reasons.append(f"{label} is {row['ratio']:.2f}, outside {bounds}")
-                elif status == "skipped":
-                    notes.append(f"{label}: skipped, {note}")
+                elif status in ("skipped", "inconclusive"):
+                    notes.append(f"{label}: {status}, {note}")
                 group_small = row["count"] < minimum
                 reference_small = reference["count"] < minimum
                 hidden = group_small or reference_small
@@ -204,7 +213,18 @@ def _judge(
         return "pass", "both rates are 0"
     if config.min_ratio <= row["ratio"] <= config.max_ratio:
         return "pass", ""
-    return "fail", f"outside [{config.min_ratio:g}, {config.max_ratio:g}]"
+    bounds = f"outside [{config.min_ratio:g}, {config.max_ratio:g}]"
+    low, high = row["ratio_ci_low"], row["ratio_ci_high"]
+    if (
+        config.require_significance
+        and not (math.isnan(low) or math.isnan(high))
+        and low <= 1 <= high
+    ):
+        return "inconclusive", (
+            f"ratio {row['ratio']:.2f} is {bounds}, but its interval [{low:.2f}, {high:.2f}] "
+            "includes 1: not a significant difference"
+        )
+    return "fail", bounds
 
 
 class PromotionCheck(BaseModel):

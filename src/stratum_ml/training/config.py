@@ -68,7 +68,22 @@ class RunConfig(BaseModel):
     propensity_controls: int = Field(2, ge=1, description="unvisited control queries per visit")
     ks: tuple[int, ...] = (50, 100, 250, 500)
     headline_k: int = 100
-    fairness: FairnessGateConfig = FairnessGateConfig(attributes=PROTECTED_ATTRIBUTES)
+    fairness: FairnessGateConfig = Field(
+        FairnessGateConfig(
+            attributes=PROTECTED_ATTRIBUTES,
+            metrics=("false_positive_rate",),
+            require_significance=True,
+        ),
+        description=(
+            "The gate checks that dwellings WITHOUT a violation are not selected more often in "
+            "one protected group than another (false-positive-rate ratio within the limits, "
+            "significant differences only). Selection-rate parity is audited and reported but "
+            "not gated by default: where true prevalence differs between groups (it does in "
+            "the data; see the audit's per-group rates), equal selection rates would mean "
+            "visiting more innocent dwellings of one group. Add 'selection_rate' to metrics to "
+            "gate on it."
+        ),
+    )
     proxy_auc_threshold: float = Field(0.7, gt=0.5, le=1)
     mitigation: Literal["none", "reweight", "drop_proxies"] = Field(
         "none", description="fairness mitigation applied to the registered model"

@@ -29,7 +29,7 @@ from stratum_ml.evaluation.metrics import (
 from stratum_ml.evaluation.sensitive import address_groups
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_features
-from stratum_ml.features.catalogue import FeatureSet, load_catalogue
+from stratum_ml.features.catalogue import FeatureSet
 from stratum_ml.sources.tables import AuditTables, SourceTables
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import TrainingSet, build_training_set
@@ -108,7 +108,6 @@ def train_model(
     """
     config = config or RunConfig()
     say = say or log.info
-    catalogue = load_catalogue()
     approved = FeatureSet.default()
 
     say("building features as of each visit date")
@@ -289,7 +288,6 @@ def train_model(
     sample = holdout[model_features].head(2000)
     contributions = model.contributions(sample)
     tables_out: dict[str, pd.DataFrame] = {
-        "feature_catalogue": catalogue.to_frame(),
         "shap_importance": shap_importance(contributions),
         "calibration_table": calibration_table(holdout["label"], proba),
         "fairness_by_group": chosen.fairness.to_frame(),

@@ -1,0 +1,445 @@
+"""The model card and the Algoritmeregister entry of a trained model.
+
+Both are written from a :class:`~stratum_ml.training.outcome.TrainingOutcome`
+and logged with its MLflow run, so every registered version carries its own.
+The model card (markdown) is for the people who use, review and audit the
+model; :func:`algoritmeregister_json` drafts an entry in the style of the Dutch
+Algoritmeregister (algoritmes.overheid.nl). Facts the training knows are filled
+in; what only the municipality can say (its organisation, legal basis, DPIA,
+proportionality weighing, contact) is left empty and marked
+``"to_be_filled_by_municipality": true`` with a hint.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from stratum_ml.config import Settings
+from stratum_ml.features.catalogue import load_catalogue
+from stratum_ml.sources.contract import TABLES
+from stratum_ml.training.outcome import TrainingOutcome
+
+__all__ = ["algoritmeregister_json", "model_card_markdown"]
+
+_CHECK_COLUMNS = (
+    "attribute",
+    "metric",
+    "group",
+    "reference_group",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "status",
+)
+
+
+def package_version() -> str:
+    """The installed stratum_ml version (``"unknown"`` from an uninstalled source tree)."""
+    try:
+        return version("stratum_ml")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def _fmt(value: Any) -> str:
+    """One table cell: floats to 3 decimals, missing as an empty cell, pipes escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _join(blocks: Sequence[str]) -> str:
+    """Blocks separated by blank lines, except consecutive bullets (one tight list)."""
+    text = blocks[0]
+    for before, block in itertools.pairwise(blocks):
+        tight = before.startswith("- ") and block.startswith("- ")
+        text += ("\n" if tight else "\n\n") + block
+    return text + "\n"
+
+
+def _model_name(outcome: TrainingOutcome, model_name: str | None) -> str:
+    default: str = Settings.model_fields["model_name"].default
+    return model_name or outcome.config.model_name or default
+
+
+def _source_tables(outcome: TrainingOutcome) -> list[str]:
+    """Source tables the model's features are computed from, in contract order."""
+    catalogue = load_catalogue()
+    used = {s for f in outcome.feature_set.features for s in catalogue[f].sources}
+    return [name for name in TABLES if name in used]
+
+
+def model_card_markdown(
+    outcome: TrainingOutcome, version: str | None = None, *, model_name: str | None = None
+) -> str:
+    """A model card for one trained model, in markdown.
+
+    Sections: intended use and users, out-of-scope uses, data and period,
+    features, performance (the honest precision@k with its interval beside the
+    naive one), fairness (the gate's verdict and checks), limitations, and
+    human-oversight instructions.
+
+    Parameters
+    ----------
+    outcome : TrainingOutcome
+        The trained, evaluated and audited model.
+    version : str, optional
+        Registered version the card belongs to, when known.
+    model_name : str, optional
+        Registered model name; default: the run config's, else the settings' default.
+
+    Returns
+    -------
+    str
+        Markdown text.
+    """
+    config = outcome.config
+    headline = outcome.headline
+    naive = outcome.naive.get(config.headline_k)
+    catalogue = load_catalogue()
+    name = _model_name(outcome, model_name)
+    title = f"{name} version {version}" if version else name
+    parts: list[str] = [
+        f"# Model card: {title}",
+        f"_Written by stratum_ml {package_version()} from the training run. It describes "
+        "this version only; every retrained version has its own card._",
+    ]
+
+    parts += [
+        "## Intended use and users",
+        "- **Purpose:** put the addresses of a municipality in order of how likely a home "
+        "visit there finds a violation of the housing and registration rules (address fraud, "
+        "illegal room rental, overcrowding, labour exploitation), so that the limited "
+        "number of visits go where they are most needed.",
+        "- **Output:** per address a calibrated probability that a visit finds a violation, "
+        "its rank, and the two or three features that contributed most (reasons).",
+        "- **Users:** the data scientist who trains, evaluates and defends the model; the "
+        "analyst who reviews the priority list (no person data) and proposes addresses; the "
+        "case handler who prepares a visit. Decisions stay with the enforcement team.",
+        "## Out-of-scope uses",
+        "- Any decision about a person or household (a fine, a deregistration, a benefit, "
+        "a permit) taken on the score: the score only says where to look.",
+        "- Treating a high score as evidence, or showing it to residents as an accusation.",
+        "- Scoring people rather than addresses, or using it for other kinds of violation "
+        "than the visit outcomes it was trained on.",
+        "- Use in another municipality, or long after its training period, without "
+        "retraining and re-evaluating it there.",
+        "- Scoring from features computed any other way than by stratum_ml's as-of rule "
+        "(features as known on the scoring date).",
+    ]
+
+    parts += ["## Data and period", _table(["period", "value"], outcome.periods.items())]
+    parts.append(
+        "Labels: one row per past visit with outcome violation or no violation "
+        "(inconclusive visits are left out); features as of the visit date, so a visit's own "
+        "after-effects cannot reach its features. The split is by time: trees are fitted on "
+        "the earliest visits, early stopping and calibration use the next ones, and the "
+        "holdout (the latest) is used only for evaluation."
+    )
+    if outcome.row_counts:
+        parts += ["Rows per source table:", _table(["table", "rows"], outcome.row_counts.items())]
+    if outcome.fingerprints:
+        parts += [
+            "Source files (sha256), so the exact data can be identified later:",
+            _table(["file", "sha256"], sorted(outcome.fingerprints.items())),
+        ]
+
+    features = outcome.feature_set.features
+    parts += [
+        "## Features",
+        f"{len(features)} features (feature set `{outcome.feature_set.name}`), each approved "
+        "in the feature catalogue:",
+        _table(
+            ["feature", "theme", "unit", "description"],
+            (
+                (f, catalogue[f].theme, catalogue[f].unit, catalogue[f].description)
+                for f in features
+            ),
+        ),
+    ]
+    refused = [e for e in catalogue if not e.approved]
+    excluded = [f for f in config.exclude_features if f in catalogue]
+    parts.append(
+        "Protected attributes (origin, gender, ...) are never model features; they are "
+        "joined only for the fairness audit."
+    )
+    if refused:
+        parts.append("Catalogue features that are not approved, and so never used:")
+        parts += [f"- `{e.name}`: {e.justification}" for e in refused]
+    if excluded:
+        parts.append("Excluded by the run config: " + ", ".join(f"`{f}`" for f in excluded) + ".")
+
+    parts.append("## Performance")
+    if math.isnan(headline.estimate):
+        parts.append(f"**Honest precision@{config.headline_k}: no estimate** ({headline.region}).")
+    else:
+        parts.append(
+            f"**Honest precision@{config.headline_k}: {headline.estimate:.3f} "
+            f"[{headline.ci_low:.3f}, {headline.ci_high:.3f}]** ({headline.confidence:.0%} "
+            f"interval), from the random-sample visits of the holdout period: {headline.region}."
+        )
+    if naive is not None:
+        parts.append(
+            f"Naive precision@{config.headline_k} on all holdout visits: {naive.estimate:.3f} "
+            f"(top {naive.n} of {naive.n_visited} visited addresses). It is biased by which "
+            "addresses earlier policy chose to visit; read the honest estimate."
+        )
+    parts.append(
+        _table(
+            ["k", "honest", "interval", "random visits", "region", "naive"],
+            (
+                (
+                    k,
+                    est.estimate,
+                    f"[{_fmt(est.ci_low)}, {_fmt(est.ci_high)}]",
+                    est.n,
+                    f"top {est.region_k}" + (" (widened)" if est.widened else ""),
+                    outcome.naive[k].estimate if k in outcome.naive else None,
+                )
+                for k, est in sorted(outcome.honest.items())
+            ),
+        )
+    )
+    if outcome.metrics:
+        parts += [
+            "All logged metrics:",
+            _table(["metric", "value"], sorted(outcome.metrics.items())),
+        ]
+
+    verdict = outcome.fairness_verdict
+    gate = config.fairness
+    parts += [
+        "## Fairness",
+        f"Gate verdict: **{'passed' if verdict.passed else 'FAILED'}**. Every group's "
+        f"{', '.join(gate.metrics)} divided by its reference group's must lie within "
+        f"[{gate.min_ratio:g}, {gate.max_ratio:g}]; groups under {gate.min_group_size} "
+        "addresses are skipped and their numbers suppressed.",
+    ]
+    if verdict.reasons:
+        parts += ["Failed checks:", *(f"- {r}" for r in verdict.reasons)]
+    if verdict.notes:
+        parts += ["Notes:", *(f"- {n}" for n in verdict.notes)]
+    if not verdict.checks.empty:
+        checks = verdict.checks.reindex(columns=list(_CHECK_COLUMNS))
+        rows = checks.astype(object).where(checks.notna(), None).itertuples(index=False)
+        parts.append(_table(_CHECK_COLUMNS, rows))
+    parts.append(
+        "The full audit (per group: selection rate, false positive and negative rates, "
+        "precision, with bootstrap intervals) and the proxy check are logged as tables with "
+        "the run."
+    )
+
+    parts += [
+        "## Limitations",
+        "- **Selective labels.** Outcomes exist only for visited addresses, and most visits "
+        "were chosen by earlier policy. Only the random-sample visits give an unbiased view; "
+        "the honest estimate rests on them, and its interval is wide when they are few. "
+        "Keep a share of visits random, or the model will only learn from its own choices.",
+        "- **Synthetic or real.** A model trained on a generated municipality "
+        "(`stratum generate`) shows that the pipeline works; its numbers say nothing about a "
+        "real municipality.",
+        "- **Calibration drift.** Probabilities were calibrated on visits of the tuning "
+        "period. When visit policy, rules or the population change, they drift: check them "
+        "against new random-sample visits and retrain regularly.",
+        "- **Reasons explain the raw score.** The reasons are exact TreeSHAP contributions in "
+        "log-odds; they say what moved the score, not what caused a violation.",
+        "- **Registers lag and err.** A feature is only as good as the register behind it; "
+        "a wrong registration can raise or lower a score.",
+    ]
+    if headline.widened:
+        parts.append(
+            f"- **Headline estimate widened.** Too few random-sample visits fell in the top "
+            f"{config.headline_k}; the estimate covers the top {headline.region_k} instead."
+        )
+
+    parts += [
+        "## Human oversight",
+        "- A score is a reason to look, never a decision. Nobody is visited, fined or "
+        "deregistered because of a score alone.",
+        "- A person decides which addresses are visited, and records why, also when they "
+        "follow the list and when they deviate from it.",
+        "- The inspector establishes the outcome of a visit on what is found, independently "
+        "of the score; the score is not evidence and is not put in a file as such.",
+        "- Residents can object to and appeal any decision taken after a visit, and can ask "
+        "which data about them was used; the municipality publishes how.",
+        "- A new version replaces the champion only through `stratum promote`, which refuses "
+        "it unless the fairness gate passed and its honest precision is not worse.",
+    ]
+    return _join(parts)
+
+
+def _given(value: Any) -> dict[str, Any]:
+    return {"value": value, "to_be_filled_by_municipality": False}
+
+
+def _to_fill(hint: str) -> dict[str, Any]:
+    return {"value": None, "to_be_filled_by_municipality": True, "hint": hint}
+
+
+def _plain(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
+
+
+def algoritmeregister_json(
+    outcome: TrainingOutcome, *, model_name: str | None = None
+) -> dict[str, Any]:
+    """A draft Algoritmeregister entry (Dutch, publication-standard style) for the model.
+
+    Every field is an object ``{"value": ..., "to_be_filled_by_municipality": bool}``;
+    fields only the municipality can fill have ``"value": None``, the flag ``True``
+    and a ``"hint"``. The prefilled texts are drafts for the municipality to review.
+
+    Parameters
+    ----------
+    outcome : TrainingOutcome
+        The trained, evaluated and audited model.
+    model_name : str, optional
+        Registered model name; default: the run config's, else the settings' default.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable entry: ``fields`` (the register fields) and ``model``
+        (the facts they were drafted from).
+    """
+    config = outcome.config
+    headline = outcome.headline
+    verdict = outcome.fairness_verdict
+    catalogue = load_catalogue()
+    tables = _source_tables(outcome)
+    honest = (
+        f"{headline.estimate:.0%} (95%-interval {headline.ci_low:.0%} tot {headline.ci_high:.0%}, "
+        f"{headline.n} aselecte huisbezoeken)"
+        if not math.isnan(headline.estimate)
+        else "niet te schatten (te weinig aselecte huisbezoeken)"
+    )
+    fields: dict[str, dict[str, Any]] = {
+        "name": _given("Risicogestuurde prioritering van huisbezoeken (adreskwaliteit en wonen)"),
+        "organization": _to_fill("Naam van de gemeente die het algoritme inzet."),
+        "department": _to_fill("Afdeling of team dat verantwoordelijk is (bijv. Handhaving)."),
+        "description_short": _given(
+            "Een zelflerend model zet adressen in volgorde van de kans dat een huisbezoek een "
+            "overtreding vindt (adresfraude, illegale kamerverhuur, overbewoning, "
+            "arbeidsuitbuiting). Medewerkers kiezen zelf welke adressen zij bezoeken; het "
+            "model neemt geen besluiten."
+        ),
+        "type": _given("Zelflerend algoritme"),
+        "status": _to_fill("In ontwikkeling, in gebruik of buiten gebruik."),
+        "goal": _given(
+            "De beperkte capaciteit voor huisbezoeken richten op adressen waar de kans op een "
+            "overtreding het grootst is, zodat meer misstanden (zoals overbewoning en "
+            "uitbuiting) gevonden worden en minder bewoners zonder aanleiding bezocht worden."
+        ),
+        "impact": _given(
+            "Een hoge score kan ertoe leiden dat een adres bezocht wordt. Er volgt geen "
+            "besluit uit de score zelf: een medewerker beslist over een bezoek en legt vast "
+            "waarom, en een eventuele sanctie berust op wat bij het bezoek is vastgesteld."
+        ),
+        "proportionality": _to_fill(
+            "Afweging van het doel tegen de inbreuk op de privacy van bewoners. Gegevens voor "
+            f"de afweging: eerlijke precisie@{config.headline_k} {honest}; fairness-toets "
+            f"{'geslaagd' if verdict.passed else 'NIET geslaagd'}. Vergelijk met de huidige "
+            "werkwijze (selectie op meldingen) en met aselect bezoeken."
+        ),
+        "decision_making_process": _to_fill(
+            "Hoe de prioriteitenlijst in het werkproces gebruikt wordt: wie kiest de adressen, "
+            "hoe wordt een keuze vastgelegd, wie beslist na een bezoek."
+        ),
+        "documentation": _given(
+            "Modelkaart (model_card.md) en fairness-rapportage, vastgelegd bij elke "
+            "modelversie in MLflow."
+        ),
+        "competent_authority": _to_fill(
+            "Het verantwoordelijke bestuursorgaan (bijv. college van burgemeester en wethouders)."
+        ),
+        "lawful_basis": _to_fill(
+            "Wettelijke grondslag voor de verwerking van elke bron en voor het toezicht "
+            "(bijv. Wet BRP voor adresonderzoek, Huisvestingswet en de eigen verordening voor "
+            "kamerverhuur); vast te stellen door de juridische afdeling."
+        ),
+        "dpia": _to_fill(
+            "Is een gegevensbeschermingseffectbeoordeling (DPIA, AVG art. 35) uitgevoerd? "
+            "Datum en link of samenvatting."
+        ),
+        "iama": _to_fill("Is een Impact Assessment Mensenrechten en Algoritmes uitgevoerd?"),
+        "objection_procedure": _to_fill(
+            "Hoe bewoners bezwaar maken tegen besluiten na een bezoek en inzage vragen in "
+            "hun gegevens."
+        ),
+        "source_data": _given(
+            "; ".join(f"{name}: {TABLES[name].description}" for name in tables)
+            + ". Beschermde kenmerken (herkomst, geslacht) worden alleen gebruikt voor de "
+            "fairness-toets en nooit als invoer van het model."
+        ),
+        "methods_and_models": _given(
+            "Gradient boosting (LightGBM, binair) op "
+            f"{len(outcome.feature_set.features)} goedgekeurde kenmerken per adres, berekend "
+            "op de peildatum; waarschijnlijkheden gekalibreerd "
+            f"({config.calibration}) op latere bezoeken; correctie voor selectieve labels met "
+            f"inverse bezoekkans-weging ({config.weighting}); uitleg per adres met TreeSHAP. "
+            "Training op eerdere en evaluatie op latere bezoeken."
+        ),
+        "human_intervention": _given(
+            "De score is een reden om te kijken, nooit een besluit. Een medewerker beslist "
+            "of een adres bezocht wordt en legt vast waarom; de uitkomst van een bezoek wordt "
+            "vastgesteld door de inspecteur op basis van wat ter plaatse gevonden wordt."
+        ),
+        "risks": _given(
+            "Selectieve labels (alleen bezochte adressen hebben een uitkomst), "
+            "terugkoppeling (het model kiest mee wie bezocht wordt), ongelijke behandeling "
+            "van groepen via kenmerken die samenhangen met beschermde kenmerken, fouten en "
+            "vertraging in registraties, en verouderde kalibratie."
+        ),
+        "risk_management": _given(
+            "Beschermde kenmerken zijn geen invoer; een fairness-toets (verhoudingen van "
+            f"{', '.join(config.fairness.metrics)} tussen groepen binnen "
+            f"[{config.fairness.min_ratio:g}, {config.fairness.max_ratio:g}]) en een "
+            "proxy-controle per kenmerk; een nieuwe versie wordt alleen in gebruik genomen "
+            "als de toets slaagt en de eerlijke precisie niet slechter is; een deel van de "
+            "bezoeken blijft aselect."
+        ),
+        "performance_standard": _given(
+            f"Eerlijke precisie@{config.headline_k} (het aandeel overtredingen onder de "
+            f"{config.headline_k} hoogst gescoorde adressen, geschat op aselecte "
+            f"bezoeken): {honest}. Een nieuwe versie mag niet slechter zijn dan de huidige."
+        ),
+        "provider": _to_fill("Leverancier of eigen ontwikkeling; beheerder van het model."),
+        "contact_email": _to_fill("E-mailadres voor vragen over dit algoritme."),
+        "begin_date": _to_fill("Datum (jjjj-mm) waarop het algoritme in gebruik genomen is."),
+        "website": _to_fill("Pagina van de gemeente met uitleg voor bewoners."),
+    }
+    return {
+        "standard": "Algoritmeregister publicatiestandaard (stijl); concept",
+        "lang": "nld",
+        "generated_by": f"stratum_ml {package_version()}",
+        "fields": fields,
+        "model": {
+            "name": _model_name(outcome, model_name),
+            "feature_set": outcome.feature_set.name,
+            "features": list(outcome.feature_set.features),
+            "source_tables": tables,
+            "periods": {k: str(v) for k, v in outcome.periods.items()},
+            "headline_k": config.headline_k,
+            "honest_precision": _plain(headline.estimate),
+            "honest_precision_ci": [_plain(headline.ci_low), _plain(headline.ci_high)],
+            "random_sample_visits": headline.n,
+            "fairness_gate_passed": verdict.passed,
+            "fairness_gate_reasons": list(verdict.reasons),
+            "features_not_approved": [e.name for e in catalogue if not e.approved],
+        },
+    }

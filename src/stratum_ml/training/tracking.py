@@ -1,0 +1,391 @@
+"""Record a training in MLflow: one run, one registered version, alias ``challenger``.
+
+:func:`log_training_run` takes the :class:`~stratum_ml.training.outcome.TrainingOutcome`
+that ``train`` produced and records everything an auditor needs to retrace it:
+
+=========================  ==========================================================
+where in the run           what
+=========================  ==========================================================
+params                     the outcome's params, the run config flattened
+                           (``config.*``), ``source_sha256.<file>``, ``rows.<table>``
+metrics                    every metric of the outcome
+``run_config.yaml``        the run config as given
+``features/``              the feature set, the catalogue (``in_model`` marks its use)
+``sources/``               sha256 of every source file, rows per table
+``tables/``, ``plots/``    every table (CSV) and figure (PNG) of the outcome
+``evaluation/``            holdout and population frames (Parquet), honest and naive
+                           estimates: what ``stratum promote`` re-scores models on
+``fairness/verdict.json``  the fairness gate's verdict and checks
+``risk_model/``            the model in its own files (``booster.txt``, ``model.json``)
+``model/``                 the MLflow pyfunc (signature, input example), registered
+``model_card.md``          the model card; ``algoritmeregister.json`` the register draft
+=========================  ==========================================================
+
+Crash safety: files are prepared before the run starts; inside the run nothing
+but MLflow calls happen, and the ``challenger`` alias is set only after the run
+has ended FINISHED. A failure anywhere ends the run FAILED and moves no alias;
+``champion`` is never touched here (only ``registry.promote`` moves it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+import stratum_ml
+from stratum_ml.config import Settings, get_settings
+from stratum_ml.features.catalogue import load_catalogue
+from stratum_ml.io import atomic_path, write_frame_atomic, write_text_atomic
+from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
+from stratum_ml.training.outcome import TrainingOutcome
+from stratum_ml.training.pyfunc import (
+    MODEL_DIR_ARTIFACT,
+    pip_requirements,
+    pyfunc_signature,
+    to_pyfunc_frame,
+)
+
+__all__ = [
+    "CHALLENGER",
+    "EXPERIMENT_NAME",
+    "RISK_MODEL_ARTIFACT",
+    "RegisteredVersion",
+    "configure_mlflow",
+    "json_text",
+    "log_training_run",
+    "sources_fingerprint",
+]
+
+#: MLflow experiment that holds every training run.
+EXPERIMENT_NAME = "stratum"
+#: Alias of the newest successfully logged version (promotion moves ``champion``).
+CHALLENGER = "challenger"
+#: Run artifact folder holding the :class:`RiskModel` files.
+RISK_MODEL_ARTIFACT = "risk_model"
+#: Evaluation frames a run must carry: promotion re-scores models on them.
+EVALUATION_FRAMES = ("holdout", "population")
+
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_PARAM_KEY_UNSAFE = re.compile(r"[^\w.\- /:]")
+_PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """Where a logged training ended up.
+
+    Attributes
+    ----------
+    run_id : str
+        The MLflow run.
+    version : str
+        The registered model version (alias ``challenger``).
+    model_uri : str
+        ``models:/<name>/<version>``, loadable with ``mlflow.pyfunc.load_model``.
+    experiment_id : str
+        The ``stratum`` experiment.
+    model_name : str
+        The registered model.
+    """
+
+    run_id: str
+    version: str
+    model_uri: str
+    experiment_id: str
+    model_name: str
+
+
+def configure_mlflow(settings: Settings | None = None) -> str:
+    """Point MLflow at the store named by the settings and make sure the experiment exists.
+
+    Sets the tracking and registry URI (``STRATUM_MLFLOW_URI``, default SQLite under
+    ``STRATUM_HOME``). For a local SQLite store the home folder is created and the
+    experiment's artifacts go to ``settings.artifact_root``; a tracking server keeps
+    its own artifact location. MLflow's per-download progress bars are turned off
+    unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set: the artifacts here are
+    small and the bars drown the command's own output.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Default: read from the environment now.
+
+    Returns
+    -------
+    str
+        Id of the ``stratum`` experiment.
+    """
+    settings = settings or get_settings()
+    uri = settings.tracking_uri
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if settings.mlflow_uri is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = settings.artifact_root.as_uri() if uri.startswith("sqlite:") else None
+    return str(mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location))
+
+
+def client_for(settings: Settings) -> MlflowClient:
+    """An MLflow client on the store named by ``settings`` (after :func:`configure_mlflow`)."""
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+# --------------------------------------------------------------------------- serialising
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON (NaN and infinities become ``null``), indented, for artifacts.
+
+    Examples
+    --------
+    >>> json_text({"estimate": float("nan"), "n": np.int64(3)})
+    '{\\n  "estimate": null,\\n  "n": 3\\n}'
+    """
+    loose = json.dumps(value, default=_json_default, sort_keys=False)
+    strict = json.loads(loose, parse_constant=lambda _: None)
+    return json.dumps(strict, indent=2, ensure_ascii=False, allow_nan=False)
+
+
+def _categories_to_str(frame: pd.DataFrame) -> pd.DataFrame:
+    """``category`` columns as plain strings (missing stays missing); others unchanged."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            out[name] = column.astype(object).where(column.notna(), None)
+    return out
+
+
+def _flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(f"{prefix}.{key}", item))
+        return flat
+    if value is None or isinstance(value, str | int | float | bool):
+        return {prefix: value}
+    return {prefix: json.dumps(value, default=_json_default)}
+
+
+def _param_key(key: str) -> str:
+    return _PARAM_KEY_UNSAFE.sub("_", key)
+
+
+def sources_fingerprint(fingerprints: Mapping[str, str]) -> str:
+    """One sha256 over every source file's sha256 (sorted by file): the data's identity."""
+    canonical = json.dumps(dict(sorted(fingerprints.items())), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _check_outcome(outcome: TrainingOutcome) -> None:
+    """Refuse, before any run starts, an outcome that cannot be recorded completely."""
+    missing = [name for name in EVALUATION_FRAMES if name not in outcome.evaluation_data]
+    if missing:
+        raise ValueError(
+            f"evaluation_data lacks {', '.join(missing)}: promotion re-scores models on them"
+        )
+    for frame_name in EVALUATION_FRAMES:
+        absent = set(outcome.model.feature_names_in_) - set(outcome.evaluation_data[frame_name])
+        if absent:
+            raise ValueError(
+                f"evaluation_data[{frame_name!r}] lacks model features: {', '.join(sorted(absent))}"
+            )
+    if outcome.config.headline_k not in outcome.honest:
+        raise ValueError(f"no honest estimate for the headline k={outcome.config.headline_k}")
+    for kind, names in (
+        ("table", outcome.tables),
+        ("figure", outcome.figures),
+        ("evaluation frame", outcome.evaluation_data),
+    ):
+        for name in names:
+            if not _STEM.fullmatch(name):
+                raise ValueError(f"{kind} name {name!r} is not a safe file name")
+
+
+def _stage(outcome: TrainingOutcome, folder: Path) -> None:
+    """Write every run artifact (but the model card and register entry) under ``folder``."""
+    write_text_atomic(folder / "run_config.yaml", outcome.config.to_yaml())
+    write_text_atomic(
+        folder / "features" / "feature_set.json",
+        json_text(outcome.feature_set.model_dump(mode="json")),
+    )
+    catalogue = load_catalogue().to_frame()
+    catalogue.insert(1, "in_model", catalogue["name"].isin(outcome.feature_set.features))
+    write_frame_atomic(catalogue, folder / "features" / "catalogue.csv")
+    write_text_atomic(folder / "sources" / "fingerprints.json", json_text(outcome.fingerprints))
+    write_text_atomic(folder / "sources" / "row_counts.json", json_text(outcome.row_counts))
+    for name, table in outcome.tables.items():
+        write_frame_atomic(table, folder / "tables" / f"{name}.csv")
+    for name, figure in outcome.figures.items():
+        target = folder / "plots" / f"{name}.png"
+        with atomic_path(target) as tmp:
+            figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    for name, frame in outcome.evaluation_data.items():
+        write_frame_atomic(
+            _categories_to_str(frame), folder / "evaluation" / f"{name}.parquet", index=True
+        )
+    estimates = {
+        "headline_k": outcome.config.headline_k,
+        "honest": {str(k): est.to_dict() for k, est in sorted(outcome.honest.items())},
+        "naive": {str(k): est.to_dict() for k, est in sorted(outcome.naive.items())},
+    }
+    write_text_atomic(folder / "evaluation" / "estimates.json", json_text(estimates))
+    write_text_atomic(
+        folder / "fairness" / "verdict.json", json_text(outcome.fairness_verdict.to_dict())
+    )
+    outcome.model.save(folder / RISK_MODEL_ARTIFACT)
+
+
+def _params(outcome: TrainingOutcome, source_dir: str | Path | None) -> dict[str, Any]:
+    params: dict[str, Any] = dict(outcome.params)
+    params.update(_flatten("config", outcome.config.model_dump(mode="json")))
+    params.update(
+        {_param_key(f"source_sha256.{f}"): sha for f, sha in outcome.fingerprints.items()}
+    )
+    params.update({_param_key(f"rows.{t}"): n for t, n in outcome.row_counts.items()})
+    if source_dir is not None:
+        params["source_dir"] = str(source_dir)
+    return params
+
+
+def _summary(outcome: TrainingOutcome) -> str:
+    """One line for the run's and the version's description."""
+    est = outcome.headline
+    k = outcome.config.headline_k
+    period = f"{outcome.periods.get('train_from')} .. {outcome.periods.get('train_until')}"
+    verdict = "passed" if outcome.fairness_verdict.passed else "FAILED"
+    return (
+        f"Trained on visits {period}; honest precision@{k} {est.estimate:.3f} "
+        f"[{est.ci_low:.3f}, {est.ci_high:.3f}] (n={est.n}); fairness gate {verdict}."
+    )
+
+
+def _version_tags(outcome: TrainingOutcome, run_id: str) -> dict[str, str]:
+    tags = {
+        "run_id": run_id,
+        "fairness_passed": str(outcome.fairness_verdict.passed).lower(),
+        "headline_k": str(outcome.config.headline_k),
+        "trained_from": str(outcome.periods.get("train_from")),
+        "trained_until": str(outcome.periods.get("train_until")),
+        "feature_set": outcome.feature_set.name,
+        "sources_fingerprint": sources_fingerprint(outcome.fingerprints),
+    }
+    for k, est in sorted(outcome.honest.items()):
+        tags[f"honest_precision_at_{k}"] = f"{est.estimate:.4f}"
+    return tags
+
+
+def log_training_run(
+    outcome: TrainingOutcome,
+    *,
+    settings: Settings | None = None,
+    model_name: str | None = None,
+    source_dir: str | Path | None = None,
+) -> RegisteredVersion:
+    """Record a training as one MLflow run and register its model as ``challenger``.
+
+    Parameters
+    ----------
+    outcome : TrainingOutcome
+        What ``train`` produced. ``evaluation_data`` must hold ``holdout`` and
+        ``population``.
+    settings : Settings, optional
+        Where the MLflow store is; default: from the environment.
+    model_name : str, optional
+        Registered model; default: the run config's, else ``settings.model_name``.
+    source_dir : str or Path, optional
+        The source folder trained on, recorded as a param and tag.
+
+    Returns
+    -------
+    RegisteredVersion
+
+    Raises
+    ------
+    ValueError
+        If the outcome cannot be recorded completely (checked before any run starts).
+    Exception
+        Whatever failed inside the run; the run is then ended FAILED and no alias moves.
+    """
+    settings = settings or get_settings()
+    name = model_name or outcome.config.model_name or settings.model_name
+    _check_outcome(outcome)
+    experiment_id = configure_mlflow(settings)
+    client = client_for(settings)
+    model = outcome.model
+    features = list(model.feature_names_in_)
+    example = to_pyfunc_frame(outcome.evaluation_data["population"][features].head(5))
+    fingerprint = sources_fingerprint(outcome.fingerprints)
+    run_tags = {
+        "fairness_passed": str(outcome.fairness_verdict.passed).lower(),
+        "sources_fingerprint": fingerprint,
+        "registered_model": name,
+        "stratum_ml_version": package_version(),
+        "trained_from": str(outcome.periods.get("train_from")),
+        "trained_until": str(outcome.periods.get("train_until")),
+    }
+    if source_dir is not None:
+        run_tags["source_dir"] = str(source_dir)
+
+    with tempfile.TemporaryDirectory(prefix="stratum-run-") as tmp:
+        staging = Path(tmp)
+        _stage(outcome, staging)
+        with mlflow.start_run(
+            experiment_id=experiment_id, tags=run_tags, description=_summary(outcome)
+        ) as run:
+            run_id = run.info.run_id
+            mlflow.log_params(_params(outcome, source_dir))
+            mlflow.log_metrics(outcome.metrics)
+            mlflow.log_artifacts(str(staging))
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(_PYFUNC_ENTRY),
+                artifacts={MODEL_DIR_ARTIFACT: str(staging / RISK_MODEL_ARTIFACT)},
+                code_paths=[str(Path(stratum_ml.__file__).parent)],
+                signature=pyfunc_signature(model),
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                registered_model_name=name,
+            )
+            version = str(info.registered_model_version)
+            mlflow.log_text(model_card_markdown(outcome, version, model_name=name), "model_card.md")
+            mlflow.log_text(
+                json_text(algoritmeregister_json(outcome, model_name=name)),
+                "algoritmeregister.json",
+            )
+            for key, value in _version_tags(outcome, run_id).items():
+                client.set_model_version_tag(name, version, key, value)
+            client.update_model_version(name, version, description=_summary(outcome))
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return RegisteredVersion(
+        run_id=run_id,
+        version=version,
+        model_uri=f"models:/{name}/{version}",
+        experiment_id=experiment_id,
+        model_name=name,
+    )
