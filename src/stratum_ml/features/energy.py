@@ -55,6 +55,6 @@ def electricity_change_ratio(energy_years: pd.DataFrame, n_queries: int) -> pd.S
     """Electricity use in the latest full year over the year before it (ratio)."""
     rows = energy_years.loc[energy_years["recency"] <= 1]
     wide = rows.pivot_table(index=Q, columns="recency", values="electricity_kwh", aggfunc="first")
-    if 1 not in wide.columns:
+    if not {0, 1} <= set(wide.columns):
         return per_query(pd.Series(dtype="float64"), n_queries)
     return per_query(safe_ratio(wide[0], wide[1], 1.0), n_queries)

@@ -91,7 +91,7 @@ def water_change_ratio(water_readings: pd.DataFrame, n_queries: int) -> pd.Serie
     by_rank = water_readings.loc[water_readings["recency"] <= 1].pivot_table(
         index=Q, columns="recency", values="m3_year", aggfunc="first"
     )
-    if 1 not in by_rank.columns:
+    if not {0, 1} <= set(by_rank.columns):
         return per_query(pd.Series(dtype="float64"), n_queries)
     return per_query(safe_ratio(by_rank[0], by_rank[1], 1.0), n_queries)
 

@@ -31,7 +31,12 @@ class LightGBMParams(BaseModel):
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(50, ge=1)
-    n_jobs: int = Field(2, ge=1)
+    n_jobs: int = Field(
+        1,
+        ge=1,
+        description="LightGBM threads; on small shared machines 2 threads were seen to slow a "
+        "fit 20-70x when the cores were busy, so the default is 1",
+    )
 
 
 class SplitConfig(BaseModel):
@@ -62,7 +67,14 @@ class RunConfig(BaseModel):
     split: SplitConfig = SplitConfig()
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
     weighting: Literal["none", "ipw"] = Field(
-        "ipw", description="inverse visit-propensity weights for the selective-labels correction"
+        "none",
+        description=(
+            "'ipw' trains on inverse visit-propensity weights (selective-labels correction). "
+            "The propensity model is always fitted and its AUC and weight spread reported; "
+            "weighting is off by default because, with visits this selective (propensity AUC "
+            "~0.9), the weights are extreme and the effective sample collapses: on the "
+            "generated 60k town IPW lowered true precision@100 from 0.96 to 0.44."
+        ),
     )
     ipw_clip: float = Field(20.0, ge=1, description="largest weight relative to the mean")
     propensity_controls: int = Field(2, ge=1, description="unvisited control queries per visit")

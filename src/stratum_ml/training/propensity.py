@@ -89,6 +89,7 @@ def visit_propensity(
     clip: float = 20.0,
     seed: int = 0,
     n_folds: int = 3,
+    n_jobs: int = 1,
 ) -> PropensityResult:
     """Inverse visit-propensity weights for ``visits`` (features ``X_visits``)."""
     controls = control_queries(tables, visits, controls_per_visit, seed)
@@ -108,7 +109,7 @@ def visit_propensity(
         "num_leaves": 15,
         "learning_rate": 0.05,
         "min_child_samples": 20,
-        "num_threads": 2,
+        "num_threads": n_jobs,
         "seed": seed,
         "deterministic": True,
         "force_row_wise": True,

@@ -127,21 +127,21 @@ def train_model(
         raise ValueError("the training period holds only one outcome; more visits are needed")
 
     weights = pd.Series(1.0, index=ts_eval.X.index)
-    extra_metrics: dict[str, float] = {}
+    say("fitting the visit-propensity model (how selective were past visits?)")
+    fit_part = ts_eval.subset(split.train | split.tune)
+    prop = visit_propensity(
+        tables,
+        fit_part.visits,
+        fit_part.X[list(feature_set.features)],
+        feature_set,
+        controls_per_visit=config.propensity_controls,
+        clip=config.ipw_clip,
+        seed=config.seed,
+        n_jobs=config.lightgbm.n_jobs,
+    )
+    extra_metrics: dict[str, float] = prop.summary()
     if config.weighting == "ipw":
-        say("fitting the visit-propensity model (selective-labels correction)")
-        fit_part = ts_eval.subset(split.train | split.tune)
-        prop = visit_propensity(
-            tables,
-            fit_part.visits,
-            fit_part.X[list(feature_set.features)],
-            feature_set,
-            controls_per_visit=config.propensity_controls,
-            clip=config.ipw_clip,
-            seed=config.seed,
-        )
         weights.loc[prop.weights.index] = prop.weights
-        extra_metrics.update(prop.summary())
 
     say("scoring the population as of the holdout start")
     population_queries = residential_population(tables, split.holdout_start)
