@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := .stratum/demo
 DEMO_ADDRESSES ?= 20000
+DEMO_AS_OF ?= 2026-11-01
+DEMO_PORT ?= 3000
 export PYTHONHASHSEED := 0
 
 .PHONY: venv test test-fast lint typecheck demo bench clean
@@ -31,13 +33,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The demo: a generated municipality, trained, checked against its truth, promoted,
+# scored and served. DEMO_AS_OF is the generator's extract date (the day of the export).
 demo: $(STAMP)
-	$(BIN)/stratum generate --out $(DEMO)/sources --truth $(DEMO)/truth.parquet --addresses $(DEMO_ADDRESSES) --seed 7
+	rm -rf $(DEMO)/sources $(DEMO)/truth.parquet
+	$(BIN)/stratum generate --out $(DEMO)/sources --truth $(DEMO)/truth.parquet \
+		--addresses $(DEMO_ADDRESSES) --seed 7
 	$(BIN)/stratum validate $(DEMO)/sources
-	$(BIN)/stratum features --sources $(DEMO)/sources --as-of $$(date +%F) --out $(DEMO)/features.parquet
+	$(BIN)/stratum train --sources $(DEMO)/sources
+	$(BIN)/stratum evaluate --sources $(DEMO)/sources --truth $(DEMO)/truth.parquet
+	$(BIN)/stratum promote || echo "the challenger was not promoted (reasons above)"
+	$(BIN)/stratum score --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --top 100 \
+		--out $(DEMO)/priority_list.csv
+	$(BIN)/stratum keys demo
+	$(BIN)/stratum serve --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --port $(DEMO_PORT)
 
 bench: $(STAMP)
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/train_score.py
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) .stratum .pytest_cache .mypy_cache .ruff_cache

@@ -264,8 +264,6 @@ def evaluate(
     ] = None,
 ) -> None:
     """Show a version's honest metrics; with --truth, check them against the truth."""
-    import json
-
     import pandas as pd
     from rich.table import Table
 
@@ -356,7 +354,6 @@ def evaluate(
             "" if est is None else f"{est:.3f}",
         )
     out.print(check)
-    out.print(json.dumps({"as_of": str(ref), "rows": result.to_dict(orient="records")}))
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -619,7 +619,8 @@ def bootstrap_ci(
     high = np.full(estimate.size, np.nan)
     defined = n_valid > 0
     if defined.any():
-        bounds = np.nanquantile(replicates[:, defined], [alpha / 2, 1 - alpha / 2], axis=0)
+        with np.errstate(invalid="ignore"):  # infinite ratios (reference rate 0) interpolate
+            bounds = np.nanquantile(replicates[:, defined], [alpha / 2, 1 - alpha / 2], axis=0)
         low[defined], high[defined] = bounds[0], bounds[1]
     shape = estimate.shape
     return BootstrapResult(

@@ -65,7 +65,13 @@ class RunConfig(BaseModel):
     feature_params: FeatureParams = FeatureParams()
     lightgbm: LightGBMParams = LightGBMParams()
     split: SplitConfig = SplitConfig()
-    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration: Literal["isotonic", "sigmoid"] = Field(
+        "sigmoid",
+        description=(
+            "Platt scaling by default: the tune period holds a few hundred visits, too few for "
+            "isotonic regression, whose steps put probability 1.0 on the top of the list"
+        ),
+    )
     weighting: Literal["none", "ipw"] = Field(
         "none",
         description=(
