@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,7 +122,8 @@ def asof_join(
     if end_col is not None:
         end = joined[end_col]
         joined = joined.assign(**{end_col: end.where(end < joined[REF])})
-    return joined.reset_index(drop=True)
+    out: pd.DataFrame = joined.reset_index(drop=True)
+    return out
 
 
 def count_before(
@@ -174,7 +176,7 @@ def per_query(values: pd.Series, n: int, fill: float | None = np.nan) -> pd.Seri
     return out
 
 
-def _dtype_of(table: pd.DataFrame, keys: pd.DataFrame, col: str) -> object:
+def _dtype_of(table: pd.DataFrame, keys: pd.DataFrame, col: str) -> Any:
     if col in table.columns:
         return table[col].dtype
     return keys[col].dtype

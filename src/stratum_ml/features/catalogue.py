@@ -126,7 +126,8 @@ def _read_yaml() -> dict[str, dict[str, Any]]:
     data = yaml.safe_load(text)
     if not isinstance(data, dict) or not isinstance(data.get("features"), dict):
         raise CatalogueError("catalogue.yaml must hold a mapping 'features'")
-    return data["features"]
+    features: dict[str, dict[str, Any]] = data["features"]
+    return features
 
 
 def build_catalogue(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stratum_ml.features.asof import REF, Q, per_query, query_keys
+from stratum_ml.features.asof import Q, per_query, query_keys
 from stratum_ml.features.registry import intermediate
 from stratum_ml.sources.tables import SourceTables
 
@@ -34,11 +34,6 @@ def count_per_query(rows: pd.DataFrame, n: int, column: str | None = None) -> pd
     grouped = rows.groupby(Q, sort=False)
     counts = grouped.size() if column is None else grouped[column].nunique()
     return per_query(counts.astype("float64"), n, fill=0.0)
-
-
-def ref_year(rows: pd.DataFrame) -> pd.Series:
-    """Calendar year of each row's reference date."""
-    return rows[REF].dt.year
 
 
 def safe_ratio(num: pd.Series, den: pd.Series, min_den: float = 1e-9) -> pd.Series:

@@ -33,7 +33,8 @@ def tenure(query_addresses: pd.DataFrame) -> pd.Series:
 def building_age_years(query_addresses: pd.DataFrame) -> pd.Series:
     """Age of the building at the reference date (years)."""
     age = query_addresses[REF].dt.year - query_addresses["construction_year"]
-    return age.clip(lower=0).astype("float64")
+    out: pd.Series = age.clip(lower=0).astype("float64")
+    return out
 
 
 @feature(theme=THEME, sources=("addresses",))

@@ -30,7 +30,8 @@ def stays_now(stays: pd.DataFrame) -> pd.DataFrame:
 
 
 def _age(rows: pd.DataFrame) -> pd.Series:
-    return rows[REF].dt.year - rows["birth_year"]
+    age: pd.Series = rows[REF].dt.year - rows["birth_year"]
+    return age
 
 
 @feature(theme=THEME, sources=("registrations",))

@@ -46,7 +46,8 @@ def water_registered_persons(latest_water: pd.DataFrame, stays: pd.DataFrame) ->
     overlap = pd.Series((overlap_end - overlap_start) / np.timedelta64(1, "D")).clip(lower=0)
     share = overlap / joined["period_days"].to_numpy()
     avg = share.groupby(joined[Q].to_numpy()).sum()
-    return avg.reindex(latest_water.index, fill_value=0.0)
+    out: pd.Series = avg.reindex(latest_water.index, fill_value=0.0)
+    return out
 
 
 @feature(theme=THEME, sources=("water_usage",))

@@ -125,7 +125,7 @@ class Scorer:
         return address_id in self._position.index
 
     def _scored(self, address_id: str, reasons: list[Reason]) -> ScoredAddress:
-        row = self.table.loc[address_id]
+        row = {str(k): v for k, v in self.table.loc[address_id].to_dict().items()}
         return ScoredAddress(
             address_id=address_id,
             probability=float(row["probability"]),
@@ -175,7 +175,8 @@ class Scorer:
         """Every contribution for one address, largest first, and the bias (log-odds)."""
         pos = int(self._position.loc[address_id])
         contrib = self.model.contributions(self.matrix[pos : pos + 1]).iloc[0]
-        reasons = all_reasons(contrib, self.features.loc[address_id], self.catalogue, language)
+        values = self.features.iloc[pos]
+        reasons = all_reasons(contrib, values, self.catalogue, language)
         return self._scored(address_id, reasons), float(contrib["bias"])
 
     def priority_list(

@@ -59,7 +59,7 @@ class Calibrator:
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
-            return np.interp(raw, np.asarray(self.x), np.asarray(self.y))
+            return np.asarray(np.interp(raw, np.asarray(self.x), np.asarray(self.y)))
         return 1.0 / (1.0 + np.exp(-(self.a * raw + self.b)))
 
 
@@ -159,7 +159,7 @@ class RiskModel:
             tune_matrix, raw_score=True, num_iteration=self.best_iteration_
         )
         self.calibrator_ = Calibrator.fit(
-            raw_tune, np.asarray(y_tune, dtype=float), tune_weight, self.calibration
+            np.asarray(raw_tune), np.asarray(y_tune, dtype=float), tune_weight, self.calibration
         )
         self.metadata_: dict[str, Any] = {}
         return self
@@ -178,7 +178,7 @@ class RiskModel:
             column = X[name]
             if name in self.categories_:
                 cats = pd.Index(self.categories_[name])
-                codes = cats.get_indexer(column.astype("object").where(column.notna(), None))
+                codes = cats.get_indexer(pd.Index(column.astype("object").where(column.notna())))
                 out[:, j] = np.where(codes >= 0, codes, np.nan)
             else:
                 out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
