@@ -47,13 +47,14 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=100)
     args = parser.parse_args()
 
-    town = generate_tables(GeneratorConfig(n_addresses=args.addresses, seed=1))
+    generator = GeneratorConfig(n_addresses=args.addresses, seed=1)
+    town = generate_tables(generator)
     start = time.perf_counter()
     outcome = train_model(town.sources, town.audit, RunConfig())
     train_seconds = time.perf_counter() - start
     model = outcome.model
 
-    as_of = GeneratorConfig().extract_date
+    as_of = generator.extract_date
     start = time.perf_counter()
     scorer = Scorer.from_sources(model, town.sources, as_of)
     scorer_seconds = time.perf_counter() - start
