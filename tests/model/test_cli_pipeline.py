@@ -1,0 +1,120 @@
+"""The command line end to end: generate -> validate -> features -> train -> promote -> score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from stratum_ml.cli import app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stratum-home")
+
+
+def run(args: list[str], home: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app, args, env={"STRATUM_HOME": str(home), "STRATUM_MLFLOW_URI": ""}
+    )
+    return result.exit_code, result.output
+
+
+def test_pipeline(home: Path, tmp_path: Path) -> None:
+    src, truth = home / "sources", home / "truth.parquet"
+    code, out = run(
+        [
+            "generate",
+            "--out",
+            str(src),
+            "--truth",
+            str(truth),
+            "--addresses",
+            "8000",
+            "--seed",
+            "5",
+        ],
+        home,
+    )
+    assert code == 0, out
+    code, out = run(["validate", str(src)], home)
+    assert code == 0, out
+
+    features = tmp_path / "features.parquet"
+    code, out = run(
+        ["features", "--sources", str(src), "--as-of", "2026-06-01", "--out", str(features)], home
+    )
+    assert code == 0, out
+    table = pd.read_parquet(features)
+    assert len(table) == 8000 and "water_ratio_to_expected" in table.columns
+
+    code, out = run(["train", "--sources", str(src)], home)
+    assert code == 0, out
+    assert "honest" in out and "challenger" in out
+
+    code, out = run(["evaluate", "--sources", str(src), "--truth", str(truth)], home)
+    assert code == 0, out
+    assert "true precision@k" in out
+
+    code, out = run(["promote"], home)  # the first version: only the fairness gate decides
+    assert code == 0 and "PROMOTED" in out and "fairness gate: passed" in out, out
+
+    listing = tmp_path / "list.csv"
+    code, out = run(
+        [
+            "score",
+            "--sources",
+            str(src),
+            "--as-of",
+            "2026-11-01",
+            "--top",
+            "20",
+            "--out",
+            str(listing),
+        ],
+        home,
+    )
+    assert code == 0, out
+    ranked = pd.read_csv(listing)
+    assert ranked["rank"].tolist()[:3] == [1, 2, 3]
+    assert ranked["reason_1"].head(20).notna().all()
+    assert ranked["reason_1"].iloc[20:].isna().all()  # only the top K is explained
+
+
+def test_bad_inputs_give_clear_errors(home: Path, tmp_path: Path) -> None:
+    code, out = run(
+        [
+            "features",
+            "--sources",
+            str(tmp_path / "nowhere"),
+            "--as-of",
+            "2026-06-01",
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+        home,
+    )
+    assert code != 0 and "nowhere" in out
+    code, out = run(
+        [
+            "features",
+            "--sources",
+            str(tmp_path),
+            "--as-of",
+            "01-06-2026",
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+        home,
+    )
+    assert code == 2 and "YYYY-MM-DD" in out
+    assert not (tmp_path / "f.parquet").exists()
+    config = tmp_path / "run.yaml"
+    config.write_text("lightgbm:\n  num_leaves: -3\n")
+    code, out = run(["train", "--sources", str(tmp_path), "--config", str(config)], home)
+    assert code == 2 and "num_leaves" in out
