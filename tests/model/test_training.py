@@ -131,6 +131,7 @@ def test_a_leaky_feature_build_inflates_the_naive_metric(
     assert leaky > clean + 0.02, (leaky, clean)
 
 
+@pytest.mark.filterwarnings("ignore:LightGBM binary classifier with TreeExplainer:UserWarning")
 def test_contributions_are_exact_treeshap_and_sum_to_the_raw_score(
     outcome: TrainingOutcome,
 ) -> None:
