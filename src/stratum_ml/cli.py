@@ -15,7 +15,9 @@ from stratum_ml.training.cli_registry import promote_command
 if TYPE_CHECKING:
     from stratum_ml.features.catalogue import Language
     from stratum_ml.sources.tables import SourceTables
+    from stratum_ml.training.model import RiskModel
     from stratum_ml.training.outcome import TrainingOutcome
+    from stratum_ml.training.registry import ModelVersionInfo
     from stratum_ml.training.tracking import RegisteredVersion
 
 app = typer.Typer(
@@ -106,6 +108,19 @@ def features(
 app.command("promote")(promote_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+
+
+def _load_model(alias_or_version: str) -> tuple[RiskModel, ModelVersionInfo]:
+    from stratum_ml.config import get_settings
+    from stratum_ml.training.registry import load_risk_model
+
+    settings = get_settings()
+    try:
+        return load_risk_model(settings.model_name, alias_or_version, settings)
+    except Exception as exc:  # noqa: BLE001 - mlflow raises its own exception types
+        raise _fail(
+            f"no model {settings.model_name}@{alias_or_version} in {settings.tracking_uri}: {exc}"
+        ) from None
 
 
 def _load(sources: Path) -> SourceTables:
@@ -218,22 +233,14 @@ def score(
     language: Annotated[str, typer.Option(help="en or nl")] = "en",
 ) -> None:
     """Score every dwelling as of a date with the champion; explain the top K."""
-    from stratum_ml.config import get_settings
     from stratum_ml.io import write_frame_atomic
     from stratum_ml.scoring.scorer import Scorer
-    from stratum_ml.training.registry import load_risk_model
 
     if language not in ("en", "nl"):
         raise _fail(f"--language must be en or nl, not {language!r}")
     lang: Language = "nl" if language == "nl" else "en"
     ref = _parse_date(as_of, "--as-of")
-    settings = get_settings()
-    try:
-        risk_model, info = load_risk_model(settings.model_name, model, settings)
-    except Exception as exc:  # noqa: BLE001 - mlflow raises its own exception types
-        raise _fail(
-            f"no model {settings.model_name}@{model} in {settings.tracking_uri}: {exc}"
-        ) from None
+    risk_model, info = _load_model(model)
     tables = _load(sources)
     with console.status(f"scoring as of {ref}"):
         try:
@@ -267,18 +274,10 @@ def evaluate(
     import pandas as pd
     from rich.table import Table
 
-    from stratum_ml.config import get_settings
     from stratum_ml.scoring.scorer import Scorer
     from stratum_ml.scoring.truth import true_precision
-    from stratum_ml.training.registry import load_risk_model
 
-    settings = get_settings()
-    try:
-        risk_model, info = load_risk_model(settings.model_name, model, settings)
-    except Exception as exc:  # noqa: BLE001 - mlflow raises its own exception types
-        raise _fail(
-            f"no model {settings.model_name}@{model} in {settings.tracking_uri}: {exc}"
-        ) from None
+    risk_model, info = _load_model(model)
     import mlflow
 
     run = mlflow.get_run(info.run_id)

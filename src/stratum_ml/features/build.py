@@ -11,24 +11,10 @@ from rich.progress import Progress
 
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.catalogue import FeatureSet, load_catalogue
-from stratum_ml.features.registry import BASE_INPUTS, REGISTRY, Evaluator, FeatureParams
+from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
 from stratum_ml.sources.tables import SourceTables
 
 log = logging.getLogger(__name__)
-
-
-def _closure(name: str) -> set[str]:
-    seen: set[str] = set()
-    stack = [name]
-    while stack:
-        current = stack.pop()
-        if current in seen or current in BASE_INPUTS:
-            continue
-        seen.add(current)
-        node = REGISTRY.features.get(current) or REGISTRY.intermediates.get(current)
-        if node is not None:
-            stack.extend(node.inputs)
-    return seen
 
 
 def build_features(
@@ -68,7 +54,7 @@ def build_features(
     todo = [n for n in names if n not in absent]
     for name, missing in absent.items():
         log.info("feature %s is absent: source table(s) %s not present", name, ", ".join(missing))
-    needs = {n: _closure(n) for n in todo}
+    needs = {n: {node.name for node in REGISTRY.dependencies(n)} for n in todo}
     columns: dict[str, pd.Series] = {}
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("features", total=len(todo))
@@ -76,10 +62,7 @@ def build_features(
             bar.update(task, description=f"features: {name}")
             value = evaluator.get(name)
             columns[name] = _as_column(value, name, len(queries))
-            still_needed = set().union(*(needs[n] for n in todo[i + 1 :]))
-            for cached in list(evaluator._cache):
-                if cached not in still_needed and cached not in BASE_INPUTS:
-                    evaluator.drop(cached)
+            evaluator.keep_only(set().union(*(needs[n] for n in todo[i + 1 :])))
             bar.advance(task)
     table = pd.DataFrame(columns, index=pd.RangeIndex(len(queries)))
     table.index = queries.index
@@ -105,13 +88,7 @@ def build_feature_table(
 ) -> pd.DataFrame:
     """Features of every address as of ``as_of``, indexed by ``address_id``."""
     queries = make_queries(tables.addresses["address_id"], as_of)
-    return build_features(
-        tables,
-        queries,
-        features=feature_set.features if feature_set else None,
-        params=feature_set.params if feature_set else None,
-        progress=progress,
-    )
+    return _build_set(tables, queries, feature_set, progress)
 
 
 def build_visit_features(
@@ -132,10 +109,18 @@ def build_visit_features(
         visits["inspected_at"],
         index=pd.Index(visits["inspection_id"].to_numpy(), name="inspection_id"),
     )
+    return _build_set(tables, queries, feature_set, progress)
+
+
+def _build_set(
+    tables: SourceTables, queries: pd.DataFrame, feature_set: FeatureSet | None, progress: bool
+) -> pd.DataFrame:
+    if feature_set is None:
+        return build_features(tables, queries, progress=progress)
     return build_features(
         tables,
         queries,
-        features=feature_set.features if feature_set else None,
-        params=feature_set.params if feature_set else None,
+        features=feature_set.features,
+        params=feature_set.params,
         progress=progress,
     )

@@ -20,8 +20,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stratum_ml.features import THEME_MODULES  # noqa: F401  (registers every feature)
-from stratum_ml.features.registry import REGISTRY, CatalogueError, FeatureParams, Registry
-from stratum_ml.sources.contract import TABLES
+from stratum_ml.features.registry import (
+    REGISTRY,
+    CatalogueError,
+    FeatureParams,
+    Registry,
+    check_sources,
+)
 
 Language = Literal["en", "nl"]
 #: themes in data-flow order; the catalogue (and every feature table) lists features so
@@ -63,14 +68,7 @@ class CatalogueEntry(BaseModel):
     @field_validator("sources")
     @classmethod
     def _no_audit_sources(cls, sources: tuple[str, ...]) -> tuple[str, ...]:
-        for s in sources:
-            if s not in TABLES:
-                raise ValueError(f"unknown source table {s!r}")
-            if TABLES[s].audit_only:
-                raise ValueError(
-                    f"a feature computed from {s!r} is refused: protected attributes are for "
-                    "the fairness audit only"
-                )
+        check_sources("catalogue entry", sources)
         return sources
 
     def reason(self, value: Any, language: Language = "en") -> str:

@@ -72,13 +72,10 @@ class Registry:
     features: dict[str, Node] = field(default_factory=dict)
     intermediates: dict[str, Node] = field(default_factory=dict)
 
-    def sources_of(self, name: str, *, include_optional: bool = True) -> tuple[str, ...]:
-        """Every source table a feature or intermediate reads, directly or indirectly.
-
-        With ``include_optional=False``, only the tables it cannot do without.
-        """
+    def dependencies(self, name: str) -> list[Node]:
+        """``name`` and every feature or intermediate it depends on, directly or indirectly."""
         seen: set[str] = set()
-        out: set[str] = set()
+        nodes: list[Node] = []
         stack = [name]
         while stack:
             current = stack.pop()
@@ -88,17 +85,28 @@ class Registry:
             node = self.features.get(current) or self.intermediates.get(current)
             if node is None:
                 raise CatalogueError(f"{name!r} depends on unknown input {current!r}")
+            nodes.append(node)
+            stack.extend(node.inputs)
+        return nodes
+
+    def sources_of(self, name: str, *, include_optional: bool = True) -> tuple[str, ...]:
+        """Every source table a feature or intermediate reads, directly or indirectly.
+
+        With ``include_optional=False``, only the tables it cannot do without.
+        """
+        out: set[str] = set()
+        for node in self.dependencies(name):
             out.update(node.own_sources)
             if include_optional:
                 out.update(node.optional_sources)
-            stack.extend(node.inputs)
         return tuple(t for t in TABLES if t in out)
 
 
 REGISTRY = Registry()
 
 
-def _check_sources(name: str, sources: tuple[str, ...]) -> None:
+def check_sources(name: str, sources: tuple[str, ...]) -> None:
+    """Refuse unknown tables and the audit-only table as inputs of ``name``."""
     for s in sources:
         if s not in TABLES:
             raise CatalogueError(f"{name}: unknown source table {s!r}")
@@ -119,7 +127,7 @@ def intermediate(
     """Register an intermediate computed from ``sources`` (and ``optional_sources`` if present)."""
 
     def register(func: F) -> F:
-        _check_sources(func.__name__, sources + optional_sources)
+        check_sources(func.__name__, sources + optional_sources)
         REGISTRY.intermediates[func.__name__] = Node(
             func.__name__,
             func,
@@ -141,7 +149,7 @@ def feature(*, theme: str, sources: tuple[str, ...] = ()) -> Callable[[F], F]:
     """
 
     def register(func: F) -> F:
-        _check_sources(func.__name__, sources)
+        check_sources(func.__name__, sources)
         if not (func.__doc__ or "").strip():
             raise CatalogueError(f"feature {func.__name__} needs a docstring (unit, window)")
         REGISTRY.features[func.__name__] = Node(
@@ -200,7 +208,8 @@ class Evaluator:
         self._cache[name] = value
         return value
 
-    def drop(self, name: str) -> None:
-        """Forget a cached intermediate (to bound memory once no feature needs it)."""
-        if name not in BASE_INPUTS:
-            self._cache.pop(name, None)
+    def keep_only(self, names: set[str]) -> None:
+        """Forget every cached value not in ``names`` (bounds memory once nothing needs it)."""
+        for name in list(self._cache):
+            if name not in names and name not in BASE_INPUTS:
+                del self._cache[name]
