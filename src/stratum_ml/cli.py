@@ -355,6 +355,26 @@ def evaluate(
     out.print(check)
 
 
+@app.command()
+def serve(
+    sources: Annotated[Path, typer.Option(help="Validated source folder to score.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Scoring date YYYY-MM-DD (default: today).")
+    ] = None,
+) -> None:
+    """Serve the champion with BentoML on 127.0.0.1: scores, priority lists, dossiers."""
+    from stratum_ml.serving.launch import LaunchError
+    from stratum_ml.serving.launch import serve as launch
+
+    ref = _parse_date(as_of, "--as-of") if as_of else None
+    try:
+        code = launch(sources, port=port, as_of=ref)
+    except LaunchError as exc:
+        raise _fail(str(exc), 1) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 
