@@ -47,6 +47,7 @@ demo: $(STAMP)
 	$(BIN)/stratum score --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --top 100 \
 		--out $(DEMO)/priority_list.csv
 	$(BIN)/stratum keys demo
+	@echo "Export the analyst key above as STRATUM_API_KEY to run the example call below."
 	$(BIN)/stratum serve --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --port $(DEMO_PORT)
 
 bench: $(STAMP)

@@ -1,0 +1,297 @@
+"""What each endpoint answers: plain functions of the loaded state and a validated request.
+
+The BentoML service (:mod:`stratum_ml.serving.service`) only calls these. A
+request that is well-formed but cannot be answered (an unknown address, a
+scoring date other than the one loaded, feature rows the model cannot read, a
+visit outcome that breaks the contract) raises :class:`RequestError` with the
+HTTP status and a message for the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+from stratum_ml.scoring.scorer import ScoredAddress
+from stratum_ml.serving.api_models import (
+    DossierRequest,
+    DossierResponse,
+    ExplainRequest,
+    ExplainResponse,
+    FairnessSummary,
+    FeedbackRequest,
+    FeedbackResponse,
+    HonestEstimateOut,
+    ModelInfoResponse,
+    PriorityListRequest,
+    PriorityListResponse,
+    ReasonOut,
+    RowScore,
+    ScoredAddressOut,
+    ScoreRequest,
+    ScoreResponse,
+    UnknownAddress,
+)
+from stratum_ml.serving.app_state import ServiceState
+from stratum_ml.serving.dossier import build_dossier
+from stratum_ml.serving.outcomes import DuplicateOutcome, OutcomeError
+from stratum_ml.sources.contract import TABLES
+from stratum_ml.training.registry import CHAMPION
+
+_ADDRESS_ID = re.compile(TABLES["addresses"].column("address_id").pattern or r"[0-9]{16}")
+RESIDENTIAL = "woonfunctie"
+
+
+class RequestError(Exception):
+    """A valid request the service cannot answer: ``status`` (4xx) and ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _out(scored: ScoredAddress) -> ScoredAddressOut:
+    return ScoredAddressOut(
+        address_id=scored.address_id,
+        probability=scored.probability,
+        raw_score_log_odds=scored.raw_score,
+        rank=scored.rank,
+        percentile=scored.percentile,
+        district=scored.district,
+        neighbourhood=scored.neighbourhood,
+        reasons=[ReasonOut.of(r) for r in scored.reasons],
+    )
+
+
+def unknown_reason(state: ServiceState, address_id: str) -> str:
+    """Why an id is not among the scored dwellings."""
+    if not _ADDRESS_ID.fullmatch(address_id):
+        return "not a BAG verblijfsobject id (16 digits)"
+    purpose = state.use_purpose.get(address_id)
+    if purpose is None:
+        return "not in the address register of the loaded source folder"
+    if purpose != RESIDENTIAL:
+        return f"not a dwelling (use purpose {purpose}); only dwellings are scored"
+    return "not scored"
+
+
+def _check_as_of(state: ServiceState, request: ScoreRequest) -> None:
+    if request.as_of is not None and request.as_of != state.as_of:
+        raise RequestError(
+            422,
+            f"this service scores as of {state.as_of} only (fixed at start-up, "
+            f"STRATUM_AS_OF); it cannot answer as of {request.as_of}. Leave as_of out, "
+            "or ask for a service started with that date.",
+        )
+
+
+def _feature_frame(state: ServiceState, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Feature rows as a frame the model reads; every problem is a 422 naming row and feature."""
+    model = state.model
+    expected = list(model.feature_names_in_)
+    problems: list[str] = []
+    for i, row in enumerate(rows):
+        missing = [f for f in expected if f not in row]
+        unknown = sorted(set(row) - set(expected))
+        if missing:
+            problems.append(f"row {i}: missing features {', '.join(missing)}")
+        if unknown:
+            problems.append(f"row {i}: unknown features {', '.join(unknown)}")
+        for name in expected:
+            value = row.get(name)
+            if value is None:
+                continue
+            if name in model.categories_:
+                if value not in model.categories_[name]:
+                    problems.append(
+                        f"row {i}: {name} must be one of {', '.join(model.categories_[name])}"
+                    )
+            elif isinstance(value, str):
+                problems.append(f"row {i}: {name} must be a number or null")
+            elif not math.isfinite(value):
+                problems.append(f"row {i}: {name} must be finite")
+        if len(problems) >= 20:
+            break
+    if problems:
+        raise RequestError(422, "feature rows cannot be scored: " + "; ".join(problems[:20]))
+    return pd.DataFrame.from_records(rows, columns=expected)
+
+
+def score(state: ServiceState, request: ScoreRequest) -> ScoreResponse:
+    """Scores with reasons for address ids, or probabilities for feature rows.
+
+    Raises
+    ------
+    RequestError
+        422 for an ``as_of`` other than the scoring date, or feature rows the model
+        cannot read (missing or unknown features, wrong types, unknown categories).
+    """
+    _check_as_of(state, request)
+    response = ScoreResponse(
+        model_version=state.model_version,
+        scored_as_of=state.as_of,
+        population_size=len(state.scorer),
+    )
+    if request.rows is not None:
+        scores = state.scorer.score_features(_feature_frame(state, request.rows))
+        response.rows = [
+            RowScore(row=i, probability=float(p), raw_score_log_odds=float(r))
+            for i, (p, r) in enumerate(zip(scores["probability"], scores["raw_score"], strict=True))
+        ]
+        return response
+    scored, unknown = state.scorer.score(
+        request.address_ids or [], n_reasons=request.n_reasons, language=request.language
+    )
+    response.results = [_out(s) for s in scored]
+    response.unknown = [
+        UnknownAddress(address_id=a, reason=unknown_reason(state, a)) for a in unknown
+    ]
+    return response
+
+
+def priority_list(state: ServiceState, request: PriorityListRequest) -> PriorityListResponse:
+    """The ``k`` highest-ranked dwellings passing the filters, explained."""
+    items = state.scorer.priority_list(
+        request.k,
+        district=request.district,
+        neighbourhood=request.neighbourhood,
+        min_probability=request.min_score,
+        theme=request.theme,
+        n_reasons=request.n_reasons,
+        language=request.language,
+    )
+    return PriorityListResponse(
+        model_version=state.model_version,
+        scored_as_of=state.as_of,
+        population_size=len(state.scorer),
+        filters={
+            "district": request.district,
+            "neighbourhood": request.neighbourhood,
+            "min_score": request.min_score,
+            "theme": request.theme,
+        },
+        items=[_out(s) for s in items],
+    )
+
+
+def explain(state: ServiceState, request: ExplainRequest) -> ExplainResponse:
+    """Every contribution (log-odds) to one dwelling's score, with reason texts.
+
+    Raises
+    ------
+    RequestError
+        404 when the address is not a scored dwelling (the message says why).
+    """
+    if request.address_id not in state.scorer:
+        raise RequestError(
+            404, f"address {request.address_id}: {unknown_reason(state, request.address_id)}"
+        )
+    scored, bias = state.scorer.explain(request.address_id, language=request.language)
+    return ExplainResponse(
+        model_version=state.model_version,
+        scored_as_of=state.as_of,
+        address_id=scored.address_id,
+        probability=scored.probability,
+        raw_score_log_odds=scored.raw_score,
+        bias_log_odds=bias,
+        rank=scored.rank,
+        percentile=scored.percentile,
+        contributions=[ReasonOut.of(r) for r in scored.reasons],
+    )
+
+
+def dossier(state: ServiceState, request: DossierRequest) -> DossierResponse:
+    """The case handler's dossier of one address, as of the scoring date.
+
+    Raises
+    ------
+    RequestError
+        404 when the address is not in the address register.
+    """
+    try:
+        return build_dossier(state.tables, request.address_id, state.as_of)
+    except KeyError:
+        raise RequestError(
+            404, f"address {request.address_id} is not in the address register"
+        ) from None
+
+
+def feedback(state: ServiceState, request: FeedbackRequest, key_id: str) -> FeedbackResponse:
+    """Store a visit outcome (checked like the contract) for the next training.
+
+    Raises
+    ------
+    RequestError
+        422 when the outcome breaks a rule, 409 when the same visit is already stored.
+    """
+    try:
+        stored = state.outcomes.record(
+            address_id=request.address_id,
+            inspected_at=request.inspected_at,
+            reason=request.reason,
+            outcome=request.outcome,
+            violation_type=request.violation_type,
+            recorded_by=key_id,
+        )
+    except DuplicateOutcome as exc:
+        raise RequestError(409, str(exc)) from None
+    except OutcomeError as exc:
+        raise RequestError(422, str(exc)) from None
+    return FeedbackResponse(
+        inspection_id=stored.inspection_id,
+        address_id=stored.address_id,
+        inspected_at=stored.inspected_at,
+        reason=stored.reason,
+        outcome=stored.outcome,
+        violation_type=stored.violation_type,
+        recorded_at=stored.recorded_at,
+        message="stored; the next `stratum train` reads it as a visit",
+    )
+
+
+def _finite(value: Any) -> float | None:
+    """A number for JSON: None for a missing or non-finite value."""
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def model_info(state: ServiceState) -> ModelInfoResponse:
+    """Version, training period, honest metrics, fairness verdict and model card."""
+    facts = state.facts
+    estimates = facts.estimates
+    honest = estimates.get("honest", {})
+    naive = estimates.get("naive", {})
+    return ModelInfoResponse(
+        model_name=facts.info.name,
+        version=facts.info.version,
+        alias=CHAMPION,
+        run_id=facts.info.run_id,
+        trained_from=facts.info.trained_from,
+        trained_until=facts.info.trained_until,
+        scored_as_of=state.as_of,
+        population_size=len(state.scorer),
+        features=list(state.model.feature_names_in_),
+        headline_k=estimates.get("headline_k"),
+        honest_precision=[
+            HonestEstimateOut(
+                k=int(k),
+                estimate=_finite(est.get("estimate")),
+                ci_low=_finite(est.get("ci_low")),
+                ci_high=_finite(est.get("ci_high")),
+                n_random_visits=int(est.get("n", 0)),
+                region=str(est.get("region", "")),
+                naive_estimate=_finite(naive.get(k, {}).get("estimate")),
+            )
+            for k, est in honest.items()
+        ],
+        fairness=FairnessSummary(
+            passed=bool(facts.fairness.get("passed")),
+            reasons=[str(r) for r in facts.fairness.get("reasons", [])],
+            notes=[str(n) for n in facts.fairness.get("notes", [])],
+        ),
+        max_batch_size=state.serving.max_batch_size,
+        model_card_markdown=facts.card_markdown,
+    )

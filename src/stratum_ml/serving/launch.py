@@ -1,0 +1,301 @@
+"""``stratum serve``: check the set-up, run ``bentoml serve`` on 127.0.0.1, print the URL.
+
+:func:`serve` is what the command calls. It first runs the cheap start-up
+checks of :mod:`stratum_ml.serving.app_state` in this process (settings,
+scoring date, source folder, API keys, audit log, a ``champion`` in the
+registry, a free port), so that a missing champion is a one-line error and a
+non-zero exit instead of a crash-looping worker: BentoML restarts a worker
+whose start-up fails, and never exits by itself. Then it starts
+
+    bentoml serve stratum_ml.serving.service:RiskService --host 127.0.0.1 --port N
+
+as a child process with the settings in its environment, passes its log
+through, and waits for ``/readyz``. If the worker's start-up still fails (say,
+the sources break the contract), the log says why and :func:`serve` stops the
+server and raises :class:`LaunchError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+from stratum_ml.serving.app_state import (
+    ServingSettings,
+    StartupError,
+    open_keys_and_log,
+    read_settings,
+    resolve_champion,
+    scoring_date,
+    source_folder,
+)
+from stratum_ml.training.registry import ModelVersionInfo
+
+SERVICE = "stratum_ml.serving.service:RiskService"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+#: what BentoML logs when a worker's start-up fails
+STARTUP_FAILED = "Application startup failed"
+#: what the service logs, before that, to say why (see ``service.RiskService``)
+CANNOT_START = "the stratum scoring service cannot start: "
+#: the start of a log record in BentoML's format: "<time> [LEVEL] [component] ..."
+_LOG_RECORD = re.compile(r"^\S+ \[[A-Z]+\] \[")
+
+
+class LaunchError(RuntimeError):
+    """The service could not be started; the message says why."""
+
+
+def preflight(
+    sources: Path, *, as_of: dt.date | None = None, host: str = DEFAULT_HOST, port: int
+) -> ModelVersionInfo:
+    """Check, before starting a server, what would make its start-up fail.
+
+    Returns
+    -------
+    ModelVersionInfo
+        The champion that will be served.
+
+    Raises
+    ------
+    LaunchError
+        With the reason (no champion, no keys, a damaged audit log, no source
+        folder, a scoring date in the future, the port in use).
+    """
+    try:
+        settings, _ = read_settings()
+        serving = ServingSettings(sources=sources, as_of=as_of)
+        scoring_date(serving)
+        source_folder(serving)
+        open_keys_and_log()
+        info = resolve_champion(settings)
+    except StartupError as exc:
+        raise LaunchError(str(exc)) from None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return info
+
+
+def service_env(
+    sources: Path, *, as_of: dt.date | None = None, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of the server process: ``base`` plus the serving settings.
+
+    Paths are made absolute, so that the server does not depend on its working folder.
+    """
+    env = dict(os.environ if base is None else base)
+    env["STRATUM_SOURCES"] = str(Path(sources).resolve())
+    if as_of is not None:
+        env["STRATUM_AS_OF"] = as_of.isoformat()
+    for name in ("STRATUM_HOME", "STRATUM_API_KEYS_FILE", "STRATUM_AUDIT_LOG"):
+        if env.get(name):
+            env[name] = str(Path(env[name]).resolve())
+    env.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return env
+
+
+class RunningService:
+    """A ``bentoml serve`` child process, where it listens, and its log being passed on.
+
+    Parameters
+    ----------
+    process
+        The child, started with its output piped (text mode).
+    url
+        ``http://host:port``.
+    log
+        Where the child's log lines are copied to.
+    """
+
+    def __init__(self, process: subprocess.Popen[str], url: str, log: TextIO) -> None:
+        self.process = process
+        self.url = url
+        self.failure: list[str] = []
+        self._failed = threading.Event()
+        self._pump = threading.Thread(
+            target=self._follow, args=(log,), daemon=True, name="bentoml-log"
+        )
+        self._pump.start()
+
+    def _follow(self, log: TextIO) -> None:
+        """Copy the server's log to ``log``, keeping why a start-up failed (all its lines)."""
+        assert self.process.stdout is not None
+        collecting = False
+        for line in self.process.stdout:
+            log.write(line)
+            log.flush()
+            if CANNOT_START in line and not self.failure:  # the first failure is enough
+                collecting = True
+                self.failure.append(line.split(CANNOT_START, 1)[1].strip())
+            elif collecting and not _LOG_RECORD.match(line):
+                self.failure.append(line.strip())
+            else:
+                collecting = False
+            if STARTUP_FAILED in line:
+                self._failed.set()
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until ``/readyz`` answers 200.
+
+        Raises
+        ------
+        LaunchError
+            When the server exits, its start-up fails, or ``timeout`` seconds pass;
+            the server is stopped first.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise LaunchError(
+                    f"bentoml serve exited with code {self.process.returncode}; see its log"
+                )
+            if self._failed.is_set():
+                self.stop()
+                reason = "\n".join(self.failure) if self.failure else "see its log"
+                raise LaunchError(f"the service could not start: {reason}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise LaunchError(f"the service was not ready after {timeout:.0f} s; see its log")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM the server (it stops its workers) and wait; SIGKILL its group if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._pump.join(timeout=5)
+        return self.process.returncode
+
+
+def start_service(
+    sources: Path,
+    *,
+    port: int,
+    host: str = DEFAULT_HOST,
+    as_of: dt.date | None = None,
+    env: Mapping[str, str] | None = None,
+    log: TextIO | None = None,
+) -> RunningService:
+    """Start ``bentoml serve`` for :data:`SERVICE` in a child process (not waiting for it).
+
+    Parameters
+    ----------
+    sources
+        The source folder to score.
+    port, host
+        Where to listen; keep the host 127.0.0.1 unless a proxy in front adds TLS.
+    as_of
+        The scoring date (default: the day the server starts).
+    env
+        The environment to start from (default: this process's).
+    log
+        Where the server's log goes (default: standard error).
+
+    Returns
+    -------
+    RunningService
+        Call :meth:`RunningService.wait_ready`, then :meth:`RunningService.stop`.
+    """
+    bentoml = Path(sys.executable).with_name("bentoml")
+    command = [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port)]
+    process = subprocess.Popen(
+        command,
+        env=service_env(sources, as_of=as_of, base=env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, so that a hung server can be killed
+    )
+    return RunningService(process, f"http://{host}:{port}", log or sys.stderr)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(
+    sources: Path,
+    *,
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_HOST,
+    as_of: dt.date | None = None,
+    ready_timeout: float = 600.0,
+    out: TextIO | None = None,
+) -> int:
+    """Check the set-up, start the service, print its URL and an example, serve until stopped.
+
+    Parameters
+    ----------
+    sources
+        The source folder to score.
+    port, host
+        Where to listen (default 127.0.0.1:3000).
+    as_of
+        The scoring date (default: today).
+    ready_timeout
+        Seconds to wait for the service to load the model and score every dwelling.
+    out
+        Where the URL and the example go (default: standard output).
+
+    Returns
+    -------
+    int
+        The server's exit code once it stops (0 after Ctrl-C or SIGTERM, which stop
+        the server too).
+
+    Raises
+    ------
+    LaunchError
+        When a check fails or the service does not come up.
+    """
+    out = out or sys.stdout
+    info = preflight(sources, as_of=as_of, host=host, port=port)
+    running = start_service(sources, port=port, host=host, as_of=as_of)
+    # the server runs in its own session: on SIGTERM, stop it rather than leave it orphaned
+    handles_term = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if handles_term else None
+    try:
+        running.wait_ready(ready_timeout)
+        url = running.url
+        out.write(
+            f"\nstratum scoring service: {url}  (model {info.name} version {info.version})\n"
+            f"API reference: {url}/docs.json  (browse it at {url}/)\n"
+            "Example call, with an analyst key (such as the demo analyst key printed by "
+            "`stratum keys demo`) in $STRATUM_API_KEY:\n"
+            f"  curl -s -X POST {url}/priority_list -H 'Content-Type: application/json' "
+            '-H "Authorization: Bearer $STRATUM_API_KEY" -d \'{"k": 10}\'\n'
+            "Stop with Ctrl-C.\n"
+        )
+        out.flush()
+        return running.process.wait()
+    except KeyboardInterrupt:
+        running.stop()
+        return 0
+    finally:
+        running.stop()
+        if handles_term:
+            signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,160 @@
+"""The scoring service: ``bentoml serve stratum_ml.serving.service:RiskService``.
+
+Start it with ``stratum serve`` (:func:`stratum_ml.serving.launch.serve`), which
+checks the set-up first and binds to 127.0.0.1. At start-up the service loads
+the ``champion`` model from the MLflow store and scores every dwelling of the
+source folder as of ONE scoring date (``STRATUM_AS_OF``, default the start-up
+day); see :mod:`stratum_ml.serving.app_state`. The ``as_of`` a score request
+may carry is accepted only when it equals that date; any other date is
+refused with 422 naming the date in force (restart to score as of another).
+
+Endpoints (POST, JSON; schemas in the OpenAPI spec at ``/docs.json``)::
+
+    endpoint        analyst  case_handler  application  admin
+    score           yes      yes           yes          yes
+    priority_list   yes      -             -            yes
+    explain         yes      yes           -            yes
+    dossier         -        yes           -            -
+    feedback        -        yes           -            -
+    model           yes      yes           yes          yes
+
+Send the API key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+No key or a bad key: 401; a role not in the table: 403. Every call, answered
+or refused, is written to the audit log before the answer leaves
+(:mod:`stratum_ml.serving.gate`). Errors are ``{"error": ..., "detail": [...]}``
+with a 4xx status: 400 malformed JSON, 404 unknown address, 405 not POST,
+409 visit outcome already stored, 413 body too large, 415 not JSON, 422
+invalid request (wrong type, unknown field, value out of range, batch too
+large, a scoring date other than the one loaded); 503 when the audit log
+cannot be written (nothing is answered unaudited). BentoML's ``/readyz``,
+``/livez``, ``/healthz`` and ``/metrics`` stay public.
+
+The class is thin on purpose: each API validates nothing itself (the gate and
+the request models do) and computes nothing itself (:mod:`stratum_ml.serving.endpoints`).
+"""
+
+# mypy: disallow-untyped-decorators=False
+# (bentoml ships no type information, so its decorators are untyped to mypy)
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import bentoml
+from starlette.responses import JSONResponse
+
+from stratum_ml.serving import endpoints
+from stratum_ml.serving.api_models import (
+    DossierRequest,
+    DossierResponse,
+    ExplainRequest,
+    ExplainResponse,
+    FeedbackRequest,
+    FeedbackResponse,
+    ModelInfoResponse,
+    ModelRequest,
+    PriorityListRequest,
+    PriorityListResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+from stratum_ml.serving.app_state import ServiceState, StartupError, load_state
+from stratum_ml.serving.auth import Principal
+from stratum_ml.serving.gate import (
+    SCOPE_DETAIL,
+    SCOPE_LISTED_IDS,
+    SCOPE_PRINCIPAL,
+    AuditGate,
+    StateSlot,
+    error_response,
+    protected_routes,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+_slot = StateSlot()
+
+
+def _answer(ctx: bentoml.Context, produce: Callable[[], T]) -> T | JSONResponse:
+    """Run an endpoint; a :class:`~endpoints.RequestError` becomes its 4xx JSON answer."""
+    try:
+        return produce()
+    except endpoints.RequestError as exc:
+        ctx.response.status_code = exc.status
+        ctx.request.scope[SCOPE_DETAIL] = exc.message
+        return error_response(exc.status, exc.message)
+
+
+@bentoml.service(name="stratum_risk", workers=1, threads=1)
+class RiskService:
+    """Risk scores, priority lists, explanations, dossiers and visit feedback."""
+
+    def __init__(self) -> None:
+        try:
+            self.state: ServiceState = load_state()
+        except StartupError as exc:
+            log.critical("the stratum scoring service cannot start: %s", exc)
+            raise
+        _slot.set(self.state)
+        log.info(
+            "serving %s version %s, %d dwellings scored as of %s",
+            self.state.facts.info.name,
+            self.state.model_version,
+            len(self.state.scorer),
+            self.state.as_of,
+        )
+
+    @bentoml.api(output_spec=ScoreResponse)
+    def score(self, request: ScoreRequest, /, ctx: bentoml.Context) -> ScoreResponse | JSONResponse:
+        """Score address ids (probability, rank, percentile, top reasons; unknown ids
+        reported per id) or rows of ready-made features (probability only). An `as_of`
+        other than the loaded scoring date is refused with 422."""
+        return _answer(ctx, lambda: endpoints.score(self.state, request))
+
+    @bentoml.api(output_spec=PriorityListResponse)
+    def priority_list(
+        self, request: PriorityListRequest, /, ctx: bentoml.Context
+    ) -> PriorityListResponse | JSONResponse:
+        """The k highest-ranked dwellings, filtered by district, neighbourhood, minimum
+        score and theme of the strongest reason; address level only, no person data."""
+        answer = _answer(ctx, lambda: endpoints.priority_list(self.state, request))
+        if isinstance(answer, PriorityListResponse):
+            ctx.request.scope[SCOPE_LISTED_IDS] = [item.address_id for item in answer.items]
+        return answer
+
+    @bentoml.api(output_spec=ExplainResponse)
+    def explain(
+        self, request: ExplainRequest, /, ctx: bentoml.Context
+    ) -> ExplainResponse | JSONResponse:
+        """Every feature's contribution to one dwelling's score, in log-odds, with reason
+        texts; unknown addresses are 404."""
+        return _answer(ctx, lambda: endpoints.explain(self.state, request))
+
+    @bentoml.api(output_spec=DossierResponse)
+    def dossier(
+        self, request: DossierRequest, /, ctx: bentoml.Context
+    ) -> DossierResponse | JSONResponse:
+        """Case handlers only: registrations (pseudonyms), water use, reports, visits,
+        businesses, owners and linked addresses of one address, as of the scoring date."""
+        return _answer(ctx, lambda: endpoints.dossier(self.state, request))
+
+    @bentoml.api(output_spec=FeedbackResponse)
+    def feedback(
+        self, request: FeedbackRequest, /, ctx: bentoml.Context
+    ) -> FeedbackResponse | JSONResponse:
+        """Case handlers only: record a visit outcome, checked like the data contract;
+        the next training reads it as a visit."""
+        principal: Principal = ctx.request.scope[SCOPE_PRINCIPAL]
+        return _answer(ctx, lambda: endpoints.feedback(self.state, request, principal.key_id))
+
+    @bentoml.api(output_spec=ModelInfoResponse)
+    def model(self, request: ModelRequest, /) -> ModelInfoResponse:
+        """The serving version: alias, training period, honest precision@k with intervals,
+        the fairness verdict and the model card (markdown)."""
+        return endpoints.model_info(self.state)
+
+
+_service: Any = RiskService  # a bentoml Service at run time; mypy sees the plain class
+_service.add_asgi_middleware(AuditGate, routes=protected_routes(_service), slot=_slot)

@@ -1,0 +1,611 @@
+"""The scoring service, end to end: a real ``bentoml serve`` (see ``conftest.server``).
+
+Called with ``bentoml.SyncHTTPClient`` (how another application would) and with
+plain HTTP (httpx), to see status codes, headers and raw bodies. The audit-log
+test runs last: it checks the records the other tests left behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import bentoml
+import httpx
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from stratum_ml.cli import app
+from stratum_ml.serving.audit import read_last, verify_log
+from stratum_ml.serving.auth import PERMISSIONS, Endpoint, Role
+from stratum_ml.serving.launch import LaunchError, preflight, serve, start_service
+from stratum_ml.serving.outcomes import OutcomeError, read_outcomes
+
+if TYPE_CHECKING:
+    from tests.service.conftest import Server
+
+pytestmark = [
+    pytest.mark.slow,
+    # bentoml 1.4.40's own deprecation warnings: its bento build config uses pathspec's
+    # "gitwildmatch" patterns, its client a pydantic 2.11 hook
+    pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The `__get_pydantic_core_schema__`:DeprecationWarning"),
+]
+
+AUDIT_VALUES = ("female", "male", "outside_europe", "europe_other", "netherlands")
+STAY_FIELDS = {"person_id", "surname_key", "birth_year", "registered_from", "registered_until"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def places(server: Server) -> dict[str, Any]:
+    """Addresses to ask about: the busiest dwelling, a non-dwelling, an unknown id."""
+    addresses = pd.read_parquet(server.sources / "addresses.parquet")
+    registrations = pd.read_parquet(server.sources / "registrations.parquet")
+    dwellings = addresses.loc[addresses["use_purpose"] == "woonfunctie", "address_id"]
+    busiest = registrations.loc[
+        registrations["address_id"].isin(dwellings)
+        & (registrations["registered_from"] < server.as_of)
+    ]["address_id"].value_counts()
+    other = addresses.loc[addresses["use_purpose"] != "woonfunctie", "address_id"]
+    return {
+        "dwelling": str(busiest.index[0]),
+        "dwellings": [str(a) for a in busiest.index[:5]],
+        "non_dwelling": str(other.iloc[0]),
+        "unknown": "0479019999999999",
+        "n_addresses": len(addresses),
+    }
+
+
+def client_for(server: Server, role: Role) -> bentoml.SyncHTTPClient:
+    return bentoml.SyncHTTPClient(server.url, token=server.keys[role], timeout=60)
+
+
+def post(
+    http: httpx.Client,
+    path: str,
+    body: Any,
+    key: str | None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    sent = dict(headers or {})
+    if key is not None:
+        sent.setdefault("Authorization", f"Bearer {key}")
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    sent.setdefault("Content-Type", "application/json")
+    return http.post(path, content=content, headers=sent)
+
+
+def assert_clean_error(response: httpx.Response, status: int, *fragments: str) -> None:
+    """A 4xx JSON error that says what is wrong, with no trace of the server's internals."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert isinstance(body["error"], str) and body["error"]
+    for fragment in fragments:
+        assert fragment in body["error"], body["error"]
+    assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def test_public_endpoints_and_openapi(server: Server, http: httpx.Client) -> None:
+    for path in ("/readyz", "/livez", "/healthz", "/metrics"):
+        assert http.get(path).status_code == 200, path
+    spec = http.get("/docs.json").json()
+    for endpoint in Endpoint:
+        assert f"/{endpoint.value}" in spec["paths"]
+    schemas = spec["components"]["schemas"]
+    score_request = next(v for k, v in schemas.items() if k.startswith("ScoreRequest"))
+    assert score_request["additionalProperties"] is False
+    assert "as_of" in score_request["properties"]
+    assert "scoring date" in score_request["properties"]["as_of"]["description"]
+
+
+def test_score_by_id_reports_unknown_ids_per_id(server: Server, places: dict[str, Any]) -> None:
+    asked = [*places["dwellings"], places["non_dwelling"], places["unknown"], "not-an-id"]
+    with client_for(server, Role.APPLICATION) as client:
+        answer = client.score({"address_ids": asked, "language": "nl"})
+    assert answer["model_version"] == server.model_version
+    assert answer["scored_as_of"] == server.as_of.isoformat()
+    assert [r["address_id"] for r in answer["results"]] == places["dwellings"]
+    for result in answer["results"]:
+        assert 0.0 <= result["probability"] <= 1.0
+        assert 1 <= result["rank"] <= answer["population_size"]
+        assert 0.0 < result["percentile"] <= 100.0
+        assert len(result["reasons"]) <= 3
+        assert all("risico" in r["text"] for r in result["reasons"])  # Dutch
+    unknown = {u["address_id"]: u["reason"] for u in answer["unknown"]}
+    assert set(unknown) == {places["non_dwelling"], places["unknown"], "not-an-id"}
+    assert "not a dwelling" in unknown[places["non_dwelling"]]
+    assert "not in the address register" in unknown[places["unknown"]]
+    assert "16 digits" in unknown["not-an-id"]
+
+
+def test_score_as_of_must_be_the_loaded_date(
+    server: Server, http: httpx.Client, places: dict[str, Any]
+) -> None:
+    key, ids = server.keys[Role.ANALYST], [places["dwelling"]]
+    same = post(http, "/score", {"address_ids": ids, "as_of": str(server.as_of)}, key)
+    assert same.status_code == 200
+    other = post(http, "/score", {"address_ids": ids, "as_of": "2026-06-01"}, key)
+    assert_clean_error(other, 422, server.as_of.isoformat(), "2026-06-01")
+
+
+def test_explain_adds_up_in_log_odds_and_rows_score_alike(
+    server: Server, places: dict[str, Any]
+) -> None:
+    address = places["dwelling"]
+    with client_for(server, Role.ANALYST) as client:
+        explained = client.explain({"address_id": address})
+        by_id = client.score({"address_ids": [address]})["results"][0]
+        model = client.model({})
+        contributions = explained["contributions"]
+        assert [c["feature"] for c in contributions] != []
+        assert {c["feature"] for c in contributions} == set(model["features"])
+        total = explained["bias_log_odds"] + sum(c["contribution_log_odds"] for c in contributions)
+        assert total == pytest.approx(explained["raw_score_log_odds"], abs=1e-6)
+        assert "log-odds" in explained["note"]
+        sizes = [abs(c["contribution_log_odds"]) for c in contributions]
+        assert sizes == sorted(sizes, reverse=True)
+        assert explained["probability"] == pytest.approx(by_id["probability"])
+        # the same features, sent as a ready-made row, get the same probability
+        row = {c["feature"]: c["value"] for c in contributions}
+        rows = client.score({"rows": [row, row]})["rows"]
+    assert [r["row"] for r in rows] == [0, 1]
+    assert rows[0]["probability"] == pytest.approx(by_id["probability"])
+    assert rows[0]["raw_score_log_odds"] == pytest.approx(by_id["raw_score_log_odds"])
+
+
+def test_priority_list_filters_and_holds_no_person_data(server: Server, http: httpx.Client) -> None:
+    with client_for(server, Role.ANALYST) as client:
+        top = client.priority_list({"k": 10})
+        ranks = [item["rank"] for item in top["items"]]
+        assert ranks == list(range(1, 11))
+        district = top["items"][0]["district"]
+        floor = top["items"][4]["probability"]
+        filtered = client.priority_list(
+            {"k": 5, "district": district, "min_score": floor, "theme": "household"}
+        )
+    assert filtered["filters"]["district"] == district
+    for item in filtered["items"]:
+        assert item["district"] == district
+        assert item["probability"] >= floor
+        assert item["reasons"][0]["theme"] == "household"
+    text = json.dumps(top)
+    assert "person_id" not in text and "surname_key" not in text and "owner_id" not in text
+
+
+def test_dossier_contents_and_no_protected_attributes(
+    server: Server, http: httpx.Client, places: dict[str, Any]
+) -> None:
+    address = places["dwelling"]
+    response = post(http, "/dossier", {"address_id": address}, server.keys[Role.CASE_HANDLER])
+    assert response.status_code == 200, response.text
+    dossier = response.json()
+    assert dossier["as_of"] == server.as_of.isoformat()
+    assert dossier["registrations"], "the busiest dwelling has registrations"
+    assert all(set(stay) == STAY_FIELDS for stay in dossier["registrations"])
+    as_of = server.as_of.isoformat()
+    assert all(stay["registered_from"] < as_of for stay in dossier["registrations"])
+    assert all(visit["inspected_at"] < as_of for visit in dossier["visits"])
+    assert dossier["water_usage"] and dossier["ownership"]
+    assert dossier["n_linked_addresses"] >= len(dossier["linked_addresses"])
+    # the residents do have protected attributes; none of them reaches the dossier
+    protected = pd.read_parquet(server.sources / "audit_attributes.parquet")
+    persons = {stay["person_id"] for stay in dossier["registrations"]}
+    theirs = protected.loc[protected["person_id"].isin(persons)]
+    assert len(theirs) > 0
+    assert {"female", "male"} & set(theirs["gender"].astype(str))
+    text = response.text
+    assert "gender" not in text and "birth_country" not in text
+    for value in AUDIT_VALUES:
+        assert f'"{value}"' not in text, value
+    handler = server.keys[Role.CASE_HANDLER]
+    unknown = post(http, "/dossier", {"address_id": places["unknown"]}, handler)
+    assert_clean_error(unknown, 404, places["unknown"])
+
+
+def test_feedback_round_trip(server: Server, http: httpx.Client, places: dict[str, Any]) -> None:
+    visit = {
+        "address_id": places["dwellings"][1],
+        "inspected_at": "2026-11-20",
+        "reason": "risk_model",
+        "outcome": "violation",
+        "violation_type": "illegal_room_rental",
+    }
+    with client_for(server, Role.CASE_HANDLER) as client:
+        stored = client.feedback(visit)
+    assert stored["inspection_id"].startswith("svc-")
+    outcomes = read_outcomes(server.outcomes_file)
+    row = outcomes.loc[outcomes["inspection_id"] == stored["inspection_id"]].iloc[0]
+    assert row["address_id"] == visit["address_id"]
+    assert row["inspected_at"] == pd.Timestamp("2026-11-20")
+    assert (row["reason"], row["outcome"]) == ("risk_model", "violation")
+    assert row["violation_type"] == "illegal_room_rental"
+    with open(server.outcomes_file, newline="", encoding="utf-8") as fh:
+        raw = {r["inspection_id"]: r for r in csv.DictReader(fh)}
+    assert raw[stored["inspection_id"]]["recorded_by"] == server.key_ids[Role.CASE_HANDLER]
+    again = post(http, "/feedback", visit, server.keys[Role.CASE_HANDLER])
+    assert_clean_error(again, 409, stored["inspection_id"])
+    assert len(read_outcomes(server.outcomes_file)) == len(outcomes)
+
+
+def test_read_outcomes_rejects_a_store_edited_against_the_contract(tmp_path: Path) -> None:
+    edited = tmp_path / "inspections.csv"
+    edited.write_text(
+        "inspection_id,address_id,inspected_at,reason,outcome,violation_type,"
+        "recorded_at,recorded_by\n"
+        "svc-1,0479010000000001,2026-10-01,report,no_violation,overcrowding,"
+        "2026-10-02T09:00:00+00:00,0123456789abcdef\n",
+        "utf-8",
+    )
+    with pytest.raises(OutcomeError, match="inspections.csv, column violation_type"):
+        read_outcomes(edited)
+    assert read_outcomes(tmp_path / "absent.csv").empty
+
+
+def test_model_endpoint(server: Server) -> None:
+    with client_for(server, Role.APPLICATION) as client:
+        info = client.model({})
+    assert info["version"] == server.model_version
+    assert info["alias"] == "champion"
+    assert info["trained_from"] and info["trained_until"]
+    assert info["trained_until"] < server.as_of.isoformat()
+    assert info["honest_precision"]
+    for est in info["honest_precision"]:
+        assert est["ci_low"] <= est["estimate"] <= est["ci_high"]
+    assert info["fairness"]["passed"] is True
+    assert info["model_card_markdown"].startswith("# Model card")
+    assert info["max_batch_size"] == 1000
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _bodies(places: dict[str, Any]) -> dict[Endpoint, dict[str, Any]]:
+    return {
+        Endpoint.SCORE: {"address_ids": [places["dwelling"]]},
+        Endpoint.PRIORITY_LIST: {"k": 3},
+        Endpoint.EXPLAIN: {"address_id": places["dwelling"]},
+        Endpoint.DOSSIER: {"address_id": places["dwelling"]},
+        Endpoint.FEEDBACK: {
+            "address_id": places["dwellings"][2],
+            "inspected_at": "2026-10-15",
+            "reason": "project",
+            "outcome": "no_violation",
+        },
+        Endpoint.MODEL: {},
+    }
+
+
+@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+def test_role_matrix(
+    server: Server, http: httpx.Client, places: dict[str, Any], role: Role
+) -> None:
+    for endpoint, body in _bodies(places).items():
+        response = post(http, f"/{endpoint.value}", body, server.keys[role])
+        if endpoint in PERMISSIONS[role]:
+            assert response.status_code == 200, (role, endpoint, response.text)
+        else:
+            assert_clean_error(response, 403, role.value, endpoint.value)
+
+
+def test_every_endpoint_refuses_missing_and_bad_keys(
+    server: Server, http: httpx.Client, places: dict[str, Any]
+) -> None:
+    analyst = server.keys[Role.ANALYST]
+    key_id = server.key_ids[Role.ANALYST]
+    bad = {
+        "no key": None,
+        "not a key": "let-me-in",
+        "unknown key": "stk_0123456789abcdef_" + "A" * 43,
+        "wrong secret": f"stk_{key_id}_" + "B" * 43,
+        "revoked key": server.revoked_key,
+    }
+    for endpoint, body in _bodies(places).items():
+        for name, key in bad.items():
+            response = post(http, f"/{endpoint.value}", body, key)
+            assert_clean_error(response, 401)
+            assert response.status_code == 401, (endpoint, name)
+    # the key may also come as X-API-Key; two different keys are refused
+    assert post(http, "/model", {}, None, {"X-API-Key": analyst}).status_code == 200
+    both = post(http, "/model", {}, analyst, {"X-API-Key": server.keys[Role.ADMIN]})
+    assert_clean_error(both, 401)
+    # authentication comes before the body is judged
+    assert_clean_error(post(http, "/score", b"{not json", None), 401)
+
+
+# --------------------------------------------------------------------------- bad input
+
+BIG = [f"04790100000{i:05d}" for i in range(1001)]
+BAD_INPUTS = [
+    # (endpoint, role, body, extra headers, status, fragments of the message)
+    ("score", Role.ANALYST, b"{not json", {}, 400, ["not valid JSON"]),
+    ("score", Role.ANALYST, b"[1, 2]", {}, 422, ["invalid score request"]),
+    ("score", Role.ANALYST, {"address_ids": "0479010000000001"}, {}, 422, ["address_ids"]),
+    ("score", Role.ANALYST, {"address_ids": [1, 2]}, {}, 422, ["address_ids.0"]),
+    ("score", Role.ANALYST, {"address_ids": ["0479010000000001"], "x": 1}, {}, 422, ["x: Extra"]),
+    ("score", Role.ANALYST, {}, {}, 422, ["exactly one of address_ids and rows"]),
+    ("score", Role.ANALYST, {"address_ids": []}, {}, 422, ["empty"]),
+    ("score", Role.ANALYST, {"address_ids": BIG}, {}, 422, ["1001", "at most 1000"]),
+    (
+        "score",
+        Role.ANALYST,
+        {"address_ids": ["0479010000000001"], "as_of": "2026-13-01"},
+        {},
+        422,
+        ["as_of"],
+    ),
+    ("score", Role.ANALYST, {"rows": [{"floor_area_m2": 50.0}]}, {}, 422, ["missing features"]),
+    (
+        "score",
+        Role.ANALYST,
+        {"address_ids": ["0479010000000001"], "n_reasons": "3"},
+        {},
+        422,
+        ["n_reasons"],
+    ),
+    ("priority_list", Role.ANALYST, {"k": 0}, {}, 422, ["k"]),
+    ("priority_list", Role.ANALYST, {"k": 5000}, {}, 422, ["at most 1000"]),
+    ("priority_list", Role.ANALYST, {"theme": "astrology"}, {}, 422, ["theme"]),
+    ("priority_list", Role.ANALYST, {"district": "Noord"}, {}, 422, ["district"]),
+    ("priority_list", Role.ANALYST, {"min_score": 1.5}, {}, 422, ["min_score"]),
+    ("explain", Role.ANALYST, {"address_id": "123"}, {}, 422, ["address_id"]),
+    ("explain", Role.ANALYST, {"address_id": "0479019999999999"}, {}, 404, ["0479019999999999"]),
+    (
+        "feedback",
+        Role.CASE_HANDLER,
+        {
+            "address_id": "0479010000000001",
+            "inspected_at": "2999-01-01",
+            "reason": "report",
+            "outcome": "no_violation",
+        },
+        {},
+        422,
+        ["in the future"],
+    ),
+    (
+        "feedback",
+        Role.CASE_HANDLER,
+        {
+            "address_id": "0479010000000001",
+            "inspected_at": "2026-02-30",
+            "reason": "report",
+            "outcome": "no_violation",
+        },
+        {},
+        422,
+        ["inspected_at"],
+    ),
+    (
+        "feedback",
+        Role.CASE_HANDLER,
+        {
+            "address_id": "0479010000000001",
+            "inspected_at": "2026-10-01",
+            "reason": "report",
+            "outcome": "maybe",
+        },
+        {},
+        422,
+        ["outcome"],
+    ),
+    (
+        "feedback",
+        Role.CASE_HANDLER,
+        {
+            "address_id": "0479010000000001",
+            "inspected_at": "2026-10-01",
+            "reason": "report",
+            "outcome": "no_violation",
+            "violation_type": "overcrowding",
+        },
+        {},
+        422,
+        ["violation_type", "outcome == violation"],
+    ),
+    (
+        "feedback",
+        Role.CASE_HANDLER,
+        {
+            "address_id": "0479019999999999",
+            "inspected_at": "2026-10-01",
+            "reason": "report",
+            "outcome": "no_violation",
+        },
+        {},
+        422,
+        ["not in the address register"],
+    ),
+    ("model", Role.ANALYST, {}, {"Content-Type": "text/plain"}, 415, ["application/json"]),
+    ("model", Role.ANALYST, b"x" * (8 * 1024 * 1024 + 1), {}, 413, ["exceeds"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "role", "body", "headers", "status", "fragments"),
+    BAD_INPUTS,
+    ids=[f"{e}-{s}-{i}" for i, (e, _, _, _, s, _) in enumerate(BAD_INPUTS)],
+)
+def test_bad_input_is_a_clear_4xx(
+    server: Server,
+    http: httpx.Client,
+    endpoint: str,
+    role: Role,
+    body: Any,
+    headers: dict[str, str],
+    status: int,
+    fragments: list[str],
+) -> None:
+    response = post(http, f"/{endpoint}", body, server.keys[role], headers)
+    assert_clean_error(response, status, *fragments)
+
+
+def test_wrong_method_is_405(server: Server, http: httpx.Client) -> None:
+    response = http.get("/model", headers={"X-API-Key": server.keys[Role.ANALYST]})
+    assert_clean_error(response, 405, "POST")
+
+
+def test_no_answer_without_an_audit_record(server: Server, http: httpx.Client) -> None:
+    """If the audit log cannot be written, the caller gets 503 and no data."""
+    log, aside = server.audit_log, server.audit_log.with_suffix(".aside")
+    log.rename(aside)
+    log.mkdir()  # appending to a folder fails, as on a full or broken disk
+    try:
+        response = post(http, "/model", {}, server.keys[Role.ANALYST])
+    finally:
+        log.rmdir()
+        aside.rename(log)
+    assert_clean_error(response, 503, "audit log")
+    assert "model_card_markdown" not in response.text
+    assert post(http, "/model", {}, server.keys[Role.ANALYST]).status_code == 200
+
+
+# --------------------------------------------------------------------------- launching
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_refuses_without_a_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: Server
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("STRATUM_HOME", str(home))
+    runner = CliRunner()
+    assert runner.invoke(app, ["keys", "demo"]).exit_code == 0
+    with pytest.raises(LaunchError, match="no champion model"):
+        serve(server.sources, port=_free_port())
+
+
+def test_serve_prints_the_url_and_stops_its_server_on_sigterm(server: Server) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUM_")}
+    env.update(STRATUM_HOME=str(server.home), BENTOML_HOME=str(server.home / "bentoml"))
+    code = (
+        "import datetime, pathlib, sys; from stratum_ml.serving.launch import serve; "
+        f"sys.exit(serve(pathlib.Path({str(server.sources)!r}), port={port}, "
+        f"as_of=datetime.date.fromisoformat({server.as_of.isoformat()!r})))"
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        printed = []
+        for line in launcher.stdout:
+            printed.append(line)
+            if line.startswith("Stop with Ctrl-C"):
+                break
+        text = "".join(printed)
+        assert f"http://127.0.0.1:{port}" in text
+        assert f"version {server.model_version}" in text
+        assert "/priority_list" in text and "$STRATUM_API_KEY" in text
+        launcher.send_signal(signal.SIGTERM)
+        assert launcher.wait(60) == 0
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", port))  # the server is gone, not orphaned
+
+
+def test_preflight_refuses_a_port_in_use(monkeypatch: pytest.MonkeyPatch, server: Server) -> None:
+    monkeypatch.setenv("STRATUM_HOME", str(server.home))
+    port = int(server.url.rsplit(":", 1)[1])
+    with pytest.raises(LaunchError, match="cannot listen"):
+        preflight(server.sources, port=port)
+
+
+def test_a_failing_worker_stops_the_launch(tmp_path: Path, server: Server) -> None:
+    broken = tmp_path / "sources"
+    shutil.copytree(server.sources, broken)
+    addresses = pd.read_parquet(broken / "addresses.parquet")
+    addresses.loc[0, "postcode"] = "not a postcode"
+    addresses.to_parquet(broken / "addresses.parquet", index=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUM_")}
+    env.update(STRATUM_HOME=str(server.home), BENTOML_HOME=str(tmp_path / "bentoml"))
+    with open(tmp_path / "server.log", "w", encoding="utf-8") as log:
+        running = start_service(broken, port=_free_port(), as_of=server.as_of, env=env, log=log)
+        with pytest.raises(LaunchError, match="postcode"):
+            running.wait_ready(120)
+    assert running.process.poll() is not None
+
+
+# --------------------------------------------------------------------------- audit log (last)
+
+
+def test_audit_records_every_call_and_detects_tampering(
+    server: Server, http: httpx.Client, places: dict[str, Any], tmp_path: Path
+) -> None:
+    analyst, handler = server.keys[Role.ANALYST], server.keys[Role.CASE_HANDLER]
+    a, b = places["dwellings"][0], places["dwellings"][3]
+    assert post(http, "/explain", {"address_id": a}, analyst).status_code == 200
+    assert post(http, "/dossier", {"address_id": b}, analyst).status_code == 403
+    assert post(http, "/dossier", {"address_id": b}, None).status_code == 401
+    assert post(http, "/score", {"address_ids": [a], "oops": 1}, handler).status_code == 422
+    listed = post(http, "/priority_list", {"k": 4}, analyst).json()["items"]
+
+    records = read_last(server.audit_log, 5)
+    analyst_id, handler_id = server.key_ids[Role.ANALYST], server.key_ids[Role.CASE_HANDLER]
+    expected = [
+        (analyst_id, "analyst", "explain", [a], 200),
+        (analyst_id, "analyst", "dossier", [b], 403),
+        (None, None, "dossier", [b], 401),
+        (handler_id, "case_handler", "score", [a], 422),
+        (analyst_id, "analyst", "priority_list", [item["address_id"] for item in listed], 200),
+    ]
+    seen = [(r["key_id"], r["role"], r["endpoint"], r["address_ids"], r["status"]) for r in records]
+    assert seen == expected
+    assert {r["model_version"] for r in records} == {server.model_version}
+    assert "oops" in records[3]["detail"]
+
+    # the whole log (every call of every test) is intact, and no key leaked into it
+    result = verify_log(server.audit_log)
+    text = server.audit_log.read_text("utf-8")
+    assert result.ok, result.reason
+    assert result.n_records == len(text.splitlines())
+    assert all(key not in text for key in server.keys.values())
+    # no call failed inside the service: every answer was deliberate
+    assert all(json.loads(line)["status"] < 500 for line in text.splitlines())
+    assert "Exception on /" not in (server.home / "server.log").read_text("utf-8")
+
+    # tampering with a copy is detected, at the line that was touched
+    lines = text.splitlines(keepends=True)
+    edited = tmp_path / "edited.jsonl"
+    changed = json.loads(lines[2])
+    changed["status"] = 200
+    edited.write_text("".join([*lines[:2], json.dumps(changed) + "\n", *lines[3:]]), "utf-8")
+    assert (verify_log(edited).ok, verify_log(edited).first_bad_line) == (False, 3)
+    removed = tmp_path / "removed.jsonl"
+    removed.write_text("".join([*lines[:4], *lines[5:]]), "utf-8")
+    assert (verify_log(removed).ok, verify_log(removed).first_bad_line) == (False, 5)
+    verdict = CliRunner().invoke(app, ["audit", "verify", str(edited)])
+    assert verdict.exit_code == 1 and "TAMPERED" in verdict.output
