@@ -28,10 +28,10 @@ from stratum_ml.serving.auth import (
 
 # Written out here, not derived from PERMISSIONS, so that a change to the table fails a test.
 ALLOWED = {
-    Role.ANALYST: {"score", "priority_list", "explain", "model"},
+    Role.ANALYST: {"score", "priority_list", "explain", "model", "summary", "decision"},
     Role.CASE_HANDLER: {"score", "explain", "dossier", "feedback", "model"},
     Role.APPLICATION: {"score", "model"},
-    Role.ADMIN: {"score", "priority_list", "explain", "model"},
+    Role.ADMIN: {"score", "priority_list", "explain", "model", "summary", "decision"},
 }
 
 

@@ -3,11 +3,14 @@
 ``service``     the thin ``@bentoml.service`` (``RiskService``); each API calls ``endpoints``.
 ``gate``        ASGI middleware run before BentoML: API key (401), role (403), body limits and
                 validation (4xx, no tracebacks), and one audit record per call, allowed or not.
-``endpoints``   score, priority list, explain, dossier, feedback, model — plain functions.
+``endpoints``   score, priority list, summary, explain, dossier, decision, feedback, model —
+                plain functions.
 ``api_models``  pydantic request and response models (the OpenAPI schema).
 ``app_state``   start-up: settings, champion from the registry, sources, scorer, keys, log.
 ``dossier``     a case handler's view of one address as of the scoring date (pseudonyms only).
 ``outcomes``    the feedback store of visit outcomes that the next ``stratum train`` reads.
+``summary``     the top k per area, with small counts withheld (no household singled out).
+``decisions``   the store of analysts' decisions about listed addresses, and why.
 ``launch``      ``stratum serve``: checks, then ``bentoml serve`` on 127.0.0.1.
 ``auth``        roles, API keys and the endpoint permission table.
 ``audit``       the hash-chained, append-only audit log (AI Act art. 12).

@@ -26,11 +26,14 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from stratum_ml.evaluation.explain import Reason
 from stratum_ml.features.catalogue import THEMES
+from stratum_ml.serving.decisions import DECISIONS, MAX_REASON_LENGTH, reason_problems
+from stratum_ml.serving.summary import LEVELS
 from stratum_ml.sources.contract import (
     INSPECTION_REASONS,
     OUTCOMES,
@@ -61,6 +64,10 @@ Theme = Literal[THEMES]  # type: ignore[valid-type]  # the catalogue's themes, a
 InspectionReason = Literal[INSPECTION_REASONS]  # type: ignore[valid-type]
 Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
 ViolationType = Literal[VIOLATION_TYPES]  # type: ignore[valid-type]
+Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+AreaLevel = Literal[LEVELS]  # type: ignore[valid-type]
+#: default length of the priority list the summary counts
+DEFAULT_SUMMARY_K = 250
 FeatureValue = float | str | None
 
 
@@ -205,6 +212,53 @@ class FeedbackRequest(AddressRequest):
 
 class ModelRequest(ApiRequest):
     """No parameters: send `{}` (or an empty body)."""
+
+
+class SummaryRequest(ApiRequest):
+    """How the top k of the ranking spreads over districts and neighbourhoods."""
+
+    k: int = Field(
+        default=DEFAULT_SUMMARY_K,
+        ge=1,
+        description="Length of the priority list counted (at most the batch size).",
+    )
+    level: AreaLevel | None = Field(
+        default=None, description="Only this area level; default both, districts first."
+    )
+
+    @model_validator(mode="after")
+    def _k_within_limit(self, info: ValidationInfo) -> Self:
+        limit = _batch_limit(info)
+        if limit is not None and self.k > limit:
+            raise ValueError(f"k is {self.k}; this service counts at most {limit} addresses")
+        return self
+
+
+class DecisionRequest(AddressRequest):
+    """An analyst's decision about an address on the priority list; it is stored."""
+
+    decision: Decision = Field(description="What happens with the address next.")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        description=(
+            "Why, in your own words. Address-level only: no names, BSNs, phone numbers or "
+            "other person data (text that looks like it is refused)."
+        ),
+    )
+    language: Language = Field(
+        default="en", description="Language of the score reasons in the answer."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_fit_to_store(cls, reason: str) -> str:
+        problems = reason_problems(reason)
+        if not reason.strip():
+            problems.insert(0, "it is blank")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return reason
 
 
 # --------------------------------------------------------------------------- responses
@@ -422,6 +476,53 @@ class FeedbackResponse(_Response):
     outcome: Outcome
     violation_type: ViolationType | None
     recorded_at: dt.datetime
+    message: str
+
+
+class AreaSummaryOut(_Response):
+    """One area's counts; a value is None where it is withheld (see `suppressed`)."""
+
+    level: AreaLevel
+    code: str | None = Field(description="CBS wijk (WK...) or buurt (BU...) code.")
+    n_scored: int | None = Field(description="Dwellings scored in the area.")
+    n_in_top_k: int | None = Field(description="Of those, how many are in the top k.")
+    mean_probability: float | None = Field(description="Mean probability of its dwellings.")
+    suppressed: bool = Field(description="True when any value of this row is withheld.")
+
+
+class SummaryResponse(_Response):
+    """The top k per area, small counts withheld so that no household can be singled out."""
+
+    model_version: str
+    scored_as_of: dt.date
+    population_size: int
+    k: int
+    n_in_top_k: int = Field(description="Dwellings counted: k, or all when fewer are scored.")
+    min_cell_count: int = Field(description="Smallest count shown (STRATUM_MIN_CELL_COUNT).")
+    areas: list[AreaSummaryOut]
+    note: str = Field(
+        default=(
+            "Counts below min_cell_count are withheld (null, suppressed: true), and so are "
+            "top-k counts of areas where fewer than min_cell_count dwellings are outside the "
+            "top k; further counts are withheld where a withheld one could be recovered by "
+            "subtraction. The mean probability is withheld with the number scored."
+        )
+    )
+
+
+class DecisionResponse(_Response):
+    """The decision as stored, with what the service showed when it was taken."""
+
+    decision_id: str
+    address_id: str
+    decision: Decision
+    reason: str
+    decided_at: dt.datetime
+    model_version: str
+    scoring_date: dt.date
+    rank_at_decision: int
+    probability_at_decision: float
+    reasons: list[ReasonOut] = Field(description="The address's strongest score reasons.")
     message: str
 
 

@@ -11,7 +11,8 @@
 4. the source folder, validated against the data contract;
 5. the feature table of every dwelling as of the scoring date, scored
    (:class:`~stratum_ml.scoring.Scorer`);
-6. the outcomes store for visit feedback.
+6. the outcomes store for visit feedback and the decisions store for analysts'
+   decisions.
 
 The scoring date is fixed for the life of the process: ``STRATUM_AS_OF``, or
 the local date at start-up. Restart the service to score as of another date.
@@ -37,7 +38,9 @@ from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
 from stratum_ml.serving.auth import KeyStore, default_keys_file
+from stratum_ml.serving.decisions import DecisionStore, decisions_path
 from stratum_ml.serving.outcomes import OutcomeStore, outcomes_path
+from stratum_ml.serving.summary import DEFAULT_MIN_CELL_COUNT
 from stratum_ml.sources import SourceTables, SourceValidationError, load_sources
 from stratum_ml.training.model import RiskModel
 from stratum_ml.training.registry import CHAMPION, ModelVersionInfo, champion_info, load_risk_model
@@ -72,6 +75,11 @@ class ServingSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024, ge=1024, description="Largest request body accepted."
     )
+    min_cell_count: int = Field(
+        default=DEFAULT_MIN_CELL_COUNT,
+        ge=2,
+        description="Smallest count the summary shows; smaller ones are withheld.",
+    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class ModelFacts:
 
 @dataclass(frozen=True)
 class ServiceState:
-    """The loaded service: model, data, scorer, keys, audit log and outcomes store."""
+    """The loaded service: model, data, scorer, keys, audit log, outcomes and decisions."""
 
     settings: Settings
     serving: ServingSettings
@@ -98,6 +106,7 @@ class ServiceState:
     keys: KeyStore
     audit: AuditLog
     outcomes: OutcomeStore
+    decisions: DecisionStore
 
     @property
     def model_version(self) -> str:
@@ -235,4 +244,5 @@ def load_state() -> ServiceState:
         keys=keys,
         audit=audit,
         outcomes=OutcomeStore(outcomes_path(settings.home), addresses["address_id"]),
+        decisions=DecisionStore(decisions_path(settings.home)),
     )

@@ -16,11 +16,15 @@ Permission table (:data:`PERMISSIONS`)::
     dossier         -        yes           -            -
     feedback        -        yes           -            -
     model           yes      yes           yes          yes
+    summary         yes      -             -            yes
+    decision        yes      -             -            yes
 
 Why this table:
 
-- *analyst* ranks addresses municipality-wide and reads the reasons; the
-  analyst sees no person data, so no dossier, and records no visit outcomes.
+- *analyst* ranks addresses municipality-wide and reads the reasons, sees how
+  the top of the list spreads over areas (small counts withheld), and records
+  the human decision to pass an address on for a visit or not; the analyst
+  sees no person data, so no dossier, and records no visit outcomes.
 - *case_handler* prepares the visit of one address assigned to them: its
   score, its explanation and its dossier, and records the outcome afterwards.
   No priority list: a visit does not need the ranking of the whole
@@ -29,11 +33,12 @@ Why this table:
   5(1)(c)).
 - *application* is another system that sends address ids and gets scores with
   their top reasons; the model endpoint documents what it is calling.
-- *admin* operates the service and may use every address-level endpoint, but
-  not the two that the service specification reserves for case handlers:
-  the dossier (person data, need-to-know) and feedback (visit outcomes become
-  training labels and must come from the person who made the visit). Keys
-  are managed with ``stratum keys`` on the server, not over the API.
+- *admin* operates the service and may use every address-level endpoint
+  (the analyst's included), but not the two that the service specification
+  reserves for case handlers: the dossier (person data, need-to-know) and
+  feedback (visit outcomes become training labels and must come from the
+  person who made the visit). Keys are managed with ``stratum keys`` on the
+  server, not over the API.
 
 Keys look like ``stk_<key_id>_<secret>``: a 16-hex-digit key id, which is
 not secret and is what the audit log records, and 32 random bytes (43
@@ -85,19 +90,35 @@ class Endpoint(StrEnum):
     DOSSIER = "dossier"
     FEEDBACK = "feedback"
     MODEL = "model"
+    SUMMARY = "summary"
+    DECISION = "decision"
 
 
 PERMISSIONS: Mapping[Role, frozenset[Endpoint]] = MappingProxyType(
     {
         Role.ANALYST: frozenset(
-            {Endpoint.SCORE, Endpoint.PRIORITY_LIST, Endpoint.EXPLAIN, Endpoint.MODEL}
+            {
+                Endpoint.SCORE,
+                Endpoint.PRIORITY_LIST,
+                Endpoint.EXPLAIN,
+                Endpoint.MODEL,
+                Endpoint.SUMMARY,
+                Endpoint.DECISION,
+            }
         ),
         Role.CASE_HANDLER: frozenset(
             {Endpoint.SCORE, Endpoint.EXPLAIN, Endpoint.DOSSIER, Endpoint.FEEDBACK, Endpoint.MODEL}
         ),
         Role.APPLICATION: frozenset({Endpoint.SCORE, Endpoint.MODEL}),
         Role.ADMIN: frozenset(
-            {Endpoint.SCORE, Endpoint.PRIORITY_LIST, Endpoint.EXPLAIN, Endpoint.MODEL}
+            {
+                Endpoint.SCORE,
+                Endpoint.PRIORITY_LIST,
+                Endpoint.EXPLAIN,
+                Endpoint.MODEL,
+                Endpoint.SUMMARY,
+                Endpoint.DECISION,
+            }
         ),
     }
 )

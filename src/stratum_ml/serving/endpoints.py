@@ -3,8 +3,8 @@
 The BentoML service (:mod:`stratum_ml.serving.service`) only calls these. A
 request that is well-formed but cannot be answered (an unknown address, a
 scoring date other than the one loaded, feature rows the model cannot read, a
-visit outcome that breaks the contract) raises :class:`RequestError` with the
-HTTP status and a message for the caller.
+visit outcome that breaks the contract, a decision that cannot be stored)
+raises :class:`RequestError` with the HTTP status and a message for the caller.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import pandas as pd
 
 from stratum_ml.scoring.scorer import ScoredAddress
 from stratum_ml.serving.api_models import (
+    AreaSummaryOut,
+    DecisionRequest,
+    DecisionResponse,
     DossierRequest,
     DossierResponse,
     ExplainRequest,
@@ -33,11 +36,15 @@ from stratum_ml.serving.api_models import (
     ScoredAddressOut,
     ScoreRequest,
     ScoreResponse,
+    SummaryRequest,
+    SummaryResponse,
     UnknownAddress,
 )
 from stratum_ml.serving.app_state import ServiceState
+from stratum_ml.serving.decisions import DecisionError
 from stratum_ml.serving.dossier import build_dossier
 from stratum_ml.serving.outcomes import DuplicateOutcome, OutcomeError
+from stratum_ml.serving.summary import LEVELS, summarise
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.training.registry import CHAMPION
 
@@ -250,6 +257,74 @@ def feedback(state: ServiceState, request: FeedbackRequest, key_id: str) -> Feed
         violation_type=stored.violation_type,
         recorded_at=stored.recorded_at,
         message="stored; the next `stratum train` reads it as a visit",
+    )
+
+
+def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
+    """The top ``k`` per district and neighbourhood, small counts withheld."""
+    scorer = state.scorer
+    minimum = state.serving.min_cell_count
+    levels = LEVELS if request.level is None else (request.level,)
+    areas = summarise(scorer.table, request.k, levels=levels, min_count=minimum)
+    return SummaryResponse(
+        model_version=state.model_version,
+        scored_as_of=state.as_of,
+        population_size=len(scorer),
+        k=request.k,
+        n_in_top_k=min(request.k, len(scorer)),
+        min_cell_count=minimum,
+        areas=[
+            AreaSummaryOut(
+                level=a.level,
+                code=a.code,
+                n_scored=a.n_scored,
+                n_in_top_k=a.n_in_top_k,
+                mean_probability=a.mean_probability,
+                suppressed=a.suppressed,
+            )
+            for a in areas
+        ],
+    )
+
+
+def decision(state: ServiceState, request: DecisionRequest, key_id: str) -> DecisionResponse:
+    """Store an analyst's decision about a scored dwelling, with its rank and probability.
+
+    Raises
+    ------
+    RequestError
+        404 when the address is not a scored dwelling, 422 when the decision breaks a
+        rule of the store.
+    """
+    address = request.address_id
+    if address not in state.scorer:
+        raise RequestError(404, f"address {address}: {unknown_reason(state, address)}")
+    (scored,), _ = state.scorer.score([address], language=request.language)
+    try:
+        stored = state.decisions.record(
+            address_id=address,
+            decision=request.decision,
+            reason=request.reason,
+            decided_by=key_id,
+            model_version=state.model_version,
+            scoring_date=state.as_of,
+            rank=scored.rank,
+            probability=scored.probability,
+        )
+    except DecisionError as exc:
+        raise RequestError(422, str(exc)) from None
+    return DecisionResponse(
+        decision_id=stored.decision_id,
+        address_id=stored.address_id,
+        decision=request.decision,
+        reason=stored.reason,
+        decided_at=stored.decided_at,
+        model_version=stored.model_version,
+        scoring_date=stored.scoring_date,
+        rank_at_decision=stored.rank_at_decision,
+        probability_at_decision=stored.probability_at_decision,
+        reasons=[ReasonOut.of(r) for r in scored.reasons],
+        message="stored in the decisions store; earlier decisions on this address are kept",
     )
 
 

@@ -59,7 +59,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: scope key: the caller accepted by the gate (read by the feedback endpoint)
+#: scope key: the caller accepted by the gate (read by the feedback and decision endpoints)
 SCOPE_PRINCIPAL = "stratum.principal"
 #: scope key: address ids an endpoint listed in its answer (the priority list)
 SCOPE_LISTED_IDS = "stratum.listed_ids"

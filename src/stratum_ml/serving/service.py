@@ -17,6 +17,8 @@ Endpoints (POST, JSON; schemas in the OpenAPI spec at ``/docs.json``)::
     dossier         -        yes           -            -
     feedback        -        yes           -            -
     model           yes      yes           yes          yes
+    summary         yes      -             -            yes
+    decision        yes      -             -            yes
 
 Send the API key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 No key or a bad key: 401; a role not in the table: 403. Every call, answered
@@ -25,7 +27,8 @@ or refused, is written to the audit log before the answer leaves
 with a 4xx status: 400 malformed JSON, 404 unknown address, 405 not POST,
 409 visit outcome already stored, 413 body too large, 415 not JSON, 422
 invalid request (wrong type, unknown field, value out of range, batch too
-large, a scoring date other than the one loaded); 503 when the audit log
+large, a scoring date other than the one loaded, a decision reason that seems
+to hold person data); 503 when the audit log
 cannot be written (nothing is answered unaudited). BentoML's ``/readyz``,
 ``/livez``, ``/healthz`` and ``/metrics`` stay public.
 
@@ -47,6 +50,8 @@ from starlette.responses import JSONResponse
 
 from stratum_ml.serving import endpoints
 from stratum_ml.serving.api_models import (
+    DecisionRequest,
+    DecisionResponse,
     DossierRequest,
     DossierResponse,
     ExplainRequest,
@@ -59,6 +64,8 @@ from stratum_ml.serving.api_models import (
     PriorityListResponse,
     ScoreRequest,
     ScoreResponse,
+    SummaryRequest,
+    SummaryResponse,
 )
 from stratum_ml.serving.app_state import ServiceState, StartupError, load_state
 from stratum_ml.serving.auth import Principal
@@ -89,7 +96,8 @@ def _answer(ctx: bentoml.Context, produce: Callable[[], T]) -> T | JSONResponse:
 
 @bentoml.service(name="stratum_risk", workers=1, threads=1)
 class RiskService:
-    """Risk scores, priority lists, explanations, dossiers and visit feedback."""
+    """Risk scores, priority lists, area summaries, explanations, dossiers, analysts'
+    decisions and visit feedback."""
 
     def __init__(self) -> None:
         try:
@@ -123,6 +131,23 @@ class RiskService:
         if isinstance(answer, PriorityListResponse):
             ctx.request.scope[SCOPE_LISTED_IDS] = [item.address_id for item in answer.items]
         return answer
+
+    @bentoml.api(output_spec=SummaryResponse)
+    def summary(
+        self, request: SummaryRequest, /, ctx: bentoml.Context
+    ) -> SummaryResponse | JSONResponse:
+        """The top k per district and neighbourhood: dwellings scored, mean probability;
+        counts below STRATUM_MIN_CELL_COUNT are withheld (null, `suppressed: true`)."""
+        return _answer(ctx, lambda: endpoints.summary(self.state, request))
+
+    @bentoml.api(output_spec=DecisionResponse)
+    def decision(
+        self, request: DecisionRequest, /, ctx: bentoml.Context
+    ) -> DecisionResponse | JSONResponse:
+        """Record an analyst's decision about a listed address (pass on for a visit,
+        decline, needs more information) and why; unknown addresses are 404."""
+        principal: Principal = ctx.request.scope[SCOPE_PRINCIPAL]
+        return _answer(ctx, lambda: endpoints.decision(self.state, request, principal.key_id))
 
     @bentoml.api(output_spec=ExplainResponse)
     def explain(
