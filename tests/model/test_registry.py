@@ -473,6 +473,27 @@ def test_an_unfair_challenger_is_refused_by_the_fairness_gate(
     assert _client(settings).get_model_version(name, "1").tags["fairness_passed"] == "false"
 
 
+def test_a_failed_gate_needs_a_written_accepted_risk_which_is_recorded(
+    outcomes: Outcomes, settings: Settings
+) -> None:
+    name = "unfair-accepted"
+    log_training_run(outcomes.unfair, settings=settings, model_name=name)
+    short = promote(name, settings=settings, accept_fairness_risk="because")
+    assert not short.promoted
+    assert "at least 30 characters" in " ".join(short.reasons)
+    assert champion_info(name, settings) is None
+
+    reason = "pilot with a second reviewer on every visit, approved by the DPO"
+    result = promote(name, settings=settings, accept_fairness_risk=reason)
+    assert result.promoted
+    assert any("RISK ACCEPTED" in r and reason in r for r in result.reasons)
+    tags = _client(settings).get_model_version(name, "1").tags
+    assert tags["fairness_passed"] == "false"  # the verdict itself is unchanged
+    assert tags["fairness_risk_accepted"] == "true"
+    assert tags["fairness_risk_reason"] == reason
+    assert tags["fairness_risk_accepted_by"]
+
+
 def test_a_crash_mid_logging_moves_no_alias_and_fails_the_run(
     outcomes: Outcomes, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,13 @@ def promote_command(
             min=0.0, help="How far the challenger's honest precision may fall below the champion's."
         ),
     ] = 0.0,
+    accept_fairness_risk: Annotated[
+        str | None,
+        typer.Option(
+            help="Promote although the fairness gate failed, with your written reason "
+            "(>= 30 characters); recorded on the version with your user name."
+        ),
+    ] = None,
 ) -> None:
     """Promote the challenger to champion if it is fair and not worse than the champion."""
     from stratum_ml.config import get_settings
@@ -34,7 +41,13 @@ def promote_command(
 
     settings = get_settings()
     name = model_name or settings.model_name
-    result = promote(name, version, settings=settings, tolerance=tolerance)
+    result = promote(
+        name,
+        version,
+        settings=settings,
+        tolerance=tolerance,
+        accept_fairness_risk=accept_fairness_risk,
+    )
     if result.promoted:
         out.print(f"[bold green]PROMOTED[/] {name} version {result.new_champion} is the champion.")
         if result.previous_champion is not None:

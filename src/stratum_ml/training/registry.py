@@ -16,6 +16,7 @@ champion's, both models scored on the *challenger's* logged holdout and populati
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -296,6 +297,7 @@ def promote(
     *,
     settings: Settings | None = None,
     tolerance: float = 0.0,
+    accept_fairness_risk: str | None = None,
 ) -> PromotionResult:
     """Move ``champion`` to a challenger if it is fair and not worse; otherwise refuse.
 
@@ -323,6 +325,13 @@ def promote(
         Where the MLflow store is; default: from the environment.
     tolerance : float, default 0.0
         How far the challenger's honest precision may fall below the champion's.
+    accept_fairness_risk : str, optional
+        A person's written reason (at least 30 characters) for promoting although the
+        fairness gate failed. Every other check still applies. The acceptance, the
+        reason, who gave it (the OS user) and when are recorded as version tags
+        (``fairness_risk_accepted``, ``fairness_risk_reason``, ``fairness_risk_accepted_by``,
+        ``fairness_risk_accepted_at``) and stay in the reasons of the result; the
+        failed verdict itself stays in the run and the model card.
 
     Returns
     -------
@@ -362,7 +371,24 @@ def promote(
     failed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="stratum-verdict-") as tmp:
         fair, reason = _fairness(run_id, Path(tmp), settings)
-    (passed if fair else failed).append(reason)
+    accepted: dict[str, str] = {}
+    if fair:
+        passed.append(reason)
+    elif accept_fairness_risk is not None and len(accept_fairness_risk.strip()) >= 30:
+        accepted = {
+            "fairness_risk_accepted": "true",
+            "fairness_risk_reason": accept_fairness_risk.strip()[:4900],
+            "fairness_risk_accepted_by": getpass.getuser(),
+            "fairness_risk_accepted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        passed.append(
+            f"{reason} -- RISK ACCEPTED by {accepted['fairness_risk_accepted_by']}: "
+            f"{accepted['fairness_risk_reason']}"
+        )
+    else:
+        if accept_fairness_risk is not None:
+            reason += "; an accepted-risk reason must be at least 30 characters"
+        failed.append(reason)
     if run.info.status != "FINISHED":
         failed.append(
             f"training run: run {run_id} of version {target} ended {run.info.status}, "
@@ -382,6 +408,8 @@ def promote(
         "promotion_decision": "promoted" if result.promoted else "refused",
         "promotion_reasons": "; ".join(result.reasons)[:4900],
     }
+    if result.promoted:
+        decision.update(accepted)
     for key, value in decision.items():
         client.set_model_version_tag(name, target, key, value)
     if result.promoted:
