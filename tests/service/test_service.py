@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ from typer.testing import CliRunner
 from stratum_ml.cli import app
 from stratum_ml.serving.audit import read_last, verify_log
 from stratum_ml.serving.auth import PERMISSIONS, Endpoint, Role
+from stratum_ml.serving.decisions import STORE_COLUMNS, read_decisions
 from stratum_ml.serving.launch import LaunchError, preflight, serve, start_service
 from stratum_ml.serving.outcomes import OutcomeError, read_outcomes
 
@@ -278,6 +280,95 @@ def test_model_endpoint(server: Server) -> None:
     assert info["max_batch_size"] == 1000
 
 
+def test_summary_counts_the_top_k_and_withholds_small_counts(server: Server) -> None:
+    with client_for(server, Role.ANALYST) as client:
+        summary = client.summary({})
+        listed = client.priority_list({"k": 250, "n_reasons": 1})["items"]
+        small = client.summary({"k": 15, "level": "neighbourhood"})
+    assert (summary["k"], summary["n_in_top_k"]) == (250, 250)
+    assert summary["model_version"] == server.model_version
+    assert summary["scored_as_of"] == server.as_of.isoformat()
+    minimum = summary["min_cell_count"]
+    assert minimum == 10
+    areas = summary["areas"]
+    assert {a["level"] for a in areas} == {"district", "neighbourhood"}
+    for level in ("district", "neighbourhood"):
+        mine = [a for a in areas if a["level"] == level]
+        true_top = pd.Series([item[level] for item in listed]).value_counts()
+        # every dwelling of the top k falls in a listed area: the areas add up to k
+        assert set(true_top.index) <= {a["code"] for a in mine}
+        assert int(true_top.sum()) == summary["n_in_top_k"]
+        shown = [a for a in mine if a["n_in_top_k"] is not None]
+        assert sum(a["n_in_top_k"] for a in shown) <= summary["n_in_top_k"]
+        for area in mine:
+            count = int(true_top.get(area["code"], 0))
+            if area["n_in_top_k"] is None:
+                assert area["suppressed"] is True
+            else:
+                assert area["n_in_top_k"] == count >= minimum
+            if count < minimum:
+                assert area["n_in_top_k"] is None
+            if area["n_scored"] is None:
+                assert area["mean_probability"] is None and area["suppressed"] is True
+            else:
+                assert area["n_scored"] >= minimum
+                assert 0.0 < area["mean_probability"] < 1.0
+        withheld = [a for a in mine if a["n_in_top_k"] is None]
+        assert len(withheld) != 1 or len(mine) == 1  # one withheld count is recoverable
+        scored = [a["n_scored"] for a in mine]
+        if None not in scored:
+            assert sum(scored) == summary["population_size"]
+    assert {a["level"] for a in small["areas"]} == {"neighbourhood"}
+    assert any(a["suppressed"] and a["n_in_top_k"] is None for a in small["areas"])
+    assert all(a["n_in_top_k"] is None or a["n_in_top_k"] >= minimum for a in small["areas"])
+    text = json.dumps([summary, small])
+    assert not re.search(r'"[0-9]{16}"', text), "the summary names no address"
+
+
+def test_decision_round_trip(server: Server, places: dict[str, Any]) -> None:
+    address = places["dwellings"][0]
+    store = server.home / "decisions" / "decisions.csv"
+    before = len(read_decisions(store))
+    body = {
+        "address_id": address,
+        "decision": "pass_on_for_visit",
+        "reason": "water use far above the registered household; two reports",
+        "language": "nl",
+    }
+    with client_for(server, Role.ANALYST) as client:
+        stored = client.decision(body)
+        scored = client.score({"address_ids": [address]})["results"][0]
+    assert stored["decision_id"].startswith("dec-")
+    assert stored["reasons"] and all("risico" in r["text"] for r in stored["reasons"])
+    decisions = read_decisions(store)
+    assert len(decisions) == before + 1
+    assert list(decisions.columns) == list(STORE_COLUMNS)
+    row = decisions.iloc[-1]
+    assert row["decision_id"] == stored["decision_id"]
+    assert (row["address_id"], row["decision"]) == (address, "pass_on_for_visit")
+    assert row["reason"] == body["reason"]
+    assert row["decided_by"] == server.key_ids[Role.ANALYST]
+    assert row["model_version"] == server.model_version
+    assert row["scoring_date"] == pd.Timestamp(server.as_of)
+    assert row["rank_at_decision"] == scored["rank"] == stored["rank_at_decision"]
+    assert row["probability_at_decision"] == pytest.approx(scored["probability"])
+    assert row["decided_at"] == pd.Timestamp(stored["decided_at"])
+    assert str(row["decided_at"].tz) == "UTC"
+    # who decided about which address is in the audit log (the score call came after)
+    decided = read_last(server.audit_log, 2)[0]
+    assert (decided["endpoint"], decided["address_ids"], decided["status"]) == (
+        "decision",
+        [address],
+        200,
+    )
+    assert decided["key_id"] == server.key_ids[Role.ANALYST]
+    # the store holds address-level facts only: no key, no person pseudonym
+    text = store.read_text("utf-8")
+    assert all(key not in text for key in server.keys.values())
+    persons = pd.read_parquet(server.sources / "registrations.parquet")["person_id"]
+    assert not any(str(p) in text for p in persons.head(500))
+
+
 # --------------------------------------------------------------------------- roles
 
 
@@ -294,6 +385,12 @@ def _bodies(places: dict[str, Any]) -> dict[Endpoint, dict[str, Any]]:
             "outcome": "no_violation",
         },
         Endpoint.MODEL: {},
+        Endpoint.SUMMARY: {"k": 20, "level": "district"},
+        Endpoint.DECISION: {
+            "address_id": places["dwellings"][4],
+            "decision": "needs_more_information",
+            "reason": "role matrix test",
+        },
     }
 
 
@@ -369,6 +466,41 @@ BAD_INPUTS = [
     ("priority_list", Role.ANALYST, {"theme": "astrology"}, {}, 422, ["theme"]),
     ("priority_list", Role.ANALYST, {"district": "Noord"}, {}, 422, ["district"]),
     ("priority_list", Role.ANALYST, {"min_score": 1.5}, {}, 422, ["min_score"]),
+    ("summary", Role.ANALYST, {"k": 5000}, {}, 422, ["at most 1000"]),
+    ("summary", Role.ANALYST, {"level": "street"}, {}, 422, ["level"]),
+    ("summary", Role.ANALYST, {"k": 0}, {}, 422, ["k"]),
+    (
+        "decision",
+        Role.ANALYST,
+        {"address_id": "0479010000000001", "decision": "visit", "reason": "r"},
+        {},
+        422,
+        ["decision"],
+    ),
+    (
+        "decision",
+        Role.ANALYST,
+        {"address_id": "0479010000000001", "decision": "decline"},
+        {},
+        422,
+        ["reason"],
+    ),
+    (
+        "decision",
+        Role.ANALYST,
+        {"address_id": "0479010000000001", "decision": "decline", "reason": "BSN 123456789"},
+        {},
+        422,
+        ["reason", "person data"],
+    ),
+    (
+        "decision",
+        Role.ADMIN,
+        {"address_id": "0479019999999999", "decision": "decline", "reason": "r"},
+        {},
+        404,
+        ["0479019999999999", "not in the address register"],
+    ),
     ("explain", Role.ANALYST, {"address_id": "123"}, {}, 422, ["address_id"]),
     ("explain", Role.ANALYST, {"address_id": "0479019999999999"}, {}, 404, ["0479019999999999"]),
     (
