@@ -544,6 +544,11 @@ class FairnessSummary(_Response):
     passed: bool
     reasons: list[str]
     notes: list[str]
+    risk_accepted: str | None = Field(
+        default=None,
+        description="When the gate failed and a person promoted the model anyway: who, when "
+        "and their written reason (from the registry).",
+    )
 
 
 class ModelInfoResponse(_Response):

@@ -366,7 +366,18 @@ def model_info(state: ServiceState) -> ModelInfoResponse:
             passed=bool(facts.fairness.get("passed")),
             reasons=[str(r) for r in facts.fairness.get("reasons", [])],
             notes=[str(n) for n in facts.fairness.get("notes", [])],
+            risk_accepted=_risk_acceptance(facts.info.tags),
         ),
         max_batch_size=state.serving.max_batch_size,
         model_card_markdown=facts.card_markdown,
+    )
+
+
+def _risk_acceptance(tags: dict[str, str]) -> str | None:
+    """The recorded acceptance of a failed fairness gate, in one sentence, if any."""
+    if tags.get("fairness_risk_accepted") != "true":
+        return None
+    return (
+        f"accepted by {tags.get('fairness_risk_accepted_by', '?')} at "
+        f"{tags.get('fairness_risk_accepted_at', '?')}: {tags.get('fairness_risk_reason', '')}"
     )
