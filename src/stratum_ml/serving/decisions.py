@@ -24,19 +24,15 @@ number) is refused, as is text a spreadsheet would run as a formula.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import re
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from stratum_ml.io import atomic_path
+from stratum_ml.serving.csv_store import CsvAppendStore, read_text_table
 
 #: what an analyst may decide about an address
 DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
@@ -113,13 +109,7 @@ class RecordedDecision:
     probability_at_decision: float
 
 
-def _read_text(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in STORE_COLUMNS})
-    return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
-
-
-class DecisionStore:
+class DecisionStore(CsvAppendStore):
     """Append-only store of analysts' decisions.
 
     Parameters
@@ -129,20 +119,7 @@ class DecisionStore:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            lock_file = self.path.with_name(self.path.name + ".lock")
-            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # releases the lock
+        super().__init__(path, STORE_COLUMNS)
 
     def record(
         self,
@@ -219,12 +196,8 @@ class DecisionStore:
             ],
             columns=list(STORE_COLUMNS),
         )
-        with self._locked():
-            existing = _read_text(self.path)
-            combined = pd.concat([existing, row], ignore_index=True) if len(existing) else row
-            with atomic_path(self.path) as tmp:
-                combined.to_csv(tmp, index=False)
-                os.chmod(tmp, 0o600)
+        with self.locked() as existing:
+            self.append_locked(existing, row)
         return stored
 
 
@@ -255,7 +228,7 @@ def read_decisions(path: str | os.PathLike[str]) -> pd.DataFrame:
     ['decision_id', 'address_id', 'decision', 'reason']
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text_table(path, STORE_COLUMNS)
     missing = [c for c in STORE_COLUMNS if c not in text.columns]
     if missing:
         raise DecisionError(f"{path}: not a decisions store (no column {', '.join(missing)})")

@@ -23,18 +23,15 @@ ready to be appended to the source folder's inspections.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
-import threading
 import uuid
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from stratum_ml.io import atomic_path
+from stratum_ml.serving.csv_store import CsvAppendStore, read_text_table
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.sources.tables import normalise_table
 from stratum_ml.sources.validate import validate_tables
@@ -78,13 +75,6 @@ class RecordedOutcome:
     recorded_by: str
 
 
-def _read_text(path: Path) -> pd.DataFrame:
-    """The store as text columns (empty fields missing); an empty frame when absent."""
-    if not path.exists():
-        return pd.DataFrame({c: pd.Series(dtype="str") for c in STORE_COLUMNS})
-    return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
-
-
 def _contract_errors(rows: pd.DataFrame, file: str | None) -> list[str]:
     """The contract's ``inspections`` rules broken by ``rows`` (text columns)."""
     report = validate_tables(
@@ -98,7 +88,7 @@ def _contract_errors(rows: pd.DataFrame, file: str | None) -> list[str]:
     ]
 
 
-class OutcomeStore:
+class OutcomeStore(CsvAppendStore):
     """Append-only store of visit outcomes, checked against the contract.
 
     Parameters
@@ -110,21 +100,8 @@ class OutcomeStore:
     """
 
     def __init__(self, path: str | os.PathLike[str], address_ids: Collection[str]) -> None:
-        self.path = Path(path)
+        super().__init__(path, STORE_COLUMNS)
         self._addresses = frozenset(address_ids)
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            lock_file = self.path.with_name(self.path.name + ".lock")
-            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # releases the lock
 
     def record(
         self,
@@ -198,8 +175,7 @@ class OutcomeStore:
         problems.extend(_contract_errors(row, None))
         if problems:
             raise OutcomeError("the visit outcome was not stored: " + "; ".join(problems))
-        with self._locked():
-            existing = _read_text(self.path)
+        with self.locked() as existing:
             same = existing.loc[
                 (existing["address_id"] == address_id)
                 & (existing["inspected_at"] == inspected_at.isoformat())
@@ -213,10 +189,7 @@ class OutcomeStore:
                     f"this visit outcome is already stored as {first}; nothing was added",
                     first,
                 )
-            combined = pd.concat([existing, row], ignore_index=True) if len(existing) else row
-            with atomic_path(self.path) as tmp:
-                combined.to_csv(tmp, index=False)
-                os.chmod(tmp, 0o600)
+            self.append_locked(existing, row)
         return stored
 
 
@@ -249,7 +222,7 @@ def read_outcomes(path: str | os.PathLike[str]) -> pd.DataFrame:
     ['inspection_id', 'address_id', 'inspected_at', 'reason', 'outcome', 'violation_type']
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text_table(path, STORE_COLUMNS)
     missing = [c for c in INSPECTIONS.column_names if c not in text.columns]
     if missing:
         raise OutcomeError(f"{path}: not an outcomes store (no column {', '.join(missing)})")
