@@ -101,6 +101,7 @@ def features(
     except SourceValidationError as exc:
         raise _fail(str(exc), 1) from None
     table = build_feature_table(tables, ref, progress=True)
+    _say_absent(table.attrs.get("absent_features", {}))
     write_frame_atomic(table.reset_index(), out)
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")
 
@@ -108,6 +109,19 @@ def features(
 app.command("promote")(promote_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+
+
+def _say_absent(absent: dict[str, list[str]]) -> None:
+    """Name the features left out because an optional source table is missing."""
+    by_table: dict[str, list[str]] = {}
+    for feature, tables in absent.items():
+        for table in tables:
+            by_table.setdefault(table, []).append(feature)
+    for table, names in by_table.items():
+        console.print(
+            f"[yellow]note:[/] {table} is not in the source folder; {len(names)} features "
+            f"are absent (not zero-filled): {', '.join(names)}"
+        )
 
 
 def _load_model(alias_or_version: str) -> tuple[RiskModel, ModelVersionInfo]:
@@ -190,6 +204,7 @@ def _print_training_summary(o: TrainingOutcome, r: RegisteredVersion, uri: str) 
     from rich.table import Table
 
     p = o.periods
+    _say_absent(p.get("absent_features", {}))
     out = Console()
     out.print(
         f"[bold]trained on[/] {p['train_n']} visits {p['train_from']} .. {p['train_until']}; "
