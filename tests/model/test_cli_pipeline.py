@@ -86,6 +86,33 @@ def test_pipeline(home: Path, tmp_path: Path) -> None:
     assert ranked["reason_1"].iloc[20:].isna().all()  # only the top K is explained
 
 
+def test_retraining_reads_the_outcomes_recorded_through_the_service(home: Path) -> None:
+    """Feedback loop: a case handler's recorded outcome becomes a label of the next run."""
+    import datetime as dt
+
+    from stratum_ml.serving.outcomes import OutcomeStore, outcomes_path
+    from stratum_ml.sources import load_sources
+
+    src = home / "sources"  # made by test_pipeline
+    tables = load_sources(src)
+    address = str(tables.addresses["address_id"].iloc[0])
+    store = OutcomeStore(outcomes_path(home), tables.addresses["address_id"])
+    store.record(
+        address_id=address,
+        inspected_at=dt.date(2026, 10, 20),
+        reason="report",
+        outcome="violation",
+        violation_type="overcrowding",
+        recorded_by="test-key",
+        today=dt.date(2026, 11, 1),
+    )
+    code, out = run(["train", "--sources", str(src)], home)
+    assert code == 0, out
+    assert "added 1 visit outcomes recorded through the service" in out
+    code, out = run(["train", "--sources", str(src), "--no-feedback"], home)
+    assert code == 0 and "added" not in out, out
+
+
 def test_bad_inputs_give_clear_errors(home: Path, tmp_path: Path) -> None:
     code, out = run(
         [
