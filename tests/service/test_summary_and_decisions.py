@@ -198,3 +198,21 @@ def test_decision_request_accepts_the_three_decisions() -> None:
         assert DecisionRequest.model_validate(body).audit_ids() == [ADDRESS]
     with pytest.raises(ValidationError, match="decision"):
         DecisionRequest.model_validate({"address_id": ADDRESS, "decision": "yes", "reason": "r"})
+
+
+def test_a_recorded_fairness_risk_acceptance_is_shown_in_one_sentence() -> None:
+    from stratum_ml.serving.endpoints import _risk_acceptance
+
+    assert _risk_acceptance({"fairness_passed": "false"}) is None
+    text = _risk_acceptance(
+        {
+            "fairness_risk_accepted": "true",
+            "fairness_risk_accepted_by": "j.jansen",
+            "fairness_risk_accepted_at": "2026-11-28T10:00:00+00:00",
+            "fairness_risk_reason": "pilot with a second reviewer on every visit",
+        }
+    )
+    assert text == (
+        "accepted by j.jansen at 2026-11-28T10:00:00+00:00: "
+        "pilot with a second reviewer on every visit"
+    )
