@@ -11,7 +11,7 @@ DEMO_RISK_NOTE := demo on a generated municipality only: the refusal above is pa
 never accept a failed fairness gate for real visits without a DPIA and the DPO's sign-off
 export PYTHONHASHSEED := 0
 
-.PHONY: venv test test-fast lint typecheck demo bench clean
+.PHONY: venv test test-fast lint typecheck demo demo-keys bench clean
 
 venv: $(STAMP)
 
@@ -50,9 +50,17 @@ demo: $(STAMP)
 	$(BIN)/stratum promote || $(BIN)/stratum promote --accept-fairness-risk "$(DEMO_RISK_NOTE)"
 	$(BIN)/stratum score --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --top 100 \
 		--out $(DEMO)/priority_list.csv
-	$(BIN)/stratum keys demo
-	@echo "Export the analyst key above as STRATUM_API_KEY to run the example call below."
+	@$(MAKE) --no-print-directory demo-keys
 	$(BIN)/stratum serve --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --port $(DEMO_PORT)
+
+# One key per role (shown once), and an example call with the analyst key.
+demo-keys: $(STAMP)
+	@keys="$$($(BIN)/stratum keys demo)" && echo "$$keys" && \
+	analyst="$$(echo "$$keys" | sed -n 's/^analyst: //p')" && \
+	echo "" && echo "Once the service below says it is ready, try (demo analyst key):" && \
+	echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/priority_list \\" && \
+	echo "    -H 'Content-Type: application/json' -H 'Authorization: Bearer '$$analyst \\" && \
+	echo "    -d '{\"k\": 10, \"language\": \"nl\"}'" && echo ""
 
 bench: $(STAMP)
 	$(BIN)/python bench/features.py
