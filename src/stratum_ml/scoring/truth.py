@@ -17,8 +17,7 @@ import pandas as pd
 from stratum_ml.evaluation.metrics import precision_at_k
 from stratum_ml.scoring.scorer import Scorer
 from stratum_ml.synthetic.truth import truth_at
-
-CURRENT_PRACTICE_FEATURE = "reports_all_365d"
+from stratum_ml.training.train import CURRENT_PRACTICE_FEATURE
 
 
 def true_precision(

@@ -8,17 +8,9 @@ day); see :mod:`stratum_ml.serving.app_state`. The ``as_of`` a score request
 may carry is accepted only when it equals that date; any other date is
 refused with 422 naming the date in force (restart to score as of another).
 
-Endpoints (POST, JSON; schemas in the OpenAPI spec at ``/docs.json``)::
-
-    endpoint        analyst  case_handler  application  admin
-    score           yes      yes           yes          yes
-    priority_list   yes      -             -            yes
-    explain         yes      yes           -            yes
-    dossier         -        yes           -            -
-    feedback        -        yes           -            -
-    model           yes      yes           yes          yes
-    summary         yes      -             -            yes
-    decision        yes      -             -            yes
+Endpoints: POST, JSON; schemas in the OpenAPI spec at ``/docs.json``; which role may
+call which endpoint is :data:`stratum_ml.serving.auth.PERMISSIONS` (tabled in that
+module's docstring).
 
 Send the API key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 No key or a bad key: 401; a role not in the table: 403. Every call, answered
