@@ -1,4 +1,4 @@
-"""The source data contract (``shared/data-contract.md``) as data.
+"""The source data contract as data; ``docs/data-contract.md`` is rendered from it.
 
 Every rule of the contract is written here once, as a :class:`ColumnSpec` or
 :class:`TableSpec` field; the pandera schemas (``sources.schemas``), the
@@ -133,19 +133,42 @@ CONTRACT: tuple[TableSpec, ...] = (
         description="BAG verblijfsobject: one row per dwelling or unit",
         primary_key=("address_id",),
         columns=(
-            ColumnSpec("address_id", "string", pattern=r"[0-9]{16}", unique=True, identifier=True),
-            ColumnSpec("building_id", "string", pattern=r"[0-9]{16}", identifier=True),
+            ColumnSpec(
+                "address_id",
+                "string",
+                pattern=r"[0-9]{16}",
+                unique=True,
+                identifier=True,
+                description="BAG verblijfsobject id",
+            ),
+            ColumnSpec(
+                "building_id",
+                "string",
+                pattern=r"[0-9]{16}",
+                identifier=True,
+                description="BAG pand id",
+            ),
             ColumnSpec("postcode", "string", pattern=r"[1-9][0-9]{3}[A-Z]{2}"),
             ColumnSpec("house_number", "int", min_value=1),
             ColumnSpec("house_number_suffix", "string", nullable=True),
-            ColumnSpec("district_code", "string", pattern=r"WK[0-9]{6}"),
-            ColumnSpec("neighbourhood_code", "string", pattern=r"BU[0-9]{8}"),
-            ColumnSpec("floor_area_m2", "int", min_value=1, max_value=100000),
-            ColumnSpec("use_purpose", "category", domain=USE_PURPOSES),
+            ColumnSpec("district_code", "string", pattern=r"WK[0-9]{6}", description="CBS wijk"),
+            ColumnSpec(
+                "neighbourhood_code", "string", pattern=r"BU[0-9]{8}", description="CBS buurt"
+            ),
+            ColumnSpec(
+                "floor_area_m2",
+                "int",
+                min_value=1,
+                max_value=100000,
+                description="gebruiksoppervlakte",
+            ),
+            ColumnSpec(
+                "use_purpose", "category", domain=USE_PURPOSES, description="BAG gebruiksdoel"
+            ),
             ColumnSpec("construction_year", "int", min_value=1000, max_is_current_year=True),
             ColumnSpec("tenure", "category", domain=TENURES),
-            ColumnSpec("x_rd", "float", nullable=True),
-            ColumnSpec("y_rd", "float", nullable=True),
+            ColumnSpec("x_rd", "float", nullable=True, description="Rijksdriehoek metres"),
+            ColumnSpec("y_rd", "float", nullable=True, description="Rijksdriehoek metres"),
         ),
     ),
     TableSpec(
@@ -161,7 +184,12 @@ CONTRACT: tuple[TableSpec, ...] = (
             ColumnSpec("registered_from", "date"),
             ColumnSpec("registered_until", "date", nullable=True),
             ColumnSpec("birth_year", "int", min_value=1900, max_is_current_year=True),
-            ColumnSpec("surname_key", "string", identifier=True),
+            ColumnSpec(
+                "surname_key",
+                "string",
+                identifier=True,
+                description="pseudonym of the family name (counts distinct families at an address)",
+            ),
         ),
         date_orders=(DateOrder("registered_from", "registered_until"),),
     ),
@@ -196,11 +224,22 @@ CONTRACT: tuple[TableSpec, ...] = (
         description="Handelsregister establishments",
         own_date="registered_from",
         columns=(
-            ColumnSpec("business_id", "string", pattern=r"[0-9]{12}", identifier=True),
+            ColumnSpec(
+                "business_id",
+                "string",
+                pattern=r"[0-9]{12}",
+                identifier=True,
+                description="vestigingsnummer",
+            ),
             _address_fk(),
             ColumnSpec("registered_from", "date"),
             ColumnSpec("registered_until", "date", nullable=True),
-            ColumnSpec("sbi_code", "string", pattern=r"[0-9]{2,5}"),
+            ColumnSpec(
+                "sbi_code",
+                "string",
+                pattern=r"[0-9]{2,5}",
+                description="SBI activity code; 78 = employment agencies",
+            ),
         ),
         date_orders=(DateOrder("registered_from", "registered_until"),),
     ),
@@ -211,7 +250,7 @@ CONTRACT: tuple[TableSpec, ...] = (
         own_date="owned_from",
         columns=(
             _address_fk(),
-            ColumnSpec("owner_id", "string", identifier=True),
+            ColumnSpec("owner_id", "string", identifier=True, description="pseudonym, never a BSN"),
             ColumnSpec("owner_type", "category", domain=OWNER_TYPES),
             ColumnSpec("owned_from", "date"),
             ColumnSpec("owned_until", "date", nullable=True),
@@ -247,6 +286,12 @@ CONTRACT: tuple[TableSpec, ...] = (
             ColumnSpec("violation_type", "category", nullable=True, domain=VIOLATION_TYPES),
         ),
         set_only_when=(ConditionalNull("violation_type", "outcome", "violation"),),
+        notes=(
+            "",
+            "`reason` records why the address was visited. Labels exist only for visited",
+            "addresses, and which addresses were visited was decided by earlier policy:",
+            "`random_sample` visits are the only unbiased labels.",
+        ),
     ),
     TableSpec(
         name="audit_attributes",
