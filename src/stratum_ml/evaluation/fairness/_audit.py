@@ -12,12 +12,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 from numpy.typing import ArrayLike, NDArray
 
-from stratum_ml.evaluation.fairness._spec import (
-    METRICS_SPEC,
-    FloatArray,
-    _count,
-    _mean_score,
-)
+from stratum_ml.evaluation.fairness._spec import METRICS_SPEC, FloatArray, _count, _mean_score
 from stratum_ml.evaluation.metrics import bootstrap_ci
 
 #: Group label given to rows whose attribute value is missing.

@@ -14,10 +14,7 @@ precision@k of the *whole population* from the ``random_sample`` visits only;
 :func:`naive_precision_at_k` is the biased number it should be reported beside.
 """
 
-from stratum_ml.evaluation.metrics._bootstrap import (
-    BootstrapResult,
-    bootstrap_ci,
-)
+from stratum_ml.evaluation.metrics._bootstrap import BootstrapResult, bootstrap_ci
 from stratum_ml.evaluation.metrics._probability import (
     calibration_table,
     classification_report,

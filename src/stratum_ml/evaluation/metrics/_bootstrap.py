@@ -10,11 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from stratum_ml.evaluation.metrics._checks import (
-    FloatArray,
-    _as_1d_float,
-    _check_same_length,
-)
+from stratum_ml.evaluation.metrics._checks import FloatArray, _as_1d_float, _check_same_length
 
 Resamplable = NDArray[Any] | pd.Series | pd.DataFrame
 

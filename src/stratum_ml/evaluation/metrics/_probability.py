@@ -12,11 +12,7 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from stratum_ml.evaluation.metrics._checks import (
-    _as_binary,
-    _as_proba,
-    _check_same_length,
-)
+from stratum_ml.evaluation.metrics._checks import _as_binary, _as_proba, _check_same_length
 
 
 def classification_report(y_true: ArrayLike, proba: ArrayLike) -> dict[str, float]:

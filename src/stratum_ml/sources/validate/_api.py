@@ -18,11 +18,7 @@ from stratum_ml.sources.validate._findings import (
     _finding_order,
     _table_finding,
 )
-from stratum_ml.sources.validate._rules import (
-    _check_table,
-    _presence_findings,
-    _reference_findings,
-)
+from stratum_ml.sources.validate._rules import _check_table, _presence_findings, _reference_findings
 
 
 def validate_tables(
