@@ -14,7 +14,7 @@ from stratum_ml.synthetic._util import (
     year_of,
 )
 from stratum_ml.synthetic.config import GeneratorConfig
-from stratum_ml.synthetic.mechanisms import Episodes, Operations
+from stratum_ml.synthetic.mechanisms import Episodes
 from stratum_ml.synthetic.population._common import _country, _gender, _Ids
 from stratum_ml.synthetic.world import CROWD, EXPLOIT, FRAUD, ROOM, World
 
@@ -66,7 +66,6 @@ def _mechanism_people(
     cfg: GeneratorConfig,
     w: World,
     ep: Episodes,
-    ops: Operations,
     rng: np.random.Generator,
     ids: _Ids,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:

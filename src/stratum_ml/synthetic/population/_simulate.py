@@ -8,7 +8,7 @@ import numpy as np
 
 from stratum_ml.synthetic._util import OPEN, day
 from stratum_ml.synthetic.config import GeneratorConfig
-from stratum_ml.synthetic.mechanisms import Episodes, Operations
+from stratum_ml.synthetic.mechanisms import Episodes
 from stratum_ml.synthetic.population._common import _Ids
 from stratum_ml.synthetic.population._households import _households
 from stratum_ml.synthetic.population._mechanism_people import _mechanism_people
@@ -39,13 +39,13 @@ class People:
 
 
 def simulate_people(
-    cfg: GeneratorConfig, w: World, ep: Episodes, ops: Operations, rng: np.random.Generator
+    cfg: GeneratorConfig, w: World, ep: Episodes, rng: np.random.Generator
 ) -> People:
     """Households, moves, births and the mechanisms' people, as registrations and presence."""
     ids = _Ids(w.spec.index)
     t_addr, t_start, t_end = _tenancies(cfg, w, ep, rng)
     reg, persons, occ = _households(cfg, w, ep, rng, ids, t_addr, t_start, t_end)
-    m_reg, m_persons, m_occ = _mechanism_people(cfg, w, ep, ops, rng, ids)
+    m_reg, m_persons, m_occ = _mechanism_people(cfg, w, ep, rng, ids)
 
     regs = [np.concatenate([a, b]).astype("int64") for a, b in zip(reg, m_reg, strict=True)]
     allp = [np.concatenate([a, b]).astype("int64") for a, b in zip(persons, m_persons, strict=True)]
