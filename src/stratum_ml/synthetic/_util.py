@@ -14,7 +14,6 @@ OPEN = np.int64(1 << 40)  #: end day of an interval that is still running
 _EPOCH = dt.date(1970, 1, 1)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _DEC = np.frombuffer(b"0123456789", dtype=np.uint8)
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def day(d: dt.date) -> int:

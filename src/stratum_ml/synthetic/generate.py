@@ -124,7 +124,7 @@ def _simulate(cfg: GeneratorConfig, spec: world.ChunkSpec) -> dict[str, Any]:
     w = world.build_world(cfg, spec, rng["world"])
     ep, ops = mechanisms.plant(cfg, w, rng["mechanisms"])
     visits, reports = enforcement.enforce(cfg, w, ep, rng["enforcement"])
-    people = population.simulate_people(cfg, w, ep, ops, rng["people"])
+    people = population.simulate_people(cfg, w, ep, rng["people"])
     water = usage.water(cfg, w, people, rng["usage"])
     energy = usage.energy(cfg, w, people, rng["usage"])
     owners = registers.ownership(cfg, w, ep, ops, people, rng["registers"])

@@ -28,110 +28,137 @@ GLOBAL_OWNER = np.int64(0x7FFF) << np.int64(32)
 N_ASSOCIATIONS = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
-    """A kind of neighbourhood; each neighbourhood varies around its profile."""
+    """A kind of neighbourhood; each neighbourhood varies around its profile.
+
+    Attributes
+    ----------
+    name : str
+        The profile's name.
+    weight : float
+        Probability that a neighbourhood has this profile.
+    tenure : tuple of float
+        Mean shares of owner_occupied, social_rent and private_rent dwellings.
+    area : float
+        Mean dwelling floor area (m2).
+    years : tuple of int
+        Range of construction years of its buildings (first, last).
+    non_residential : float
+        Share of units that are not dwellings.
+    apartments : float
+        Share of dwellings in multi-unit buildings.
+    block_size : float
+        Mean units per multi-unit building.
+    residents : tuple of float
+        Mean shares of residents by birth country group: netherlands,
+        europe_other, outside_europe, unknown.
+    reporting : float
+        How readily people here report (meldingsbereidheid).
+    family : float
+        Household size factor.
+    mechanisms : tuple of float
+        Relative prevalence of each mechanism, in the order of ``MECHANISMS``.
+    """
 
     name: str
     weight: float
-    tenure: tuple[float, float, float]  # owner_occupied, social_rent, private_rent
-    area: float  # mean dwelling floor area (m2)
+    tenure: tuple[float, float, float]
+    area: float
     years: tuple[int, int]
-    non_residential: float  # share of units that are not dwellings
-    apartments: float  # share of dwellings in multi-unit buildings
-    block_size: float  # mean units per multi-unit building
-    residents: tuple[
-        float, float, float, float
-    ]  # netherlands, europe_other, outside_europe, unknown
-    reporting: float  # how readily people here report (meldingsbereidheid)
-    family: float  # household size factor
-    mechanisms: tuple[float, float, float, float]  # relative prevalence, by mechanism
+    non_residential: float
+    apartments: float
+    block_size: float
+    residents: tuple[float, float, float, float]
+    reporting: float
+    family: float
+    mechanisms: tuple[float, float, float, float]
 
 
 PROFILES: tuple[Profile, ...] = (
     Profile(
-        "old_centre",
-        0.12,
-        (0.35, 0.25, 0.40),
-        72,
-        (1880, 1940),
-        0.22,
-        0.65,
-        4,
-        (0.62, 0.14, 0.20, 0.04),
-        1.2,
-        0.9,
-        (1.0, 2.2, 1.1, 1.2),
+        name="old_centre",
+        weight=0.12,
+        tenure=(0.35, 0.25, 0.40),
+        area=72,
+        years=(1880, 1940),
+        non_residential=0.22,
+        apartments=0.65,
+        block_size=4,
+        residents=(0.62, 0.14, 0.20, 0.04),
+        reporting=1.2,
+        family=0.9,
+        mechanisms=(1.0, 2.2, 1.1, 1.2),
     ),
     Profile(
-        "post_war_social",
-        0.22,
-        (0.20, 0.66, 0.14),
-        66,
-        (1950, 1975),
-        0.05,
-        0.85,
-        18,
-        (0.42, 0.12, 0.43, 0.03),
-        1.5,
-        1.2,
-        (1.4, 0.8, 1.5, 0.6),
+        name="post_war_social",
+        weight=0.22,
+        tenure=(0.20, 0.66, 0.14),
+        area=66,
+        years=(1950, 1975),
+        non_residential=0.05,
+        apartments=0.85,
+        block_size=18,
+        residents=(0.42, 0.12, 0.43, 0.03),
+        reporting=1.5,
+        family=1.2,
+        mechanisms=(1.4, 0.8, 1.5, 0.6),
     ),
     Profile(
-        "pre_war_private",
-        0.13,
-        (0.30, 0.20, 0.50),
-        62,
-        (1905, 1940),
-        0.10,
-        0.55,
-        4,
-        (0.48, 0.22, 0.27, 0.03),
-        1.3,
-        1.1,
-        (1.2, 2.2, 1.8, 2.5),
+        name="pre_war_private",
+        weight=0.13,
+        tenure=(0.30, 0.20, 0.50),
+        area=62,
+        years=(1905, 1940),
+        non_residential=0.10,
+        apartments=0.55,
+        block_size=4,
+        residents=(0.48, 0.22, 0.27, 0.03),
+        reporting=1.3,
+        family=1.1,
+        mechanisms=(1.2, 2.2, 1.8, 2.5),
     ),
     Profile(
-        "suburban",
-        0.30,
-        (0.74, 0.20, 0.06),
-        118,
-        (1970, 2002),
-        0.03,
-        0.12,
-        10,
-        (0.84, 0.06, 0.08, 0.02),
-        0.6,
-        1.0,
-        (0.6, 0.3, 0.4, 0.2),
+        name="suburban",
+        weight=0.30,
+        tenure=(0.74, 0.20, 0.06),
+        area=118,
+        years=(1970, 2002),
+        non_residential=0.03,
+        apartments=0.12,
+        block_size=10,
+        residents=(0.84, 0.06, 0.08, 0.02),
+        reporting=0.6,
+        family=1.0,
+        mechanisms=(0.6, 0.3, 0.4, 0.2),
     ),
     Profile(
-        "new_build",
-        0.15,
-        (0.55, 0.25, 0.20),
-        96,
-        (2004, 2025),
-        0.05,
-        0.50,
-        24,
-        (0.70, 0.10, 0.17, 0.03),
-        0.7,
-        0.95,
-        (0.8, 0.6, 0.5, 0.5),
+        name="new_build",
+        weight=0.15,
+        tenure=(0.55, 0.25, 0.20),
+        area=96,
+        years=(2004, 2025),
+        non_residential=0.05,
+        apartments=0.50,
+        block_size=24,
+        residents=(0.70, 0.10, 0.17, 0.03),
+        reporting=0.7,
+        family=0.95,
+        mechanisms=(0.8, 0.6, 0.5, 0.5),
     ),
     Profile(
-        "business_park",
-        0.08,
-        (0.30, 0.05, 0.65),
-        82,
-        (1960, 2015),
-        0.75,
-        0.30,
-        4,
-        (0.58, 0.26, 0.13, 0.03),
-        0.8,
-        0.9,
-        (0.8, 1.5, 1.2, 3.0),
+        name="business_park",
+        weight=0.08,
+        tenure=(0.30, 0.05, 0.65),
+        area=82,
+        years=(1960, 2015),
+        non_residential=0.75,
+        apartments=0.30,
+        block_size=4,
+        residents=(0.58, 0.26, 0.13, 0.03),
+        reporting=0.8,
+        family=0.9,
+        mechanisms=(0.8, 1.5, 1.2, 3.0),
     ),
 )
 

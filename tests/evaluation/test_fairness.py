@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,11 +22,13 @@ from sklearn.metrics import precision_score
 from stratum_ml.evaluation import (
     METRICS_SPEC,
     FairnessGateConfig,
+    bootstrap_ci,
     fairness_audit,
     fairness_gate,
     proxy_check,
     top_k_mask,
 )
+from stratum_ml.evaluation.fairness import _audit
 
 SPEC = {m.name: m for m in METRICS_SPEC}
 
@@ -114,6 +117,48 @@ def test_weighted_cells_give_fairlearn_results_on_the_raw_rows() -> None:
         np.testing.assert_allclose(ours[metric], raw.by_group[metric])
     assert result.metric_frames["g"].ratio()["selection_rate"] == pytest.approx(
         raw.ratio()["selection_rate"]
+    )
+
+
+def test_point_values_are_the_bootstrap_statistic_on_the_unresampled_cells(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Any, tuple[np.ndarray, ...], np.ndarray]] = []
+
+    def recording_bootstrap(stat_fn: Any, *arrays: Any, **kwargs: Any) -> Any:
+        calls.append((stat_fn, arrays, kwargs["frequency_weights"]))
+        return bootstrap_ci(stat_fn, *arrays, **kwargs)
+
+    monkeypatch.setattr(_audit, "bootstrap_ci", recording_bootstrap)
+    y, fair_score, sensitive = _population(n=3000)
+    labelled = np.where(np.arange(3000) % 3 == 0, y, np.nan)
+    selected = top_k_mask(fair_score, 300)
+    result = fairness_audit(labelled, selected, fair_score, sensitive, n_boot=20)
+    without_bootstrap = fairness_audit(labelled, selected, fair_score, sensitive, n_boot=0)
+
+    names = [m.name for m in METRICS_SPEC]
+    assert len(calls) == sensitive.shape[1]
+    for attribute, (statistic, arrays, counts) in zip(sensitive.columns, calls, strict=True):
+        assert counts.sum() == 3000  # the cells' own counts: the data, not a replicate
+        point = statistic(*arrays, counts)
+        rows = result.frame[
+            (result.frame["attribute"] == attribute) & result.frame["metric"].isin(names)
+        ]
+        n_groups = rows["group"].nunique()
+        np.testing.assert_array_equal(
+            point[: len(names)], rows["value"].to_numpy().reshape(-1, n_groups)
+        )
+        np.testing.assert_array_equal(
+            point[len(names) :], rows["ratio"].to_numpy().reshape(-1, n_groups)
+        )
+        by_group = result.metric_frames[attribute].by_group
+        np.testing.assert_array_equal(point[: len(names)], by_group[names].to_numpy().T)
+    pd.testing.assert_frame_equal(
+        result.frame.drop(columns=["ci_low", "ci_high", "ratio_ci_low", "ratio_ci_high"]),
+        without_bootstrap.frame.drop(
+            columns=["ci_low", "ci_high", "ratio_ci_low", "ratio_ci_high"]
+        ),
+        check_exact=True,
     )
 
 

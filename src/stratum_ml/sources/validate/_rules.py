@@ -1,0 +1,278 @@
+"""The rules of the contract: single-table (schema, cross-column) and cross-table rules."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stratum_ml.sources.contract import TableSpec
+from stratum_ml.sources.schemas import PANDERA_RULES, table_schema
+from stratum_ml.sources.validate._findings import (
+    Finding,
+    _mask_finding,
+    _row_finding,
+    _table_finding,
+    _where,
+)
+from stratum_ml.sources.validate._parse import _KIND_WORDS, _parse_column
+
+
+def _check_table(
+    raw: pd.DataFrame, spec: TableSpec, file: str | None, year: int
+) -> tuple[list[Finding], pd.DataFrame]:
+    """All single-table rules of ``spec``; also the parsed frame (contract columns only)."""
+    raw = raw.reset_index(drop=True)
+    findings: list[Finding] = []
+    names = [str(c) for c in raw.columns]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        findings.append(
+            _table_finding(
+                "error",
+                spec.name,
+                file,
+                "unique column names",
+                f"{_where(spec.name, file)}: column {name!r} appears more than once",
+                column=name,
+            )
+        )
+    if len(set(names)) < len(names):
+        raw = raw.set_axis(names, axis=1).loc[:, ~pd.Index(names).duplicated()]
+    for name in names:
+        if name not in spec.column_names and names.count(name) == 1:
+            findings.append(
+                _table_finding(
+                    "warning",
+                    spec.name,
+                    file,
+                    "extra column",
+                    f"{_where(spec.name, file)}: column {name!r} is not in the contract "
+                    "and is ignored",
+                    column=name,
+                )
+            )
+    parsed: dict[str, pd.Series] = {}
+    bad: dict[str, np.ndarray] = {}
+    for column in spec.columns:
+        if column.name not in raw.columns:
+            continue
+        result = _parse_column(raw[column.name], column.kind)
+        parsed[column.name] = result.values
+        bad[column.name] = result.bad
+        if result.bad.any():
+            rows = np.flatnonzero(result.bad)
+            findings.append(
+                _row_finding(
+                    spec,
+                    file,
+                    column.name,
+                    f"type {column.kind}",
+                    rows,
+                    f"not {_KIND_WORDS[column.kind]}",
+                    raw[column.name].iloc[rows[:50]],
+                )
+            )
+    frame = pd.DataFrame(parsed, index=pd.RangeIndex(len(raw)))
+    findings.extend(_schema_findings(frame, spec, file, year, bad))
+    findings.extend(_cross_column_findings(frame, spec, file))
+    return findings, frame
+
+
+def _schema_findings(
+    frame: pd.DataFrame, spec: TableSpec, file: str | None, year: int, bad: Mapping[str, np.ndarray]
+) -> list[Finding]:
+    """Run the pandera schema lazily and turn its failure cases into findings."""
+    schema = table_schema(spec, current_year=year)
+    try:
+        schema.validate(frame, lazy=True, inplace=True)
+    except pandera.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    else:
+        return []
+    findings: list[Finding] = []
+    missing = cases[cases["check"] == "column_in_dataframe"]
+    for name in missing["failure_case"]:
+        findings.append(
+            _table_finding(
+                "error",
+                spec.name,
+                file,
+                "missing required column",
+                f"{_where(spec.name, file)}: required column {name} is missing",
+                column=str(name),
+            )
+        )
+    cases = cases[cases["check"] != "column_in_dataframe"]
+    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        rows = group["index"].to_numpy(dtype=np.int64)
+        values = group["failure_case"]
+        examples: pd.Series | None = values
+        if check == "not_nullable":
+            keep = ~bad[column][rows]  # values that failed to parse are type errors already
+            examples = None
+        elif check == "field_uniqueness":
+            keep = values.notna().to_numpy(dtype=bool)  # missing values are "not null" errors
+        else:
+            keep = np.ones(len(rows), dtype=bool)
+        if not keep.any():
+            continue
+        rule = PANDERA_RULES.get(str(check), str(check))
+        findings.append(
+            _row_finding(
+                spec,
+                file,
+                str(column),
+                rule,
+                np.sort(rows[keep]),
+                _schema_description(schema, str(column), str(check)),
+                None if examples is None else examples[keep],
+            )
+        )
+    return findings
+
+
+def _schema_description(schema: pandera.DataFrameSchema, column: str, check: str) -> str:
+    if check == "not_nullable":
+        return "empty"
+    if check == "field_uniqueness":
+        return "repeats the value of an earlier row"
+    described = {c.name: c.description for c in schema.columns[column].checks}
+    return str(described.get(check, check))
+
+
+def _cross_column_findings(frame: pd.DataFrame, spec: TableSpec, file: str | None) -> list[Finding]:
+    """Date order and "set only when" rules, where both columns are present."""
+    findings: list[Finding] = []
+    for order in spec.date_orders:
+        if not {order.earlier, order.later} <= set(frame.columns):
+            continue
+        earlier, later = frame[order.earlier], frame[order.later]
+        broken = later <= earlier if order.strict else later < earlier
+        op = ">" if order.strict else ">="
+        findings.extend(
+            _mask_finding(
+                spec,
+                file,
+                order.later,
+                f"{order.later} {op} {order.earlier}",
+                broken.fillna(False).to_numpy(dtype=bool),
+                f"{order.later} {'not after' if order.strict else 'before'} {order.earlier}",
+            )
+        )
+    for rule in spec.set_only_when:
+        if not {rule.column, rule.when_column} <= set(frame.columns):
+            continue
+        broken = frame[rule.column].notna() & (frame[rule.when_column] != rule.when_value)
+        findings.extend(
+            _mask_finding(
+                spec,
+                file,
+                rule.column,
+                f"{rule.column} set only when {rule.when_column} == {rule.when_value}",
+                broken.fillna(False).to_numpy(dtype=bool),
+                f"{rule.column} set while {rule.when_column} is not {rule.when_value!r}",
+            )
+        )
+    return findings
+
+
+def _isin(values: pd.Series, allowed: pd.Series) -> np.ndarray:
+    """Where ``values`` occur in ``allowed``, by Arrow (pandas' str isin is per-value Python)."""
+    haystack = pa.array(allowed, from_pandas=True).drop_null()
+    needles = pa.array(values, from_pandas=True)
+    found = pc.is_in(needles, value_set=haystack.cast(needles.type))
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _referenced(specs: Iterable[TableSpec]) -> set[tuple[str, str]]:
+    return {c.references for s in specs for c in s.columns if c.references is not None}
+
+
+def _reference_findings(
+    specs: Iterable[TableSpec],
+    typed: Mapping[str, pd.DataFrame],
+    files: Mapping[str, str],
+    parents: Mapping[tuple[str, str], pd.Series],
+) -> list[Finding]:
+    """Every value of a referencing column must occur in the referenced column.
+
+    A reference to a table or column that is absent is not checked: its absence is
+    an error of its own.
+    """
+    findings: list[Finding] = []
+    for spec in specs:
+        frame = typed.get(spec.name)
+        if frame is None:
+            continue
+        for column in spec.columns:
+            if column.references is None or column.name not in frame.columns:
+                continue
+            table, key = column.references
+            parent = parents.get(column.references)
+            if parent is None and table in typed and key in typed[table].columns:
+                parent = typed[table][key]
+            if parent is None:
+                continue
+            child = frame[column.name]
+            broken = child.notna().to_numpy(dtype=bool) & ~_isin(child, parent)
+            findings.extend(
+                _mask_finding(
+                    spec,
+                    files.get(spec.name),
+                    column.name,
+                    f"references {table}.{key}",
+                    broken,
+                    f"not found in {table}.{key}",
+                )
+            )
+    return findings
+
+
+def _presence_findings(
+    specs: Iterable[TableSpec],
+    present: Collection[str],
+    files: Mapping[str, str],
+    *,
+    skip: Collection[str] = (),
+    in_memory: bool = False,
+) -> list[Finding]:
+    """A missing required table is an error; a missing optional table is a note."""
+    findings: list[Finding] = []
+    for spec in specs:
+        if spec.name in present or spec.name in skip:
+            continue
+        given = (
+            "was not given"
+            if in_memory
+            else f"has no file ({spec.name}.csv or {spec.name}.parquet)"
+        )
+        if spec.required:
+            findings.append(
+                _table_finding(
+                    "error",
+                    spec.name,
+                    files.get(spec.name),
+                    "missing required table",
+                    f"required table {spec.name} {given}",
+                )
+            )
+            continue
+        consequence = (
+            "the fairness audit has no protected attributes"
+            if spec.audit_only
+            else "its features will be absent (not zero-filled)"
+        )
+        findings.append(
+            _table_finding(
+                "note",
+                spec.name,
+                files.get(spec.name),
+                "missing optional table",
+                f"optional table {spec.name} {given}: {consequence}",
+            )
+        )
+    return findings
