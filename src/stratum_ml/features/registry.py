@@ -234,8 +234,11 @@ class Registry:
         """
 
         def register(func: F) -> F:
-            for name, bound in variants.items():
-                self.features[name] = _make_node(func, name=name, kind="feature", bound=bound)
+            nodes = {
+                name: _make_node(func, name=name, kind="feature", bound=bound)
+                for name, bound in variants.items()
+            }
+            self.features.update(nodes)  # all variants, or none when one is refused
             return func
 
         return register
