@@ -163,11 +163,6 @@ def days_before(joined: pd.DataFrame, date_col: str) -> pd.Series:
     return (joined[REF] - joined[date_col]).dt.days
 
 
-def within_days(joined: pd.DataFrame, date_col: str, days: int) -> pd.Series:
-    """Mask of rows whose ``date_col`` lies in the ``days`` days before the reference date."""
-    return days_before(joined, date_col) <= days
-
-
 def per_query(values: pd.Series, n: int, fill: float | None = np.nan) -> pd.Series:
     """Align a series indexed by ``_q`` to all ``n`` queries (missing -> ``fill``)."""
     out = values.reindex(pd.RangeIndex(n))

@@ -7,31 +7,26 @@ import pandas as pd
 from stratum_ml.features.asof import REF, Q, asof_join, in_force
 from stratum_ml.features.common import count_per_query
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
-from stratum_ml.sources.tables import SourceTables
-
-THEME = "businesses"
 
 
 def is_employment_agency(sbi_code: pd.Series, params: FeatureParams) -> pd.Series:
-    """Whether an SBI code is an employment agency's (SBI 78 and its sub-codes)."""
+    """Whether an SBI code is one of ``params.employment_agency_sbi`` or a sub-code of one."""
     return sbi_code.astype("str").str.startswith(params.employment_agency_sbi)
 
 
-@intermediate(sources=("businesses",))
-def business_rows(keys: pd.DataFrame, tables: SourceTables) -> pd.DataFrame:
+@intermediate
+def business_rows(keys: pd.DataFrame, businesses: pd.DataFrame) -> pd.DataFrame:
     """Establishments registered at the query's address before the reference date."""
-    assert tables.businesses is not None
-    return asof_join(
-        tables.businesses, keys, date_col="registered_from", end_col="registered_until"
-    )
+    return asof_join(businesses, keys, date_col="registered_from", end_col="registered_until")
 
 
-@intermediate(sources=("businesses", "addresses"))
-def building_business_rows(query_addresses: pd.DataFrame, tables: SourceTables) -> pd.DataFrame:
+@intermediate
+def building_business_rows(
+    query_addresses: pd.DataFrame, businesses: pd.DataFrame, addresses: pd.DataFrame
+) -> pd.DataFrame:
     """Establishments in force in the query address's building on the reference date."""
-    assert tables.businesses is not None
-    located = tables.businesses.merge(
-        tables.addresses[["address_id", "building_id"]], on="address_id", how="inner"
+    located = businesses.merge(
+        addresses[["address_id", "building_id"]], on="address_id", how="inner"
     )
     building_keys = pd.DataFrame(
         {
@@ -50,33 +45,35 @@ def building_business_rows(query_addresses: pd.DataFrame, tables: SourceTables) 
     return in_force(rows, "registered_until")
 
 
-@feature(theme=THEME, sources=("businesses",))
+@feature
 def businesses_at_address(business_rows: pd.DataFrame, n_queries: int) -> pd.Series:
     """Establishments registered at the address on the reference date (count)."""
     return count_per_query(in_force(business_rows, "registered_until"), n_queries, "business_id")
 
 
-@feature(theme=THEME, sources=("businesses",))
+@feature
 def employment_agencies_at_address(
     business_rows: pd.DataFrame, params: FeatureParams, n_queries: int
 ) -> pd.Series:
-    """Employment agencies (SBI 78) registered at the address on the reference date (count)."""
+    """Employment agencies (SBI {params.employment_agency_sbi}) registered at the address on
+    the reference date (count)."""
     now = in_force(business_rows, "registered_until")
     agencies = now.loc[is_employment_agency(now["sbi_code"], params)]
     return count_per_query(agencies, n_queries, "business_id")
 
 
-@feature(theme=THEME, sources=("businesses", "addresses"))
+@feature
 def businesses_in_building(building_business_rows: pd.DataFrame, n_queries: int) -> pd.Series:
     """Establishments registered in the same building on the reference date (count)."""
     return count_per_query(building_business_rows, n_queries, "business_id")
 
 
-@feature(theme=THEME, sources=("businesses", "addresses"))
+@feature
 def employment_agencies_in_building(
     building_business_rows: pd.DataFrame, params: FeatureParams, n_queries: int
 ) -> pd.Series:
-    """Employment agencies (SBI 78) in the same building on the reference date (count)."""
+    """Employment agencies (SBI {params.employment_agency_sbi}) in the same building on the
+    reference date (count)."""
     rows = building_business_rows
     agencies = rows.loc[is_employment_agency(rows["sbi_code"], params)]
     return count_per_query(agencies, n_queries, "business_id")

@@ -2,10 +2,14 @@
 
 The catalogue joins two halves that must agree: the code (every registered
 feature, its theme, docstring and the source tables it reads, traced through
-the registry) and ``catalogue.yaml`` (unit, reason templates in English and
-Dutch, approval and its justification). :func:`load_catalogue` refuses a
-catalogue where they disagree, and refuses any feature computed from the
-protected audit attributes.
+the registry from the functions' signatures) and ``catalogue.yaml`` (unit,
+reason templates in English and Dutch, approval and its justification).
+:func:`load_catalogue` refuses a catalogue where they disagree, and refuses any
+feature computed from the protected audit attributes.
+
+A description is the feature's docstring filled in with the values it is computed
+with (its window, and the :class:`FeatureParams` of a run), so the catalogue of a run
+quotes that run's settings: see :func:`load_catalogue` and :meth:`FeatureSet.catalogue`.
 """
 
 from __future__ import annotations
@@ -22,25 +26,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stratum_ml.features import THEME_MODULES  # noqa: F401  (registers every feature)
 from stratum_ml.features.registry import (
     REGISTRY,
+    THEMES,
     CatalogueError,
     FeatureParams,
     Registry,
     check_sources,
+    render,
 )
 
 Language = Literal["en", "nl"]
-#: themes in data-flow order; the catalogue (and every feature table) lists features so
-THEMES = (
-    "dwelling",
-    "household",
-    "water",
-    "energy",
-    "businesses",
-    "ownership",
-    "reports",
-    "visits",
-    "network",
-)
+__all__ = ["THEMES", "Catalogue", "CatalogueEntry", "FeatureSet", "Language", "load_catalogue"]
 
 
 class CatalogueEntry(BaseModel):
@@ -62,7 +57,7 @@ class CatalogueEntry(BaseModel):
     @classmethod
     def _known_theme(cls, theme: str) -> str:
         if theme not in THEMES:
-            raise ValueError(f"unknown theme {theme!r}; add it to catalogue.THEMES")
+            raise ValueError(f"unknown theme {theme!r}; add it to registry.THEMES")
         return theme
 
     @field_validator("sources")
@@ -129,9 +124,15 @@ def _read_yaml() -> dict[str, dict[str, Any]]:
 
 
 def build_catalogue(
-    metadata: Mapping[str, Mapping[str, Any]], registry: Registry = REGISTRY
+    metadata: Mapping[str, Mapping[str, Any]],
+    registry: Registry = REGISTRY,
+    params: FeatureParams | None = None,
 ) -> Catalogue:
-    """Join the registered features with their metadata; refuse any disagreement."""
+    """Join the registered features with their metadata; refuse any disagreement.
+
+    Descriptions and reason templates quote ``params`` (default :class:`FeatureParams`).
+    """
+    params = params or FeatureParams()
     code = set(registry.features)
     data = set(metadata)
     if missing := sorted(code - data):
@@ -145,22 +146,31 @@ def build_catalogue(
         if "sources" in meta or "theme" in meta:
             raise CatalogueError(f"{name}: sources and theme come from the code, not the file")
         try:
+            for key in ("reason_en", "reason_nl"):
+                meta[key] = render(meta[key], params)
             entries[name] = CatalogueEntry(
                 name=name,
                 theme=node.theme or "",
                 sources=registry.sources_of(name),
-                description=(node.func.__doc__ or "").strip().splitlines()[0],
+                description=node.describe(params),
                 **meta,
             )
-        except ValueError as exc:
+        except (KeyError, ValueError) as exc:
             raise CatalogueError(f"catalogue entry {name!r}: {exc}") from exc
     return Catalogue(entries)
 
 
 @cache
-def load_catalogue() -> Catalogue:
-    """The project's catalogue (code + ``catalogue.yaml``), validated."""
-    return build_catalogue(_read_yaml())
+def load_catalogue(params: FeatureParams | None = None) -> Catalogue:
+    """The project's catalogue (code + ``catalogue.yaml``), validated.
+
+    Parameters
+    ----------
+    params
+        The feature constants of a run (default :class:`FeatureParams`): descriptions
+        and reason sentences quote them.
+    """
+    return build_catalogue(_read_yaml(), params=params)
 
 
 class FeatureSet(BaseModel):
@@ -188,6 +198,10 @@ class FeatureSet(BaseModel):
         if len(set(features)) != len(features):
             raise ValueError("a feature is listed twice")
         return features
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue as this feature set computes it (quoting its :attr:`params`)."""
+        return load_catalogue(self.params)
 
     @classmethod
     def default(cls, exclude: Iterable[str] = ()) -> FeatureSet:

@@ -7,25 +7,24 @@ import pandas as pd
 
 from stratum_ml.features.asof import Q, per_query, query_keys
 from stratum_ml.features.registry import intermediate
-from stratum_ml.sources.tables import SourceTables
 
 
-@intermediate()
+@intermediate
 def keys(queries: pd.DataFrame) -> pd.DataFrame:
     """Join keys (address_id, _q, _ref) of every query."""
     return query_keys(queries)
 
 
-@intermediate()
+@intermediate
 def n_queries(queries: pd.DataFrame) -> int:
     """Number of queries."""
     return len(queries)
 
 
-@intermediate(sources=("addresses",))
-def query_addresses(keys: pd.DataFrame, tables: SourceTables) -> pd.DataFrame:
+@intermediate
+def query_addresses(keys: pd.DataFrame, addresses: pd.DataFrame) -> pd.DataFrame:
     """The BAG row of each query's address, indexed by query position."""
-    rows = keys.merge(tables.addresses, on="address_id", how="left", sort=False)
+    rows = keys.merge(addresses, on="address_id", how="left", sort=False)
     return rows.set_index(Q).sort_index()
 
 

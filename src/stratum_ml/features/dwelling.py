@@ -6,30 +6,27 @@ import pandas as pd
 
 from stratum_ml.features.asof import REF
 from stratum_ml.features.registry import feature
-from stratum_ml.sources.tables import SourceTables
-
-THEME = "dwelling"
 
 
-@feature(theme=THEME, sources=("addresses",))
+@feature
 def floor_area_m2(query_addresses: pd.DataFrame) -> pd.Series:
     """Usable floor area of the dwelling (m2; BAG gebruiksoppervlakte)."""
     return query_addresses["floor_area_m2"].astype("float64")
 
 
-@feature(theme=THEME, sources=("addresses",))
+@feature
 def use_purpose(query_addresses: pd.DataFrame) -> pd.Series:
     """BAG use purpose of the unit (category)."""
     return query_addresses["use_purpose"]
 
 
-@feature(theme=THEME, sources=("addresses",))
+@feature
 def tenure(query_addresses: pd.DataFrame) -> pd.Series:
     """Tenure of the dwelling (category: owner-occupied, social or private rent)."""
     return query_addresses["tenure"]
 
 
-@feature(theme=THEME, sources=("addresses",))
+@feature
 def building_age_years(query_addresses: pd.DataFrame) -> pd.Series:
     """Age of the building at the reference date (years)."""
     age = query_addresses[REF].dt.year - query_addresses["construction_year"]
@@ -37,8 +34,8 @@ def building_age_years(query_addresses: pd.DataFrame) -> pd.Series:
     return out
 
 
-@feature(theme=THEME, sources=("addresses",))
-def units_in_building(query_addresses: pd.DataFrame, tables: SourceTables) -> pd.Series:
+@feature
+def units_in_building(query_addresses: pd.DataFrame, addresses: pd.DataFrame) -> pd.Series:
     """Number of BAG units in the same building (count)."""
-    sizes = tables.addresses.groupby("building_id").size()
+    sizes = addresses.groupby("building_id").size()
     return query_addresses["building_id"].map(sizes).astype("float64")

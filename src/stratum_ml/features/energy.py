@@ -7,16 +7,12 @@ import pandas as pd
 from stratum_ml.features.asof import Q, asof_join, per_query
 from stratum_ml.features.common import safe_ratio
 from stratum_ml.features.registry import feature, intermediate
-from stratum_ml.sources.tables import SourceTables
-
-THEME = "energy"
 
 
-@intermediate(sources=("energy_usage",))
-def energy_years(keys: pd.DataFrame, tables: SourceTables) -> pd.DataFrame:
+@intermediate
+def energy_years(keys: pd.DataFrame, energy_usage: pd.DataFrame) -> pd.DataFrame:
     """Yearly totals known on the reference date (a year is known from 1 January after it)."""
-    assert tables.energy_usage is not None
-    table = tables.energy_usage
+    table = energy_usage
     known_from = pd.to_datetime(
         {"year": table["year"] + 1, "month": 1, "day": 1}, errors="coerce"
     ).astype("datetime64[ns]")
@@ -30,19 +26,19 @@ def _latest(energy_years: pd.DataFrame, column: str, n: int) -> pd.Series:
     return per_query(latest.astype("float64"), n)
 
 
-@feature(theme=THEME, sources=("energy_usage",))
+@feature
 def electricity_kwh_year(energy_years: pd.DataFrame, n_queries: int) -> pd.Series:
     """Electricity use in the latest full year before the reference date (kWh)."""
     return _latest(energy_years, "electricity_kwh", n_queries)
 
 
-@feature(theme=THEME, sources=("energy_usage",))
+@feature
 def gas_m3_year(energy_years: pd.DataFrame, n_queries: int) -> pd.Series:
     """Gas use in the latest full year before the reference date (m3)."""
     return _latest(energy_years, "gas_m3", n_queries)
 
 
-@feature(theme=THEME, sources=("energy_usage", "registrations"))
+@feature
 def electricity_kwh_per_registered_person(
     electricity_kwh_year: pd.Series, registered_persons: pd.Series
 ) -> pd.Series:
@@ -50,7 +46,7 @@ def electricity_kwh_per_registered_person(
     return safe_ratio(electricity_kwh_year, registered_persons, 1)
 
 
-@feature(theme=THEME, sources=("energy_usage",))
+@feature
 def electricity_change_ratio(energy_years: pd.DataFrame, n_queries: int) -> pd.Series:
     """Electricity use in the latest full year over the year before it (ratio)."""
     rows = energy_years.loc[energy_years["recency"] <= 1]

@@ -22,9 +22,6 @@ import pandas as pd
 from stratum_ml.features.asof import REF, Q, asof_join, per_query
 from stratum_ml.features.common import count_per_query
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
-from stratum_ml.sources.tables import SourceTables
-
-THEME = "network"
 
 #: (link kind, source table, entity column, start column)
 LINK_SOURCES: tuple[tuple[str, str, str, str], ...] = (
@@ -34,21 +31,21 @@ LINK_SOURCES: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-def _link_table(tables: SourceTables, table: str, params: FeatureParams) -> pd.DataFrame | None:
-    frame = tables.get(table)
-    if frame is None:
-        return None
-    if table == "ownership":
+def _link_table(
+    table: str, frame: pd.DataFrame | None, params: FeatureParams
+) -> pd.DataFrame | None:
+    """``frame`` (source table ``table``) as far as it links dwellings, or ``None`` if absent."""
+    if frame is not None and table == "ownership":
         frame = frame.loc[~frame["owner_type"].isin(params.unlinked_owner_types)]
     return frame
 
 
 def _one_hop(
-    kind: str, keys: pd.DataFrame, tables: SourceTables, params: FeatureParams
+    kind: str, keys: pd.DataFrame, frame: pd.DataFrame | None, params: FeatureParams
 ) -> pd.DataFrame:
     """(query, linked address) pairs through one kind of entity, as of each reference date."""
     _, table, entity, start = next(spec for spec in LINK_SOURCES if spec[0] == kind)
-    frame = _link_table(tables, table, params)
+    frame = _link_table(table, frame, params)
     empty = pd.DataFrame({Q: pd.Series(dtype="int64"), "linked_id": pd.Series(dtype="str")})
     if frame is None:
         return empty
@@ -61,61 +58,79 @@ def _one_hop(
     return pairs.reset_index(drop=True) if len(pairs) else empty
 
 
-@intermediate(sources=("registrations",))
-def resident_links(keys: pd.DataFrame, tables: SourceTables, params: FeatureParams) -> pd.DataFrame:
+def _link_frames(
+    registrations: pd.DataFrame, ownership: pd.DataFrame | None, businesses: pd.DataFrame | None
+) -> dict[str, pd.DataFrame | None]:
+    """The source table of every link kind, by table name (``None`` when absent)."""
+    return {"registrations": registrations, "ownership": ownership, "businesses": businesses}
+
+
+@intermediate
+def resident_links(
+    keys: pd.DataFrame, registrations: pd.DataFrame, params: FeatureParams
+) -> pd.DataFrame:
     """(query, linked address) pairs through a shared former or current resident."""
-    return _one_hop("resident", keys, tables, params)
+    return _one_hop("resident", keys, registrations, params)
 
 
-@intermediate(sources=("ownership",))
-def owner_links(keys: pd.DataFrame, tables: SourceTables, params: FeatureParams) -> pd.DataFrame:
+@intermediate
+def owner_links(keys: pd.DataFrame, ownership: pd.DataFrame, params: FeatureParams) -> pd.DataFrame:
     """(query, linked address) pairs through a shared private owner."""
-    return _one_hop("owner", keys, tables, params)
+    return _one_hop("owner", keys, ownership, params)
 
 
-@intermediate(sources=("businesses",))
-def business_links(keys: pd.DataFrame, tables: SourceTables, params: FeatureParams) -> pd.DataFrame:
+@intermediate
+def business_links(
+    keys: pd.DataFrame, businesses: pd.DataFrame, params: FeatureParams
+) -> pd.DataFrame:
     """(query, linked address) pairs through a shared establishment."""
-    return _one_hop("business", keys, tables, params)
+    return _one_hop("business", keys, businesses, params)
 
 
-@feature(theme=THEME, sources=("registrations",))
+@feature
 def linked_by_residents(resident_links: pd.DataFrame, n_queries: int) -> pd.Series:
     """Other dwellings that share a former or current resident (count)."""
     return count_per_query(resident_links, n_queries, "linked_id")
 
 
-@feature(theme=THEME, sources=("ownership",))
+@feature
 def linked_by_owner(owner_links: pd.DataFrame, n_queries: int) -> pd.Series:
     """Other dwellings that share a private owner, now or before (count)."""
     return count_per_query(owner_links, n_queries, "linked_id")
 
 
-@feature(theme=THEME, sources=("businesses",))
+@feature
 def linked_by_business(business_links: pd.DataFrame, n_queries: int) -> pd.Series:
     """Other dwellings where the same establishment was registered (count)."""
     return count_per_query(business_links, n_queries, "linked_id")
 
 
-@intermediate(sources=("registrations",), optional_sources=("ownership", "businesses"))
-def all_links(keys: pd.DataFrame, tables: SourceTables, params: FeatureParams) -> pd.DataFrame:
+@intermediate
+def all_links(
+    keys: pd.DataFrame,
+    registrations: pd.DataFrame,
+    params: FeatureParams,
+    ownership: pd.DataFrame | None = None,
+    businesses: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Union of the links of every kind whose source table is present."""
+    frames = _link_frames(registrations, ownership, businesses)
     parts = [
-        _one_hop(kind, keys, tables, params)
+        _one_hop(kind, keys, frames[table], params)
         for kind, table, _, _ in LINK_SOURCES
-        if tables.get(table) is not None
+        if frames[table] is not None
     ]
     return pd.concat(parts, ignore_index=True).drop_duplicates()
 
 
-@intermediate(sources=("inspections",))
-def first_violation(tables: SourceTables) -> pd.Series:
+@intermediate
+def first_violation(inspections: pd.DataFrame) -> pd.Series:
     """Date of the first visit that found a violation, by address."""
-    found = tables.inspections.loc[tables.inspections["outcome"] == "violation"]
+    found = inspections.loc[inspections["outcome"] == "violation"]
     return found.groupby("address_id")["inspected_at"].min()
 
 
-@intermediate(sources=("inspections",))
+@intermediate
 def linked_violation_flags(
     all_links: pd.DataFrame, first_violation: pd.Series, keys: pd.DataFrame
 ) -> pd.DataFrame:
@@ -125,30 +140,36 @@ def linked_violation_flags(
     return all_links.assign(violation_before=pd.notna(first) & (first < ref))
 
 
-@feature(theme=THEME, sources=("registrations", "inspections"))
+@feature
 def linked_violations(linked_violation_flags: pd.DataFrame, n_queries: int) -> pd.Series:
     """Linked dwellings where a visit found a violation before the reference date (count)."""
     flags = linked_violation_flags.loc[linked_violation_flags["violation_before"]]
     return count_per_query(flags, n_queries, "linked_id")
 
 
-@feature(theme=THEME, sources=("registrations", "inspections"))
+@feature
 def linked_violation_share(linked_violation_flags: pd.DataFrame, n_queries: int) -> pd.Series:
     """Share of linked dwellings with a violation found before the reference date (0-1)."""
     share = linked_violation_flags.groupby(Q)["violation_before"].mean().astype("float64")
     return per_query(share, n_queries)
 
 
-@intermediate(sources=("registrations",), optional_sources=("ownership", "businesses"))
-def dated_links(tables: SourceTables, params: FeatureParams) -> pd.DataFrame:
+@intermediate
+def dated_links(
+    registrations: pd.DataFrame,
+    params: FeatureParams,
+    ownership: pd.DataFrame | None = None,
+    businesses: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Links as an edge list (a, b, date): each entity chains its dwellings in time order.
 
     A chain suffices for connectivity: the dwellings of an entity known before a
     date are a prefix of its chain, and so are the chain's edges dated before it.
     """
+    frames = _link_frames(registrations, ownership, businesses)
     edges = []
     for _, table, entity, start in LINK_SOURCES:
-        frame = _link_table(tables, table, params)
+        frame = _link_table(table, frames[table], params)
         if frame is None or len(frame) == 0:
             continue
         rows = frame[[entity, "address_id", start]].sort_values(
@@ -165,12 +186,12 @@ def dated_links(tables: SourceTables, params: FeatureParams) -> pd.DataFrame:
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
-@feature(theme=THEME, sources=("registrations",))
+@feature
 def network_component_size(
-    dated_links: pd.DataFrame, keys: pd.DataFrame, tables: SourceTables
+    dated_links: pd.DataFrame, keys: pd.DataFrame, addresses: pd.DataFrame
 ) -> pd.Series:
     """Dwellings in the address's connected component of the link network (count, >= 1)."""
-    ids = pd.Index(tables.addresses["address_id"])
+    ids = pd.Index(addresses["address_id"])
     a_idx = ids.get_indexer(dated_links["a"])
     b_idx = ids.get_indexer(dated_links["b"])
     known = (a_idx >= 0) & (b_idx >= 0)

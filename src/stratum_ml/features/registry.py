@@ -1,34 +1,67 @@
 """Feature functions and the inputs they are computed from, as a small DAG.
 
 Hamilton-style: a feature is a pure function whose *name* is the feature's
-name and whose *parameters* name its inputs. Inputs are either other
-*intermediates* (as-of views of a source table, registered with
-:func:`intermediate`) or the base inputs ``queries`` (the query frame),
-``tables`` (the :class:`~stratum_ml.sources.SourceTables`) and ``params``
-(:class:`FeatureParams`). Each intermediate declares the source tables it
-reads; a feature's sources are the union over everything it depends on, so the
-catalogue knows, from the code itself, which tables every feature reads.
+name and whose *parameters* name its inputs. An input is one of
+
+* a source table, by its name in :class:`~stratum_ml.sources.SourceTables`
+  (``addresses``, ``registrations``, ``water_usage``, ...): a parameter with a
+  default of ``None`` is an *optional* source, read when present;
+* an *intermediate* (registered with :func:`intermediate`) or another feature;
+* ``queries`` (the query frame) or ``params`` (:class:`FeatureParams`).
+
+A function's source tables are therefore its signature, not a declaration
+beside it: the registry derives them, and the evaluator passes a function the
+tables it names and nothing else. No function receives the whole bundle of
+tables, so none can read a table it does not list. A feature's sources are the
+union over everything it depends on, so the catalogue knows, from the code
+itself, which tables every feature reads.
+
+A feature's theme is the module it is defined in (``features/household.py``
+holds the ``household`` features); :data:`THEMES` lists the themes once.
+
+Families of features (one per window, one per category) come from
+:func:`parameterize`, which binds some of a function's parameters to values,
+one feature per set of values. A feature's docstring is a template: ``{days}``
+is a bound value, ``{params.short_stay_days}`` a :class:`FeatureParams` field,
+so a description (:meth:`Node.describe`) always quotes the values the feature
+is computed with.
 
 There is no way to reach ``audit_attributes`` from here: ``SourceTables`` has no
-such field, and :func:`intermediate` / :func:`feature` refuse to declare it.
+such field, and a function with a parameter of that name is refused.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import FunctionType
 from typing import Any, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from stratum_ml.sources.contract import TABLES
+from stratum_ml.sources.contract import MODEL_TABLES, TABLES
 from stratum_ml.sources.tables import SourceTables
 
 F = TypeVar("F", bound=Callable[..., Any])
-BASE_INPUTS = ("queries", "tables", "params")
+
+#: the themes, in data-flow order: one module of ``stratum_ml.features`` each; the
+#: catalogue (and every feature table) lists features in this order
+THEMES = (
+    "dwelling",
+    "household",
+    "water",
+    "energy",
+    "businesses",
+    "ownership",
+    "reports",
+    "visits",
+    "network",
+)
+#: inputs that are not computed: the query frame, the constants and every source table
+BASE_INPUTS = ("queries", "params", *MODEL_TABLES)
 
 
 class CatalogueError(ValueError):
@@ -52,17 +85,122 @@ class FeatureParams(BaseModel):
     employment_agency_sbi: tuple[str, ...] = ("78",)
 
 
+class _TextFormatter(string.Formatter):
+    """``str.format`` that writes a tuple of codes as ``78, 79`` rather than ``('78', '79')``."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, tuple):
+            return ", ".join(format(v, format_spec) for v in value)
+        text: str = super().format_field(value, format_spec)
+        return text
+
+
+_TEXT = _TextFormatter()
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def render(template: str, params: FeatureParams, **values: Any) -> str:
+    """Fill ``{params.<field>}``, and ``{<name>}`` for each of ``values``, into ``template``.
+
+    The result is again a template: fields named ``value`` stay as they are (a reason
+    sentence fills them in later with the feature's value for an address), and braces
+    stay escaped; ``render(...).format()`` is the plain text.
+
+    Examples
+    --------
+    >>> render("under {params.short_stay_days} days: {value:.0%}", FeatureParams())
+    'under 180 days: {value:.0%}'
+    """
+    out: list[str] = []
+    for literal, name, spec, conversion in _TEXT.parse(template):
+        out.append(_escape(literal))
+        if name is None:
+            continue
+        field_text = "{" + name + (f"!{conversion}" if conversion else "")
+        field_text += (f":{spec}" if spec else "") + "}"
+        if name == "value":
+            out.append(field_text)
+        else:
+            out.append(_escape(_TEXT.format(field_text, params=params, **values)))
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Node:
-    """A registered function: a feature or an intermediate."""
+    """A registered function: a feature or an intermediate.
+
+    ``inputs``, ``own_sources`` and ``optional_sources`` are derived from the
+    function's signature; ``bound`` holds the values :func:`parameterize` gave it.
+    """
 
     name: str
     func: Callable[..., Any]
     inputs: tuple[str, ...]
     own_sources: tuple[str, ...]
-    theme: str | None = None  # features only
     optional_sources: tuple[str, ...] = ()  # read when present, not needed
+    theme: str | None = None  # features only
+    doc: str = ""
+    bound: Mapping[str, Any] = field(default_factory=dict)
     kind: str = "feature"
+
+    def describe(self, params: FeatureParams | None = None) -> str:
+        """The docstring's summary, quoting the bound values and ``params``.
+
+        The summary is the first paragraph, its lines joined by spaces.
+        """
+        summary = " ".join(inspect.cleandoc(self.doc).split("\n\n")[0].split())
+        return render(summary, params or FeatureParams(), **self.bound).format()
+
+
+def _make_node(
+    func: Callable[..., Any],
+    *,
+    name: str,
+    kind: str,
+    bound: Mapping[str, Any] | None = None,
+) -> Node:
+    """A node whose inputs and source tables are the parameters of ``func``."""
+    bound = dict(bound or {})
+    signature = inspect.signature(func)
+    if unknown := sorted(set(bound) - set(signature.parameters)):
+        raise CatalogueError(f"{name}: binds {', '.join(unknown)}, which it does not take")
+    inputs: list[str] = []
+    own: list[str] = []
+    optional: list[str] = []
+    for arg, parameter in signature.parameters.items():
+        if arg in bound:
+            continue
+        if arg == "tables":
+            raise CatalogueError(
+                f"{name}: takes the bundle 'tables'; name each source table it reads as a "
+                "parameter instead (addresses, registrations, ...)"
+            )
+        if arg in TABLES:
+            check_sources(name, (arg,))
+            (optional if parameter.default is None else own).append(arg)
+        inputs.append(arg)
+    node = Node(
+        name,
+        functools.partial(func, **bound) if bound else func,
+        tuple(inputs),
+        tuple(own),
+        tuple(optional),
+        theme=func.__module__.rsplit(".", 1)[-1] if kind == "feature" else None,
+        doc=func.__doc__ or "",
+        bound=bound,
+        kind=kind,
+    )
+    if kind == "feature":
+        if not node.doc.strip():
+            raise CatalogueError(f"feature {name} needs a docstring (unit, window)")
+        try:
+            node.describe()
+        except (AttributeError, IndexError, KeyError, ValueError) as exc:
+            raise CatalogueError(f"feature {name}: docstring quotes an unknown value") from exc
+    return node
 
 
 @dataclass
@@ -71,6 +209,39 @@ class Registry:
 
     features: dict[str, Node] = field(default_factory=dict)
     intermediates: dict[str, Node] = field(default_factory=dict)
+
+    def intermediate(self, func: F) -> F:
+        """Register ``func`` as an intermediate: an input of features, not a feature."""
+        self.intermediates[func.__name__] = _make_node(
+            func, name=func.__name__, kind="intermediate"
+        )
+        return func
+
+    def feature(self, func: F) -> F:
+        """Register ``func`` as a feature of its module's theme; its name is the function's.
+
+        The function returns a :class:`pandas.Series` indexed by query position
+        (``_q``); positions it leaves out become NaN.
+        """
+        self.features[func.__name__] = _make_node(func, name=func.__name__, kind="feature")
+        return func
+
+    def parameterize(self, **variants: Mapping[str, Any]) -> Callable[[F], F]:
+        """Register one feature per keyword: ``name={parameter: value, ...}``.
+
+        Each feature is the decorated function with those parameters bound; its
+        docstring is filled in with them. The function itself is not a feature.
+        """
+
+        def register(func: F) -> F:
+            nodes = {
+                name: _make_node(func, name=name, kind="feature", bound=bound)
+                for name, bound in variants.items()
+            }
+            self.features.update(nodes)  # all variants, or none when one is refused
+            return func
+
+        return register
 
     def dependencies(self, name: str) -> list[Node]:
         """``name`` and every feature or intermediate it depends on, directly or indirectly."""
@@ -103,6 +274,10 @@ class Registry:
 
 
 REGISTRY = Registry()
+#: register a feature, an intermediate, or a family of features in :data:`REGISTRY`
+feature = REGISTRY.feature
+intermediate = REGISTRY.intermediate
+parameterize = REGISTRY.parameterize
 
 
 def check_sources(name: str, sources: tuple[str, ...]) -> None:
@@ -117,64 +292,12 @@ def check_sources(name: str, sources: tuple[str, ...]) -> None:
             )
 
 
-def _inputs(func: Callable[..., Any]) -> tuple[str, ...]:
-    return tuple(inspect.signature(func).parameters)
-
-
-def intermediate(
-    *, sources: tuple[str, ...] = (), optional_sources: tuple[str, ...] = ()
-) -> Callable[[F], F]:
-    """Register an intermediate computed from ``sources`` (and ``optional_sources`` if present)."""
-
-    def register(func: F) -> F:
-        check_sources(func.__name__, sources + optional_sources)
-        REGISTRY.intermediates[func.__name__] = Node(
-            func.__name__,
-            func,
-            _inputs(func),
-            sources,
-            kind="intermediate",
-            optional_sources=optional_sources,
-        )
-        return func
-
-    return register
-
-
-def feature(*, theme: str, sources: tuple[str, ...] = ()) -> Callable[[F], F]:
-    """Register a feature of ``theme``; its name is the function's name.
-
-    The function returns a :class:`pandas.Series` indexed by query position
-    (``_q``); positions it leaves out become NaN.
-    """
-
-    def register(func: F) -> F:
-        check_sources(func.__name__, sources)
-        if not (func.__doc__ or "").strip():
-            raise CatalogueError(f"feature {func.__name__} needs a docstring (unit, window)")
-        REGISTRY.features[func.__name__] = Node(
-            func.__name__, func, _inputs(func), sources, theme=theme
-        )
-        return func
-
-    return register
-
-
-def feature_variant(
-    func: FunctionType, *, name: str, doc: str, theme: str, sources: tuple[str, ...]
-) -> None:
-    """Register one variant of a feature family (windows, categories) under ``name``.
-
-    Variants come from a table in the theme module rather than from copy-paste.
-    """
-    func.__name__ = name
-    func.__qualname__ = name
-    func.__doc__ = doc
-    feature(theme=theme, sources=sources)(func)
-
-
 class Evaluator:
-    """Computes features for one query frame, each input at most once."""
+    """Computes features for one query frame, each input at most once.
+
+    A function receives exactly the inputs its signature names: the source tables
+    among them one by one (``None`` for an absent optional one), never the bundle.
+    """
 
     def __init__(
         self,
@@ -185,7 +308,12 @@ class Evaluator:
     ) -> None:
         self.registry = registry
         self.available = set(tables.available)
-        self._cache: dict[str, Any] = {"queries": queries, "tables": tables, "params": params}
+        self._base: dict[str, Any] = {
+            "queries": queries,
+            "params": params,
+            **{name: tables.get(name) for name in MODEL_TABLES},
+        }
+        self._cache: dict[str, Any] = {}
 
     def can_compute(self, name: str) -> bool:
         """Whether every source table the input needs is present."""
@@ -198,6 +326,8 @@ class Evaluator:
 
     def get(self, name: str) -> Any:
         """The value of a feature or intermediate (computed once, then cached)."""
+        if name in self._base:
+            return self._base[name]
         if name in self._cache:
             return self._cache[name]
         node = self.registry.features.get(name) or self.registry.intermediates.get(name)
@@ -211,5 +341,5 @@ class Evaluator:
     def keep_only(self, names: set[str]) -> None:
         """Forget every cached value not in ``names`` (bounds memory once nothing needs it)."""
         for name in list(self._cache):
-            if name not in names and name not in BASE_INPUTS:
+            if name not in names:
                 del self._cache[name]

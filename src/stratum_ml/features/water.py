@@ -7,25 +7,22 @@ import pandas as pd
 
 from stratum_ml.features.asof import REF, Q, asof_join, days_before, per_query
 from stratum_ml.features.common import count_per_query, safe_ratio
-from stratum_ml.features.registry import FeatureParams, feature, intermediate
-from stratum_ml.sources.tables import SourceTables
+from stratum_ml.features.registry import FeatureParams, feature, intermediate, parameterize
 
-THEME = "water"
 DAYS_PER_YEAR = 365.25
 
 
-@intermediate(sources=("water_usage",))
-def water_readings(keys: pd.DataFrame, tables: SourceTables) -> pd.DataFrame:
+@intermediate
+def water_readings(keys: pd.DataFrame, water_usage: pd.DataFrame) -> pd.DataFrame:
     """Meter readings whose period ended before the reference date, newest first per query."""
-    assert tables.water_usage is not None
-    rows = asof_join(tables.water_usage, keys, date_col="period_end")
+    rows = asof_join(water_usage, keys, date_col="period_end")
     days = (rows["period_end"] - rows["period_start"]).dt.days.clip(lower=1)
     rows = rows.assign(m3_year=rows["volume_m3"] / days * DAYS_PER_YEAR, period_days=days)
     rows = rows.sort_values([Q, "period_end"], ascending=[True, False], kind="stable")
     return rows.assign(recency=rows.groupby(Q, sort=False).cumcount())
 
 
-@intermediate()
+@intermediate
 def latest_water(water_readings: pd.DataFrame, params: FeatureParams) -> pd.DataFrame:
     """The newest reading per query, if it ended within the recent window."""
     latest = water_readings.loc[water_readings["recency"] == 0]
@@ -33,7 +30,7 @@ def latest_water(water_readings: pd.DataFrame, params: FeatureParams) -> pd.Data
     return latest.set_index(Q)
 
 
-@intermediate(sources=("registrations",))
+@intermediate
 def water_registered_persons(latest_water: pd.DataFrame, stays: pd.DataFrame) -> pd.Series:
     """Average number of registered persons over the latest reading's period (person-years)."""
     periods = latest_water[["period_start", "period_end", "period_days"]].reset_index()
@@ -50,13 +47,14 @@ def water_registered_persons(latest_water: pd.DataFrame, stays: pd.DataFrame) ->
     return out
 
 
-@feature(theme=THEME, sources=("water_usage",))
+@feature
 def water_m3_year(latest_water: pd.DataFrame, n_queries: int) -> pd.Series:
-    """Water use of the latest reading ended in the last 400 days, per year (m3/year)."""
+    """Water use of the latest reading ended in the last {params.water_recent_days} days, per year
+    (m3/year)."""
     return per_query(latest_water["m3_year"], n_queries)
 
 
-@feature(theme=THEME, sources=("water_usage", "registrations"))
+@feature
 def water_m3_per_registered_person(
     latest_water: pd.DataFrame, water_registered_persons: pd.Series, n_queries: int
 ) -> pd.Series:
@@ -65,15 +63,16 @@ def water_m3_per_registered_person(
     return per_query(ratio, n_queries)
 
 
-@feature(theme=THEME, sources=("water_usage", "registrations"))
+@feature
 def water_ratio_to_expected(
     water_m3_per_registered_person: pd.Series, params: FeatureParams
 ) -> pd.Series:
-    """Water use per registered person divided by the expected 45 m3/person/year (ratio)."""
+    """Water use per registered person divided by the expected
+    {params.water_m3_per_person_year:g} m3/person/year (ratio)."""
     return water_m3_per_registered_person / params.water_m3_per_person_year
 
 
-@feature(theme=THEME, sources=("water_usage", "registrations"))
+@feature
 def water_use_without_registration(
     latest_water: pd.DataFrame,
     water_registered_persons: pd.Series,
@@ -86,7 +85,7 @@ def water_use_without_registration(
     return per_query(flag, n_queries)
 
 
-@feature(theme=THEME, sources=("water_usage",))
+@feature
 def water_change_ratio(water_readings: pd.DataFrame, n_queries: int) -> pd.Series:
     """Yearly use in the latest reading over that in the reading before it (ratio)."""
     by_rank = water_readings.loc[water_readings["recency"] <= 1].pivot_table(
@@ -97,8 +96,8 @@ def water_change_ratio(water_readings: pd.DataFrame, n_queries: int) -> pd.Serie
     return per_query(safe_ratio(by_rank[0], by_rank[1], 1.0), n_queries)
 
 
-@feature(theme=THEME, sources=("water_usage",))
-def water_missing_readings_24m(water_readings: pd.DataFrame, n_queries: int) -> pd.Series:
-    """Yearly readings missing in the 730 days before the reference date (count, 0-2)."""
-    recent = water_readings.loc[days_before(water_readings, "period_end") <= 730]
+@parameterize(water_missing_readings_24m={"days": 730})
+def water_missing_readings(water_readings: pd.DataFrame, n_queries: int, days: int) -> pd.Series:
+    """Yearly readings missing in the {days} days before the reference date (count, 0-2)."""
+    recent = water_readings.loc[days_before(water_readings, "period_end") <= days]
     return (2.0 - count_per_query(recent, n_queries)).clip(lower=0)
