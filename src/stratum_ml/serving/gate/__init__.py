@@ -15,7 +15,10 @@ with ``add_asgi_middleware``, outermost first):
    (413), POST (405), JSON (415) and the endpoint's request model with the
    batch limit in force (400, 422).
 
-A damaged API key file is a 503 (audited) and an error escaping an endpoint a
+So a caller is judged before its body: a call without a valid key, or with a
+role that may not call the endpoint, is refused before its body is read or
+checked (its body is then read only for the audit record's address ids). A
+damaged API key file is a 503 (audited) and an error escaping an endpoint a
 500 (audited), both with the details in the server log only.
 
 Not gated: answers that BentoML's own outer middlewares give before the gate
