@@ -17,7 +17,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stratum_ml.serving.audit import verify_log
-from stratum_ml.serving.auth import Role
+from stratum_ml.serving.auth import Endpoint, Role
 from stratum_ml.serving.gate import ApiKeyBackend, AuditMiddleware, BodyGuard, refuse_key
 from stratum_ml.serving.gate.auditing import AUDIT_FAILED, UNEXPECTED_ERROR
 from tests.serving.gate_kit import (
@@ -196,3 +196,16 @@ def test_a_service_still_starting_answers_503_and_reaches_nothing(tmp_path: Path
 def test_unprotected_paths_are_not_audited(service: FakeService, client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200
     assert service.records() == []
+
+
+# bentoml 1.4.40's own deprecation warnings, raised as the service module is imported
+@pytest.mark.filterwarnings("ignore:GitWildMatchPattern:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:The `__get_pydantic_core_schema__`:DeprecationWarning")
+def test_the_service_stacks_the_gate_audit_first() -> None:
+    from stratum_ml.serving import service
+
+    stacked = [cls for cls, _ in service.RiskService.middlewares]  # type: ignore[attr-defined]
+    assert stacked == [AuditMiddleware, AuthenticationMiddleware, BodyGuard]
+    audit_options = service.RiskService.middlewares[0][1]  # type: ignore[attr-defined]
+    assert set(audit_options["routes"]) == {f"/{e.value}" for e in Endpoint}
+    assert service._loaded_state() is None  # no service instance in this process
