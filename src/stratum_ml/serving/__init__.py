@@ -1,8 +1,9 @@
 """The scoring service and its security foundations.
 
 ``service``     the thin ``@bentoml.service`` (``RiskService``); each API calls ``endpoints``.
-``gate``        ASGI middleware run before BentoML: API key (401), role (403), body limits and
-                validation (4xx, no tracebacks), and one audit record per call, allowed or not.
+``gate``        three ASGI middlewares run before BentoML: audit (one record per call, allowed
+                or not, durable before the answer), API key and role (401, 403), body limits
+                and validation (4xx, no tracebacks).
 ``endpoints``   score, priority list, summary, explain, dossier, decision, feedback, model —
                 plain functions.
 ``api_models``  pydantic request and response models (the OpenAPI schema).

@@ -67,6 +67,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.authentication import BaseUser
 
 from stratum_ml.config import get_settings
 from stratum_ml.io import atomic_path
@@ -144,12 +145,27 @@ class AuthError(Exception):
 
 
 @dataclass(frozen=True)
-class Principal:
-    """The caller behind an accepted key."""
+class Principal(BaseUser):
+    """The caller behind an accepted key; the service's ``scope["user"]`` (a Starlette user)."""
 
     key_id: str
     name: str
     role: Role
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Always True: a principal is made only for an accepted key."""
+        return True
+
+    @property
+    def display_name(self) -> str:
+        """The key's name, e.g. ``"team wonen - j.jansen"``."""
+        return self.name
+
+    @property
+    def identity(self) -> str:
+        """The key id (what the audit log records)."""
+        return self.key_id
 
 
 class KeyInfo(BaseModel):

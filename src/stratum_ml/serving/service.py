@@ -14,8 +14,8 @@ module's docstring).
 
 Send the API key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 No key or a bad key: 401; a role not in the table: 403. Every call, answered
-or refused, is written to the audit log before the answer leaves
-(:mod:`stratum_ml.serving.gate`). Errors are ``{"error": ..., "detail": [...]}``
+or refused, is written to the audit log before the answer leaves (the
+middlewares of :mod:`stratum_ml.serving.gate`). Errors are ``{"error": ..., "detail": [...]}``
 with a 4xx status: 400 malformed JSON, 404 unknown address, 405 not POST,
 409 visit outcome already stored, 413 body too large, 415 not JSON, 422
 invalid request (wrong type, unknown field, value out of range, batch too
@@ -38,6 +38,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import bentoml
+from bentoml.exceptions import BentoMLException
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.responses import JSONResponse
 
 from stratum_ml.serving import endpoints
@@ -60,20 +62,28 @@ from stratum_ml.serving.api_models import (
     SummaryResponse,
 )
 from stratum_ml.serving.app_state import ServiceState, StartupError, load_state
-from stratum_ml.serving.auth import Principal
 from stratum_ml.serving.gate import (
-    SCOPE_DETAIL,
-    SCOPE_LISTED_IDS,
-    SCOPE_PRINCIPAL,
-    AuditGate,
-    StateSlot,
+    ApiKeyBackend,
+    AuditMiddleware,
+    BodyGuard,
+    RequestState,
+    caller,
     error_response,
     protected_routes,
+    refuse_key,
+    request_state,
 )
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-_slot = StateSlot()
+
+
+def _call(ctx: bentoml.Context) -> RequestState:
+    """The gate's state of the call being answered."""
+    state = request_state(ctx.request.scope)
+    if state is None:
+        raise RuntimeError("the call did not pass the gate: its middlewares are not installed")
+    return state
 
 
 def _answer(ctx: bentoml.Context, produce: Callable[[], T]) -> T | JSONResponse:
@@ -82,8 +92,18 @@ def _answer(ctx: bentoml.Context, produce: Callable[[], T]) -> T | JSONResponse:
         return produce()
     except endpoints.RequestError as exc:
         ctx.response.status_code = exc.status
-        ctx.request.scope[SCOPE_DETAIL] = exc.message
+        _call(ctx).detail = exc.message
         return error_response(exc.status, exc.message)
+
+
+def _loaded_state() -> ServiceState | None:
+    """The running service's state, for the gate; None while the service is starting."""
+    try:
+        service = bentoml.get_current_service()
+    except BentoMLException:
+        return None
+    state = getattr(service, "state", None)
+    return state if isinstance(state, ServiceState) else None
 
 
 @bentoml.service(name="stratum_risk", workers=1, threads=1)
@@ -97,7 +117,6 @@ class RiskService:
         except StartupError as exc:
             log.critical("the stratum scoring service cannot start: %s", exc)
             raise
-        _slot.set(self.state)
         log.info(
             "serving %s version %s, %d dwellings scored as of %s",
             self.state.facts.info.name,
@@ -121,7 +140,7 @@ class RiskService:
         score and theme of the strongest reason; address level only, no person data."""
         answer = _answer(ctx, lambda: endpoints.priority_list(self.state, request))
         if isinstance(answer, PriorityListResponse):
-            ctx.request.scope[SCOPE_LISTED_IDS] = [item.address_id for item in answer.items]
+            _call(ctx).listed_ids = [item.address_id for item in answer.items]
         return answer
 
     @bentoml.api(output_spec=SummaryResponse)
@@ -138,8 +157,8 @@ class RiskService:
     ) -> DecisionResponse | JSONResponse:
         """Record an analyst's decision about a listed address (pass on for a visit,
         decline, needs more information) and why; unknown addresses are 404."""
-        principal: Principal = ctx.request.scope[SCOPE_PRINCIPAL]
-        return _answer(ctx, lambda: endpoints.decision(self.state, request, principal.key_id))
+        key_id = caller(ctx.request.scope).key_id
+        return _answer(ctx, lambda: endpoints.decision(self.state, request, key_id))
 
     @bentoml.api(output_spec=ExplainResponse)
     def explain(
@@ -163,8 +182,8 @@ class RiskService:
     ) -> FeedbackResponse | JSONResponse:
         """Case handlers only: record a visit outcome, checked like the data contract;
         the next training reads it as a visit."""
-        principal: Principal = ctx.request.scope[SCOPE_PRINCIPAL]
-        return _answer(ctx, lambda: endpoints.feedback(self.state, request, principal.key_id))
+        key_id = caller(ctx.request.scope).key_id
+        return _answer(ctx, lambda: endpoints.feedback(self.state, request, key_id))
 
     @bentoml.api(output_spec=ModelInfoResponse)
     def model(self, request: ModelRequest, /) -> ModelInfoResponse:
@@ -174,4 +193,10 @@ class RiskService:
 
 
 _service: Any = RiskService  # a bentoml Service at run time; mypy sees the plain class
-_service.add_asgi_middleware(AuditGate, routes=protected_routes(_service), slot=_slot)
+# The gate, outermost first: the audit middleware wraps the other two, so that their
+# refusals are audited like every answer (see stratum_ml.serving.gate).
+_service.add_asgi_middleware(
+    AuditMiddleware, routes=protected_routes(_service), service_state=_loaded_state
+)
+_service.add_asgi_middleware(AuthenticationMiddleware, backend=ApiKeyBackend(), on_error=refuse_key)
+_service.add_asgi_middleware(BodyGuard)

@@ -34,7 +34,7 @@ from stratum_ml.serving.launch import LaunchError, preflight, serve, start_servi
 from stratum_ml.serving.outcomes import OutcomeError, read_outcomes
 
 if TYPE_CHECKING:
-    from tests.service.conftest import Server
+    from tests.serving.conftest import Server
 
 pytestmark = [
     pytest.mark.slow,

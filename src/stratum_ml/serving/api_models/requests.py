@@ -1,0 +1,220 @@
+"""Request models: every field checked strictly before any scoring runs.
+
+Batch limits depend on the running service (``STRATUM_MAX_BATCH_SIZE``): the
+service passes the limit in force as validation context
+``{"max_batch_size": n}``. Without that context (a model validated outside
+the service) no batch limit applies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from stratum_ml.serving.api_models.fields import (
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_SUMMARY_K,
+    MAX_BATCH_CONTEXT,
+    AddressId,
+    AreaLevel,
+    BatchId,
+    Decision,
+    FeatureValue,
+    InspectionReason,
+    Language,
+    Outcome,
+    Theme,
+    ViolationType,
+)
+from stratum_ml.serving.decisions import MAX_REASON_LENGTH, reason_problems
+
+
+def _batch_limit(info: ValidationInfo) -> int | None:
+    context = info.context
+    if isinstance(context, dict) and isinstance(context.get(MAX_BATCH_CONTEXT), int):
+        return int(context[MAX_BATCH_CONTEXT])
+    return None
+
+
+class ApiRequest(BaseModel):
+    """Base of every request: unknown fields and loose types are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    def audit_ids(self) -> list[str]:
+        """The address ids this request asks for, as the audit log records them."""
+        return []
+
+
+class TopKRequest(ApiRequest):
+    """Base of the requests about the top k of the ranking: k is at most the batch limit."""
+
+    #: what the service does with the k addresses, as the refusal of too large a k says it
+    k_verb: ClassVar[str]
+
+    k: int
+
+    @model_validator(mode="after")
+    def _k_within_limit(self, info: ValidationInfo) -> Self:
+        limit = _batch_limit(info)
+        if limit is not None and self.k > limit:
+            raise ValueError(f"k is {self.k}; this service {self.k_verb} at most {limit} addresses")
+        return self
+
+
+class ScoreRequest(ApiRequest):
+    """Score addresses by id, or rows of ready-made features.
+
+    Send exactly one of ``address_ids`` and ``rows``.
+    """
+
+    address_ids: list[BatchId] | None = Field(
+        default=None,
+        description=(
+            "BAG verblijfsobject ids (16 digits). Ids that are not scored dwellings are "
+            "listed under `unknown` with the reason; duplicates are answered once. At most "
+            f"the service's max batch size (default {DEFAULT_MAX_BATCH_SIZE})."
+        ),
+    )
+    rows: list[dict[str, FeatureValue]] | None = Field(
+        default=None,
+        description=(
+            "Rows of raw feature values computed by the caller, one key per feature the "
+            "model reads (see the model endpoint): numbers, category strings, or null for "
+            "missing. Answered with a probability only: such a row has no rank and no "
+            "reasons, since it is not part of the scored population."
+        ),
+    )
+    as_of: dt.date | None = Field(
+        default=None,
+        description=(
+            "Optional scoring date (YYYY-MM-DD). The service scores as of ONE date, fixed at "
+            "start-up (STRATUM_AS_OF, default the start-up day); a different date is refused "
+            "with a 422 that names the date in force."
+        ),
+    )
+    language: Language = Field(default="en", description="Language of the reason texts.")
+    n_reasons: int = Field(default=3, ge=0, le=10, description="Reasons per address.")
+
+    @model_validator(mode="after")
+    def _one_input(self, info: ValidationInfo) -> Self:
+        given = [name for name in ("address_ids", "rows") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("send exactly one of address_ids and rows")
+        items: list[Any] = getattr(self, given[0])
+        if not items:
+            raise ValueError(f"{given[0]} is empty")
+        limit = _batch_limit(info)
+        if limit is not None and len(items) > limit:
+            raise ValueError(
+                f"{given[0]} holds {len(items)} entries; this service answers at most "
+                f"{limit} per request (split the batch)"
+            )
+        return self
+
+    def audit_ids(self) -> list[str]:
+        """The address ids asked for (none for feature rows)."""
+        return list(self.address_ids or [])
+
+
+class PriorityListRequest(TopKRequest):
+    """The top of the ranking, with filters; address level only."""
+
+    k_verb = "lists"
+
+    k: int = Field(default=100, ge=1, description="How many addresses (at most the batch size).")
+    district: str | None = Field(
+        default=None, pattern=r"^WK[0-9]{6}$", description="CBS wijk code, e.g. WK047901."
+    )
+    neighbourhood: str | None = Field(
+        default=None, pattern=r"^BU[0-9]{8}$", description="CBS buurt code, e.g. BU04790101."
+    )
+    min_score: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Only addresses with at least this probability."
+    )
+    theme: Theme | None = Field(
+        default=None, description="Only addresses whose strongest reason has this theme."
+    )
+    language: Language = "en"
+    n_reasons: int = Field(default=3, ge=1, le=10)
+
+
+class AddressRequest(ApiRequest):
+    """One address."""
+
+    address_id: AddressId
+
+    def audit_ids(self) -> list[str]:
+        """The address asked for."""
+        return [self.address_id]
+
+
+class ExplainRequest(AddressRequest):
+    """Every contribution to one address's score."""
+
+    language: Language = "en"
+
+
+class DossierRequest(AddressRequest):
+    """The case handler's dossier of one address."""
+
+
+class FeedbackRequest(AddressRequest):
+    """The outcome of a home visit; it becomes a training label for the next model."""
+
+    inspected_at: dt.date = Field(description="Day of the visit (YYYY-MM-DD), not in the future.")
+    reason: InspectionReason = Field(
+        description="Why the address was visited; `risk_model` when this service proposed it."
+    )
+    outcome: Outcome
+    violation_type: ViolationType | None = Field(
+        default=None, description="Only when outcome is `violation`."
+    )
+
+
+class ModelRequest(ApiRequest):
+    """No parameters: send `{}` (or an empty body)."""
+
+
+class SummaryRequest(TopKRequest):
+    """How the top k of the ranking spreads over districts and neighbourhoods."""
+
+    k_verb = "counts"
+
+    k: int = Field(
+        default=DEFAULT_SUMMARY_K,
+        ge=1,
+        description="Length of the priority list counted (at most the batch size).",
+    )
+    level: AreaLevel | None = Field(
+        default=None, description="Only this area level; default both, districts first."
+    )
+
+
+class DecisionRequest(AddressRequest):
+    """An analyst's decision about an address on the priority list; it is stored."""
+
+    decision: Decision = Field(description="What happens with the address next.")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        description=(
+            "Why, in your own words. Address-level only: no names, BSNs, phone numbers or "
+            "other person data (text that looks like it is refused)."
+        ),
+    )
+    language: Language = Field(
+        default="en", description="Language of the score reasons in the answer."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_fit_to_store(cls, reason: str) -> str:
+        problems = reason_problems(reason)
+        if not reason.strip():
+            problems.insert(0, "it is blank")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return reason

@@ -1,0 +1,44 @@
+"""The request models (``stratum_ml.serving.api_models``): limits and strictness."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from stratum_ml.serving.api_models import (
+    MAX_BATCH_CONTEXT,
+    PriorityListRequest,
+    ScoreRequest,
+    SummaryRequest,
+    TopKRequest,
+)
+
+LIMIT = {MAX_BATCH_CONTEXT: 100}
+
+
+@pytest.mark.parametrize(
+    ("model", "verb"), [(PriorityListRequest, "lists"), (SummaryRequest, "counts")]
+)
+def test_k_is_held_to_the_batch_limit_by_one_validator(model: type[TopKRequest], verb: str) -> None:
+    assert model.model_validate({"k": 100}, context=LIMIT).k == 100
+    with pytest.raises(ValidationError, match=f"k is 101; this service {verb} at most 100"):
+        model.model_validate({"k": 101}, context=LIMIT)
+    # without the service's context no batch limit applies
+    assert model.model_validate({"k": 5000}).k == 5000
+
+
+def test_score_batch_is_held_to_the_batch_limit() -> None:
+    ids = [f"04790100000{i:05d}" for i in range(101)]
+    with pytest.raises(ValidationError, match="holds 101 entries; this service answers at most"):
+        ScoreRequest.model_validate({"address_ids": ids}, context=LIMIT)
+    assert (
+        ScoreRequest.model_validate({"address_ids": ids[:100]}, context=LIMIT).audit_ids()
+        == (ids[:100])
+    )
+
+
+def test_requests_are_strict_and_closed() -> None:
+    with pytest.raises(ValidationError, match="k"):
+        PriorityListRequest.model_validate({"k": "5"})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        SummaryRequest.model_validate({"k": 5, "x": 1})
