@@ -27,26 +27,29 @@ import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
+from stratum_ml.cli.model import promote as promote_command
 from stratum_ml.config import Settings
 from stratum_ml.evaluation.fairness import fairness_audit
 from stratum_ml.evaluation.gates import FairnessGateConfig, GateVerdict, fairness_gate
 from stratum_ml.evaluation.metrics import plot_calibration, top_k_mask
 from stratum_ml.features.catalogue import FeatureSet
-from stratum_ml.training.cli_registry import promote_command
-from stratum_ml.training.config import LightGBMParams, RunConfig
-from stratum_ml.training.holdout import honest_estimates, naive_estimates, ranked_population
-from stratum_ml.training.model import RiskModel
-from stratum_ml.training.outcome import TrainingOutcome
-from stratum_ml.training.pyfunc import to_pyfunc_frame
-from stratum_ml.training.registry import (
+from stratum_ml.model.params import LightGBMParams
+from stratum_ml.model.pyfunc import to_pyfunc_frame
+from stratum_ml.model.registry import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS_CHAMPION,
     champion_info,
     load_risk_model,
-    promote,
 )
-from stratum_ml.training.tracking import EXPERIMENT_NAME, log_training_run
+from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.model.store import EXPERIMENT_NAME
+from stratum_ml.training.config import RunConfig
+from stratum_ml.training.holdout import honest_estimates, naive_estimates, ranked_population
+from stratum_ml.training.outcome import TrainingOutcome
+from stratum_ml.training.registry import promote
+from stratum_ml.training.report import EvaluationReport, PrecisionAtK
+from stratum_ml.training.tracking import log_training_run
 
 FEATURES = (
     "floor_area_m2",
@@ -177,16 +180,17 @@ def _outcome(
     naive = naive_estimates(model, world.holdout, CONFIG.ks)
     verdict = _verdict(model, world, attribute)
     proba = model.predict_risk(world.holdout)
+    report = EvaluationReport(
+        headline_k=CONFIG.headline_k,
+        precision=tuple(PrecisionAtK(k=k, honest=honest[k], naive=naive[k]) for k in CONFIG.ks),
+        fairness=verdict,
+    )
     return TrainingOutcome(
         model=model,
         config=CONFIG,
         feature_set=FeatureSet(name="test", features=features),
+        report=report,
         params={"n_features": len(features), "weighting": "none"},
-        metrics={
-            **{f"honest_precision_at_{k}": e.estimate for k, e in honest.items()},
-            **{f"naive_precision_at_{k}": e.estimate for k, e in naive.items()},
-            "fairness_passed": float(verdict.passed),
-        },
         periods={
             "train_from": "2021-01-01",
             "train_until": "2023-08-31",
@@ -196,9 +200,6 @@ def _outcome(
             "holdout_until": "2024-08-31",
             "population_as_of": "2024-03-01",
         },
-        honest=honest,
-        naive=naive,
-        fairness_verdict=verdict,
         tables={"fairness_gate_checks": verdict.checks},
         figures={"calibration": plot_calibration(world.holdout["label"], proba)},
         evaluation_data={"holdout": world.holdout, "population": world.population},
