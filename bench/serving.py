@@ -57,9 +57,9 @@ def bare_app() -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    from stratum_ml.model.registry import load_risk_model
     from stratum_ml.scoring import Scorer
     from stratum_ml.sources import load_sources
-    from stratum_ml.training.registry import load_risk_model
 
     model, _ = load_risk_model()
     scorer = Scorer.from_sources(

@@ -1,7 +1,7 @@
 """Explanations: per-address reasons in words, and a global picture of the model.
 
 Contributions come from LightGBM's exact TreeSHAP (``pred_contrib=True``, see
-:meth:`~stratum_ml.training.model.RiskModel.contributions`). They are in
+:meth:`~stratum_ml.model.risk_model.RiskModel.contributions`). They are in
 **log-odds** (the model's raw score), not probability: a contribution of +0.7
 multiplies the odds by about 2. Reasons turn the largest contributions into the
 catalogue's sentence templates, in Dutch or English, with the feature's value

@@ -11,6 +11,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -33,6 +34,13 @@ _CHECK_COLUMNS = [
     "status",
     "note",
 ]
+_NUMERIC_CHECK_COLUMNS = (
+    "value",
+    "reference_value",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+)
 
 
 class FairnessGateConfig(BaseModel):
@@ -118,6 +126,32 @@ class GateVerdict:
             "notes": list(self.notes),
             "checks": checks.to_dict(orient="records"),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateVerdict:
+        """Rebuild a verdict written by :meth:`to_dict` (missing numbers become NaN).
+
+        Parameters
+        ----------
+        data : mapping
+            ``passed``, ``reasons``, ``notes`` and ``checks`` (a list of records);
+            numbers may also be strings such as ``"Infinity"`` or ``"NaN"``.
+
+        Returns
+        -------
+        GateVerdict
+        """
+        checks = pd.DataFrame(list(data.get("checks") or []), columns=_CHECK_COLUMNS)
+        for name in _NUMERIC_CHECK_COLUMNS:
+            checks[name] = np.array(
+                [math.nan if v is None else float(v) for v in checks[name]], dtype=float
+            )
+        return cls(
+            passed=bool(data["passed"]),
+            reasons=[str(r) for r in data.get("reasons") or []],
+            checks=checks,
+            notes=[str(n) for n in data.get("notes") or []],
+        )
 
 
 def fairness_gate(result: FairnessResult, config: FairnessGateConfig) -> GateVerdict:

@@ -19,9 +19,9 @@ import pandas as pd
 from stratum_ml.evaluation.explain import Reason, all_reasons, top_reasons
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
+from stratum_ml.features.population import population_queries
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.sources.tables import SourceTables
-from stratum_ml.training.model import RiskModel
-from stratum_ml.training.train import residential_population
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Scorer:
         cls, model: RiskModel, tables: SourceTables, as_of: dt.date, *, progress: bool = False
     ) -> Scorer:
         """Build the feature table of every dwelling as of ``as_of`` and score it."""
-        queries = residential_population(tables, pd.Timestamp(as_of))
+        queries = population_queries(tables.addresses, pd.Timestamp(as_of))
         features = build_features(
             tables, queries, features=model.feature_names_in_, progress=progress
         )

@@ -34,6 +34,8 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stratum_ml.config import Settings, get_settings
+from stratum_ml.model.registry import CHAMPION, ModelVersionInfo, champion_info, load_risk_model
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
@@ -42,8 +44,6 @@ from stratum_ml.serving.decisions import DecisionStore, decisions_path
 from stratum_ml.serving.outcomes import OutcomeStore, outcomes_path
 from stratum_ml.serving.summary import DEFAULT_MIN_CELL_COUNT
 from stratum_ml.sources import SourceTables, SourceValidationError, load_sources
-from stratum_ml.training.model import RiskModel
-from stratum_ml.training.registry import CHAMPION, ModelVersionInfo, champion_info, load_risk_model
 
 #: run artifacts the model endpoint serves (written by ``training.tracking``)
 MODEL_CARD_ARTIFACT = "model_card.md"

@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from stratum_ml.features.population import DWELLING_USE_PURPOSE
+from stratum_ml.model.registry import CHAMPION
 from stratum_ml.scoring.scorer import ScoredAddress
 from stratum_ml.serving.api_models import (
     AreaSummaryOut,
@@ -46,10 +48,8 @@ from stratum_ml.serving.dossier import build_dossier
 from stratum_ml.serving.outcomes import DuplicateOutcome, OutcomeError
 from stratum_ml.serving.summary import LEVELS, summarise
 from stratum_ml.sources.contract import TABLES
-from stratum_ml.training.registry import CHAMPION
 
 _ADDRESS_ID = re.compile(TABLES["addresses"].column("address_id").pattern or r"[0-9]{16}")
-RESIDENTIAL = "woonfunctie"
 
 
 class RequestError(Exception):
@@ -81,7 +81,7 @@ def unknown_reason(state: ServiceState, address_id: str) -> str:
     purpose = state.use_purpose.get(address_id)
     if purpose is None:
         return "not in the address register of the loaded source folder"
-    if purpose != RESIDENTIAL:
+    if purpose != DWELLING_USE_PURPOSE:
         return f"not a dwelling (use purpose {purpose}); only dwellings are scored"
     return "not scored"
 

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from stratum_ml.model.registry import ModelVersionInfo
 from stratum_ml.serving.app_state import (
     ServingSettings,
     StartupError,
@@ -41,7 +42,6 @@ from stratum_ml.serving.app_state import (
     scoring_date,
     source_folder,
 )
-from stratum_ml.training.registry import ModelVersionInfo
 
 SERVICE = "stratum_ml.serving.service:RiskService"
 DEFAULT_HOST = "127.0.0.1"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -85,7 +85,11 @@ def _source_tables(outcome: TrainingOutcome) -> list[str]:
 
 
 def model_card_markdown(
-    outcome: TrainingOutcome, version: str | None = None, *, model_name: str | None = None
+    outcome: TrainingOutcome,
+    version: str | None = None,
+    *,
+    model_name: str | None = None,
+    metrics: Mapping[str, float] | None = None,
 ) -> str:
     """A model card for one trained model, in markdown.
 
@@ -102,6 +106,8 @@ def model_card_markdown(
         Registered version the card belongs to, when known.
     model_name : str, optional
         Registered model name; default: the run config's, else the settings' default.
+    metrics : mapping of str to float, optional
+        The metrics logged with the run (``tracking.metrics_of``), listed in full.
 
     Returns
     -------
@@ -215,10 +221,10 @@ def model_card_markdown(
             ),
         )
     )
-    if outcome.metrics:
+    if metrics:
         parts += [
             "All logged metrics:",
-            _table(["metric", "value"], sorted(outcome.metrics.items())),
+            _table(["metric", "value"], sorted(metrics.items())),
         ]
 
     verdict = outcome.fairness_verdict

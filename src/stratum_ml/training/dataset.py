@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,3 +73,30 @@ def build_training_set(
     y = (visits["outcome"] == "violation").astype("int64").rename("violation")
     meta = visits.drop(columns="inspection_id")
     return TrainingSet(X=X, y=y, visits=meta)
+
+
+def with_recorded_visits(tables: SourceTables, recorded: pd.DataFrame) -> tuple[SourceTables, int]:
+    """Add visit outcomes recorded since the export (the feedback loop) to ``inspections``.
+
+    A recorded visit whose ``inspection_id`` is already in the source folder's
+    inspections is left out: the export now carries it.
+
+    Parameters
+    ----------
+    tables : SourceTables
+        The validated source tables; not changed.
+    recorded : pandas.DataFrame
+        Recorded outcomes as a normalised ``inspections`` table (what
+        ``serving.outcomes.read_outcomes`` returns).
+
+    Returns
+    -------
+    (SourceTables, int)
+        The tables with the new visits appended, and how many were added.
+    """
+    known = set(tables.inspections["inspection_id"])
+    new = recorded.loc[~recorded["inspection_id"].isin(known)]
+    if len(new) == 0:
+        return tables, 0
+    merged = pd.concat([tables.inspections, new], ignore_index=True)
+    return dataclasses.replace(tables, inspections=merged), len(new)

@@ -19,7 +19,7 @@ from stratum_ml.evaluation.metrics import (
     honest_precision_at_k,
     naive_precision_at_k,
 )
-from stratum_ml.training.model import RiskModel
+from stratum_ml.model.risk_model import RiskModel
 
 RANDOM_REASON = "random_sample"
 ScoreFn = Callable[[pd.DataFrame], np.ndarray]

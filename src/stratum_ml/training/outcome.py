@@ -11,8 +11,9 @@ from matplotlib.figure import Figure
 from stratum_ml.evaluation.gates import GateVerdict
 from stratum_ml.evaluation.metrics import HonestEstimate, NaiveEstimate
 from stratum_ml.features.catalogue import FeatureSet
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.config import RunConfig
-from stratum_ml.training.model import RiskModel
+from stratum_ml.training.report import EvaluationReport
 
 
 @dataclass
@@ -25,20 +26,18 @@ class TrainingOutcome:
         The fitted model; ``model.metadata_`` holds the training period.
     config, feature_set
         The run config and the feature set the model reads.
+    report
+        What the training measured (honest and naive precision@k, baselines,
+        probabilities and calibration, fairness verdict, variants, propensity).
+        ``training.tracking`` flattens it to MLflow metrics and logs it as JSON.
     params
         Flat parameters to log (strings or numbers).
-    metrics
-        Flat metrics to log (``honest_precision_at_100``, ``holdout_roc_auc``, ...).
     periods
         ``train_from``, ``train_until``, ``tune_*``, ``holdout_*`` dates and sizes.
-    honest, naive
-        Honest and naive precision at each k, by k.
-    fairness_verdict
-        The fairness gate's verdict for the model.
     tables
         Tidy tables to log as CSV artifacts, by file stem (``fairness_by_group``,
-        ``proxy_report``, ``ranking_report``, ``calibration_table``, ``feature_catalogue``,
-        ``shap_importance``, ``mitigation_comparison``, ...).
+        ``proxy_report``, ``calibration_table``, ``shap_importance``,
+        ``honest_vs_naive``, ``mitigation_comparison``, ...).
     figures
         Matplotlib figures to log as PNG, by file stem (``calibration``, ``shap_summary``).
     evaluation_data
@@ -55,17 +54,29 @@ class TrainingOutcome:
     model: RiskModel
     config: RunConfig
     feature_set: FeatureSet
+    report: EvaluationReport
     params: dict[str, Any]
-    metrics: dict[str, float]
     periods: dict[str, Any]
-    honest: dict[int, HonestEstimate]
-    naive: dict[int, NaiveEstimate]
-    fairness_verdict: GateVerdict
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=dict)
     evaluation_data: dict[str, pd.DataFrame] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def honest(self) -> dict[int, HonestEstimate]:
+        """Honest precision@k estimates, by k (from the report)."""
+        return self.report.honest
+
+    @property
+    def naive(self) -> dict[int, NaiveEstimate]:
+        """Naive precision@k estimates, by k (from the report)."""
+        return self.report.naive
+
+    @property
+    def fairness_verdict(self) -> GateVerdict:
+        """The fairness gate's verdict on the model (from the report)."""
+        return self.report.fairness
 
     @property
     def headline(self) -> HonestEstimate:

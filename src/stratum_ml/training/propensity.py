@@ -29,6 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import FeatureSet
+from stratum_ml.features.population import dwelling_ids
 from stratum_ml.sources.tables import SourceTables
 
 
@@ -69,10 +70,9 @@ def _codes(X: pd.DataFrame) -> np.ndarray:
 def control_queries(
     tables: SourceTables, visits: pd.DataFrame, per_visit: int, seed: int
 ) -> pd.DataFrame:
-    """Random residential addresses as of the visit dates (``per_visit`` per visit)."""
+    """Random dwellings as of the visit dates (``per_visit`` per visit)."""
     rng = np.random.default_rng(seed)
-    addresses = tables.addresses
-    residential = addresses.loc[addresses["use_purpose"] == "woonfunctie", "address_id"].to_numpy()
+    residential = dwelling_ids(tables.addresses).to_numpy()
     dates = np.repeat(visits["inspected_at"].to_numpy(), per_visit)
     picked = rng.choice(residential, size=len(dates), replace=True)
     index = pd.Index([f"control-{i}" for i in range(len(dates))], name="inspection_id")

@@ -1,102 +1,55 @@
-"""The model registry: load versions by alias, and gated promotion to ``champion``.
+"""The registry, write side: gated promotion to ``champion``.
 
-Aliases, not stages (stages are deprecated in MLflow):
-
-* ``challenger``: the newest version whose training run finished (set by tracking);
-* ``champion``: the version that scores; moved only by :func:`promote`;
-* ``previous_champion``: the champion before the last promotion, kept loadable so
-  that a promotion can be undone by hand.
+The aliases (``challenger``, ``champion``, ``previous_champion``) and loading a
+version are the runtime's: :mod:`stratum_ml.model.registry`.
 
 :func:`promote` moves ``champion`` to a challenger only when (a) the challenger's
 fairness gate passed and (b) its honest precision@k is not worse than the current
 champion's, both models scored on the *challenger's* logged holdout and population
 (the same random-sample visits). Otherwise it refuses, naming every failed check.
+The challenger's verdict and headline k are read from its logged
+:class:`~stratum_ml.training.report.EvaluationReport`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from mlflow import MlflowClient
-from mlflow.artifacts import download_artifacts
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from stratum_ml.config import Settings, get_settings
 from stratum_ml.evaluation.gates import PromotionCheck
 from stratum_ml.evaluation.metrics import HonestEstimate
-from stratum_ml.training.config import RunConfig
-from stratum_ml.training.holdout import honest_estimates
-from stratum_ml.training.model import RiskModel
-from stratum_ml.training.tracking import (
+from stratum_ml.model.registry import (
     CHALLENGER,
-    RISK_MODEL_ARTIFACT,
-    client_for,
-    configure_mlflow,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    TAG_FAIRNESS_RISK_ACCEPTED,
+    TAG_FAIRNESS_RISK_ACCEPTED_AT,
+    TAG_FAIRNESS_RISK_ACCEPTED_BY,
+    TAG_FAIRNESS_RISK_REASON,
+    TAG_PROMOTION_CHECKED_AT,
+    TAG_PROMOTION_DECISION,
+    TAG_PROMOTION_REASONS,
+    download_run_artifact,
+    load_version,
+    registered_aliases,
 )
+from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.training.holdout import honest_estimates
+from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
-__all__ = [
-    "CHALLENGER",
-    "CHAMPION",
-    "PREVIOUS_CHAMPION",
-    "ModelVersionInfo",
-    "PromotionResult",
-    "champion_info",
-    "load_risk_model",
-    "promote",
-]
+__all__ = ["FAIRNESS_CHECK", "PromotionResult", "promote"]
 
-CHAMPION = "champion"
-PREVIOUS_CHAMPION = "previous_champion"
+#: the name a promotion's fairness reasons start with
 FAIRNESS_CHECK = "fairness gate"
-
-
-@dataclass(frozen=True)
-class ModelVersionInfo:
-    """A registered version, as the registry knows it.
-
-    Attributes
-    ----------
-    name, version : str
-        Registered model and version.
-    aliases : tuple of str
-        Aliases pointing at this version.
-    run_id : str
-        The training run.
-    tags : dict of str to str
-        Version tags (``fairness_passed``, ``honest_precision_at_<k>``, ...).
-    trained_from, trained_until : str or None
-        The period of the visits the model was trained on.
-    """
-
-    name: str
-    version: str
-    aliases: tuple[str, ...]
-    run_id: str
-    tags: dict[str, str]
-    trained_from: str | None
-    trained_until: str | None
-
-    @classmethod
-    def from_mlflow(cls, mv: ModelVersion) -> ModelVersionInfo:
-        """Read an MLflow ``ModelVersion``."""
-        tags = dict(mv.tags or {})
-        return cls(
-            name=mv.name,
-            version=str(mv.version),
-            aliases=tuple(mv.aliases or ()),
-            run_id=str(mv.run_id),
-            tags=tags,
-            trained_from=tags.get("trained_from"),
-            trained_until=tags.get("trained_until"),
-        )
 
 
 @dataclass
@@ -129,102 +82,16 @@ class PromotionResult:
     champion_estimate: HonestEstimate | None = field(default=None, repr=False)
 
 
-# --------------------------------------------------------------------------- loading
-
-
-def _aliases(client: MlflowClient, name: str) -> dict[str, str] | None:
-    """Alias -> version of a registered model; None if no such model is registered."""
-    try:
-        registered = client.get_registered_model(name)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    return {alias: str(v) for alias, v in (registered.aliases or {}).items()}
-
-
-def _resolve(client: MlflowClient, name: str, alias_or_version: str | int) -> ModelVersion:
-    ref = str(alias_or_version)
-    if ref.isdigit():
-        return client.get_model_version(name, ref)
-    return client.get_model_version_by_alias(name, ref)
-
-
-def _download(run_id: str, path: str, dst: Path, settings: Settings) -> Path:
-    local = download_artifacts(
-        run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=settings.tracking_uri
-    )
-    return Path(local)
-
-
-def _load_version(
-    client: MlflowClient, name: str, ref: str | int, settings: Settings
-) -> tuple[RiskModel, ModelVersion]:
-    mv = _resolve(client, name, ref)
-    with tempfile.TemporaryDirectory(prefix="stratum-model-") as tmp:
-        folder = _download(str(mv.run_id), RISK_MODEL_ARTIFACT, Path(tmp), settings)
-        return RiskModel.load(folder), mv
-
-
-def load_risk_model(
-    model_name: str | None = None,
-    alias_or_version: str | int = CHAMPION,
-    settings: Settings | None = None,
-) -> tuple[RiskModel, ModelVersionInfo]:
-    """Load a registered version as a :class:`RiskModel` (not only the pyfunc).
-
-    Parameters
-    ----------
-    model_name : str, optional
-        Registered model; default ``settings.model_name``.
-    alias_or_version : str or int, default "champion"
-        An alias (``champion``, ``challenger``, ``previous_champion``) or a version number.
-    settings : Settings, optional
-        Where the MLflow store is; default: from the environment.
-
-    Returns
-    -------
-    (RiskModel, ModelVersionInfo)
-
-    Raises
-    ------
-    mlflow.exceptions.MlflowException
-        If the model, version or alias does not exist.
-    """
-    settings = settings or get_settings()
-    configure_mlflow(settings)
-    name = model_name or settings.model_name
-    model, mv = _load_version(client_for(settings), name, alias_or_version, settings)
-    return model, ModelVersionInfo.from_mlflow(mv)
-
-
-def champion_info(
-    model_name: str | None = None, settings: Settings | None = None
-) -> ModelVersionInfo | None:
-    """The current champion, or None when there is none (or no such model)."""
-    settings = settings or get_settings()
-    configure_mlflow(settings)
-    name = model_name or settings.model_name
-    client = client_for(settings)
-    aliases = _aliases(client, name)
-    if not aliases or CHAMPION not in aliases:
-        return None
-    return ModelVersionInfo.from_mlflow(client.get_model_version(name, aliases[CHAMPION]))
-
-
 # --------------------------------------------------------------------------- promotion
 
 
-def _fairness(run_id: str, tmp: Path, settings: Settings) -> tuple[bool, str]:
+def _fairness(report: EvaluationReport | None) -> tuple[bool, str]:
     """The challenger's logged fairness verdict, as (passed, reason)."""
-    try:
-        path = _download(run_id, "fairness/verdict.json", tmp, settings)
-    except MlflowException:
-        return False, f"{FAIRNESS_CHECK}: the challenger's run holds no fairness verdict"
-    verdict = json.loads(path.read_text("utf-8"))
-    if verdict.get("passed") is True:
+    if report is None:
+        return False, f"{FAIRNESS_CHECK}: the challenger's run holds no evaluation report"
+    if report.fairness.passed:
         return True, f"{FAIRNESS_CHECK}: passed"
-    failed = "; ".join(verdict.get("reasons") or ["no reason recorded"])
+    failed = "; ".join(report.fairness.reasons or ["no reason recorded"])
     return False, f"{FAIRNESS_CHECK} failed: {failed}"
 
 
@@ -259,24 +126,25 @@ def _honest_check(
     run_id: str,
     settings: Settings,
     tolerance: float,
+    k: int,
 ) -> tuple[bool, str, HonestEstimate | None, HonestEstimate | None]:
     """Compare challenger and champion on the challenger's holdout: (ok, reason, ours, theirs)."""
     with tempfile.TemporaryDirectory(prefix="stratum-promote-") as tmp_name:
         tmp = Path(tmp_name)
-        config_text = _download(run_id, "run_config.yaml", tmp, settings).read_text("utf-8")
-        holdout = pd.read_parquet(_download(run_id, "evaluation/holdout.parquet", tmp, settings))
-        population = pd.read_parquet(
-            _download(run_id, "evaluation/population.parquet", tmp, settings)
+        holdout = pd.read_parquet(
+            download_run_artifact(run_id, "evaluation/holdout.parquet", tmp, settings)
         )
-    k = RunConfig.model_validate(yaml.safe_load(config_text)).headline_k
+        population = pd.read_parquet(
+            download_run_artifact(run_id, "evaluation/population.parquet", tmp, settings)
+        )
     label = f"honest precision@{k}"
     check = PromotionCheck(tolerance=tolerance)
-    challenger_model, _ = _load_version(client, name, challenger, settings)
+    challenger_model, _ = load_version(client, name, challenger, settings)
     if champion is None:
         ours = honest_estimates(challenger_model, holdout, population, [k])[k]
         ok, why = check.compare_honest(ours, None)
         return ok, f"{label}: {why}", ours, None
-    champion_model, _ = _load_version(client, name, champion, settings)
+    champion_model, _ = load_version(client, name, champion, settings)
     try:
         ours, theirs = _aligned_estimates(challenger_model, champion_model, holdout, population, k)
     except ValueError as exc:  # the champion reads a feature the frames lack
@@ -341,7 +209,7 @@ def promote(
     configure_mlflow(settings)
     name = model_name or settings.model_name
     client = client_for(settings)
-    aliases = _aliases(client, name)
+    aliases = registered_aliases(client, name)
     if aliases is None:
         return PromotionResult(
             False, [f"no registered model named {name!r}; train one first"], None, None
@@ -369,21 +237,24 @@ def promote(
     result = PromotionResult(False, [], champion, champion, target)
     passed: list[str] = []
     failed: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="stratum-verdict-") as tmp:
-        fair, reason = _fairness(run_id, Path(tmp), settings)
+    try:
+        report: EvaluationReport | None = read_logged_report(run_id, settings)
+    except ReportMissing:
+        report = None
+    fair, reason = _fairness(report)
     accepted: dict[str, str] = {}
     if fair:
         passed.append(reason)
     elif accept_fairness_risk is not None and len(accept_fairness_risk.strip()) >= 30:
         accepted = {
-            "fairness_risk_accepted": "true",
-            "fairness_risk_reason": accept_fairness_risk.strip()[:4900],
-            "fairness_risk_accepted_by": getpass.getuser(),
-            "fairness_risk_accepted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            TAG_FAIRNESS_RISK_ACCEPTED: "true",
+            TAG_FAIRNESS_RISK_REASON: accept_fairness_risk.strip()[:4900],
+            TAG_FAIRNESS_RISK_ACCEPTED_BY: getpass.getuser(),
+            TAG_FAIRNESS_RISK_ACCEPTED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         passed.append(
-            f"{reason} -- RISK ACCEPTED by {accepted['fairness_risk_accepted_by']}: "
-            f"{accepted['fairness_risk_reason']}"
+            f"{reason} -- RISK ACCEPTED by {accepted[TAG_FAIRNESS_RISK_ACCEPTED_BY]}: "
+            f"{accepted[TAG_FAIRNESS_RISK_REASON]}"
         )
     else:
         if accept_fairness_risk is not None:
@@ -394,9 +265,14 @@ def promote(
             f"training run: run {run_id} of version {target} ended {run.info.status}, "
             "not FINISHED, so the version is incomplete"
         )
+    elif report is None:
+        failed.append(
+            "honest precision: the challenger's run holds no evaluation report, so its "
+            "headline k is unknown; retrain it"
+        )
     else:
         ok, reason, ours, theirs = _honest_check(
-            client, name, target, champion, run_id, settings, tolerance
+            client, name, target, champion, run_id, settings, tolerance, report.headline_k
         )
         (passed if ok else failed).append(reason)
         result.challenger_estimate, result.champion_estimate = ours, theirs
@@ -404,9 +280,9 @@ def promote(
     result.promoted = not failed
     result.reasons = passed if result.promoted else failed
     decision = {
-        "promotion_checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "promotion_decision": "promoted" if result.promoted else "refused",
-        "promotion_reasons": "; ".join(result.reasons)[:4900],
+        TAG_PROMOTION_CHECKED_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        TAG_PROMOTION_DECISION: "promoted" if result.promoted else "refused",
+        TAG_PROMOTION_REASONS: "; ".join(result.reasons)[:4900],
     }
     if result.promoted:
         decision.update(accepted)

@@ -3,23 +3,25 @@
 :func:`log_training_run` takes the :class:`~stratum_ml.training.outcome.TrainingOutcome`
 that ``train`` produced and records everything an auditor needs to retrace it:
 
-=========================  ==========================================================
-where in the run           what
-=========================  ==========================================================
-params                     the outcome's params, the run config flattened
-                           (``config.*``), ``source_sha256.<file>``, ``rows.<table>``
-metrics                    every metric of the outcome
-``run_config.yaml``        the run config as given
-``features/``              the feature set, the catalogue (``in_model`` marks its use)
-``sources/``               sha256 of every source file, rows per table
-``tables/``, ``plots/``    every table (CSV) and figure (PNG) of the outcome
-``evaluation/``            holdout and population frames (Parquet), honest and naive
-                           estimates: what ``stratum promote`` re-scores models on
-``fairness/verdict.json``  the fairness gate's verdict and checks
-``risk_model/``            the model in its own files (``booster.txt``, ``model.json``)
-``model/``                 the MLflow pyfunc (signature, input example), registered
-``model_card.md``          the model card; ``algoritmeregister.json`` the register draft
-=========================  ==========================================================
+===========================  ========================================================
+where in the run             what
+===========================  ========================================================
+params                       the outcome's params, the run config flattened
+                             (``config.*``), ``source_sha256.<file>``, ``rows.<table>``
+metrics                      the outcome's report flattened (:func:`metrics_of`)
+``run_config.yaml``          the run config as given
+``features/``                the feature set, the catalogue (``in_model`` marks its use)
+``sources/``                 sha256 of every source file, rows per table
+``tables/``, ``plots/``      every table (CSV) and figure (PNG) of the outcome
+``evaluation/``              holdout and population frames (Parquet), honest and naive
+                             estimates: what ``stratum promote`` re-scores models on
+``evaluation/report.json``   the :class:`EvaluationReport` itself (``stratum evaluate``
+                             and ``stratum promote`` read it)
+``fairness/verdict.json``    the fairness gate's verdict and checks
+``risk_model/``              the model in its own files (``booster.txt``, ``model.json``)
+``model/``                   the MLflow pyfunc (signature, input example), registered
+``model_card.md``            the model card; ``algoritmeregister.json`` the register draft
+===========================  ========================================================
 
 Crash safety: files are prepared before the run starts; inside the run nothing
 but MLflow calls happen, and the ``challenger`` alias is set only after the run
@@ -31,55 +33,61 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, requires, version
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 
 import stratum_ml
 from stratum_ml.config import Settings, get_settings
 from stratum_ml.features.catalogue import load_catalogue
 from stratum_ml.io import atomic_path, write_frame_atomic, write_text_atomic
-from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
-from stratum_ml.training.outcome import TrainingOutcome
-from stratum_ml.training.pyfunc import (
+from stratum_ml.model.pyfunc import (
     MODEL_DIR_ARTIFACT,
-    pip_requirements,
+    PYFUNC_ENTRY,
     pyfunc_signature,
     to_pyfunc_frame,
 )
+from stratum_ml.model.registry import (
+    CHALLENGER,
+    RISK_MODEL_ARTIFACT,
+    TAG_FAIRNESS_PASSED,
+    TAG_FEATURE_SET,
+    TAG_HEADLINE_K,
+    TAG_RUN_ID,
+    TAG_SOURCES_FINGERPRINT,
+    TAG_TRAINED_FROM,
+    TAG_TRAINED_UNTIL,
+    honest_precision_tag,
+)
+from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
+from stratum_ml.training.outcome import TrainingOutcome
+from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 
 __all__ = [
-    "CHALLENGER",
-    "EXPERIMENT_NAME",
-    "RISK_MODEL_ARTIFACT",
     "RegisteredVersion",
-    "configure_mlflow",
     "json_text",
     "log_training_run",
+    "metrics_of",
+    "pip_requirements",
     "sources_fingerprint",
 ]
 
-#: MLflow experiment that holds every training run.
-EXPERIMENT_NAME = "stratum"
-#: Alias of the newest successfully logged version (promotion moves ``champion``).
-CHALLENGER = "challenger"
-#: Run artifact folder holding the :class:`RiskModel` files.
-RISK_MODEL_ARTIFACT = "risk_model"
 #: Evaluation frames a run must carry: promotion re-scores models on them.
 EVALUATION_FRAMES = ("holdout", "population")
 
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _PARAM_KEY_UNSAFE = re.compile(r"[^\w.\- /:]")
-_PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
+_EXTRA_MARKER = re.compile(r";.*\bextra\s*==")
+_DIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -107,43 +115,38 @@ class RegisteredVersion:
     model_name: str
 
 
-def configure_mlflow(settings: Settings | None = None) -> str:
-    """Point MLflow at the store named by the settings and make sure the experiment exists.
+def pip_requirements() -> list[str]:
+    """The logged model's environment: stratum_ml's runtime dependencies, pinned as installed.
 
-    Sets the tracking and registry URI (``STRATUM_MLFLOW_URI``, default SQLite under
-    ``STRATUM_HOME``). For a local SQLite store the home folder is created and the
-    experiment's artifacts go to ``settings.artifact_root``; a tracking server keeps
-    its own artifact location. MLflow's per-download progress bars are turned off
-    unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set: the artifacts here are
-    small and the bars drown the command's own output.
-
-    Parameters
-    ----------
-    settings : Settings, optional
-        Default: read from the environment now.
+    The model carries the stratum_ml package as code, so it needs what stratum_ml
+    needs; pinning to the versions installed now (``name==version``) reproduces
+    the environment that trained it. Read from the package metadata, so the list
+    follows ``pyproject.toml`` without a copy to keep in step (MLflow's own
+    inference is slow and lists the wrong packages; see ``shared/stack-notes.md``).
 
     Returns
     -------
-    str
-        Id of the ``stratum`` experiment.
+    list of str
+
+    Raises
+    ------
+    RuntimeError
+        If stratum_ml is not installed (``pip install -e .``): its dependencies are
+        then unknown.
     """
-    settings = settings or get_settings()
-    uri = settings.tracking_uri
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    if settings.mlflow_uri is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    location = settings.artifact_root.as_uri() if uri.startswith("sqlite:") else None
-    return str(mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location))
-
-
-def client_for(settings: Settings) -> MlflowClient:
-    """An MLflow client on the store named by ``settings`` (after :func:`configure_mlflow`)."""
-    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    try:
+        declared = requires("stratum_ml") or []
+    except PackageNotFoundError as exc:
+        raise RuntimeError(
+            "stratum_ml is not installed (pip install -e .); cannot pin the model's environment"
+        ) from exc
+    pins = []
+    for spec in declared:
+        match = _DIST_NAME.match(spec)
+        if match is None or _EXTRA_MARKER.search(spec):
+            continue
+        pins.append(f"{match.group(0)}=={version(match.group(0))}")
+    return pins
 
 
 # --------------------------------------------------------------------------- serialising
@@ -197,6 +200,84 @@ def sources_fingerprint(fingerprints: Mapping[str, str]) -> str:
     """One sha256 over every source file's sha256 (sorted by file): the data's identity."""
     canonical = json.dumps(dict(sorted(fingerprints.items())), separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def metrics_of(report: EvaluationReport) -> dict[str, float]:
+    """The report flattened to MLflow metric keys: the only place the keys are made.
+
+    ============================================  ======================================
+    key                                           from
+    ============================================  ======================================
+    ``honest_precision_at_<k>`` (``_ci_low``,     ``precision[k].honest``
+    ``_ci_high``, ``_n_random``, ``_region_k``)
+    ``naive_precision_at_<k>``                    ``precision[k].naive``
+    ``baseline_random_precision_at_<k>``,         ``random_baseline``
+    ``lift_over_random_at_<k>``,
+    ``baseline_random_ci_low`` / ``_ci_high``
+    ``baseline_current_practice_precision_at_     ``precision[k].current_practice``
+    <k>``, ``lift_over_current_practice_at_<k>``
+    ``holdout_<metric>``,                         ``holdout.all_visits``,
+    ``holdout_random_<metric>``                   ``holdout.random_visits``
+    ``propensity_auc``, ``ipw_*``,                ``propensity``
+    ``propensity_controls``
+    ``fairness_passed`` (1 or 0),                 ``fairness``, ``best_iteration``
+    ``best_iteration``
+    ============================================  ======================================
+
+    Parameters
+    ----------
+    report : EvaluationReport
+
+    Returns
+    -------
+    dict of str to float
+    """
+    metrics: dict[str, float] = {}
+    if report.propensity is not None:
+        p = report.propensity
+        metrics.update(
+            {
+                "propensity_auc": p.auc,
+                "ipw_effective_sample_size": p.effective_sample_size,
+                "ipw_max_weight": p.max_weight,
+                "ipw_clipped": float(p.clipped),
+                "propensity_controls": float(p.controls),
+            }
+        )
+    random = report.random_baseline
+    for at in report.precision:
+        k, est = at.k, at.honest
+        metrics[f"honest_precision_at_{k}"] = est.estimate
+        metrics[f"honest_precision_at_{k}_ci_low"] = est.ci_low
+        metrics[f"honest_precision_at_{k}_ci_high"] = est.ci_high
+        metrics[f"honest_precision_at_{k}_n_random"] = float(est.n)
+        metrics[f"honest_precision_at_{k}_region_k"] = float(est.region_k)
+        metrics[f"naive_precision_at_{k}"] = at.naive.estimate
+        if random is not None:
+            metrics[f"baseline_random_precision_at_{k}"] = random.precision
+            metrics[f"lift_over_random_at_{k}"] = at.lift_over(random.precision)
+        if at.current_practice is not None:
+            cp = at.current_practice.estimate
+            metrics[f"baseline_current_practice_precision_at_{k}"] = cp
+            metrics[f"lift_over_current_practice_at_{k}"] = at.lift_over(cp)
+    if random is not None:
+        metrics["baseline_random_ci_low"] = random.ci_low
+        metrics["baseline_random_ci_high"] = random.ci_high
+    if report.holdout is not None:
+        parts = {
+            "holdout": report.holdout.all_visits,
+            "holdout_random": report.holdout.random_visits,
+        }
+        for prefix, values in parts.items():
+            if values is not None:
+                metrics.update({f"{prefix}_{n}": float(v) for n, v in values.model_dump().items()})
+    metrics["fairness_passed"] = float(report.fairness.passed)
+    if report.best_iteration is not None:
+        metrics["best_iteration"] = float(report.best_iteration)
+    return metrics
 
 
 # --------------------------------------------------------------------------- the run
@@ -255,6 +336,7 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
         "naive": {str(k): est.to_dict() for k, est in sorted(outcome.naive.items())},
     }
     write_text_atomic(folder / "evaluation" / "estimates.json", json_text(estimates))
+    write_text_atomic(folder / REPORT_ARTIFACT, outcome.report.to_json())
     write_text_atomic(
         folder / "fairness" / "verdict.json", json_text(outcome.fairness_verdict.to_dict())
     )
@@ -287,16 +369,16 @@ def _summary(outcome: TrainingOutcome) -> str:
 
 def _version_tags(outcome: TrainingOutcome, run_id: str) -> dict[str, str]:
     tags = {
-        "run_id": run_id,
-        "fairness_passed": str(outcome.fairness_verdict.passed).lower(),
-        "headline_k": str(outcome.config.headline_k),
-        "trained_from": str(outcome.periods.get("train_from")),
-        "trained_until": str(outcome.periods.get("train_until")),
-        "feature_set": outcome.feature_set.name,
-        "sources_fingerprint": sources_fingerprint(outcome.fingerprints),
+        TAG_RUN_ID: run_id,
+        TAG_FAIRNESS_PASSED: str(outcome.fairness_verdict.passed).lower(),
+        TAG_HEADLINE_K: str(outcome.config.headline_k),
+        TAG_TRAINED_FROM: str(outcome.periods.get("train_from")),
+        TAG_TRAINED_UNTIL: str(outcome.periods.get("train_until")),
+        TAG_FEATURE_SET: outcome.feature_set.name,
+        TAG_SOURCES_FINGERPRINT: sources_fingerprint(outcome.fingerprints),
     }
     for k, est in sorted(outcome.honest.items()):
-        tags[f"honest_precision_at_{k}"] = f"{est.estimate:.4f}"
+        tags[honest_precision_tag(k)] = f"{est.estimate:.4f}"
     return tags
 
 
@@ -341,6 +423,7 @@ def log_training_run(
     features = list(model.feature_names_in_)
     example = to_pyfunc_frame(outcome.evaluation_data["population"][features].head(5))
     fingerprint = sources_fingerprint(outcome.fingerprints)
+    metrics = metrics_of(outcome.report)
     run_tags = {
         "fairness_passed": str(outcome.fairness_verdict.passed).lower(),
         "sources_fingerprint": fingerprint,
@@ -360,11 +443,11 @@ def log_training_run(
         ) as run:
             run_id = run.info.run_id
             mlflow.log_params(_params(outcome, source_dir))
-            mlflow.log_metrics(outcome.metrics)
+            mlflow.log_metrics(metrics)
             mlflow.log_artifacts(str(staging))
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=str(_PYFUNC_ENTRY),
+                python_model=str(PYFUNC_ENTRY),
                 artifacts={MODEL_DIR_ARTIFACT: str(staging / RISK_MODEL_ARTIFACT)},
                 code_paths=[str(Path(stratum_ml.__file__).parent)],
                 signature=pyfunc_signature(model),
@@ -373,7 +456,10 @@ def log_training_run(
                 registered_model_name=name,
             )
             version = str(info.registered_model_version)
-            mlflow.log_text(model_card_markdown(outcome, version, model_name=name), "model_card.md")
+            mlflow.log_text(
+                model_card_markdown(outcome, version, model_name=name, metrics=metrics),
+                "model_card.md",
+            )
             mlflow.log_text(
                 json_text(algoritmeregister_json(outcome, model_name=name)),
                 "algoritmeregister.json",

@@ -1,8 +1,20 @@
 """One training: visits -> features as of each visit -> model -> honest evaluation -> audit.
 
-:func:`train_model` does the work and returns a
-:class:`~stratum_ml.training.outcome.TrainingOutcome`; ``tracking.log_training_run``
-records it in MLflow and registers the model as ``challenger``.
+:func:`train_model` runs a fixed sequence of small steps and returns a
+:class:`~stratum_ml.training.outcome.TrainingOutcome` whose
+:class:`~stratum_ml.training.report.EvaluationReport` holds every number it
+measured; ``tracking.log_training_run`` records it in MLflow and registers the
+model as ``challenger``.
+
+1. :func:`_prepare_sets` -- features as of each visit, the time split, the
+   population as of the holdout start, protected groups for the audit;
+2. :func:`_visit_weights` -- the visit-propensity model (and IPW weights if asked);
+3. :func:`_proxy_features` -- features that predict a protected attribute;
+4. :func:`_fit_variants` -- the model, and each fairness mitigation to compare;
+5. :func:`_assess` -- honest precision@k and the fairness gate, per variant;
+6. :func:`_baselines` -- random choice and current practice, estimated the same way;
+7. :func:`_holdout_metrics`, :func:`_explain` -- probabilities, calibration, SHAP;
+8. :func:`_report` and :func:`_outcome` -- everything put together.
 """
 
 from __future__ import annotations
@@ -14,12 +26,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from stratum_ml.evaluation.explain import shap_importance, shap_summary_plot
 from stratum_ml.evaluation.fairness import FairnessResult, fairness_audit, proxy_check
 from stratum_ml.evaluation.gates import GateVerdict, fairness_gate
 from stratum_ml.evaluation.metrics import (
     HonestEstimate,
+    NaiveEstimate,
     calibration_table,
     classification_report,
     plot_calibration,
@@ -30,6 +44,8 @@ from stratum_ml.evaluation.sensitive import address_groups
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import FeatureSet
+from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE, population_queries
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.sources.tables import AuditTables, SourceTables
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import TrainingSet, build_training_set
@@ -39,9 +55,18 @@ from stratum_ml.training.holdout import (
     naive_estimates,
     ranked_population,
 )
-from stratum_ml.training.model import RiskModel
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.propensity import visit_propensity
+from stratum_ml.training.report import (
+    CalibrationBin,
+    EvaluationReport,
+    HoldoutMetrics,
+    PrecisionAtK,
+    ProbabilityMetrics,
+    PropensityReport,
+    RandomBaseline,
+    VariantReport,
+)
 from stratum_ml.training.split import TimeSplit, time_split
 
 log = logging.getLogger(__name__)
@@ -49,22 +74,35 @@ Say = Callable[[str], None]
 
 #: the attribute group-aware reweighting balances
 REWEIGHT_ATTRIBUTE = "any_resident_born_outside_europe"
-#: the "current practice" baseline: rank by reports in the past year
-CURRENT_PRACTICE_FEATURE = "reports_all_365d"
+#: fewest random-sample holdout visits (with both outcomes) to report their own metrics
+MIN_RANDOM_VISITS_FOR_METRICS = 20
+#: rows the proxy check and the SHAP summary look at
+PROXY_SAMPLE = 20_000
+EXPLAIN_SAMPLE = 2000
 
 
-def residential_population(tables: SourceTables, as_of: pd.Timestamp) -> pd.DataFrame:
-    """Queries for every dwelling (BAG use purpose woonfunctie) as of ``as_of``."""
-    a = tables.addresses
-    ids = a.loc[a["use_purpose"] == "woonfunctie", "address_id"]
-    return make_queries(ids, as_of)
+# --------------------------------------------------------------------------- the sets
 
 
-@dataclass
-class _Assessment:
-    honest: dict[int, HonestEstimate]
-    fairness: FairnessResult
-    verdict: GateVerdict
+@dataclass(frozen=True)
+class _Sets:
+    """The visits split by time, the population, and the groups the audit compares."""
+
+    ts_eval: TrainingSet
+    split: TimeSplit
+    train: TrainingSet
+    tune: TrainingSet
+    holdout: pd.DataFrame
+    population: pd.DataFrame
+    groups_holdout: pd.DataFrame
+    groups_population: pd.DataFrame
+    feature_set: FeatureSet
+    absent: dict[str, list[str]]
+
+    @property
+    def binary_groups(self) -> list[str]:
+        """The yes/no protected attributes (``any_...``) known for the population."""
+        return [c for c in self.groups_population.columns if c.startswith("any_")]
 
 
 def _with_facts(X: pd.DataFrame, ts: TrainingSet) -> pd.DataFrame:
@@ -76,6 +114,117 @@ def _with_facts(X: pd.DataFrame, ts: TrainingSet) -> pd.DataFrame:
     )
 
 
+def _prepare_sets(
+    tables: SourceTables, audit: AuditTables | None, config: RunConfig, say: Say
+) -> _Sets:
+    """Features as of each visit, split by time; the population as of the holdout start."""
+    approved = FeatureSet.default()
+    say("building features as of each visit date")
+    ts_all = build_training_set(tables, approved)
+    absent = dict(ts_all.X.attrs.get("absent_features", {}))
+    skip = set(config.exclude_features) | set(absent)
+    feature_set = FeatureSet(
+        name=config.feature_set,
+        features=tuple(f for f in approved.features if f not in skip),
+        params=config.feature_params,
+    )
+    evaluation_features = [f for f in approved.features if f not in absent]
+    ts_eval = TrainingSet(ts_all.X[evaluation_features], ts_all.y, ts_all.visits)
+    split = time_split(ts_eval.visits["inspected_at"], config.split)
+    train, tune, holdout_ts = (ts_eval.subset(m) for m in (split.train, split.tune, split.holdout))
+    if train.y.nunique() < 2:
+        raise ValueError("the training period holds only one outcome; more visits are needed")
+
+    say("scoring the population as of the holdout start")
+    queries = population_queries(tables.addresses, split.holdout_start)
+    population = build_features(
+        tables, queries, features=evaluation_features, params=config.feature_params
+    )
+    holdout = _with_facts(holdout_ts.X, holdout_ts)
+    groups_holdout = address_groups(
+        tables,
+        audit,
+        make_queries(holdout["address_id"], holdout["inspected_at"], index=holdout.index),
+    )
+    return _Sets(
+        ts_eval=ts_eval,
+        split=split,
+        train=train,
+        tune=tune,
+        holdout=holdout,
+        population=population,
+        groups_holdout=groups_holdout,
+        groups_population=address_groups(tables, audit, queries),
+        feature_set=feature_set,
+        absent=absent,
+    )
+
+
+def _visit_weights(
+    tables: SourceTables, sets: _Sets, config: RunConfig, say: Say
+) -> tuple[pd.Series, PropensityReport]:
+    """Training weights (1, or inverse visit propensity) and how selective visits were."""
+    say("fitting the visit-propensity model (how selective were past visits?)")
+    fit_part = sets.ts_eval.subset(sets.split.train | sets.split.tune)
+    prop = visit_propensity(
+        tables,
+        fit_part.visits,
+        fit_part.X[list(sets.feature_set.features)],
+        sets.feature_set,
+        controls_per_visit=config.propensity_controls,
+        clip=config.ipw_clip,
+        seed=config.seed,
+        n_jobs=config.lightgbm.n_jobs,
+    )
+    weights = pd.Series(1.0, index=sets.ts_eval.X.index)
+    if config.weighting == "ipw":
+        weights.loc[prop.weights.index] = prop.weights
+    report = PropensityReport(
+        auc=prop.auc,
+        effective_sample_size=prop.effective_sample_size,
+        max_weight=float(prop.weights.to_numpy().max()),
+        clipped=prop.clipped,
+        controls=prop.n_controls,
+    )
+    return weights, report
+
+
+def _proxy_features(sets: _Sets, config: RunConfig, say: Say) -> tuple[pd.DataFrame, list[str]]:
+    """The proxy check of the model's features against the yes/no protected attributes."""
+    say("checking features as proxies of protected attributes")
+    if not sets.binary_groups:
+        return pd.DataFrame(columns=["feature", "attribute", "auc", "flagged"]), []
+    n = min(len(sets.population), PROXY_SAMPLE)
+    proxies = proxy_check(
+        sets.population[list(sets.feature_set.features)].sample(n, random_state=config.seed),
+        sets.groups_population.loc[:, sets.binary_groups].sample(n, random_state=config.seed),
+        threshold=config.proxy_auc_threshold,
+        seed=config.seed,
+    )
+    return proxies, sorted(set(proxies.loc[proxies["flagged"].astype(bool), "feature"]))
+
+
+# --------------------------------------------------------------------------- variants
+
+
+@dataclass(frozen=True)
+class _Variant:
+    model: RiskModel
+    features: list[str]
+
+
+def _fit(sets: _Sets, config: RunConfig, features: list[str], weights: pd.Series) -> RiskModel:
+    model = RiskModel(config.lightgbm, config.calibration, config.seed)
+    return model.fit(
+        sets.train.X[features],
+        sets.train.y,
+        X_tune=sets.tune.X[features],
+        y_tune=sets.tune.y,
+        sample_weight=weights.loc[sets.train.X.index].to_numpy(),
+        tune_weight=weights.loc[sets.tune.X.index].to_numpy(),
+    )
+
+
 def _reweigh(groups: pd.Series, y: pd.Series) -> np.ndarray:
     """Kamiran & Calders reweighing: w(g, y) = P(g) P(y) / P(g, y)."""
     frame = pd.DataFrame({"g": groups.fillna("missing").to_numpy(), "y": y.to_numpy()})
@@ -83,6 +232,218 @@ def _reweigh(groups: pd.Series, y: pd.Series) -> np.ndarray:
     p_y = frame["y"].map(frame["y"].value_counts(normalize=True))
     p_gy = frame.groupby(["g", "y"])["y"].transform("size") / len(frame)
     return (p_g * p_y / p_gy).to_numpy(dtype=float)
+
+
+def _fit_variants(
+    tables: SourceTables,
+    audit: AuditTables | None,
+    sets: _Sets,
+    config: RunConfig,
+    weights: pd.Series,
+    flagged: list[str],
+    say: Say,
+) -> dict[str, _Variant]:
+    """The model without mitigation, and each mitigation the config asks for or compares."""
+    say("training the model")
+    base = list(sets.feature_set.features)
+    variants = {"none": _Variant(_fit(sets, config, base, weights), base)}
+    wanted = {config.mitigation}
+    if config.evaluate_mitigations:
+        wanted |= {"reweight", "drop_proxies"}
+    if "reweight" in wanted and REWEIGHT_ATTRIBUTE in sets.binary_groups:
+        visits = sets.ts_eval.visits
+        groups_fit = address_groups(
+            tables,
+            audit,
+            make_queries(visits["address_id"], visits["inspected_at"], index=sets.ts_eval.X.index),
+        )[REWEIGHT_ATTRIBUTE]
+        fair_w = weights * _reweigh(groups_fit, sets.ts_eval.y)
+        variants["reweight"] = _Variant(_fit(sets, config, base, fair_w / fair_w.mean()), base)
+    if "drop_proxies" in wanted:
+        kept = [f for f in base if f not in flagged]
+        variants["drop_proxies"] = _Variant(_fit(sets, config, kept, weights), kept)
+    if config.mitigation not in variants:
+        raise ValueError(
+            f"mitigation {config.mitigation!r} cannot be applied: the audit attributes needed "
+            "for it are absent"
+        )
+    return variants
+
+
+# --------------------------------------------------------------------------- assessing
+
+
+@dataclass(frozen=True)
+class _Assessment:
+    honest: dict[int, HonestEstimate]
+    fairness: FairnessResult
+    verdict: GateVerdict
+
+
+def _assess(model: RiskModel, sets: _Sets, config: RunConfig) -> _Assessment:
+    """Honest precision@k, and the fairness audit and gate of the top ``max(ks)``."""
+    honest = honest_estimates(model, sets.holdout, sets.population, config.ks)
+    scores, _, labels = ranked_population(model, sets.holdout, sets.population, visits="all")
+    placed = sets.population.index[~sets.population.index.isin(sets.holdout["address_id"])]
+    sensitive = pd.concat(
+        [sets.groups_population.loc[placed], sets.groups_holdout], ignore_index=True
+    )
+    selected = top_k_mask(scores, min(max(config.ks), len(scores)), seed=config.seed)
+    result = fairness_audit(
+        labels,
+        selected.astype(float),
+        scores,
+        sensitive,
+        min_group_size=config.fairness.min_group_size,
+        seed=config.seed,
+    )
+    return _Assessment(honest, result, fairness_gate(result, config.fairness))
+
+
+def _variant_report(
+    name: str, assessment: _Assessment, variant: _Variant, config: RunConfig
+) -> VariantReport:
+    checks = assessment.verdict.checks
+    sr = (
+        checks.loc[checks["metric"] == "selection_rate", "ratio"].dropna()
+        if len(checks)
+        else pd.Series(dtype=float)
+    )
+    return VariantReport(
+        mitigation=name,
+        registered=name == config.mitigation,
+        n_features=len(variant.features),
+        headline=assessment.honest[config.headline_k],
+        fairness_passed=assessment.verdict.passed,
+        selection_rate_ratio_min=float(sr.min()) if len(sr) else np.nan,
+        selection_rate_ratio_max=float(sr.max()) if len(sr) else np.nan,
+        failed_checks=tuple(assessment.verdict.reasons),
+    )
+
+
+def _baselines(sets: _Sets, config: RunConfig) -> tuple[RandomBaseline, dict[int, HonestEstimate]]:
+    """Random choice (the random visits' hit rate) and current practice (reports, honest)."""
+    holdout = sets.holdout
+    random_visits = holdout.loc[holdout["reason"] == RANDOM_REASON]
+    hits, n_random = int(random_visits["label"].sum()), len(random_visits)
+    low, high = wilson_interval(hits, n_random)
+    random = RandomBaseline(
+        precision=hits / n_random if n_random else float("nan"),
+        ci_low=low,
+        ci_high=high,
+        n=n_random,
+        hits=hits,
+    )
+    if CURRENT_PRACTICE_FEATURE not in sets.population.columns:
+        return random, {}
+    jitter = np.random.default_rng(config.seed)
+
+    def current_practice(frame: pd.DataFrame) -> np.ndarray:
+        reports = frame[CURRENT_PRACTICE_FEATURE].to_numpy(dtype=float)
+        return reports + jitter.uniform(0, 1e-3, len(frame))  # ties broken at random
+
+    return random, honest_estimates(current_practice, holdout, sets.population, config.ks)
+
+
+def _probabilities(labels: pd.Series, proba: np.ndarray) -> ProbabilityMetrics:
+    report = classification_report(labels, proba)
+    return ProbabilityMetrics(
+        roc_auc=report["roc_auc"],
+        pr_auc=report["pr_auc"],
+        brier=report["brier"],
+        log_loss=report["log_loss"],
+        prevalence=report["prevalence"],
+        n=int(report["n"]),
+    )
+
+
+def _holdout_metrics(
+    holdout: pd.DataFrame, proba: np.ndarray, calibration: pd.DataFrame
+) -> HoldoutMetrics:
+    """Probability metrics on all holdout visits and on the random ones, and calibration."""
+    is_random = (holdout["reason"] == RANDOM_REASON).to_numpy()
+    random_visits = None
+    if (
+        is_random.sum() >= MIN_RANDOM_VISITS_FOR_METRICS
+        and holdout.loc[is_random, "label"].nunique() == 2
+    ):
+        random_visits = _probabilities(holdout.loc[is_random, "label"], proba[is_random])
+    return HoldoutMetrics(
+        all_visits=_probabilities(holdout["label"], proba),
+        random_visits=random_visits,
+        calibration=tuple(
+            CalibrationBin.model_validate(row) for row in calibration.to_dict(orient="records")
+        ),
+    )
+
+
+def _explain(
+    model: RiskModel, holdout: pd.DataFrame, features: list[str]
+) -> tuple[pd.DataFrame, Figure]:
+    """SHAP importance and the summary plot on (the first rows of) the holdout visits."""
+    sample = holdout[features].head(EXPLAIN_SAMPLE)
+    contributions = model.contributions(sample)
+    figure = shap_summary_plot(contributions, model.matrix(sample), features)
+    return shap_importance(contributions), figure
+
+
+# --------------------------------------------------------------------------- putting together
+
+
+def _report(
+    config: RunConfig,
+    chosen: _Assessment,
+    naive: dict[int, NaiveEstimate],
+    practice: dict[int, HonestEstimate],
+    random: RandomBaseline,
+    holdout: HoldoutMetrics,
+    variants: tuple[VariantReport, ...],
+    propensity: PropensityReport,
+    flagged: list[str],
+    model: RiskModel,
+) -> EvaluationReport:
+    return EvaluationReport(
+        headline_k=config.headline_k,
+        precision=tuple(
+            PrecisionAtK(
+                k=k, honest=chosen.honest[k], naive=naive[k], current_practice=practice.get(k)
+            )
+            for k in config.ks
+        ),
+        fairness=chosen.verdict,
+        random_baseline=random,
+        holdout=holdout,
+        proxy_features_flagged=tuple(flagged),
+        variants=variants,
+        propensity=propensity,
+        best_iteration=model.best_iteration_,
+    )
+
+
+def _periods(sets: _Sets, config: RunConfig, flagged: list[str]) -> dict[str, Any]:
+    return {
+        **sets.split.describe(sets.ts_eval.visits["inspected_at"]),
+        "population_as_of": str(sets.split.holdout_start.date()),
+        "population_n": len(sets.population),
+        "absent_features": sets.absent,
+        "excluded_features": sorted(config.exclude_features),
+        "proxy_features_flagged": flagged,
+    }
+
+
+def _params(sets: _Sets, config: RunConfig, n_features: int) -> dict[str, Any]:
+    return {
+        "feature_set": sets.feature_set.name,
+        "n_features": n_features,
+        "calibration": config.calibration,
+        "weighting": config.weighting,
+        "mitigation": config.mitigation,
+        "seed": config.seed,
+        **{
+            f"period_{k}": v
+            for k, v in sets.split.describe(sets.ts_eval.visits["inspected_at"]).items()
+        },
+    }
 
 
 def train_model(
@@ -105,276 +466,82 @@ def train_model(
         Run configuration (default :class:`RunConfig`).
     say
         Called with a short line at each step (progress for the CLI).
+
+    Returns
+    -------
+    TrainingOutcome
+        The registered variant's model, its :class:`EvaluationReport`, tables,
+        figures and the frames promotion re-scores models on.
     """
     config = config or RunConfig()
     say = say or log.info
-    approved = FeatureSet.default()
-
-    say("building features as of each visit date")
-    ts_all = build_training_set(tables, approved)
-    absent = dict(ts_all.X.attrs.get("absent_features", {}))
-    skip = set(config.exclude_features) | set(absent)
-    feature_set = FeatureSet(
-        name=config.feature_set,
-        features=tuple(f for f in approved.features if f not in skip),
-        params=config.feature_params,
-    )
-    evaluation_features = [f for f in approved.features if f not in absent]
-    ts_eval = TrainingSet(ts_all.X[evaluation_features], ts_all.y, ts_all.visits)
-    split = time_split(ts_eval.visits["inspected_at"], config.split)
-    train, tune, holdout_ts = (ts_eval.subset(m) for m in (split.train, split.tune, split.holdout))
-    if train.y.nunique() < 2:
-        raise ValueError("the training period holds only one outcome; more visits are needed")
-
-    weights = pd.Series(1.0, index=ts_eval.X.index)
-    say("fitting the visit-propensity model (how selective were past visits?)")
-    fit_part = ts_eval.subset(split.train | split.tune)
-    prop = visit_propensity(
-        tables,
-        fit_part.visits,
-        fit_part.X[list(feature_set.features)],
-        feature_set,
-        controls_per_visit=config.propensity_controls,
-        clip=config.ipw_clip,
-        seed=config.seed,
-        n_jobs=config.lightgbm.n_jobs,
-    )
-    extra_metrics: dict[str, float] = prop.summary()
-    if config.weighting == "ipw":
-        weights.loc[prop.weights.index] = prop.weights
-
-    say("scoring the population as of the holdout start")
-    population_queries = residential_population(tables, split.holdout_start)
-    population = build_features(
-        tables, population_queries, features=evaluation_features, params=config.feature_params
-    )
-    holdout = _with_facts(holdout_ts.X, holdout_ts)
-
-    groups_holdout = address_groups(
-        tables,
-        audit,
-        make_queries(holdout["address_id"], holdout["inspected_at"], index=holdout.index),
-    )
-    groups_population = address_groups(tables, audit, population_queries)
-
-    def fit(features: list[str], w: pd.Series) -> RiskModel:
-        model = RiskModel(config.lightgbm, config.calibration, config.seed)
-        model.fit(
-            train.X[features],
-            train.y,
-            X_tune=tune.X[features],
-            y_tune=tune.y,
-            sample_weight=w.loc[train.X.index].to_numpy(),
-            tune_weight=w.loc[tune.X.index].to_numpy(),
-        )
-        return model
-
-    fairness_k = max(config.ks)
-
-    def assess(model: RiskModel) -> _Assessment:
-        honest = honest_estimates(model, holdout, population, config.ks)
-        scores, _, labels = ranked_population(model, holdout, population, visits="all")
-        placed = population.index[~population.index.isin(holdout["address_id"])]
-        sensitive = pd.concat([groups_population.loc[placed], groups_holdout], ignore_index=True)
-        selected = top_k_mask(scores, min(fairness_k, len(scores)), seed=config.seed)
-        result = fairness_audit(
-            labels,
-            selected.astype(float),
-            scores,
-            sensitive,
-            min_group_size=config.fairness.min_group_size,
-            seed=config.seed,
-        )
-        return _Assessment(honest, result, fairness_gate(result, config.fairness))
-
-    say("training the model")
-    variants: dict[str, tuple[RiskModel, list[str]]] = {}
-    base_features = list(feature_set.features)
-    variants["none"] = (fit(base_features, weights), base_features)
-
-    say("checking features as proxies of protected attributes")
-    binary_groups = [c for c in groups_population.columns if c.startswith("any_")]
-    proxies = (
-        proxy_check(
-            population[base_features].sample(
-                min(len(population), 20_000), random_state=config.seed
-            ),
-            groups_population.loc[:, binary_groups].sample(
-                min(len(population), 20_000), random_state=config.seed
-            ),
-            threshold=config.proxy_auc_threshold,
-            seed=config.seed,
-        )
-        if binary_groups
-        else pd.DataFrame(columns=["feature", "attribute", "auc", "flagged"])
-    )
-    flagged = sorted(set(proxies.loc[proxies["flagged"].astype(bool), "feature"]))
-
-    wanted = {config.mitigation}
-    if config.evaluate_mitigations:
-        wanted |= {"reweight", "drop_proxies"}
-    if "reweight" in wanted and REWEIGHT_ATTRIBUTE in binary_groups:
-        groups_fit = address_groups(
-            tables,
-            audit,
-            make_queries(
-                ts_eval.visits["address_id"], ts_eval.visits["inspected_at"], index=ts_eval.X.index
-            ),
-        )[REWEIGHT_ATTRIBUTE]
-        fair_w = weights * _reweigh(groups_fit, ts_eval.y)
-        variants["reweight"] = (fit(base_features, fair_w / fair_w.mean()), base_features)
-    if "drop_proxies" in wanted:
-        kept = [f for f in base_features if f not in flagged]
-        variants["drop_proxies"] = (fit(kept, weights), kept)
-    if config.mitigation not in variants:
-        raise ValueError(
-            f"mitigation {config.mitigation!r} cannot be applied: the audit attributes needed "
-            "for it are absent"
-        )
+    sets = _prepare_sets(tables, audit, config, say)
+    weights, propensity = _visit_weights(tables, sets, config, say)
+    proxies, flagged = _proxy_features(sets, config, say)
+    variants = _fit_variants(tables, audit, sets, config, weights, flagged, say)
 
     say("evaluating on the holdout visits")
-    assessments = {name: assess(model) for name, (model, _) in variants.items()}
-    model, model_features = variants[config.mitigation]
+    assessments = {name: _assess(v.model, sets, config) for name, v in variants.items()}
+    registered = variants[config.mitigation]
+    model, features = registered.model, registered.features
     chosen = assessments[config.mitigation]
-    naive = naive_estimates(model, holdout, config.ks)
-
-    # baselines, estimated the same honest way
-    random_visits = holdout.loc[holdout["reason"] == RANDOM_REASON]
-    hits, n_random = int(random_visits["label"].sum()), len(random_visits)
-    rnd_low, rnd_high = wilson_interval(hits, n_random)
-    jitter = np.random.default_rng(config.seed)
-
-    def current_practice(frame: pd.DataFrame) -> np.ndarray:
-        reports = frame[CURRENT_PRACTICE_FEATURE].to_numpy(dtype=float)
-        return reports + jitter.uniform(0, 1e-3, len(frame))  # ties broken at random
-
-    practice = (
-        honest_estimates(current_practice, holdout, population, config.ks)
-        if CURRENT_PRACTICE_FEATURE in population.columns
-        else {}
+    naive = naive_estimates(model, sets.holdout, config.ks)
+    random, practice = _baselines(sets, config)
+    proba = model.predict_risk(sets.holdout[features])
+    calibration = calibration_table(sets.holdout["label"], proba)
+    variant_reports = tuple(
+        _variant_report(name, a, variants[name], config) for name, a in assessments.items()
+    )
+    report = _report(
+        config,
+        chosen,
+        naive,
+        practice,
+        random,
+        _holdout_metrics(sets.holdout, proba, calibration),
+        variant_reports,
+        propensity,
+        flagged,
+        model,
     )
 
-    metrics: dict[str, float] = {**extra_metrics}
-    for k, est in chosen.honest.items():
-        metrics[f"honest_precision_at_{k}"] = est.estimate
-        metrics[f"honest_precision_at_{k}_ci_low"] = est.ci_low
-        metrics[f"honest_precision_at_{k}_ci_high"] = est.ci_high
-        metrics[f"honest_precision_at_{k}_n_random"] = float(est.n)
-        metrics[f"honest_precision_at_{k}_region_k"] = float(est.region_k)
-        metrics[f"naive_precision_at_{k}"] = naive[k].estimate
-        rand = hits / n_random if n_random else float("nan")
-        metrics[f"baseline_random_precision_at_{k}"] = rand
-        metrics[f"lift_over_random_at_{k}"] = est.estimate / rand if rand else float("nan")
-        if k in practice:
-            cp = practice[k].estimate
-            metrics[f"baseline_current_practice_precision_at_{k}"] = cp
-            metrics[f"lift_over_current_practice_at_{k}"] = (
-                est.estimate / cp if cp else float("nan")
-            )
-    metrics["baseline_random_ci_low"], metrics["baseline_random_ci_high"] = rnd_low, rnd_high
-    proba = model.predict_risk(holdout[model_features])
-    for name, value in classification_report(holdout["label"], proba).items():
-        metrics[f"holdout_{name}"] = float(value)
-    is_random = (holdout["reason"] == RANDOM_REASON).to_numpy()
-    if is_random.sum() >= 20 and holdout.loc[is_random, "label"].nunique() == 2:
-        for name, value in classification_report(
-            holdout.loc[is_random, "label"], proba[is_random]
-        ).items():
-            metrics[f"holdout_random_{name}"] = float(value)
-    metrics["fairness_passed"] = float(chosen.verdict.passed)
-    metrics["best_iteration"] = float(model.best_iteration_)
-
     say("explaining the model")
-    sample = holdout[model_features].head(2000)
-    contributions = model.contributions(sample)
-    tables_out: dict[str, pd.DataFrame] = {
-        "shap_importance": shap_importance(contributions),
-        "calibration_table": calibration_table(holdout["label"], proba),
-        "fairness_by_group": chosen.fairness.to_frame(),
-        "fairness_gate_checks": chosen.verdict.checks,
-        "proxy_report": proxies,
-        "honest_vs_naive": pd.DataFrame(
-            [
-                {
-                    **chosen.honest[k].to_dict(),
-                    "naive_estimate": naive[k].estimate,
-                    "naive_n": naive[k].n,
-                    "current_practice_estimate": practice[k].estimate if k in practice else np.nan,
-                }
-                for k in config.ks
-            ]
-        ),
-        "mitigation_comparison": pd.DataFrame(
-            [_variant_row(name, a, config, variants[name][1]) for name, a in assessments.items()]
-        ),
-    }
-    figures = {
-        "calibration": plot_calibration(
-            holdout["label"], proba, title="Calibration on holdout visits (all reasons)"
-        ),
-        "shap_summary": shap_summary_plot(contributions, model.matrix(sample), model_features),
-    }
-    periods: dict[str, Any] = {
-        **split.describe(ts_eval.visits["inspected_at"]),
-        "population_as_of": str(split.holdout_start.date()),
-        "population_n": len(population),
-        "absent_features": absent,
-        "excluded_features": sorted(config.exclude_features),
-        "proxy_features_flagged": flagged,
-    }
+    importance, shap_figure = _explain(model, sets.holdout, features)
+    periods = _periods(sets, config, flagged)
     model.metadata_ = {
         "trained_on": f"visits {periods['train_from']} .. {periods['train_until']}",
         **{k: v for k, v in periods.items() if isinstance(v, (str, int))},
-        "feature_set": feature_set.name,
+        "feature_set": sets.feature_set.name,
         "mitigation": config.mitigation,
-    }
-    params: dict[str, Any] = {
-        "feature_set": feature_set.name,
-        "n_features": len(model_features),
-        "calibration": config.calibration,
-        "weighting": config.weighting,
-        "mitigation": config.mitigation,
-        "seed": config.seed,
-        **{f"period_{k}": v for k, v in split.describe(ts_eval.visits["inspected_at"]).items()},
     }
     return TrainingOutcome(
         model=model,
         config=config,
         feature_set=FeatureSet(
-            name=feature_set.name, features=tuple(model_features), params=config.feature_params
+            name=sets.feature_set.name, features=tuple(features), params=config.feature_params
         ),
-        params=params,
-        metrics=metrics,
+        report=report,
+        params=_params(sets, config, len(features)),
         periods=periods,
-        honest=chosen.honest,
-        naive=naive,
-        fairness_verdict=chosen.verdict,
-        tables=tables_out,
-        figures=figures,
-        evaluation_data={"holdout": holdout, "population": population},
+        tables={
+            "shap_importance": importance,
+            "calibration_table": calibration,
+            "fairness_by_group": chosen.fairness.to_frame(),
+            "fairness_gate_checks": chosen.verdict.checks,
+            "proxy_report": proxies,
+            "honest_vs_naive": report.honest_vs_naive(),
+            "mitigation_comparison": pd.DataFrame([v.to_row() for v in variant_reports]),
+        },
+        figures={
+            "calibration": plot_calibration(
+                sets.holdout["label"], proba, title="Calibration on holdout visits (all reasons)"
+            ),
+            "shap_summary": shap_figure,
+        },
+        evaluation_data={"holdout": sets.holdout, "population": sets.population},
         fingerprints=dict(tables.fingerprints),
         row_counts={name: len(df) for name, df in tables.items()},
     )
 
 
-def _variant_row(
-    name: str, a: _Assessment, config: RunConfig, features: list[str]
-) -> dict[str, Any]:
-    k = config.headline_k
-    ratios = a.verdict.checks
-    sr = ratios.loc[ratios["metric"] == "selection_rate", "ratio"] if len(ratios) else pd.Series()
-    return {
-        "mitigation": name,
-        "registered": name == config.mitigation,
-        "n_features": len(features),
-        f"honest_precision_at_{k}": a.honest[k].estimate,
-        f"honest_precision_at_{k}_ci_low": a.honest[k].ci_low,
-        f"honest_precision_at_{k}_ci_high": a.honest[k].ci_high,
-        "fairness_passed": a.verdict.passed,
-        "selection_rate_ratio_min": float(sr.min()) if len(sr.dropna()) else np.nan,
-        "selection_rate_ratio_max": float(sr.max()) if len(sr.dropna()) else np.nan,
-        "failed_checks": "; ".join(a.verdict.reasons),
-    }
-
-
-__all__ = ["TimeSplit", "residential_population", "train_model"]
+__all__ = ["REWEIGHT_ATTRIBUTE", "train_model"]

@@ -9,16 +9,17 @@ import pandas as pd
 import pytest
 import shap
 
+from stratum_ml.evaluation.truth import true_precision
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import FeatureSet
+from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.scoring.scorer import Scorer
-from stratum_ml.scoring.truth import true_precision
 from stratum_ml.sources.tables import SourceTables
 from stratum_ml.synthetic.generate import Municipality
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import build_training_set, labelled_visits
-from stratum_ml.training.model import RiskModel
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.split import time_split
 from stratum_ml.training.train import train_model
@@ -37,10 +38,21 @@ def population_scores(outcome: TrainingOutcome, small_town: Municipality) -> Sco
     return Scorer.from_sources(outcome.model, small_town.sources, as_of)
 
 
+def _true_precision(scorer: Scorer, town: Municipality, ks: tuple[int, ...]) -> pd.DataFrame:
+    """True precision@k of the scorer's ranking and of current practice."""
+    return true_precision(
+        scorer.table["raw_score"],
+        town.truth,
+        scorer.as_of,
+        ks,
+        practice=scorer.features[CURRENT_PRACTICE_FEATURE],
+    )
+
+
 def test_true_precision_at_100_beats_both_baselines(
     population_scores: Scorer, small_town: Municipality
 ) -> None:
-    result = true_precision(population_scores, small_town.truth, ks=(100,))
+    result = _true_precision(population_scores, small_town, (100,))
     p = result.set_index("ranking")["true_precision"]
     assert p["model"] > 5 * p["random"]
     assert p["model"] > p["current_practice"] + 0.1
@@ -50,7 +62,7 @@ def test_honest_estimate_lands_near_the_true_value(
     outcome: TrainingOutcome, population_scores: Scorer, small_town: Municipality
 ) -> None:
     est = outcome.honest[100]
-    truth = true_precision(population_scores, small_town.truth, ks=(est.region_k,))
+    truth = _true_precision(population_scores, small_town, (est.region_k,))
     true_value = truth.set_index("ranking").loc["model", "true_precision"]
     assert est.n >= 10
     assert est.ci_low - 0.03 <= true_value <= est.ci_high + 0.03

@@ -2,19 +2,20 @@
 
 MLflow's own lightgbm flavour answers ``predict`` with class labels, and pandas
 ``category`` columns break pyfunc schema enforcement (see ``shared/stack-notes.md``).
-:class:`RiskPyfunc` wraps a saved :class:`~stratum_ml.training.model.RiskModel`
+:class:`RiskPyfunc` wraps a saved :class:`~stratum_ml.model.risk_model.RiskModel`
 instead: categorical features arrive as plain strings, which ``RiskModel.matrix``
 maps to the codes the trees were trained on, and the answer is the calibrated
 probability beside the raw score (log-odds) that explanations add up to.
 
-The model is logged *from code* (``pyfunc_model.py``), so loading it unpickles
-nothing; the stratum_ml package travels with it as ``code_paths``.
+The model is logged *from code* (``pyfunc_model.py`` beside this module), so
+loading it unpickles nothing; the stratum_ml package travels with it as
+``code_paths``. Logging it is training's job (``training.tracking``); this module
+is what a loaded model runs.
 """
 
 from __future__ import annotations
 
-import re
-from importlib.metadata import PackageNotFoundError, requires, version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,49 +24,23 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, Schema
 
-from stratum_ml.training.model import RiskModel
+from stratum_ml.model.risk_model import RiskModel
+
+__all__ = [
+    "MODEL_DIR_ARTIFACT",
+    "PREDICTION_COLUMNS",
+    "PYFUNC_ENTRY",
+    "RiskPyfunc",
+    "pyfunc_signature",
+    "to_pyfunc_frame",
+]
 
 #: Artifact key under which the saved :class:`RiskModel` folder travels with the pyfunc.
 MODEL_DIR_ARTIFACT = "model_dir"
 #: Columns of the pyfunc's answer, in order.
 PREDICTION_COLUMNS = ("probability", "raw_score")
-
-_EXTRA_MARKER = re.compile(r";.*\bextra\s*==")
-_DIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def pip_requirements() -> list[str]:
-    """The logged model's environment: stratum_ml's runtime dependencies, pinned as installed.
-
-    The model carries the stratum_ml package as code, so it needs what stratum_ml
-    needs; pinning to the versions installed now (``name==version``) reproduces
-    the environment that trained it. Read from the package metadata, so the list
-    follows ``pyproject.toml`` without a copy to keep in step (MLflow's own
-    inference is slow and lists the wrong packages; see ``shared/stack-notes.md``).
-
-    Returns
-    -------
-    list of str
-
-    Raises
-    ------
-    RuntimeError
-        If stratum_ml is not installed (``pip install -e .``): its dependencies are
-        then unknown.
-    """
-    try:
-        declared = requires("stratum_ml") or []
-    except PackageNotFoundError as exc:
-        raise RuntimeError(
-            "stratum_ml is not installed (pip install -e .); cannot pin the model's environment"
-        ) from exc
-    pins = []
-    for spec in declared:
-        match = _DIST_NAME.match(spec)
-        if match is None or _EXTRA_MARKER.search(spec):
-            continue
-        pins.append(f"{match.group(0)}=={version(match.group(0))}")
-    return pins
+#: The models-from-code entry point MLflow stores with the model and runs on loading.
+PYFUNC_ENTRY = Path(__file__).with_name("pyfunc_model.py")
 
 
 def to_pyfunc_frame(X: pd.DataFrame) -> pd.DataFrame:

@@ -1,6 +1,6 @@
-"""MLflow models-from-code entry point for :class:`~stratum_ml.training.pyfunc.RiskPyfunc`.
+"""MLflow models-from-code entry point for :class:`~stratum_ml.model.pyfunc.RiskPyfunc`.
 
-``tracking.log_training_run`` passes this file's path as ``python_model``; MLflow
+``training.tracking.log_training_run`` passes this file's path as ``python_model``; MLflow
 stores it with the model and executes it when the model is loaded. The library
 never imports it: importing it registers the model with MLflow, and that is its
 only job.
@@ -8,6 +8,6 @@ only job.
 
 from mlflow.models import set_model
 
-from stratum_ml.training.pyfunc import RiskPyfunc
+from stratum_ml.model.pyfunc import RiskPyfunc
 
 set_model(RiskPyfunc())

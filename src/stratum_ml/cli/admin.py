@@ -14,23 +14,19 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
+from stratum_ml.cli.common import console as err
+from stratum_ml.cli.common import fail
+
 keys_app = typer.Typer(
     help="Create, list and revoke the API keys of the scoring service.", no_args_is_help=True
 )
 audit_app = typer.Typer(
     help="Show and verify the service's audit log (AI Act art. 12).", no_args_is_help=True
 )
-err = Console(stderr=True)
-
 ONCE_WARNING = (
     "[bold yellow]Store this key now:[/] it is shown only once and cannot be recovered; "
     "only its hash is kept."
 )
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 @keys_app.command("create")
@@ -45,7 +41,7 @@ def keys_create(
     try:
         key_id, key = create_key(path, role, name)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     err.print(ONCE_WARNING)
     typer.echo(key)
     err.print(f"created key {key_id} ({role}, {name!r}) in {path}")
@@ -79,7 +75,7 @@ def keys_revoke(
     try:
         info = revoke_key(default_keys_file(), key_id)
     except LookupError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     err.print(f"key {info.key_id} ({info.role.value}, {info.name!r}) revoked at {info.revoked_at}")
 
 
@@ -105,7 +101,7 @@ def _log_path(path: Path | None) -> Path:
 
     path = path or default_audit_log()
     if not path.is_file():
-        raise _fail(f"no audit log at {path}")
+        raise fail(f"no audit log at {path}")
     return path
 
 
@@ -138,7 +134,7 @@ def audit_show(
     try:
         records = read_last(path, last)
     except ValueError:
-        raise _fail(f"{path} has a damaged line; run `stratum audit verify {path}`", 1) from None
+        raise fail(f"{path} has a damaged line; run `stratum audit verify {path}`", 1) from None
     for r in records:
         typer.echo(
             f"{r['seq']:>6}  {r['time']}  key {r['key_id'] or '-'} ({r['role'] or 'no role'})  "

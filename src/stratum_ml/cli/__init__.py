@@ -1,0 +1,47 @@
+"""The ``stratum`` command line: a thin typer app, each command calls the library.
+
+=================  ==========================================================
+module             commands
+=================  ==========================================================
+:mod:`.data`       ``validate``, ``generate``, ``features``
+:mod:`.model`      ``train``, ``evaluate``, ``promote``
+:mod:`.score`      ``score``, ``serve``
+:mod:`.admin`      ``keys create|list|revoke|demo``, ``audit verify|show``
+=================  ==========================================================
+
+Commands import the library inside their bodies, so that ``stratum --help``
+stays fast. Errors the user can act on are one ``error:`` line on stderr and
+exit 2 (bad usage) or 1 (bad data, refused).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from stratum_ml.cli import admin, data, model, score
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stratum",
+    help="Point-in-time risk scoring for municipal address and housing enforcement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+app.command()(data.validate)
+app.command()(data.generate)
+app.command()(data.features)
+app.command()(model.promote)
+app.add_typer(admin.keys_app, name="keys")
+app.add_typer(admin.audit_app, name="audit")
+app.command()(model.train)
+app.command()(score.score)
+app.command()(model.evaluate)
+app.command()(score.serve)
+
+
+def main() -> None:  # pragma: no cover - entry point
+    """Run the app (``python -m stratum_ml.cli``)."""
+    app()

@@ -1,0 +1,74 @@
+"""What every command shares: the error console, failing with an exit code, dates, sources.
+
+The library is imported inside the helpers, so that ``stratum --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from stratum_ml.model.registry import ModelVersionInfo
+    from stratum_ml.model.risk_model import RiskModel
+    from stratum_ml.sources.tables import SourceTables
+
+#: progress, notes and errors go to stderr; results to stdout
+console = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` and return the exit to raise (2: bad usage, 1: bad data)."""
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    """An ISO date, or exit 2 naming the option."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option}: {value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def load(sources: Path) -> SourceTables:
+    """The validated source tables, or exit 1 (contract broken) or 2 (no such folder)."""
+    from stratum_ml.sources import SourceValidationError, load_sources
+
+    try:
+        return load_sources(sources)
+    except SourceValidationError as exc:
+        raise fail(str(exc), 1) from None
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise fail(str(exc)) from None
+
+
+def load_model(alias_or_version: str) -> tuple[RiskModel, ModelVersionInfo]:
+    """A registered version of the settings' model, or exit 2 saying where it was looked for."""
+    from stratum_ml.config import get_settings
+    from stratum_ml.model.registry import load_risk_model
+
+    settings = get_settings()
+    try:
+        return load_risk_model(settings.model_name, alias_or_version, settings)
+    except Exception as exc:  # noqa: BLE001 - mlflow raises its own exception types
+        raise fail(
+            f"no model {settings.model_name}@{alias_or_version} in {settings.tracking_uri}: {exc}"
+        ) from None
+
+
+def say_absent(absent: dict[str, list[str]]) -> None:
+    """Name the features left out because an optional source table is missing."""
+    by_table: dict[str, list[str]] = {}
+    for feature, tables in absent.items():
+        for table in tables:
+            by_table.setdefault(table, []).append(feature)
+    for table, names in by_table.items():
+        console.print(
+            f"[yellow]note:[/] {table} is not in the source folder; {len(names)} features "
+            f"are absent (not zero-filled): {', '.join(names)}"
+        )

@@ -1,0 +1,64 @@
+"""``stratum score`` and ``serve``: the champion's priority list, as a file or a service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stratum_ml.cli.common import console, fail, load, load_model, parse_date
+
+if TYPE_CHECKING:
+    from stratum_ml.features.catalogue import Language
+
+
+def score(
+    sources: Annotated[Path, typer.Option(help="Validated source folder.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Scoring date YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Priority list (.csv or .parquet).")],
+    top: Annotated[int, typer.Option(min=1, help="Explain the top K dwellings.")] = 100,
+    model: Annotated[str, typer.Option(help="Alias or version to score with.")] = "champion",
+    language: Annotated[str, typer.Option(help="en or nl")] = "en",
+) -> None:
+    """Score every dwelling as of a date with the champion; explain the top K."""
+    from stratum_ml.io import write_frame_atomic
+    from stratum_ml.scoring.scorer import Scorer
+
+    if language not in ("en", "nl"):
+        raise fail(f"--language must be en or nl, not {language!r}")
+    lang: Language = "nl" if language == "nl" else "en"
+    ref = parse_date(as_of, "--as-of")
+    risk_model, info = load_model(model)
+    tables = load(sources)
+    with console.status(f"scoring as of {ref}"):
+        try:
+            scorer = Scorer.from_sources(risk_model, tables, ref)
+        except ValueError as exc:
+            raise fail(str(exc), 1) from None
+        frame = scorer.to_frame(top, language=lang)
+    frame.insert(1, "model_version", info.version)
+    write_frame_atomic(frame, out)
+    console.print(
+        f"scored {len(frame):,} dwellings as of {ref} with {info.name} v{info.version}; "
+        f"top {min(top, len(frame))} explained; wrote {out}"
+    )
+
+
+def serve(
+    sources: Annotated[Path, typer.Option(help="Validated source folder to score.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Scoring date YYYY-MM-DD (default: today).")
+    ] = None,
+) -> None:
+    """Serve the champion with BentoML on 127.0.0.1: scores, priority lists, dossiers."""
+    from stratum_ml.serving.launch import LaunchError
+    from stratum_ml.serving.launch import serve as launch
+
+    ref = parse_date(as_of, "--as-of") if as_of else None
+    try:
+        code = launch(sources, port=port, as_of=ref)
+    except LaunchError as exc:
+        raise fail(str(exc), 1) from None
+    raise typer.Exit(code)

@@ -1,0 +1,58 @@
+"""Where models are kept: the MLflow store named by the settings.
+
+Training writes runs and versions to it, scoring and serving read them; both
+connect through :func:`configure_mlflow` and :func:`client_for`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+from mlflow import MlflowClient
+
+from stratum_ml.config import Settings, get_settings
+
+__all__ = ["EXPERIMENT_NAME", "client_for", "configure_mlflow"]
+
+#: MLflow experiment that holds every training run.
+EXPERIMENT_NAME = "stratum"
+
+
+def configure_mlflow(settings: Settings | None = None) -> str:
+    """Point MLflow at the store named by the settings and make sure the experiment exists.
+
+    Sets the tracking and registry URI (``STRATUM_MLFLOW_URI``, default SQLite under
+    ``STRATUM_HOME``). For a local SQLite store the home folder is created and the
+    experiment's artifacts go to ``settings.artifact_root``; a tracking server keeps
+    its own artifact location. MLflow's per-download progress bars are turned off
+    unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set: the artifacts here are
+    small and the bars drown the command's own output.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Default: read from the environment now.
+
+    Returns
+    -------
+    str
+        Id of the ``stratum`` experiment.
+    """
+    settings = settings or get_settings()
+    uri = settings.tracking_uri
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if settings.mlflow_uri is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    location = settings.artifact_root.as_uri() if uri.startswith("sqlite:") else None
+    return str(mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location))
+
+
+def client_for(settings: Settings) -> MlflowClient:
+    """An MLflow client on the store named by ``settings`` (after :func:`configure_mlflow`)."""
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
