@@ -10,9 +10,10 @@ import pytest
 
 from stratum_ml.features.build import build_features
 from stratum_ml.features.population import is_dwelling, population_queries
+from stratum_ml.features.registry import FeatureParams
 from stratum_ml.model.params import LightGBMParams
 from stratum_ml.model.risk_model import RiskModel
-from stratum_ml.scoring.scorer import Scorer
+from stratum_ml.scoring.scorer import Scorer, feature_params_of
 from stratum_ml.synthetic.generate import GeneratorConfig, Municipality, generate_tables
 from stratum_ml.synthetic.truth import truth_at
 
@@ -105,3 +106,38 @@ def test_a_model_needing_an_absent_table_is_refused(scorer: Scorer, town: Munici
     without_water = dataclasses.replace(town.sources, water_usage=None)
     with pytest.raises(ValueError, match="water_ratio_to_expected"):
         Scorer.from_sources(scorer.model, without_water, AS_OF)
+
+
+def test_features_are_computed_with_the_params_the_model_was_trained_with(
+    town: Municipality,
+) -> None:
+    """A model trained with non-default feature constants is scored with the same ones."""
+    params = FeatureParams(short_stay_days=60, water_m3_per_person_year=30.0)
+    names = ["short_stay_share_24m", "water_ratio_to_expected"]
+    queries = population_queries(town.sources.addresses, pd.Timestamp("2025-06-01"))
+    X = build_features(town.sources, queries, features=names, params=params)
+    y = truth_at(town.truth, X.index, "2025-06-01").astype(int)
+    lgb = LightGBMParams(n_estimators=20, early_stopping_rounds=5)
+    model = RiskModel(lgb, "sigmoid", seed=0).fit(X, y, X_tune=X, y_tune=y)
+    model.metadata_ = {"feature_params": params.model_dump(mode="json")}
+    assert feature_params_of(model) == params
+
+    scored = Scorer.from_sources(model, town.sources, AS_OF)
+    expected = build_features(
+        town.sources,
+        population_queries(town.sources.addresses, pd.Timestamp(AS_OF)),
+        features=names,
+        params=params,
+    )
+    default = build_features(
+        town.sources,
+        population_queries(town.sources.addresses, pd.Timestamp(AS_OF)),
+        features=names,
+    )
+    pd.testing.assert_frame_equal(scored.features.sort_index(), expected.sort_index())
+    assert not scored.features.sort_index().equals(default.sort_index())
+    assert "60" in scored.catalogue["short_stay_share_24m"].description
+
+
+def test_a_model_without_recorded_params_is_scored_with_the_defaults(scorer: Scorer) -> None:
+    assert feature_params_of(scorer.model) == FeatureParams()

@@ -20,8 +20,19 @@ from stratum_ml.evaluation.explain import Reason, all_reasons, top_reasons
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.population import population_queries
+from stratum_ml.features.registry import FeatureParams
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.sources.tables import SourceTables
+
+
+def feature_params_of(model: RiskModel) -> FeatureParams:
+    """The feature constants a model was trained with (recorded in its metadata).
+
+    Scoring must compute features exactly as training did: a model trained with,
+    say, ``short_stay_days: 90`` is scored on features with that window, and its
+    reason texts quote it. A model that records none was trained with the defaults.
+    """
+    return FeatureParams.model_validate(model.metadata_.get("feature_params", {}))
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,7 @@ class Scorer:
     ) -> None:
         self.model = model
         self.as_of = as_of
-        self.catalogue = catalogue or load_catalogue()
+        self.catalogue = catalogue or load_catalogue(feature_params_of(model))
         self.features = features[model.feature_names_in_]
         self.matrix = model.matrix(self.features)
         raw = model.raw_score(self.matrix)
@@ -104,7 +115,11 @@ class Scorer:
         """Build the feature table of every dwelling as of ``as_of`` and score it."""
         queries = population_queries(tables.addresses, pd.Timestamp(as_of))
         features = build_features(
-            tables, queries, features=model.feature_names_in_, progress=progress
+            tables,
+            queries,
+            features=model.feature_names_in_,
+            params=feature_params_of(model),
+            progress=progress,
         )
         absent = features.attrs.get("absent_features", {})
         if absent:

@@ -19,7 +19,6 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from stratum_ml.config import Settings
-from stratum_ml.features.catalogue import load_catalogue
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.training.outcome import TrainingOutcome
 
@@ -79,7 +78,7 @@ def _model_name(outcome: TrainingOutcome, model_name: str | None) -> str:
 
 def _source_tables(outcome: TrainingOutcome) -> list[str]:
     """Source tables the model's features are computed from, in contract order."""
-    catalogue = load_catalogue()
+    catalogue = outcome.feature_set.catalogue()
     used = {s for f in outcome.feature_set.features for s in catalogue[f].sources}
     return [name for name in TABLES if name in used]
 
@@ -117,7 +116,7 @@ def model_card_markdown(
     config = outcome.config
     headline = outcome.headline
     naive = outcome.naive.get(config.headline_k)
-    catalogue = load_catalogue()
+    catalogue = outcome.feature_set.catalogue()
     name = _model_name(outcome, model_name)
     title = f"{name} version {version}" if version else name
     parts: list[str] = [
@@ -326,7 +325,7 @@ def algoritmeregister_json(
     config = outcome.config
     headline = outcome.headline
     verdict = outcome.fairness_verdict
-    catalogue = load_catalogue()
+    catalogue = outcome.feature_set.catalogue()
     tables = _source_tables(outcome)
     honest = (
         f"{headline.estimate:.0%} (95%-interval {headline.ci_low:.0%} tot {headline.ci_high:.0%}, "

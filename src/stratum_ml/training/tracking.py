@@ -47,7 +47,6 @@ import pandas as pd
 
 import stratum_ml
 from stratum_ml.config import Settings, get_settings
-from stratum_ml.features.catalogue import load_catalogue
 from stratum_ml.io import atomic_path, write_frame_atomic, write_text_atomic
 from stratum_ml.model.pyfunc import (
     MODEL_DIR_ARTIFACT,
@@ -315,7 +314,7 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
         folder / "features" / "feature_set.json",
         json_text(outcome.feature_set.model_dump(mode="json")),
     )
-    catalogue = load_catalogue().to_frame()
+    catalogue = outcome.feature_set.catalogue().to_frame()
     catalogue.insert(1, "in_model", catalogue["name"].isin(outcome.feature_set.features))
     write_frame_atomic(catalogue, folder / "features" / "catalogue.csv")
     write_text_atomic(folder / "sources" / "fingerprints.json", json_text(outcome.fingerprints))

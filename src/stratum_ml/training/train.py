@@ -512,6 +512,7 @@ def train_model(
         "trained_on": f"visits {periods['train_from']} .. {periods['train_until']}",
         **{k: v for k, v in periods.items() if isinstance(v, (str, int))},
         "feature_set": sets.feature_set.name,
+        "feature_params": config.feature_params.model_dump(mode="json"),
         "mitigation": config.mitigation,
     }
     return TrainingOutcome(
