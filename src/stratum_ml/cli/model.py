@@ -15,6 +15,8 @@ from rich.console import Console
 from stratum_ml.cli.common import console, fail, load, load_model, parse_date, say_absent
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from stratum_ml.evaluation.truth import TruthCheck
     from stratum_ml.training.outcome import TrainingOutcome
     from stratum_ml.training.report import EvaluationReport
@@ -69,8 +71,6 @@ def train(
 
 
 def _print_training_summary(o: TrainingOutcome, r: RegisteredVersion, uri: str) -> None:
-    from rich.table import Table
-
     p = o.periods
     say_absent(p.get("absent_features", {}))
     out.print(
@@ -78,21 +78,11 @@ def _print_training_summary(o: TrainingOutcome, r: RegisteredVersion, uri: str) 
         f"tuned on {p['tune_n']} ({p['tune_from']} .. {p['tune_until']}); "
         f"evaluated on {p['holdout_n']} ({p['holdout_from']} .. {p['holdout_until']})"
     )
-    table = Table(title="precision@k: honest (random-sample visits) beside naive (all visits)")
-    for col in ("k", "honest", "95% CI", "region", "naive", "current practice"):
-        table.add_column(col)
-    for at in o.report.precision:
-        est = at.honest
-        cp = at.current_practice.estimate if at.current_practice else float("nan")
-        table.add_row(
-            str(at.k),
-            f"{est.estimate:.3f}",
-            f"[{est.ci_low:.3f}, {est.ci_high:.3f}]",
-            f"top {est.region_k} ({est.n} random visits)",
-            f"{at.naive.estimate:.3f}",
-            f"{cp:.3f}",
+    out.print(
+        _precision_table(
+            o.report, "precision@k: honest (random-sample visits) beside naive (all visits)"
         )
-    out.print(table)
+    )
     verdict = o.fairness_verdict
     if verdict.passed:
         out.print("[bold green]fairness gate: passed[/]")
@@ -154,11 +144,12 @@ def evaluate(
     _print_truth_check(check)
 
 
-def _print_report(report: EvaluationReport) -> None:
+def _precision_table(report: EvaluationReport, title: str) -> Table:
+    """precision@k per k: honest with its interval and region, naive, the two baselines."""
     from rich.table import Table
 
-    table = Table(title="holdout evaluation (logged with the run)")
-    for col in ("k", "honest", "95% CI", "naive", "current practice", "random"):
+    table = Table(title=title)
+    for col in ("k", "honest", "95% CI", "region", "naive", "current practice", "random"):
         table.add_column(col)
     random = report.random_baseline.precision if report.random_baseline else float("nan")
     for at in sorted(report.precision, key=lambda a: a.k):
@@ -168,11 +159,16 @@ def _print_report(report: EvaluationReport) -> None:
             str(at.k),
             f"{est.estimate:.3f}",
             f"[{est.ci_low:.3f}, {est.ci_high:.3f}]",
+            f"top {est.region_k} ({est.n} random visits)",
             f"{at.naive.estimate:.3f}",
             f"{cp:.3f}",
             f"{random:.3f}",
         )
-    out.print(table)
+    return table
+
+
+def _print_report(report: EvaluationReport) -> None:
+    out.print(_precision_table(report, "holdout evaluation (logged with the run)"))
     if report.holdout is not None:
         metrics = report.holdout.all_visits
         for name, value in (
