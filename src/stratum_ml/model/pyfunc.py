@@ -1,7 +1,7 @@
 """The registered model as MLflow sees it: a pyfunc that returns calibrated probabilities.
 
 MLflow's own lightgbm flavour answers ``predict`` with class labels, and pandas
-``category`` columns break pyfunc schema enforcement (see ``shared/stack-notes.md``).
+``category`` columns break pyfunc schema enforcement (see ``docs/stack-notes.md``).
 :class:`RiskPyfunc` wraps a saved :class:`~stratum_ml.model.risk_model.RiskModel`
 instead: categorical features arrive as plain strings, which ``RiskModel.matrix``
 maps to the codes the trees were trained on, and the answer is the calibrated

@@ -121,7 +121,7 @@ def pip_requirements() -> list[str]:
     needs; pinning to the versions installed now (``name==version``) reproduces
     the environment that trained it. Read from the package metadata, so the list
     follows ``pyproject.toml`` without a copy to keep in step (MLflow's own
-    inference is slow and lists the wrong packages; see ``shared/stack-notes.md``).
+    inference is slow and lists the wrong packages; see ``docs/stack-notes.md``).
 
     Returns
     -------
