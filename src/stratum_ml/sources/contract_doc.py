@@ -164,8 +164,7 @@ def extract_section() -> str:
         "folder holds, over these columns:",
         "",
         *(
-            f"- {c.qualified}"
-            + (" (a year counts as its last day, 31 December)" if c.year else "")
+            f"- {c.qualified}" + (" (a year counts as its last day, 31 December)" if c.year else "")
             for c in EXTRACT_COLUMNS
         ),
         "",
