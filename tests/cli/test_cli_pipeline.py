@@ -86,6 +86,23 @@ def test_pipeline(home: Path, tmp_path: Path) -> None:
     assert ranked["reason_1"].iloc[20:].isna().all()  # only the top K is explained
 
 
+def test_a_date_after_the_data_is_refused_with_a_champion(home: Path, tmp_path: Path) -> None:
+    """The guard holds with a model in place too: score and evaluate, exit 2, nothing written."""
+    src, truth = home / "sources", home / "truth.parquet"
+    listing = tmp_path / "late.csv"
+    late = ["--as-of", "2031-01-01"]
+    code, out = run(["score", "--sources", str(src), *late, "--out", str(listing)], home)
+    said = " ".join(out.split())
+    assert code == 2 and "2026-11-01 (declared in extract.json)" in said, out
+    assert not listing.exists()
+    code, out = run(
+        ["evaluate", "--sources", str(src), "--model", "champion", "--truth", str(truth), *late],
+        home,
+    )
+    said = " ".join(out.split())
+    assert code == 2 and "after the extract date of the sources, 2026-11-01" in said, out
+
+
 def test_retraining_reads_the_outcomes_recorded_through_the_service(home: Path) -> None:
     """Feedback loop: a case handler's recorded outcome becomes a label of the next run."""
     import datetime as dt

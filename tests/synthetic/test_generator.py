@@ -19,11 +19,14 @@ import pytest
 from stratum_ml.sources import (
     MODEL_TABLES,
     TABLES,
+    extract_date,
     load_audit_tables,
     load_sources,
+    read_extract_date,
     validate_source_dir,
     validate_tables,
 )
+from stratum_ml.sources.contract import EXTRACT_DECLARATION
 from stratum_ml.synthetic import (
     MECHANISMS,
     TRUTH_COLUMNS,
@@ -107,9 +110,12 @@ def test_files_are_byte_identical_for_one_seed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_written_folder_is_valid(written: dict[str, tuple[Path, Path, str]], fmt: str) -> None:
     src, truth, summary = written[fmt]
-    assert sorted(p.name for p in src.iterdir()) == sorted(f"{t}.{fmt}" for t in TABLES)
+    tables = [f"{t}.{fmt}" for t in TABLES]
+    assert sorted(p.name for p in src.iterdir()) == sorted([*tables, EXTRACT_DECLARATION.file])
     report = validate_source_dir(src)
     assert report.ok, report.summary()
+    assert report.extract is not None and report.extract.declared
+    assert report.extract.date == SMALL.extract_date
     assert not report.warnings, report.summary()
     # no temporary folder left next to the result
     assert sorted(p.name for p in src.parent.iterdir()) == sorted(["sources", truth.name])
@@ -125,6 +131,8 @@ def test_round_trip_equals_in_memory(
     loaded = load_sources(src)
     for name in MODEL_TABLES:
         pd.testing.assert_frame_equal(loaded.get(name), small.sources.get(name), obj=name)
+    assert loaded.declared_extract_date == small.sources.declared_extract_date == SMALL.extract_date
+    assert extract_date(loaded) == extract_date(small.sources) == read_extract_date(src)
     audit = load_audit_tables(src)
     assert audit is not None
     pd.testing.assert_frame_equal(audit.audit_attributes, small.audit.audit_attributes)
@@ -190,6 +198,10 @@ def test_nothing_dated_on_or_after_the_extract(big: Municipality) -> None:
     assert (big.sources.energy_usage["year"] < BIG.extract_date.year).all()
     assert (big.truth["start_date"] < extract).all()
     assert (big.truth["end_date"].dropna() < extract).all()
+    # the declaration the generator writes agrees with the data (else this raises)
+    declared = extract_date(big.sources)
+    assert declared.declared and declared.date == BIG.extract_date
+    assert declared.latest is not None and declared.latest.date < BIG.extract_date
 
 
 def test_identifiers_and_codes(big: Municipality) -> None:

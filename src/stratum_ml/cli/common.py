@@ -47,6 +47,29 @@ def load(sources: Path) -> SourceTables:
         raise fail(str(exc)) from None
 
 
+def guard_date(as_of: dt.date, tables: SourceTables, option: str = "--as-of") -> dt.date:
+    """``as_of``, or exit 2 when it lies after the extract date of the sources.
+
+    Every command that takes a date calls this (``sources.extract.guard_as_of``);
+    sources whose extract date cannot be known exit 1.
+    """
+    from stratum_ml.sources import (
+        AsOfAfterExtractError,
+        ExtractDateError,
+        extract_date,
+        guard_as_of,
+    )
+
+    try:
+        extract = extract_date(tables)
+    except ExtractDateError as exc:
+        raise fail(str(exc), 1) from None
+    try:
+        return guard_as_of(as_of, extract, what=option)
+    except AsOfAfterExtractError as exc:
+        raise fail(str(exc)) from None
+
+
 def load_model(alias_or_version: str) -> tuple[RiskModel, ModelVersionInfo]:
     """A registered version of the settings' model, or exit 2 saying where it was looked for."""
     from stratum_ml.config import get_settings

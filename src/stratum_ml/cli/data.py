@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stratum_ml.cli.common import console, fail, load, parse_date, say_absent
+from stratum_ml.cli.common import console, fail, guard_date, load, parse_date, say_absent
 
 
 def validate(
@@ -52,12 +52,16 @@ def features(
     as_of: Annotated[str, typer.Option("--as-of", help="Reference date YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
 ) -> None:
-    """Build the feature table, one row per address, as of a date."""
+    """Build the feature table, one row per address, as of a date.
+
+    The date may not lie after the extract date of the sources.
+    """
     from stratum_ml.features.build import build_feature_table
     from stratum_ml.io import write_frame_atomic
 
     ref = parse_date(as_of, "--as-of")
     tables = load(sources)
+    guard_date(ref, tables)
     table = build_feature_table(tables, ref, progress=True)
     say_absent(table.attrs.get("absent_features", {}))
     write_frame_atomic(table.reset_index(), out)

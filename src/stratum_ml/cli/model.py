@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from stratum_ml.cli.common import console, fail, load, load_model, parse_date, say_absent
+from stratum_ml.cli.common import (
+    console,
+    fail,
+    guard_date,
+    load,
+    load_model,
+    parse_date,
+    say_absent,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -105,7 +113,9 @@ def evaluate(
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help="Date to check the truth at (default: the run's population date)."
+            "--as-of",
+            help="Date to check the truth at (default: the run's population date); not after "
+            "the extract date of the sources.",
         ),
     ] = None,
 ) -> None:
@@ -137,7 +147,9 @@ def evaluate(
         if as_of
         else parse_date(str(population_date), "population_as_of")
     )
-    scorer = Scorer.from_sources(risk_model, load(sources), ref)
+    tables = load(sources)
+    guard_date(ref, tables, "--as-of" if as_of else "population_as_of")
+    scorer = Scorer.from_sources(risk_model, tables, ref)
     check = check_against_truth(
         scorer.table["raw_score"], truth_table, ref, report.honest, features=scorer.features
     )

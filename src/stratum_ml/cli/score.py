@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratum_ml.cli.common import console, fail, load, load_model, parse_date
+from stratum_ml.cli.common import console, fail, guard_date, load, load_model, parse_date
 
 if TYPE_CHECKING:
     from stratum_ml.features.catalogue import Language
@@ -21,7 +21,10 @@ def score(
     model: Annotated[str, typer.Option(help="Alias or version to score with.")] = "champion",
     language: Annotated[str, typer.Option(help="en or nl")] = "en",
 ) -> None:
-    """Score every dwelling as of a date with the champion; explain the top K."""
+    """Score every dwelling as of a date with the champion; explain the top K.
+
+    The date may not lie after the extract date of the sources.
+    """
     from stratum_ml.io import write_frame_atomic
     from stratum_ml.scoring.scorer import Scorer
 
@@ -29,8 +32,9 @@ def score(
         raise fail(f"--language must be en or nl, not {language!r}")
     lang: Language = "nl" if language == "nl" else "en"
     ref = parse_date(as_of, "--as-of")
-    risk_model, info = load_model(model)
     tables = load(sources)
+    guard_date(ref, tables)
+    risk_model, info = load_model(model)
     with console.status(f"scoring as of {ref}"):
         try:
             scorer = Scorer.from_sources(risk_model, tables, ref)
@@ -49,10 +53,17 @@ def serve(
     sources: Annotated[Path, typer.Option(help="Validated source folder to score.")],
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port on 127.0.0.1.")] = 3000,
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Scoring date YYYY-MM-DD (default: today).")
+        str | None,
+        typer.Option(
+            "--as-of", help="Scoring date YYYY-MM-DD (default: the extract date of the sources)."
+        ),
     ] = None,
 ) -> None:
-    """Serve the champion with BentoML on 127.0.0.1: scores, priority lists, dossiers."""
+    """Serve the champion with BentoML on 127.0.0.1: scores, priority lists, dossiers.
+
+    Without --as-of it scores as of the extract date of the sources; a later date
+    is refused before the server starts.
+    """
     from stratum_ml.serving.launch import LaunchError
     from stratum_ml.serving.launch import serve as launch
 
@@ -60,5 +71,5 @@ def serve(
     try:
         code = launch(sources, port=port, as_of=ref)
     except LaunchError as exc:
-        raise fail(str(exc), 1) from None
+        raise fail(str(exc), exc.exit_code) from None
     raise typer.Exit(code)

@@ -8,14 +8,17 @@
    service before its first request);
 3. the ``champion`` version of the registered model from the MLflow store,
    with its model card, honest estimates and fairness verdict;
-4. the source folder, validated against the data contract;
+4. the source folder, validated against the data contract, and the scoring
+   date, checked against its extract date;
 5. the feature table of every dwelling as of the scoring date, scored
    (:class:`~stratum_ml.scoring.Scorer`);
 6. the outcomes store for visit feedback and the decisions store for analysts'
    decisions.
 
 The scoring date is fixed for the life of the process: ``STRATUM_AS_OF``, or
-the local date at start-up. Restart the service to score as of another date.
+the extract date of the sources (:mod:`stratum_ml.sources.extract`); a date
+after the extract date, or in the future, is refused. Restart the service to
+score as of another date.
 """
 
 from __future__ import annotations
@@ -43,7 +46,17 @@ from stratum_ml.serving.auth import KeyStore, default_keys_file
 from stratum_ml.serving.decisions import DecisionStore, decisions_path
 from stratum_ml.serving.outcomes import OutcomeStore, outcomes_path
 from stratum_ml.serving.summary import DEFAULT_MIN_CELL_COUNT
-from stratum_ml.sources import SourceTables, SourceValidationError, load_sources
+from stratum_ml.sources import (
+    AsOfAfterExtractError,
+    ExtractDate,
+    ExtractDateError,
+    SourceTables,
+    SourceValidationError,
+    extract_date,
+    guard_as_of,
+    load_sources,
+    read_extract_date,
+)
 
 #: run artifacts the model endpoint serves (written by ``training.tracking``)
 MODEL_CARD_ARTIFACT = "model_card.md"
@@ -55,6 +68,10 @@ class StartupError(RuntimeError):
     """The service cannot start; the message says why and what to do."""
 
 
+class ScoringDateError(StartupError):
+    """The scoring date asked for lies after the extract date of the sources, or in the future."""
+
+
 class ServingSettings(BaseSettings):
     """Settings of the scoring service; each can be set as ``STRATUM_<NAME>``."""
 
@@ -64,7 +81,8 @@ class ServingSettings(BaseSettings):
         default=None, description="Source folder to score (`stratum serve --sources`)."
     )
     as_of: dt.date | None = Field(
-        default=None, description="Scoring date YYYY-MM-DD; default: the day the service starts."
+        default=None,
+        description="Scoring date YYYY-MM-DD; default: the extract date of the sources.",
     )
     max_batch_size: int = Field(
         default=DEFAULT_MAX_BATCH_SIZE,
@@ -183,12 +201,42 @@ def open_keys_and_log() -> tuple[KeyStore, AuditLog]:
     return keys, audit
 
 
-def scoring_date(serving: ServingSettings, today: dt.date | None = None) -> dt.date:
-    """``STRATUM_AS_OF`` or today; a date in the future is refused."""
+def source_extract(folder: Path, tables: SourceTables | None = None) -> ExtractDate:
+    """The extract date of the sources (of ``tables`` when loaded), or a :class:`StartupError`."""
+    try:
+        return extract_date(tables) if tables is not None else read_extract_date(folder)
+    except (ExtractDateError, OSError) as exc:
+        raise StartupError(
+            f"the source folder {folder} has no usable extract date: {exc}"
+        ) from None
+
+
+def scoring_date(
+    serving: ServingSettings, extract: ExtractDate, today: dt.date | None = None
+) -> dt.date:
+    """``STRATUM_AS_OF``, or the extract date of the sources.
+
+    Raises
+    ------
+    ScoringDateError
+        When the date lies after the extract date (the message names it and where it
+        comes from) or in the future.
+    """
     today = today or dt.date.today()
-    as_of = serving.as_of or today
+    if serving.as_of is None:
+        if extract.date > today:
+            raise ScoringDateError(
+                f"the scoring date defaults to the extract date of the sources, {extract}, "
+                f"which lies in the future (today is {today}); set STRATUM_AS_OF "
+                "(`stratum serve --as-of`)"
+            )
+        return extract.date
+    try:
+        as_of = guard_as_of(serving.as_of, extract, what="the scoring date (STRATUM_AS_OF)")
+    except AsOfAfterExtractError as exc:
+        raise ScoringDateError(str(exc)) from None
     if as_of > today:
-        raise StartupError(f"STRATUM_AS_OF={as_of} lies in the future (today is {today})")
+        raise ScoringDateError(f"STRATUM_AS_OF={as_of} lies in the future (today is {today})")
     return as_of
 
 
@@ -212,10 +260,10 @@ def load_state() -> ServiceState:
     ------
     StartupError
         When a setting is invalid, there are no keys, the audit log cannot be
-        continued, there is no champion, or the sources break the contract.
+        continued, there is no champion, the sources break the contract, or the
+        scoring date lies after their extract date (:class:`ScoringDateError`).
     """
     settings, serving = read_settings()
-    as_of = scoring_date(serving)
     folder = source_folder(serving)
     keys, audit = open_keys_and_log()
     info = resolve_champion(settings)
@@ -226,6 +274,7 @@ def load_state() -> ServiceState:
         tables = load_sources(folder)
     except SourceValidationError as exc:
         raise StartupError(f"the source folder breaks the data contract:\n{exc}") from None
+    as_of = scoring_date(serving, source_extract(folder, tables))
     try:
         scorer = Scorer.from_sources(model, tables, as_of)
     except ValueError as exc:

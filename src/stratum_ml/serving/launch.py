@@ -2,10 +2,11 @@
 
 :func:`serve` is what the command calls. It first runs the cheap start-up
 checks of :mod:`stratum_ml.serving.app_state` in this process (settings,
-scoring date, source folder, API keys, audit log, a ``champion`` in the
-registry, a free port), so that a missing champion is a one-line error and a
-non-zero exit instead of a crash-looping worker: BentoML restarts a worker
-whose start-up fails, and never exits by itself. Then it starts
+source folder, scoring date against the folder's extract date, API keys,
+audit log, a ``champion`` in the registry, a free port), so that a missing
+champion or a date after the data is a one-line error and a non-zero exit
+instead of a crash-looping worker: BentoML restarts a worker whose start-up
+fails, and never exits by itself. Then it starts
 
     bentoml serve stratum_ml.serving.service:RiskService --host 127.0.0.1 --port N
 
@@ -29,19 +30,23 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from stratum_ml.model.registry import ModelVersionInfo
 from stratum_ml.serving.app_state import (
+    ScoringDateError,
     ServingSettings,
     StartupError,
     open_keys_and_log,
     read_settings,
     resolve_champion,
     scoring_date,
+    source_extract,
     source_folder,
 )
+from stratum_ml.sources import ExtractDate
 
 SERVICE = "stratum_ml.serving.service:RiskService"
 DEFAULT_HOST = "127.0.0.1"
@@ -55,32 +60,64 @@ _LOG_RECORD = re.compile(r"^\S+ \[[A-Z]+\] \[")
 
 
 class LaunchError(RuntimeError):
-    """The service could not be started; the message says why."""
+    """The service could not be started; the message says why.
+
+    ``exit_code`` is what the command exits with: 2 for a scoring date that cannot
+    be served (bad usage), 1 otherwise.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What the checks before starting a server found: what will be served, as of when."""
+
+    champion: ModelVersionInfo
+    as_of: dt.date
+    extract: ExtractDate
+
+    @property
+    def date_line(self) -> str:
+        """The scoring date and why it is that date, for the start-up output."""
+        extract = self.extract
+        if self.as_of == extract.date:
+            return f"scoring as of {self.as_of}, the extract date of the sources ({extract.origin})"
+        return f"scoring as of {self.as_of}; the extract date of the sources is {extract}"
 
 
 def preflight(
     sources: Path, *, as_of: dt.date | None = None, host: str = DEFAULT_HOST, port: int
-) -> ModelVersionInfo:
+) -> LaunchPlan:
     """Check, before starting a server, what would make its start-up fail.
+
+    The scoring date is ``as_of`` or, without it, the extract date of the sources
+    (read from the folder's dates alone; the server validates the folder).
 
     Returns
     -------
-    ModelVersionInfo
-        The champion that will be served.
+    LaunchPlan
+        The champion that will be served, the scoring date and the extract date.
 
     Raises
     ------
     LaunchError
         With the reason (no champion, no keys, a damaged audit log, no source
-        folder, a scoring date in the future, the port in use).
+        folder, a scoring date after the extract date or in the future (exit
+        code 2), the port in use).
     """
     try:
         settings, _ = read_settings()
         serving = ServingSettings(sources=sources, as_of=as_of)
-        scoring_date(serving)
-        source_folder(serving)
+        folder = source_folder(serving)
+        extract = source_extract(folder)
+        scoring = scoring_date(serving, extract)
         open_keys_and_log()
         info = resolve_champion(settings)
+    except ScoringDateError as exc:
+        raise LaunchError(str(exc), exit_code=2) from None
     except StartupError as exc:
         raise LaunchError(str(exc)) from None
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -88,7 +125,7 @@ def preflight(
             probe.bind((host, port))
         except OSError as exc:
             raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return info
+    return LaunchPlan(champion=info, as_of=scoring, extract=extract)
 
 
 def service_env(
@@ -209,7 +246,7 @@ def start_service(
     port, host
         Where to listen; keep the host 127.0.0.1 unless a proxy in front adds TLS.
     as_of
-        The scoring date (default: the day the server starts).
+        The scoring date (default: the extract date of the sources).
     env
         The environment to start from (default: this process's).
     log
@@ -255,7 +292,7 @@ def serve(
     port, host
         Where to listen (default 127.0.0.1:3000).
     as_of
-        The scoring date (default: today).
+        The scoring date (default: the extract date of the sources).
     ready_timeout
         Seconds to wait for the service to load the model and score every dwelling.
     out
@@ -273,8 +310,9 @@ def serve(
         When a check fails or the service does not come up.
     """
     out = out or sys.stdout
-    info = preflight(sources, as_of=as_of, host=host, port=port)
-    running = start_service(sources, port=port, host=host, as_of=as_of)
+    plan = preflight(sources, as_of=as_of, host=host, port=port)
+    info = plan.champion
+    running = start_service(sources, port=port, host=host, as_of=plan.as_of)
     # the server runs in its own session: on SIGTERM, stop it rather than leave it orphaned
     handles_term = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if handles_term else None
@@ -283,6 +321,7 @@ def serve(
         url = running.url
         out.write(
             f"\nstratum scoring service: {url}  (model {info.name} version {info.version})\n"
+            f"{plan.date_line}\n"
             f"API reference: {url}/docs.json  (browse it at {url}/)\n"
             "Example call, with an analyst key (such as the demo analyst key printed by "
             "`stratum keys demo`) in $STRATUM_API_KEY:\n"

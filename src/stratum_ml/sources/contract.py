@@ -3,6 +3,9 @@
 Every rule of the contract is written here once, as a :class:`ColumnSpec` or
 :class:`TableSpec` field; the pandera schemas (``sources.schemas``), the
 synthetic generator and the documentation are all derived from these specs.
+Beside the tables, a folder may declare its extract date
+(:data:`EXTRACT_DECLARATION`); the columns that date a folder are
+:data:`EXTRACT_COLUMNS`.
 """
 
 from __future__ import annotations
@@ -312,3 +315,44 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in CONTRACT}
 REQUIRED_TABLES: tuple[str, ...] = tuple(t.name for t in CONTRACT if t.required)
 OPTIONAL_TABLES: tuple[str, ...] = tuple(t.name for t in CONTRACT if not t.required)
 MODEL_TABLES: tuple[str, ...] = tuple(t.name for t in CONTRACT if not t.audit_only)
+
+
+@dataclass(frozen=True)
+class ExtractColumn:
+    """A column that dates the rows of a source folder, for its extract date.
+
+    ``year`` columns hold a calendar year, which counts as its last day (31 December):
+    a year's total is complete, and known, only once the year has ended.
+    """
+
+    table: str
+    column: str
+    year: bool = False
+
+    @property
+    def qualified(self) -> str:
+        """``table.column``."""
+        return f"{self.table}.{self.column}"
+
+
+#: every column that dates a row: the date and timestamp columns, and an own-date year
+EXTRACT_COLUMNS: tuple[ExtractColumn, ...] = tuple(
+    ExtractColumn(t.name, c.name, year=c.kind == "int")
+    for t in CONTRACT
+    for c in t.columns
+    if c.kind in ("date", "timestamp") or (c.kind == "int" and c.name == t.own_date)
+)
+
+
+@dataclass(frozen=True)
+class ExtractDeclaration:
+    """The optional file in which a source folder declares its extract date."""
+
+    file: str
+    key: str
+    example: str
+
+
+EXTRACT_DECLARATION = ExtractDeclaration(
+    file="extract.json", key="extract_date", example='{"extract_date": "2026-11-01"}'
+)

@@ -15,9 +15,15 @@ import sys
 from pathlib import Path
 
 from stratum_ml.io import write_text_atomic
-from stratum_ml.sources.contract import CONTRACT, ColumnSpec, TableSpec
+from stratum_ml.sources.contract import (
+    CONTRACT,
+    EXTRACT_COLUMNS,
+    EXTRACT_DECLARATION,
+    ColumnSpec,
+    TableSpec,
+)
 
-__all__ = ["column_rule", "render_contract", "table_section"]
+__all__ = ["column_rule", "extract_section", "render_contract", "table_section"]
 
 _INTRO = """\
 # Source data contract
@@ -138,6 +144,39 @@ def table_section(table: TableSpec) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def extract_section() -> str:
+    """The Markdown section on the extract date: the declaration file and the dated columns."""
+    d = EXTRACT_DECLARATION
+    lines = [
+        "## Extract date",
+        "",
+        "A source folder is a snapshot taken on its *extract date*: the first day it does",
+        "not cover. The folder may declare it in a file beside the tables,",
+        f"`{d.file}`, a JSON object with the one key `{d.key}` (an ISO date):",
+        "",
+        "```json",
+        d.example,
+        "```",
+        "",
+        "Nothing in the folder may then be dated on or after that day; a declared date on",
+        "or before a date the tables hold is rejected with the latest date found and its",
+        "column. Without the file, the extract date is the day after the latest date the",
+        "folder holds, over these columns:",
+        "",
+        *(
+            f"- {c.qualified}" + (" (a year counts as its last day, 31 December)" if c.year else "")
+            for c in EXTRACT_COLUMNS
+        ),
+        "",
+        "Declare the date when the extract was made later than its last event (a quiet",
+        "week before the export). No command accepts a reference date after the extract",
+        "date: `stratum features`, `score`, `evaluate` and `serve` refuse it, naming the",
+        "extract date and where it comes from, and `serve` without `--as-of` scores as of",
+        "the extract date.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def render_contract() -> str:
     """The whole contract document as Markdown.
 
@@ -157,6 +196,7 @@ def render_contract() -> str:
         "",
     ]
     parts += [table_section(t) for t in CONTRACT]
+    parts.append(extract_section())
     parts.append(_POINT_IN_TIME)
     parts += [f"- {t.name}: `{t.own_date}`" for t in CONTRACT if t.own_date is not None]
     return "\n".join(parts).rstrip() + "\n"

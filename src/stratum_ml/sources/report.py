@@ -16,9 +16,9 @@ _STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 def print_report(report: ValidationReport, console: Console) -> None:
     """Print the findings grouped by table, then a one-line verdict.
 
-    Each table that was read or has findings gets a heading (file, row count,
-    start of its sha256) and a table of its findings; the folder's own remarks
-    (such as unknown files) come first.
+    The folder's extract date comes first (when known), then its own remarks
+    (such as unknown files); each table that was read or has findings gets a
+    heading (file, row count, start of its sha256) and a table of its findings.
 
     Parameters
     ----------
@@ -30,6 +30,8 @@ def print_report(report: ValidationReport, console: Console) -> None:
     """
     source = str(report.source_dir) if report.source_dir is not None else "in-memory tables"
     console.print(Text.assemble(("Source validation: ", "bold"), source))
+    if report.extract is not None:
+        console.print(Text.assemble(("extract date: ", "bold"), str(report.extract)))
     folder = [f for f in report.findings if f.table is None]
     if folder:
         console.print(Text("folder", style="bold"))

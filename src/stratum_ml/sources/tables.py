@@ -21,6 +21,7 @@ so no feature function can reach them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,6 +47,8 @@ class SourceTables:
     #: sha256 of every source file read, by file name (empty when built in memory)
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     source_dir: Path | None = None
+    #: the extract date the folder declares (``extract.json``); see ``sources.extract``
+    declared_extract_date: dt.date | None = None
 
     @property
     def available(self) -> tuple[str, ...]:

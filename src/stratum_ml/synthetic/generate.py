@@ -40,6 +40,7 @@ from stratum_ml.io import atomic_path, table_format
 from stratum_ml.sources.contract import (
     BIRTH_COUNTRY_GROUPS,
     CONTRACT,
+    EXTRACT_DECLARATION,
     GENDERS,
     INSPECTION_REASONS,
     OUTCOMES,
@@ -52,6 +53,7 @@ from stratum_ml.sources.contract import (
     VIOLATION_TYPES,
     TableSpec,
 )
+from stratum_ml.sources.extract import declaration_text
 from stratum_ml.sources.tables import AuditTables, SourceTables, normalise_table
 from stratum_ml.synthetic import enforcement, mechanisms, population, registers, usage, world
 from stratum_ml.synthetic._util import day, format_ids, scramble, to_datetime64
@@ -301,7 +303,8 @@ def generate_tables(cfg: GeneratorConfig) -> Municipality:
 
     The tables have the normalised dtypes of :mod:`stratum_ml.sources.tables`
     and equal what ``load_sources`` returns for the folder that
-    :func:`generate_municipality` writes with the same configuration.
+    :func:`generate_municipality` writes with the same configuration, the
+    declared extract date (``cfg.extract_date``) included.
 
     Examples
     --------
@@ -326,6 +329,7 @@ def generate_tables(cfg: GeneratorConfig) -> Municipality:
         businesses=tables["businesses"],
         ownership=tables["ownership"],
         reports=tables["reports"],
+        declared_extract_date=cfg.extract_date,
     )
     return Municipality(
         sources=sources,
@@ -466,8 +470,9 @@ def generate_municipality(
     """Write a synthetic source folder and its ground truth; return a short summary.
 
     Every contract table is written as ``<table>.<fmt>`` into ``out_dir``, chunk
-    by chunk, first into a temporary sibling folder that is renamed to
-    ``out_dir`` only when complete. The truth goes to ``truth_file`` (Parquet or
+    by chunk, with ``extract.json`` declaring ``cfg.extract_date`` (see
+    :mod:`stratum_ml.sources.extract`), first into a temporary sibling folder
+    that is renamed to ``out_dir`` only when complete. The truth goes to ``truth_file`` (Parquet or
     CSV by its suffix), which must lie outside ``out_dir``.
 
     Raises
@@ -496,6 +501,9 @@ def generate_municipality(
                 truth_writer.close()
                 for wr in writers.values():
                     wr.close()
+            (tmp / EXTRACT_DECLARATION.file).write_text(
+                declaration_text(cfg.extract_date), encoding="utf-8"
+            )
             if out_dir.exists():
                 out_dir.rmdir()  # checked empty above
             os.replace(tmp, out_dir)

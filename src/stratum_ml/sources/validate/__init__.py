@@ -25,6 +25,7 @@ business, owner, report and inspection ids); other columns show at most
 from stratum_ml.sources.validate._api import (
     load_audit_tables,
     load_sources,
+    read_extract_date,
     validate_source_dir,
     validate_tables,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ValidationReport",
     "load_audit_tables",
     "load_sources",
+    "read_extract_date",
     "validate_source_dir",
     "validate_tables",
 ]

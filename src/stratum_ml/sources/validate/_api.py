@@ -10,8 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from stratum_ml.sources.contract import CONTRACT, MODEL_TABLES, TABLES
+from stratum_ml.sources.extract import (
+    ExtractDate,
+    latest_date,
+    read_declaration,
+    resolve_extract_date,
+)
 from stratum_ml.sources.tables import AuditTables, SourceTables, normalise_table
-from stratum_ml.sources.validate._files import _validate_dir
+from stratum_ml.sources.validate._files import _read_dated_columns, _validate_dir
 from stratum_ml.sources.validate._findings import (
     SourceValidationError,
     ValidationReport,
@@ -103,12 +109,14 @@ def load_sources(path: str | os.PathLike[str]) -> SourceTables:
     -------
     SourceTables
         Normalised tables (see :mod:`stratum_ml.sources.tables`), with the
-        fingerprints of the files read.
+        fingerprints of the files read (``extract.json`` included) and the
+        declared extract date.
 
     Raises
     ------
     SourceValidationError
-        When any rule is broken; its text lists every finding.
+        When any rule is broken, the extract declaration included; its text lists
+        every finding.
     """
     folder = Path(path)
     specs = [TABLES[name] for name in MODEL_TABLES]
@@ -116,11 +124,45 @@ def load_sources(path: str | os.PathLike[str]) -> SourceTables:
     if not report.ok:
         raise SourceValidationError(report)
     tables = {name: normalise_table(typed.pop(name), TABLES[name]) for name in list(typed)}
+    extract = report.extract
     return SourceTables(
         **tables,
         fingerprints=dict(report.fingerprints),
         source_dir=folder,
+        declared_extract_date=extract.date if extract is not None and extract.declared else None,
     )
+
+
+def read_extract_date(path: str | os.PathLike[str]) -> ExtractDate:
+    """The extract date of a source folder, reading only its dated columns.
+
+    The same date as ``extract_date(load_sources(path))`` for a folder that loads,
+    at a fraction of the cost: ``stratum serve`` checks its scoring date with it
+    before starting a server. It does not validate the folder.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The source folder.
+
+    Returns
+    -------
+    ExtractDate
+
+    Raises
+    ------
+    NotADirectoryError
+        When ``path`` is not a folder.
+    ExtractDateError
+        When the declaration is unreadable or lies on or before a date the folder
+        holds, or the date cannot be known (see
+        :func:`~stratum_ml.sources.extract.resolve_extract_date`).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"source folder {folder} is not a folder")
+    declared = read_declaration(folder)
+    return resolve_extract_date(latest_date(_read_dated_columns(folder)), declared)
 
 
 def load_audit_tables(path: str | os.PathLike[str]) -> AuditTables | None:

@@ -12,7 +12,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from stratum_ml.io import sha256_file
-from stratum_ml.sources.contract import TABLES, TableSpec
+from stratum_ml.sources.contract import EXTRACT_COLUMNS, EXTRACT_DECLARATION, TABLES, TableSpec
+from stratum_ml.sources.extract import (
+    ExtractDateError,
+    latest_date,
+    read_declaration,
+    resolve_extract_date,
+)
 from stratum_ml.sources.validate._findings import (
     Finding,
     ValidationReport,
@@ -36,7 +42,9 @@ def _validate_dir(
     """Read and validate ``specs`` from ``folder``; also the parsed frames.
 
     With ``reference_only``, the tables that ``specs`` refer to are read only for
-    the referenced columns, which are not validated themselves.
+    the referenced columns, which are not validated themselves. Otherwise the
+    folder's extract date is checked too (``report.extract``): a declaration that
+    cannot be read, or that lies on or before a date the tables hold, is an error.
     """
     report = ValidationReport(source_dir=folder)
     typed: dict[str, pd.DataFrame] = {}
@@ -51,6 +59,9 @@ def _validate_dir(
     hashes: dict[str, Future[str]] = {}
     parents: dict[tuple[str, str], pd.Series] = {}
     with ThreadPoolExecutor(max_workers=1) as hasher:
+        declaration = folder / EXTRACT_DECLARATION.file
+        if not reference_only and declaration.is_file():
+            hashes[declaration.name] = hasher.submit(sha256_file, declaration)
         for spec in specs:
             path = found.get(spec.name)
             if path is None:
@@ -85,6 +96,8 @@ def _validate_dir(
             _presence_findings(specs, typed, report.files, skip=unreadable | set(clashes))
         )
         report.findings.extend(_reference_findings(specs, typed, report.files, parents))
+        if not reference_only:
+            _check_extract(folder, typed, report)
         report.fingerprints = {
             name: future.result() for name, future in hashes.items() if future.exception() is None
         }
@@ -92,13 +105,55 @@ def _validate_dir(
     return report, typed
 
 
+def _check_extract(folder: Path, typed: dict[str, pd.DataFrame], report: ValidationReport) -> None:
+    """Set ``report.extract``, or add the error that the declaration makes."""
+    file = EXTRACT_DECLARATION.file
+    try:
+        declared = read_declaration(folder)
+    except ExtractDateError as exc:
+        report.findings.append(_table_finding("error", None, file, "extract declaration", str(exc)))
+        return
+    try:
+        report.extract = resolve_extract_date(latest_date(typed), declared)
+    except ExtractDateError as exc:
+        if declared is not None:  # no dated row and no declaration is not a broken rule
+            report.findings.append(_table_finding("error", None, file, "extract date", str(exc)))
+
+
+def _read_dated_columns(folder: Path) -> dict[str, pd.DataFrame]:
+    """Only the columns that date a folder (``EXTRACT_COLUMNS``), parsed, by table.
+
+    A table given twice, a file that cannot be read and a missing column are
+    skipped: loading the folder reports them.
+    """
+    found, _ = _scan(folder, ValidationReport(source_dir=folder))
+    frames: dict[str, pd.DataFrame] = {}
+    for table in dict.fromkeys(c.table for c in EXTRACT_COLUMNS):
+        path = found.get(table)
+        if path is None:
+            continue
+        try:
+            header = _header(path)
+            columns = [c.column for c in EXTRACT_COLUMNS if c.table == table and c.column in header]
+            raw = _read_table_file(path, columns)
+        except (OSError, ValueError):
+            continue
+        spec = TABLES[table]
+        frames[table] = pd.DataFrame(
+            {c: _parse_column(raw[c], spec.column(c).kind).values for c in columns}
+        )
+    return frames
+
+
 def _scan(folder: Path, report: ValidationReport) -> tuple[dict[str, Path], list[str]]:
     """The file of each table, and the tables given twice (an error, added to ``report``).
 
-    Entries that are not table files are noted and ignored.
+    Entries that are neither table files nor the extract declaration are noted and ignored.
     """
     candidates: dict[str, list[Path]] = {}
     for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.name == EXTRACT_DECLARATION.file:
+            continue
         if entry.is_file() and entry.suffix in FILE_SUFFIXES and entry.stem in TABLES:
             candidates.setdefault(entry.stem, []).append(entry)
         else:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stratum_ml.sources.contract import CONTRACT, TABLES, TableSpec
+from stratum_ml.sources.extract import ExtractDate
 
 Severity = Literal["error", "warning", "note"]
 
@@ -77,6 +78,9 @@ class ValidationReport:
         sha256 of every file read, by file name.
     source_dir : pathlib.Path or None
         The source folder, or ``None`` for in-memory tables.
+    extract : ExtractDate or None
+        The folder's extract date (``sources.extract``); ``None`` for in-memory
+        tables, or when it cannot be known.
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -84,6 +88,7 @@ class ValidationReport:
     files: dict[str, str] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     source_dir: Path | None = None
+    extract: ExtractDate | None = None
 
     @property
     def ok(self) -> bool:
