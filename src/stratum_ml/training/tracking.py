@@ -17,6 +17,9 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
                              estimates: what ``stratum promote`` re-scores models on
 ``evaluation/report.json``   the :class:`EvaluationReport` itself (``stratum evaluate``
                              and ``stratum promote`` read it)
+``reference/``               ``drift_reference.json``: the population's per-feature
+                             bins and the model's raw scores on it, what drift is
+                             measured against (:func:`drift_reference`)
 ``fairness/verdict.json``    the fairness gate's verdict and checks
 ``risk_model/``              the model in its own files (``booster.txt``, ``model.json``)
 ``model/``                   the MLflow pyfunc (signature, input example), registered
@@ -54,6 +57,7 @@ from stratum_ml.model.pyfunc import (
     pyfunc_signature,
     to_pyfunc_frame,
 )
+from stratum_ml.model.reference import REFERENCE_ARTIFACT, DriftReference, build_reference
 from stratum_ml.model.registry import (
     CHALLENGER,
     RISK_MODEL_ARTIFACT,
@@ -73,6 +77,7 @@ from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 
 __all__ = [
     "RegisteredVersion",
+    "drift_reference",
     "json_text",
     "log_training_run",
     "metrics_of",
@@ -307,6 +312,19 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
                 raise ValueError(f"{kind} name {name!r} is not a safe file name")
 
 
+def drift_reference(outcome: TrainingOutcome) -> DriftReference:
+    """The training reference drift is measured against: the population as the model saw it.
+
+    Built from ``evaluation_data["population"]`` (every approved feature whose table
+    was present, as of ``periods["population_as_of"]``) and the registered model's raw
+    scores on it; see :mod:`stratum_ml.model.reference`.
+    """
+    population = outcome.evaluation_data["population"]
+    raw = outcome.model.raw_score(population[outcome.model.feature_names_in_])
+    as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
+    return build_reference(population, raw, as_of=as_of, seed=outcome.config.seed)
+
+
 def _stage(outcome: TrainingOutcome, folder: Path) -> None:
     """Write every run artifact (but the model card and register entry) under ``folder``."""
     write_text_atomic(folder / "run_config.yaml", outcome.config.to_yaml())
@@ -336,6 +354,7 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
     }
     write_text_atomic(folder / "evaluation" / "estimates.json", json_text(estimates))
     write_text_atomic(folder / REPORT_ARTIFACT, outcome.report.to_json())
+    write_text_atomic(folder / REFERENCE_ARTIFACT, drift_reference(outcome).to_json())
     write_text_atomic(
         folder / "fairness" / "verdict.json", json_text(outcome.fairness_verdict.to_dict())
     )
