@@ -107,8 +107,9 @@ class FeatureReference(_Frozen):
     def missing(self, values: pd.Series) -> np.ndarray:
         """Per row: True where the value counts as missing."""
         if self.kind == "categorical":
-            return values.isna().to_numpy()
-        return ~np.isfinite(_numbers(values))
+            return np.asarray(values.isna().to_numpy(), dtype=bool)
+        finite: np.ndarray = np.isfinite(_numbers(values))
+        return ~finite
 
     def bin_counts(self, values: pd.Series) -> np.ndarray:
         """How many of the non-missing ``values`` fall into each of :attr:`n_bins` bins."""
@@ -116,7 +117,7 @@ class FeatureReference(_Frozen):
         if self.kind == "numeric":
             index = np.searchsorted(np.asarray(self.edges), _numbers(present), side="left")
         else:
-            known = pd.Index(self.categories).get_indexer(present.astype("str").to_numpy())
+            known = pd.Index(self.categories).get_indexer(pd.Index(present.astype("str")))
             index = np.where(known >= 0, known, len(self.categories))
         return np.bincount(index, minlength=self.n_bins)
 

@@ -65,6 +65,7 @@ are a few lines of numpy over the reference's bins.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -299,8 +300,8 @@ class DriftResult(_Frozen):
 
 
 def psi(
-    reference: np.ndarray | list[float],
-    current: np.ndarray | list[float],
+    reference: np.ndarray | Sequence[float],
+    current: np.ndarray | Sequence[float],
     *,
     epsilon: float = PSI_EPSILON,
 ) -> float:

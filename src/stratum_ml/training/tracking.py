@@ -300,6 +300,8 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
             raise ValueError(
                 f"evaluation_data[{frame_name!r}] lacks model features: {', '.join(sorted(absent))}"
             )
+    if "population_as_of" not in outcome.periods:
+        raise ValueError("periods lacks population_as_of: the drift reference is dated by it")
     if outcome.config.headline_k not in outcome.honest:
         raise ValueError(f"no honest estimate for the headline k={outcome.config.headline_k}")
     for kind, names in (
