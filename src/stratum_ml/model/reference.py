@@ -8,7 +8,8 @@ the holdout start and logs it with the run as :data:`REFERENCE_ARTIFACT`
 What is kept, per feature of the population (every approved feature whose source
 table was present, not only the model's):
 
-* **numeric** -- bin edges at the deciles of the non-missing values; repeated
+* **numeric** -- bin edges at the deciles of the non-missing values (observed
+  values: the nearest one at or below each decile); repeated
   deciles are merged, so a count or a flag gets as many bins as it has distinct
   deciles. Bins are right-closed, ``(-inf, e1], (e1, e2], ..., (ek, inf)``, so a
   later value below or above the training range still falls into a bin (the outer
@@ -206,7 +207,7 @@ def _feature_reference(values: pd.Series, bins: int) -> FeatureReference:
         finite = numbers[np.isfinite(numbers)]
         edges: tuple[float, ...] = ()
         if len(finite):
-            inner = np.quantile(finite, np.arange(1, bins) / bins)
+            inner = np.quantile(finite, np.arange(1, bins) / bins, method="lower")
             edges = tuple(float(e) for e in np.unique(inner))
         ref = FeatureReference(
             kind="numeric",
