@@ -93,7 +93,7 @@ def test_pipeline(home: Path, tmp_path: Path) -> None:
 
 
 def _check_drift(home: Path, src: Path, tmp_path: Path) -> None:
-    """``stratum drift`` a quarter after the reference: quiet as generated, loud with water halved."""
+    """``stratum drift`` a quarter after the reference: quiet as generated, loud, water halved."""
     code, out = run(["drift", "--sources", str(src), "--as-of", "2026-11-01", "--json"], home)
     assert code in (0, 1), out
     first = json.loads(out)
