@@ -1,7 +1,11 @@
-"""The command line end to end: generate -> validate -> features -> train -> promote -> score."""
+"""The command line end to end: generate -> validate -> features -> train -> promote -> score
+-> drift."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +88,36 @@ def test_pipeline(home: Path, tmp_path: Path) -> None:
     assert ranked["rank"].tolist()[:3] == [1, 2, 3]
     assert ranked["reason_1"].head(20).notna().all()
     assert ranked["reason_1"].iloc[20:].isna().all()  # only the top K is explained
+
+    _check_drift(home, src, tmp_path)
+
+
+def _check_drift(home: Path, src: Path, tmp_path: Path) -> None:
+    """``stratum drift`` a quarter after the reference: quiet as generated, loud, water halved."""
+    code, out = run(["drift", "--sources", str(src), "--as-of", "2026-11-01", "--json"], home)
+    assert code in (0, 1), out
+    first = json.loads(out)
+    assert first["model_version"] == "1" and "drifted" in first
+    quarter_on = str(dt.date.fromisoformat(first["reference_as_of"]) + dt.timedelta(days=91))
+    code, out = run(["drift", "--sources", str(src), "--as-of", quarter_on], home)
+    assert code == 0 and "not drifted" in out, out
+
+    shifted = tmp_path / "shifted"
+    shutil.copytree(src, shifted)
+    (water,) = shifted.glob("water_usage.*")
+    frame = pd.read_parquet(water) if water.suffix == ".parquet" else pd.read_csv(water)
+    frame["volume_m3"] = frame["volume_m3"] / 2
+    if water.suffix == ".parquet":
+        frame.to_parquet(water, index=False)
+    else:
+        frame.to_csv(water, index=False)
+    code, out = run(["drift", "--sources", str(shifted), "--as-of", quarter_on, "--json"], home)
+    assert code == 1, out
+    result = json.loads(out)
+    assert result["drifted"] and any(r.startswith("water_") for r in result["reasons"])
+
+    code, out = run(["drift", "--sources", str(src), "--as-of", quarter_on, "--model", "7"], home)
+    assert code == 2 and "no model" in out
 
 
 def test_a_date_after_the_data_is_refused_with_a_champion(home: Path, tmp_path: Path) -> None:

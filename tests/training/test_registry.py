@@ -35,6 +35,7 @@ from stratum_ml.evaluation.metrics import plot_calibration, top_k_mask
 from stratum_ml.features.catalogue import FeatureSet
 from stratum_ml.model.params import LightGBMParams
 from stratum_ml.model.pyfunc import to_pyfunc_frame
+from stratum_ml.model.reference import ReferenceMissing, load_reference
 from stratum_ml.model.registry import (
     CHALLENGER,
     CHAMPION,
@@ -43,7 +44,8 @@ from stratum_ml.model.registry import (
     load_risk_model,
 )
 from stratum_ml.model.risk_model import RiskModel
-from stratum_ml.model.store import EXPERIMENT_NAME
+from stratum_ml.model.store import EXPERIMENT_NAME, configure_mlflow
+from stratum_ml.monitoring.drift import compare
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.holdout import honest_estimates, naive_estimates, ranked_population
 from stratum_ml.training.outcome import TrainingOutcome
@@ -354,6 +356,40 @@ def test_a_logged_run_holds_everything_and_the_version_is_challenger(
     ).read_text()
     assert f"lightgbm=={lightgbm.__version__}" in requirements
     assert f"pandas=={pd.__version__}" in requirements
+
+
+def test_the_run_logs_the_drift_reference_of_its_population(
+    outcomes: Outcomes, settings: Settings
+) -> None:
+    outcome = outcomes.good
+    registered = log_training_run(outcome, settings=settings, model_name="with-reference")
+    reference = load_reference(registered.run_id, settings)
+    population = outcomes.world.population
+    assert reference.as_of.isoformat() == outcome.periods["population_as_of"]
+    assert reference.n == len(population) == reference.score.n
+    assert set(reference.features) == set(population.columns)
+    assert reference.features["tenure"].kind == "categorical"
+    assert reference.features["tenure"].categories == tuple(population["tenure"].cat.categories)
+    owner = reference.features["owner_type"]
+    assert owner.missing_rate == pytest.approx(population["owner_type"].isna().mean())
+    floor = reference.features["floor_area_m2"]
+    assert (floor.min, floor.max) == (
+        population["floor_area_m2"].min(),
+        population["floor_area_m2"].max(),
+    )
+    raw = outcome.model.raw_score(population[list(FEATURES)])
+    assert set(reference.score.sample) <= set(raw.tolist())
+    # the same population compared with its own reference has not drifted
+    result = compare(reference, population[list(FEATURES)], raw)
+    assert not result.drifted and result.score.ks_statistic < 0.05
+
+
+def test_a_run_without_a_reference_says_so(settings: Settings) -> None:
+    configure_mlflow(settings)
+    with mlflow.start_run() as run:
+        mlflow.log_param("empty", 1)
+    with pytest.raises(ReferenceMissing, match="retrain to record one"):
+        load_reference(run.info.run_id, settings)
 
 
 def test_the_pyfunc_returns_the_calibrated_probability(

@@ -6,6 +6,7 @@ module             commands
 :mod:`.data`       ``validate``, ``generate``, ``features``
 :mod:`.model`      ``train``, ``evaluate``, ``promote``
 :mod:`.score`      ``score``, ``serve``
+:mod:`.monitor`    ``drift``
 :mod:`.admin`      ``keys create|list|revoke|demo``, ``audit verify|show``
 =================  ==========================================================
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum_ml.cli import admin, data, model, score
+from stratum_ml.cli import admin, data, model, monitor, score
 
 __all__ = ["app", "main"]
 
@@ -40,6 +41,7 @@ app.command()(model.train)
 app.command()(score.score)
 app.command()(model.evaluate)
 app.command()(score.serve)
+app.command()(monitor.drift)
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -17,6 +17,9 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
                              estimates: what ``stratum promote`` re-scores models on
 ``evaluation/report.json``   the :class:`EvaluationReport` itself (``stratum evaluate``
                              and ``stratum promote`` read it)
+``reference/``               ``drift_reference.json``: the population's per-feature
+                             bins and the model's raw scores on it, what drift is
+                             measured against (:func:`drift_reference`)
 ``fairness/verdict.json``    the fairness gate's verdict and checks
 ``risk_model/``              the model in its own files (``booster.txt``, ``model.json``)
 ``model/``                   the MLflow pyfunc (signature, input example), registered
@@ -54,6 +57,7 @@ from stratum_ml.model.pyfunc import (
     pyfunc_signature,
     to_pyfunc_frame,
 )
+from stratum_ml.model.reference import REFERENCE_ARTIFACT, DriftReference, build_reference
 from stratum_ml.model.registry import (
     CHALLENGER,
     RISK_MODEL_ARTIFACT,
@@ -73,6 +77,7 @@ from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 
 __all__ = [
     "RegisteredVersion",
+    "drift_reference",
     "json_text",
     "log_training_run",
     "metrics_of",
@@ -295,6 +300,8 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
             raise ValueError(
                 f"evaluation_data[{frame_name!r}] lacks model features: {', '.join(sorted(absent))}"
             )
+    if "population_as_of" not in outcome.periods:
+        raise ValueError("periods lacks population_as_of: the drift reference is dated by it")
     if outcome.config.headline_k not in outcome.honest:
         raise ValueError(f"no honest estimate for the headline k={outcome.config.headline_k}")
     for kind, names in (
@@ -305,6 +312,19 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
         for name in names:
             if not _STEM.fullmatch(name):
                 raise ValueError(f"{kind} name {name!r} is not a safe file name")
+
+
+def drift_reference(outcome: TrainingOutcome) -> DriftReference:
+    """The training reference drift is measured against: the population as the model saw it.
+
+    Built from ``evaluation_data["population"]`` (every approved feature whose table
+    was present, as of ``periods["population_as_of"]``) and the registered model's raw
+    scores on it; see :mod:`stratum_ml.model.reference`.
+    """
+    population = outcome.evaluation_data["population"]
+    raw = outcome.model.raw_score(population[outcome.model.feature_names_in_])
+    as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
+    return build_reference(population, raw, as_of=as_of, seed=outcome.config.seed)
 
 
 def _stage(outcome: TrainingOutcome, folder: Path) -> None:
@@ -336,6 +356,7 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
     }
     write_text_atomic(folder / "evaluation" / "estimates.json", json_text(estimates))
     write_text_atomic(folder / REPORT_ARTIFACT, outcome.report.to_json())
+    write_text_atomic(folder / REFERENCE_ARTIFACT, drift_reference(outcome).to_json())
     write_text_atomic(
         folder / "fairness" / "verdict.json", json_text(outcome.fairness_verdict.to_dict())
     )

@@ -1,0 +1,1 @@
+"""Tests of stratum_ml.monitoring."""
