@@ -59,6 +59,13 @@ def test_features_refuses_a_date_after_the_extract(sources: Path, tmp_path: Path
     assert not out.exists()
 
 
+def test_drift_refuses_a_date_after_the_extract(sources: Path, tmp_path: Path) -> None:
+    args = ["drift", "--sources", str(sources), "--as-of", "2031-01-01"]
+    code, text = run(args, tmp_path / "home")
+    assert refused(code, text, "2031-01-01"), text
+    assert "no model" not in text
+
+
 def test_features_accept_the_extract_date_itself(sources: Path, tmp_path: Path) -> None:
     out = tmp_path / "features.parquet"
     args = ["features", "--sources", str(sources), "--as-of", EXTRACT, "--out", str(out)]

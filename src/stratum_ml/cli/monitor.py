@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from stratum_ml.cli.common import console, fail, load_model, parse_date
+from stratum_ml.cli.common import console, fail, guard_date, load_model, parse_date
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -86,14 +86,14 @@ def drift(
     from stratum_ml.monitoring.drift import drift_of
     from stratum_ml.scoring.scorer import Scorer
 
-    ref = parse_date(as_of, "--as-of")
+    tables = _tables(sources)
+    ref = guard_date(parse_date(as_of, "--as-of"), tables)
     limits = _thresholds(thresholds)
     risk_model, info = load_model(model)
     try:
         reference = load_reference(info.run_id)
     except ReferenceMissing as exc:
         raise fail(f"{info.name} v{info.version}: {exc}") from None
-    tables = _tables(sources)
     with console.status(f"building the population as of {ref}"):
         try:
             result = drift_of(Scorer.from_sources(risk_model, tables, ref), reference, limits)
