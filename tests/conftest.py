@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from stratum_ml.store import Store, open_store
 from stratum_ml.synthetic.generate import GeneratorConfig, Municipality, generate_tables
 from tests.pg_server import PostgresServer, PostgresUnavailable
 
@@ -34,3 +36,26 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+#: the databases the operational store runs on; store tests run on each
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=DATABASES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty operational store: a SQLite file, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'stratum.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database_url()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An opened, migrated, empty operational store on each database."""
+    opened = open_store(store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

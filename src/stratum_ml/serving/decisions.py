@@ -300,18 +300,27 @@ class DecisionStore:
             supersedes=supersedes,
             idempotency_key=idempotency_key,
         )
+        try:
+            return self._write(new)
+        except DecisionConflict:
+            # a racing retry of the same request may have stored it since our checks ran
+            if idempotency_key is not None:
+                with self.store.transaction() as session:
+                    first = _by_key(session, idempotency_key)
+                    if first is not None:
+                        return self._replay(first, new)
+            raise
+
+    def _write(self, new: DecisionRow) -> RecordedDecision:
+        """Check and add ``new`` in one transaction; once more if a racing writer won."""
         for attempt in range(2):
             try:
                 with self.store.transaction() as session:
-                    if idempotency_key is not None:
-                        first = session.scalar(
-                            select(DecisionRow).where(
-                                DecisionRow.idempotency_key == idempotency_key
-                            )
-                        )
+                    if new.idempotency_key is not None:
+                        first = _by_key(session, new.idempotency_key)
                         if first is not None:
                             return self._replay(first, new)
-                    _check_chain(session, address_id, supersedes)
+                    _check_chain(session, new.address_id, new.supersedes)
                     session.add(new)
                 return RecordedDecision.of(new)
             except IntegrityError:
@@ -355,6 +364,11 @@ class DecisionStore:
             rows = list(session.scalars(query))[::-1]
             successors = _successors(session, [r.decision_id for r in rows])
         return [RecordedDecision.of(r, successors.get(r.decision_id)) for r in rows]
+
+
+def _by_key(session: Session, key: str) -> DecisionRow | None:
+    """The decision stored with an idempotency key, if any."""
+    return session.scalar(select(DecisionRow).where(DecisionRow.idempotency_key == key))
 
 
 def _copy(row: DecisionRow) -> DecisionRow:

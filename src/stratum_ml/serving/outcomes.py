@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.sources.tables import normalise_table
@@ -46,6 +47,16 @@ PROVENANCE_COLUMNS = ("recorded_at", "recorded_by")
 STORE_COLUMNS = (*INSPECTIONS.column_names, *PROVENANCE_COLUMNS)
 #: prefix of the inspection ids the service hands out (never a BSN: not 9 digits)
 ID_PREFIX = "svc-"
+_ROW_FIELDS = (
+    "inspection_id",
+    "address_id",
+    "inspected_at",
+    "reason",
+    "outcome",
+    "violation_type",
+    "recorded_at",
+    "recorded_by",
+)
 
 
 class OutcomeError(ValueError):
@@ -194,25 +205,34 @@ class OutcomeStore:
         problems.extend(_contract_errors(stored))
         if problems:
             raise OutcomeError("the visit outcome was not stored: " + "; ".join(problems))
+        try:
+            return self._write(stored, idempotency_key)
+        except DuplicateOutcome:
+            # a racing retry of the same request may have stored it since our checks ran
+            if idempotency_key is not None:
+                with self.store.transaction() as session:
+                    first = _by_key(session, idempotency_key)
+                    if first is not None:
+                        return self._replay(first, stored)
+            raise
+
+    def _write(self, stored: RecordedOutcome, idempotency_key: str | None) -> RecordedOutcome:
+        """Check and add one outcome in one transaction; once more if a racing writer won."""
         for attempt in range(2):
             try:
                 with self.store.transaction() as session:
                     if idempotency_key is not None:
-                        first = session.scalar(
-                            select(VisitOutcomeRow).where(
-                                VisitOutcomeRow.idempotency_key == idempotency_key
-                            )
-                        )
+                        first = _by_key(session, idempotency_key)
                         if first is not None:
                             return self._replay(first, stored)
                     same = session.scalar(
                         select(VisitOutcomeRow.inspection_id).where(
-                            VisitOutcomeRow.address_id == address_id,
-                            VisitOutcomeRow.inspected_at == inspected_at,
-                            VisitOutcomeRow.reason == reason,
-                            VisitOutcomeRow.outcome == outcome,
+                            VisitOutcomeRow.address_id == stored.address_id,
+                            VisitOutcomeRow.inspected_at == stored.inspected_at,
+                            VisitOutcomeRow.reason == stored.reason,
+                            VisitOutcomeRow.outcome == stored.outcome,
                             func.coalesce(VisitOutcomeRow.violation_type, "")
-                            == (violation_type or ""),
+                            == (stored.violation_type or ""),
                         )
                     )
                     if same is not None:
@@ -222,14 +242,7 @@ class OutcomeStore:
                         )
                     session.add(
                         VisitOutcomeRow(
-                            inspection_id=stored.inspection_id,
-                            address_id=address_id,
-                            inspected_at=inspected_at,
-                            reason=reason,
-                            outcome=outcome,
-                            violation_type=violation_type,
-                            recorded_at=stored.recorded_at,
-                            recorded_by=recorded_by,
+                            **{f: getattr(stored, f) for f in _ROW_FIELDS},
                             idempotency_key=idempotency_key,
                         )
                     )
@@ -246,6 +259,11 @@ class OutcomeStore:
         if any(getattr(first, name) != getattr(again, name) for name in same):
             raise reused("feedback")
         return replace(RecordedOutcome.of(first), replayed=True)
+
+
+def _by_key(session: Session, key: str) -> VisitOutcomeRow | None:
+    """The outcome stored with an idempotency key, if any."""
+    return session.scalar(select(VisitOutcomeRow).where(VisitOutcomeRow.idempotency_key == key))
 
 
 def read_outcomes(store: Store, *, provenance: bool = False) -> pd.DataFrame:
