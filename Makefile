@@ -11,7 +11,7 @@ DEMO_RISK_NOTE := demo on a generated municipality only: the refusal above is pa
 never accept a failed fairness gate for real visits without a DPIA and the DPO's sign-off
 export PYTHONHASHSEED := 0
 
-.PHONY: venv test test-fast lint typecheck demo demo-keys bench clean
+.PHONY: venv test test-fast lint typecheck demo demo-keys bench clean postgresql
 
 venv: $(STAMP)
 
@@ -21,12 +21,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --disable-pip-version-check -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The store tests start a real PostgreSQL server from the Debian package: install it when
+# missing, and fail (never skip) when that is not possible.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
+	  { echo "PostgreSQL server not found: installing the Debian package postgresql"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; } || \
+	  { echo "error: cannot install PostgreSQL (apt-get install -y postgresql, as root);" \
+	         "the store tests need it" >&2; exit 1; }
+
+test: $(STAMP) postgresql
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) postgresql
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
@@ -66,6 +75,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train_score.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/store.py
 
 clean:
 	rm -rf $(VENV) .stratum .pytest_cache .mypy_cache .ruff_cache

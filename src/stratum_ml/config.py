@@ -19,13 +19,20 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default=Path(".stratum"),
-        description="Folder for local state: MLflow store, outcomes store, keys, audit log.",
+        description="Folder for local state: MLflow store, operational store, keys, audit log.",
     )
     mlflow_uri: str | None = Field(
         default=None,
         description="MLflow tracking/registry URI; default: SQLite under `home`.",
     )
     model_name: str = Field(default="stratum-risk", description="Registered model name.")
+    database_url: str | None = Field(
+        default=None,
+        description=(
+            "The operational store (decisions, visit outcomes): a SQLAlchemy URL, e.g. "
+            "postgresql+psycopg://user@host/db; default: SQLite under `home`."
+        ),
+    )
 
     @property
     def tracking_uri(self) -> str:
@@ -33,6 +40,13 @@ class Settings(BaseSettings):
         if self.mlflow_uri:
             return self.mlflow_uri
         return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        """The operational store in force: ``STRATUM_DATABASE_URL`` or ``<home>/stratum.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'stratum.db').resolve()}"
 
     @property
     def artifact_root(self) -> Path:

@@ -141,13 +141,15 @@ def test_retraining_reads_the_outcomes_recorded_through_the_service(home: Path) 
     """Feedback loop: a case handler's recorded outcome becomes a label of the next run."""
     import datetime as dt
 
-    from stratum_ml.serving.outcomes import OutcomeStore, outcomes_path
+    from stratum_ml.serving.outcomes import OutcomeStore
     from stratum_ml.sources import load_sources
+    from stratum_ml.store import open_store
 
     src = home / "sources"  # made by test_pipeline
     tables = load_sources(src)
     address = str(tables.addresses["address_id"].iloc[0])
-    store = OutcomeStore(outcomes_path(home), tables.addresses["address_id"])
+    opened = open_store(f"sqlite:///{home / 'stratum.db'}")
+    store = OutcomeStore(opened, tables.addresses["address_id"])
     store.record(
         address_id=address,
         inspected_at=dt.date(2026, 10, 20),
@@ -157,6 +159,7 @@ def test_retraining_reads_the_outcomes_recorded_through_the_service(home: Path) 
         recorded_by="test-key",
         today=dt.date(2026, 11, 1),
     )
+    opened.close()
     code, out = run(["train", "--sources", str(src)], home)
     assert code == 0, out
     assert "added 1 visit outcomes recorded through the service" in out

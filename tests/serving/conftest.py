@@ -53,8 +53,9 @@ class Server:
         return self.home / "audit.jsonl"
 
     @property
-    def outcomes_file(self) -> Path:
-        return self.home / "outcomes" / "inspections.csv"
+    def store_url(self) -> str:
+        """The service's operational store: the default SQLite file under its home."""
+        return f"sqlite:///{self.home / 'stratum.db'}"
 
 
 def _free_port() -> int:

@@ -28,10 +28,18 @@ from stratum_ml.serving.auth import (
 
 # Written out here, not derived from PERMISSIONS, so that a change to the table fails a test.
 ALLOWED = {
-    Role.ANALYST: {"score", "priority_list", "explain", "model", "summary", "decision"},
+    Role.ANALYST: {
+        "score",
+        "priority_list",
+        "explain",
+        "model",
+        "summary",
+        "decision",
+        "decisions",
+    },
     Role.CASE_HANDLER: {"score", "explain", "dossier", "feedback", "model"},
     Role.APPLICATION: {"score", "model"},
-    Role.ADMIN: {"score", "priority_list", "explain", "model", "summary", "decision"},
+    Role.ADMIN: {"score", "priority_list", "explain", "model", "summary", "decision", "decisions"},
 }
 
 

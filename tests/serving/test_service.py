@@ -7,7 +7,6 @@ test runs last: it checks the records the other tests left behind.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -31,7 +30,8 @@ from stratum_ml.serving.audit import read_last, verify_log
 from stratum_ml.serving.auth import PERMISSIONS, Endpoint, Role
 from stratum_ml.serving.decisions import STORE_COLUMNS, read_decisions
 from stratum_ml.serving.launch import LaunchError, preflight, serve, start_service
-from stratum_ml.serving.outcomes import OutcomeError, read_outcomes
+from stratum_ml.serving.outcomes import read_outcomes
+from stratum_ml.store import Store, open_store
 
 if TYPE_CHECKING:
     from tests.serving.conftest import Server
@@ -58,6 +58,16 @@ def http(server: Server) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
+def store(server: Server) -> Iterator[Store]:
+    """The service's operational store, opened beside it (as a second worker would)."""
+    opened = open_store(server.store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(scope="module")
 def places(server: Server) -> dict[str, Any]:
     """Addresses to ask about: the busiest dwelling, a non-dwelling, an unknown id."""
     addresses = pd.read_parquet(server.sources / "addresses.parquet")
@@ -71,6 +81,7 @@ def places(server: Server) -> dict[str, Any]:
     return {
         "dwelling": str(busiest.index[0]),
         "dwellings": [str(a) for a in busiest.index[:5]],
+        "more_dwellings": [str(a) for a in busiest.index[5:12]],
         "non_dwelling": str(other.iloc[0]),
         "unknown": "0479019999999999",
         "n_addresses": len(addresses),
@@ -226,7 +237,9 @@ def test_dossier_contents_and_no_protected_attributes(
     assert_clean_error(unknown, 404, places["unknown"])
 
 
-def test_feedback_round_trip(server: Server, http: httpx.Client, places: dict[str, Any]) -> None:
+def test_feedback_round_trip(
+    server: Server, http: httpx.Client, places: dict[str, Any], store: Store
+) -> None:
     visit = {
         "address_id": places["dwellings"][1],
         "inspected_at": "2026-11-20",
@@ -237,32 +250,41 @@ def test_feedback_round_trip(server: Server, http: httpx.Client, places: dict[st
     with client_for(server, Role.CASE_HANDLER) as client:
         stored = client.feedback(visit)
     assert stored["inspection_id"].startswith("svc-")
-    outcomes = read_outcomes(server.outcomes_file)
+    outcomes = read_outcomes(store, provenance=True)
     row = outcomes.loc[outcomes["inspection_id"] == stored["inspection_id"]].iloc[0]
     assert row["address_id"] == visit["address_id"]
     assert row["inspected_at"] == pd.Timestamp("2026-11-20")
     assert (row["reason"], row["outcome"]) == ("risk_model", "violation")
     assert row["violation_type"] == "illegal_room_rental"
-    with open(server.outcomes_file, newline="", encoding="utf-8") as fh:
-        raw = {r["inspection_id"]: r for r in csv.DictReader(fh)}
-    assert raw[stored["inspection_id"]]["recorded_by"] == server.key_ids[Role.CASE_HANDLER]
+    assert row["recorded_by"] == server.key_ids[Role.CASE_HANDLER]
     again = post(http, "/feedback", visit, server.keys[Role.CASE_HANDLER])
     assert_clean_error(again, 409, stored["inspection_id"])
-    assert len(read_outcomes(server.outcomes_file)) == len(outcomes)
+    assert len(read_outcomes(store)) == len(outcomes)
+    # an old store edited against the contract: tests/store/test_legacy_csv.py
 
 
-def test_read_outcomes_rejects_a_store_edited_against_the_contract(tmp_path: Path) -> None:
-    edited = tmp_path / "inspections.csv"
-    edited.write_text(
-        "inspection_id,address_id,inspected_at,reason,outcome,violation_type,"
-        "recorded_at,recorded_by\n"
-        "svc-1,0479010000000001,2026-10-01,report,no_violation,overcrowding,"
-        "2026-10-02T09:00:00+00:00,0123456789abcdef\n",
-        "utf-8",
-    )
-    with pytest.raises(OutcomeError, match="inspections.csv, column violation_type"):
-        read_outcomes(edited)
-    assert read_outcomes(tmp_path / "absent.csv").empty
+def test_feedback_retried_with_an_idempotency_key_is_stored_once(
+    server: Server, http: httpx.Client, places: dict[str, Any], store: Store
+) -> None:
+    handler = server.keys[Role.CASE_HANDLER]
+    visit = {
+        "address_id": places["more_dwellings"][5],
+        "inspected_at": "2026-10-30",
+        "reason": "report",
+        "outcome": "no_violation",
+    }
+    key = {"Idempotency-Key": "feedback-retry-test-1"}
+    before = len(read_outcomes(store))
+    first = post(http, "/feedback", visit, handler, key)
+    retried = post(http, "/feedback", visit, handler, key)
+    assert (first.status_code, retried.status_code) == (200, 200), retried.text
+    assert retried.json()["inspection_id"] == first.json()["inspection_id"]
+    assert (first.json()["replayed"], retried.json()["replayed"]) == (False, True)
+    assert len(read_outcomes(store)) == before + 1
+    other = post(http, "/feedback", {**visit, "inspected_at": "2026-10-29"}, handler, key)
+    assert_clean_error(other, 422, "Idempotency-Key was already used")
+    bad = post(http, "/feedback", visit, handler, {"Idempotency-Key": "x" * 256})
+    assert_clean_error(bad, 422, "Idempotency-Key: must be 1 to 255")
 
 
 def test_model_endpoint(server: Server) -> None:
@@ -325,9 +347,8 @@ def test_summary_counts_the_top_k_and_withholds_small_counts(server: Server) -> 
     assert not re.search(r'"[0-9]{16}"', text), "the summary names no address"
 
 
-def test_decision_round_trip(server: Server, places: dict[str, Any]) -> None:
+def test_decision_round_trip(server: Server, places: dict[str, Any], store: Store) -> None:
     address = places["dwellings"][0]
-    store = server.home / "decisions" / "decisions.csv"
     before = len(read_decisions(store))
     body = {
         "address_id": address,
@@ -362,17 +383,71 @@ def test_decision_round_trip(server: Server, places: dict[str, Any]) -> None:
         200,
     )
     assert decided["key_id"] == server.key_ids[Role.ANALYST]
+    assert (row["role"], row["key_name"]) == ("analyst", "test analyst")
     # the store holds address-level facts only: no key, no person pseudonym
-    text = store.read_text("utf-8")
+    text = read_decisions(store).to_csv(index=False)
     assert all(key not in text for key in server.keys.values())
     persons = pd.read_parquet(server.sources / "registrations.parquet")["person_id"]
     assert not any(str(p) in text for p in persons.head(500))
 
 
+def test_decisions_chain_read_back_and_retry_over_http(
+    server: Server, http: httpx.Client, places: dict[str, Any]
+) -> None:
+    analyst, admin = server.keys[Role.ANALYST], server.keys[Role.ADMIN]
+    address = places["more_dwellings"][4]
+    body = {"address_id": address, "decision": "pass_on_for_visit", "reason": "two reports"}
+    key = {"Idempotency-Key": "decision-retry-test-1"}
+    first = post(http, "/decision", body, analyst, key)
+    assert first.status_code == 200, first.text
+    first_id = first.json()["decision_id"]
+    retried = post(http, "/decision", body, analyst, key)
+    assert retried.status_code == 200 and retried.json()["replayed"] is True
+    assert retried.json()["decision_id"] == first_id
+    # a contradicting decision without naming the open one: 409 with a sentence
+    contradicting = {**body, "decision": "decline", "reason": "seen by a colleague"}
+    refused = post(http, "/decision", contradicting, admin)
+    assert_clean_error(refused, 409, f"already has an open decision {first_id}", "supersedes")
+    replaced = post(http, "/decision", {**contradicting, "supersedes": first_id}, admin)
+    assert replaced.status_code == 200, replaced.text
+    second_id = replaced.json()["decision_id"]
+    assert replaced.json()["supersedes"] == first_id
+    again = post(http, "/decision", {**contradicting, "supersedes": first_id}, analyst)
+    assert_clean_error(again, 409, f"already superseded by {second_id}")
+    # read back, per address: the chain, who decided, which is open
+    history = post(http, "/decisions", {"address_id": address}, analyst)
+    assert history.status_code == 200, history.text
+    answer = history.json()
+    assert answer["open_decision_id"] == second_id
+    rows = answer["decisions"]
+    assert [d["decision_id"] for d in rows] == [first_id, second_id]
+    assert [(d["role"], d["key_name"], d["open"]) for d in rows] == [
+        ("analyst", "test analyst", False),
+        ("admin", "test admin", True),
+    ]
+    assert rows[0]["superseded_by"] == second_id
+    assert rows[0]["decided_by"] == server.key_ids[Role.ANALYST]
+    everything = post(http, "/decisions", {"limit": 1000}, admin).json()
+    assert {first_id, second_id} <= {d["decision_id"] for d in everything["decisions"]}
+    assert everything["open_decision_id"] is None
+    # who read which address's decisions is audited
+    read = read_last(server.audit_log, 1)[0]
+    assert (read["endpoint"], read["status"]) == ("decisions", 200)
+    assert address in read["address_ids"]
+    # and the CLI reads the same store
+    listed = CliRunner().invoke(
+        app,
+        ["decisions", "list", "--address", address, "--json"],
+        env={"STRATUM_HOME": str(server.home)},
+    )
+    assert listed.exit_code == 0, listed.output
+    assert [d["decision_id"] for d in json.loads(listed.stdout)] == [first_id, second_id]
+
+
 # --------------------------------------------------------------------------- roles
 
 
-def _bodies(places: dict[str, Any]) -> dict[Endpoint, dict[str, Any]]:
+def _bodies(places: dict[str, Any], role: Role = Role.ANALYST) -> dict[Endpoint, dict[str, Any]]:
     return {
         Endpoint.SCORE: {"address_ids": [places["dwelling"]]},
         Endpoint.PRIORITY_LIST: {"k": 3},
@@ -387,10 +462,12 @@ def _bodies(places: dict[str, Any]) -> dict[Endpoint, dict[str, Any]]:
         Endpoint.MODEL: {},
         Endpoint.SUMMARY: {"k": 20, "level": "district"},
         Endpoint.DECISION: {
-            "address_id": places["dwellings"][4],
+            # one address per role: a second decision on an address must supersede the first
+            "address_id": places["more_dwellings"][list(Role).index(role)],
             "decision": "needs_more_information",
             "reason": "role matrix test",
         },
+        Endpoint.DECISIONS: {"address_id": places["dwelling"]},
     }
 
 
@@ -398,7 +475,7 @@ def _bodies(places: dict[str, Any]) -> dict[Endpoint, dict[str, Any]]:
 def test_role_matrix(
     server: Server, http: httpx.Client, places: dict[str, Any], role: Role
 ) -> None:
-    for endpoint, body in _bodies(places).items():
+    for endpoint, body in _bodies(places, role).items():
         response = post(http, f"/{endpoint.value}", body, server.keys[role])
         if endpoint in PERMISSIONS[role]:
             assert response.status_code == 200, (role, endpoint, response.text)

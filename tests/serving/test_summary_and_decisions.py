@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import stat
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,10 +16,11 @@ from stratum_ml.serving.decisions import (
     STORE_COLUMNS,
     DecisionError,
     DecisionStore,
-    decisions_path,
+    RecordedDecision,
     read_decisions,
 )
 from stratum_ml.serving.summary import AreaSummary, summarise
+from stratum_ml.store import Store
 
 
 def _table(seed: int, n: int, n_districts: int, per_district: int) -> pd.DataFrame:
@@ -123,7 +122,7 @@ def test_summary_request_bounds_k_like_the_priority_list() -> None:
 ADDRESS = "0479010000000001"
 
 
-def _record(store: DecisionStore, **changes: object) -> None:
+def _record(store: DecisionStore, **changes: object) -> RecordedDecision:
     fields: dict[str, object] = {
         "address_id": ADDRESS,
         "decision": "pass_on_for_visit",
@@ -135,16 +134,20 @@ def _record(store: DecisionStore, **changes: object) -> None:
         "probability": 0.4321,
     }
     fields.update(changes)
-    store.record(**fields)  # type: ignore[arg-type]
+    return store.record(**fields)  # type: ignore[arg-type]
 
 
-def test_decisions_round_trip_append_only(tmp_path: Path) -> None:
-    path = decisions_path(tmp_path)
-    assert read_decisions(path).empty
-    store = DecisionStore(path)
-    _record(store)
-    _record(store, decision="decline", reason='second look, "quoted",\nand a new line')
-    stored = read_decisions(path)
+def test_decisions_round_trip_append_only(store: Store) -> None:
+    assert read_decisions(store).empty
+    decisions = DecisionStore(store)
+    first = _record(decisions)
+    _record(
+        decisions,
+        decision="decline",
+        reason='second look, "quoted",\nand a new line',
+        supersedes=first.decision_id,
+    )
+    stored = read_decisions(store)
     assert list(stored.columns) == list(STORE_COLUMNS)
     assert stored["decision"].tolist() == ["pass_on_for_visit", "decline"]
     assert stored["reason"].iloc[1] == 'second look, "quoted",\nand a new line'
@@ -153,25 +156,18 @@ def test_decisions_round_trip_append_only(tmp_path: Path) -> None:
     assert stored["rank_at_decision"].tolist() == [7, 7]
     assert stored["probability_at_decision"].iloc[0] == 0.4321
     assert stored["decision_id"].str.startswith("dec-").all()
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stored["supersedes"].tolist()[1] == first.decision_id
+    # the file's mode (0600) is tested in tests/store/test_engine.py
 
 
-def test_decision_store_refuses_bad_rows_and_files(tmp_path: Path) -> None:
-    path = decisions_path(tmp_path)
-    store = DecisionStore(path)
+def test_decision_store_refuses_bad_rows(store: Store) -> None:
+    decisions = DecisionStore(store)
     with pytest.raises(DecisionError, match="decision: must be one of"):
-        _record(store, decision="visit")
+        _record(decisions, decision="visit")
     with pytest.raises(DecisionError, match="BSN"):
-        _record(store, reason="tenant 123456789 works here")
-    assert not path.exists()
-    _record(store)
-    path.write_text(path.read_text().replace("pass_on_for_visit", "maybe"))
-    with pytest.raises(DecisionError, match="decision: not one of .* on lines 2"):
-        read_decisions(path)
-    other = tmp_path / "other.csv"
-    other.write_text("a,b\n1,2\n")
-    with pytest.raises(DecisionError, match="not a decisions store"):
-        read_decisions(other)
+        _record(decisions, reason="tenant 123456789 works here")
+    assert read_decisions(store).empty
+    # damaged files of the old CSV store: tests/store/test_legacy_csv.py
 
 
 @pytest.mark.parametrize(

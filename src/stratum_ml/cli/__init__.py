@@ -8,6 +8,7 @@ module             commands
 :mod:`.score`      ``score``, ``serve``
 :mod:`.monitor`    ``drift``
 :mod:`.admin`      ``keys create|list|revoke|demo``, ``audit verify|show``
+:mod:`.store`      ``db upgrade|current``, ``decisions list``
 =================  ==========================================================
 
 Commands import the library inside their bodies, so that ``stratum --help``
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum_ml.cli import admin, data, model, monitor, score
+from stratum_ml.cli import admin, data, model, monitor, score, store
 
 __all__ = ["app", "main"]
 
@@ -37,6 +38,8 @@ app.command()(data.features)
 app.command()(model.promote)
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.audit_app, name="audit")
+app.add_typer(store.db_app, name="db")
+app.add_typer(store.decisions_app, name="decisions")
 app.command()(model.train)
 app.command()(score.score)
 app.command()(model.evaluate)

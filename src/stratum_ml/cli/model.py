@@ -21,6 +21,7 @@ from stratum_ml.cli.common import (
     parse_date,
     say_absent,
 )
+from stratum_ml.cli.store import open_operational_store
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -44,7 +45,7 @@ def train(
 ) -> None:
     """Train, evaluate honestly, audit and register a model as `challenger`."""
     from stratum_ml.config import get_settings
-    from stratum_ml.serving.outcomes import OutcomeError, outcomes_path, read_outcomes
+    from stratum_ml.serving.outcomes import read_outcomes
     from stratum_ml.sources import load_audit_tables
     from stratum_ml.training.config import RunConfig
     from stratum_ml.training.dataset import with_recorded_visits
@@ -59,10 +60,11 @@ def train(
     tables = load(sources)
     audit = load_audit_tables(sources)
     if feedback:
+        store = open_operational_store(settings)
         try:
-            recorded = read_outcomes(outcomes_path(settings.home))
-        except OutcomeError as exc:
-            raise fail(str(exc), 1) from None
+            recorded = read_outcomes(store)
+        finally:
+            store.close()
         if len(recorded):
             tables, added = with_recorded_visits(tables, recorded)
             console.print(f"added {added} visit outcomes recorded through the service")

@@ -12,8 +12,9 @@
    date, checked against its extract date;
 5. the feature table of every dwelling as of the scoring date, scored
    (:class:`~stratum_ml.scoring.Scorer`);
-6. the outcomes store for visit feedback and the decisions store for analysts'
-   decisions.
+6. the operational store (``STRATUM_DATABASE_URL``, default SQLite under
+   ``STRATUM_HOME``; :func:`stratum_ml.store.open_store`), migrated, with the CSV
+   stores of an earlier version imported: visit feedback and analysts' decisions.
 
 The scoring date is fixed for the life of the process: ``STRATUM_AS_OF``, or
 the extract date of the sources (:mod:`stratum_ml.sources.extract`); a date
@@ -43,8 +44,8 @@ from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
 from stratum_ml.serving.auth import KeyStore, default_keys_file
-from stratum_ml.serving.decisions import DecisionStore, decisions_path
-from stratum_ml.serving.outcomes import OutcomeStore, outcomes_path
+from stratum_ml.serving.decisions import DecisionStore
+from stratum_ml.serving.outcomes import OutcomeStore
 from stratum_ml.serving.summary import DEFAULT_MIN_CELL_COUNT
 from stratum_ml.sources import (
     AsOfAfterExtractError,
@@ -57,6 +58,7 @@ from stratum_ml.sources import (
     load_sources,
     read_extract_date,
 )
+from stratum_ml.store import Store, StoreError, open_store
 
 #: run artifacts the model endpoint serves (written by ``training.tracking``)
 MODEL_CARD_ARTIFACT = "model_card.md"
@@ -112,7 +114,7 @@ class ModelFacts:
 
 @dataclass(frozen=True)
 class ServiceState:
-    """The loaded service: model, data, scorer, keys, audit log, outcomes and decisions."""
+    """The loaded service: model, data, scorer, keys, audit log, operational store."""
 
     settings: Settings
     serving: ServingSettings
@@ -123,6 +125,7 @@ class ServiceState:
     use_purpose: pd.Series
     keys: KeyStore
     audit: AuditLog
+    store: Store
     outcomes: OutcomeStore
     decisions: DecisionStore
 
@@ -260,8 +263,9 @@ def load_state() -> ServiceState:
     ------
     StartupError
         When a setting is invalid, there are no keys, the audit log cannot be
-        continued, there is no champion, the sources break the contract, or the
-        scoring date lies after their extract date (:class:`ScoringDateError`).
+        continued, there is no champion, the sources break the contract, the scoring
+        date lies after their extract date (:class:`ScoringDateError`), or the
+        operational store cannot be opened, migrated or its old CSV stores imported.
     """
     settings, serving = read_settings()
     folder = source_folder(serving)
@@ -279,6 +283,10 @@ def load_state() -> ServiceState:
         scorer = Scorer.from_sources(model, tables, as_of)
     except ValueError as exc:
         raise StartupError(f"cannot score {folder} with version {info.version}: {exc}") from None
+    try:
+        store = open_store(settings.store_url, legacy_home=settings.home)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from None
     addresses = tables.addresses
     return ServiceState(
         settings=settings,
@@ -292,6 +300,7 @@ def load_state() -> ServiceState:
         ),
         keys=keys,
         audit=audit,
-        outcomes=OutcomeStore(outcomes_path(settings.home), addresses["address_id"]),
-        decisions=DecisionStore(decisions_path(settings.home)),
+        store=store,
+        outcomes=OutcomeStore(store, addresses["address_id"]),
+        decisions=DecisionStore(store),
     )

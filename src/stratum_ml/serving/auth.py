@@ -18,13 +18,16 @@ Permission table (:data:`PERMISSIONS`)::
     model           yes      yes           yes          yes
     summary         yes      -             -            yes
     decision        yes      -             -            yes
+    decisions       yes      -             -            yes
 
 Why this table:
 
 - *analyst* ranks addresses municipality-wide and reads the reasons, sees how
   the top of the list spreads over areas (small counts withheld), and records
   the human decision to pass an address on for a visit or not; the analyst
-  sees no person data, so no dossier, and records no visit outcomes.
+  sees no person data, so no dossier, and records no visit outcomes. The
+  analyst reads decisions back (``decisions``): their own and colleagues',
+  to see what is open on an address before deciding again.
 - *case_handler* prepares the visit of one address assigned to them: its
   score, its explanation and its dossier, and records the outcome afterwards.
   No priority list: a visit does not need the ranking of the whole
@@ -37,7 +40,11 @@ Why this table:
   (the analyst's included), but not the two that the service specification
   reserves for case handlers: the dossier (person data, need-to-know) and
   feedback (visit outcomes become training labels and must come from the
-  person who made the visit). Keys are managed with ``stratum keys`` on the
+  person who made the visit). Reading decisions back goes with recording
+  them: analyst and admin. Not the case handler: decisions list which
+  addresses were chosen for visits municipality-wide, which is the ranking
+  by another name (see above); the visit assignment reaches them through the
+  municipality's case system. Keys are managed with ``stratum keys`` on the
   server, not over the API.
 
 Keys look like ``stk_<key_id>_<secret>``: a 16-hex-digit key id, which is
@@ -93,6 +100,7 @@ class Endpoint(StrEnum):
     MODEL = "model"
     SUMMARY = "summary"
     DECISION = "decision"
+    DECISIONS = "decisions"
 
 
 PERMISSIONS: Mapping[Role, frozenset[Endpoint]] = MappingProxyType(
@@ -105,6 +113,7 @@ PERMISSIONS: Mapping[Role, frozenset[Endpoint]] = MappingProxyType(
                 Endpoint.MODEL,
                 Endpoint.SUMMARY,
                 Endpoint.DECISION,
+                Endpoint.DECISIONS,
             }
         ),
         Role.CASE_HANDLER: frozenset(
@@ -119,6 +128,7 @@ PERMISSIONS: Mapping[Role, frozenset[Endpoint]] = MappingProxyType(
                 Endpoint.MODEL,
                 Endpoint.SUMMARY,
                 Endpoint.DECISION,
+                Endpoint.DECISIONS,
             }
         ),
     }

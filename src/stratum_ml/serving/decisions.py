@@ -2,40 +2,60 @@
 
 The model proposes; a person decides. An analyst records, per address, whether
 it is passed on for a visit, declined, or needs more information, and why
-(``decision`` endpoint). Each decision is one row of
-``<STRATUM_HOME>/decisions/decisions.csv`` (:func:`decisions_path`) with what
-the analyst saw when deciding: the model version, the scoring date, the
-address's rank and probability. Who decided is the API key id, never the key.
+(``decision`` endpoint). Each decision is one row of the operational store's
+``decisions`` table (:mod:`stratum_ml.store.tables`) with what the analyst saw
+when deciding (the model version, the scoring date, the address's rank and
+probability) and who decided: the API key id, its role and its name, never the key.
 
-Rows are only ever added, like the outcomes store
-(:mod:`stratum_ml.serving.outcomes`): each write reads the file, appends one
-row and replaces the file atomically (:func:`stratum_ml.io.atomic_path`) under
-an exclusive lock. A later decision about the same address does not replace an
-earlier one; both are kept, oldest first.
+Rows are only ever added, in one transaction each. The decisions on one
+address form a chain: a decision on an address that already has an *open*
+decision (one no later decision supersedes) must name it in ``supersedes``;
+without that it is refused (:class:`DecisionConflict`, HTTP 409), and so is
+superseding a decision that is no longer open. A decision that supersedes
+another makes it closed; both are kept. The database enforces the chain, so
+two workers racing cannot both add an open decision.
+
+A request may carry an idempotency key (:mod:`stratum_ml.store.idempotency`):
+sent again, it stores nothing and is answered with the first decision.
 
 The store holds address-level facts only. The free-text reason is the one
 field a person could write person data into, so a reason that looks like it
 holds some (a 9-digit number such as a BSN, an e-mail address, a phone
 number) is refused, as is text a spreadsheet would run as a formula.
 
-:func:`read_decisions` reads the store back, typed and checked.
+:meth:`DecisionStore.history` and :func:`read_decisions` read the decisions back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from stratum_ml.serving.csv_store import CsvAppendStore, read_text_table
+from stratum_ml.store import Store
+from stratum_ml.store.idempotency import check_idempotency_key, reused
+from stratum_ml.store.tables import DECISIONS, DecisionRow
 
-#: what an analyst may decide about an address
-DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
+__all__ = [
+    "DECISIONS",
+    "ID_PREFIX",
+    "MAX_REASON_LENGTH",
+    "STORE_COLUMNS",
+    "DecisionConflict",
+    "DecisionError",
+    "DecisionStore",
+    "RecordedDecision",
+    "read_decisions",
+    "reason_problems",
+]
+
 STORE_COLUMNS = (
     "decision_id",
     "address_id",
@@ -47,6 +67,9 @@ STORE_COLUMNS = (
     "scoring_date",
     "rank_at_decision",
     "probability_at_decision",
+    "role",
+    "key_name",
+    "supersedes",
 )
 #: prefix of the decision ids the service hands out
 ID_PREFIX = "dec-"
@@ -63,12 +86,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class DecisionError(ValueError):
-    """A decision that breaks a rule, or a store that is not a decisions store."""
+    """A decision that breaks a rule; nothing was stored."""
 
 
-def decisions_path(home: str | os.PathLike[str]) -> Path:
-    """The store under a stratum home folder: ``<home>/decisions/decisions.csv``."""
-    return Path(home) / "decisions" / "decisions.csv"
+class DecisionConflict(DecisionError):
+    """A decision that clashes with the address's open decision (HTTP 409); nothing was stored."""
 
 
 def reason_problems(reason: str) -> list[str]:
@@ -95,7 +117,11 @@ def reason_problems(reason: str) -> list[str]:
 
 @dataclass(frozen=True)
 class RecordedDecision:
-    """One stored decision (a row of the store)."""
+    """One stored decision.
+
+    ``superseded_by`` is the id of the decision that replaced it (None while it is
+    open); ``replayed`` is True when a retried request was answered with it.
+    """
 
     decision_id: str
     address_id: str
@@ -103,23 +129,94 @@ class RecordedDecision:
     reason: str
     decided_at: dt.datetime
     decided_by: str
+    role: str | None
+    key_name: str | None
     model_version: str
     scoring_date: dt.date
     rank_at_decision: int
     probability_at_decision: float
+    supersedes: str | None = None
+    superseded_by: str | None = None
+    replayed: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """True while no later decision supersedes this one."""
+        return self.superseded_by is None
+
+    @classmethod
+    def of(cls, row: DecisionRow, superseded_by: str | None = None) -> RecordedDecision:
+        """From a stored row."""
+        return cls(
+            decision_id=row.decision_id,
+            address_id=row.address_id,
+            decision=row.decision,
+            reason=row.reason,
+            decided_at=row.decided_at,
+            decided_by=row.decided_by,
+            role=row.role,
+            key_name=row.key_name,
+            model_version=row.model_version,
+            scoring_date=row.scoring_date,
+            rank_at_decision=row.rank_at_decision,
+            probability_at_decision=row.probability_at_decision,
+            supersedes=row.supersedes,
+            superseded_by=superseded_by,
+        )
 
 
-class DecisionStore(CsvAppendStore):
-    """Append-only store of analysts' decisions.
+def _timestamp(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _chain(session: Session, address_id: str) -> tuple[list[DecisionRow], dict[str, str]]:
+    """The address's decisions, oldest first, and which decision superseded which."""
+    rows = list(
+        session.scalars(
+            select(DecisionRow)
+            .where(DecisionRow.address_id == address_id)
+            .order_by(DecisionRow.seq)
+        )
+    )
+    return rows, {r.supersedes: r.decision_id for r in rows if r.supersedes is not None}
+
+
+def _check_chain(session: Session, address_id: str, supersedes: str | None) -> None:
+    """Refuse a decision that does not continue the address's chain."""
+    rows, superseded_by = _chain(session, address_id)
+    current = next((r for r in reversed(rows) if r.decision_id not in superseded_by), None)
+    if supersedes is None:
+        if current is not None:
+            raise DecisionConflict(
+                f"address {address_id} already has an open decision {current.decision_id} "
+                f"({current.decision}, {_timestamp(current.decided_at)}); to replace it, send "
+                f'"supersedes": "{current.decision_id}" with the new decision. Nothing was stored.'
+            )
+        return
+    if not any(r.decision_id == supersedes for r in rows):
+        raise DecisionError(
+            f"supersedes: there is no decision {supersedes} on address {address_id}; "
+            "nothing was stored"
+        )
+    if supersedes in superseded_by:
+        still = f"; the open decision is {current.decision_id}" if current is not None else ""
+        raise DecisionConflict(
+            f"decision {supersedes} on address {address_id} was already superseded by "
+            f"{superseded_by[supersedes]}{still}. Nothing was stored."
+        )
+
+
+class DecisionStore:
+    """Append-only store of analysts' decisions, in the operational store.
 
     Parameters
     ----------
-    path
-        The CSV file (see :func:`decisions_path`); created with its folder on the first write.
+    store
+        The opened operational store (:func:`stratum_ml.store.open_store`).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__(path, STORE_COLUMNS)
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def record(
         self,
@@ -132,8 +229,12 @@ class DecisionStore(CsvAppendStore):
         scoring_date: dt.date,
         rank: int,
         probability: float,
+        role: str | None = None,
+        key_name: str | None = None,
+        supersedes: str | None = None,
+        idempotency_key: str | None = None,
     ) -> RecordedDecision:
-        """Check one decision and append it to the store.
+        """Check one decision and add it to the store, in one transaction.
 
         Parameters
         ----------
@@ -144,10 +245,16 @@ class DecisionStore(CsvAppendStore):
         reason
             Why, in the analyst's words (1 to :data:`MAX_REASON_LENGTH` characters,
             no person data).
-        decided_by
-            Key id of the caller (never the key).
+        decided_by, role, key_name
+            Key id, role and key name of the caller (never the key).
         model_version, scoring_date, rank, probability
             What the service showed when the decision was taken.
+        supersedes
+            The address's open decision that this one replaces; required when the
+            address has one.
+        idempotency_key
+            The client's key for this request: sent again, nothing is stored and the
+            first decision is returned (with ``replayed`` True).
 
         Returns
         -------
@@ -156,8 +263,13 @@ class DecisionStore(CsvAppendStore):
 
         Raises
         ------
+        DecisionConflict
+            When the address has an open decision that ``supersedes`` does not name,
+            or ``supersedes`` names a decision that is no longer open.
         DecisionError
-            When a rule is broken; nothing was stored.
+            When another rule is broken (``supersedes`` names no decision on this address).
+        IdempotencyKeyReused
+            When the key came before with a different request.
         """
         problems = []
         if decision not in DECISIONS:
@@ -165,99 +277,144 @@ class DecisionStore(CsvAppendStore):
         if not reason.strip() or len(reason) > MAX_REASON_LENGTH:
             problems.append(f"reason: must hold 1 to {MAX_REASON_LENGTH} characters")
         problems.extend(f"reason: {p}" for p in reason_problems(reason))
+        if idempotency_key is not None:
+            try:
+                check_idempotency_key(idempotency_key)
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             raise DecisionError("the decision was not stored: " + "; ".join(problems))
-        stored = RecordedDecision(
+        new = DecisionRow(
             decision_id=f"{ID_PREFIX}{uuid.uuid4().hex}",
             address_id=address_id,
             decision=decision,
             reason=reason,
             decided_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
             decided_by=decided_by,
+            role=role,
+            key_name=key_name,
             model_version=model_version,
             scoring_date=scoring_date,
             rank_at_decision=int(rank),
             probability_at_decision=float(probability),
+            supersedes=supersedes,
+            idempotency_key=idempotency_key,
         )
-        row = pd.DataFrame(
-            [
-                {
-                    "decision_id": stored.decision_id,
-                    "address_id": address_id,
-                    "decision": decision,
-                    "reason": reason,
-                    "decided_at": stored.decided_at.isoformat(),
-                    "decided_by": decided_by,
-                    "model_version": model_version,
-                    "scoring_date": scoring_date.isoformat(),
-                    "rank_at_decision": str(stored.rank_at_decision),
-                    "probability_at_decision": repr(stored.probability_at_decision),
-                }
-            ],
-            columns=list(STORE_COLUMNS),
-        )
-        with self.locked() as existing:
-            self.append_locked(existing, row)
-        return stored
+        try:
+            return self._write(new)
+        except DecisionConflict:
+            # a racing retry of the same request may have stored it since our checks ran
+            if idempotency_key is not None:
+                with self.store.transaction() as session:
+                    first = _by_key(session, idempotency_key)
+                    if first is not None:
+                        return self._replay(first, new)
+            raise
+
+    def _write(self, new: DecisionRow) -> RecordedDecision:
+        """Check and add ``new`` in one transaction; once more if a racing writer won."""
+        for attempt in range(2):
+            try:
+                with self.store.transaction() as session:
+                    if new.idempotency_key is not None:
+                        first = _by_key(session, new.idempotency_key)
+                        if first is not None:
+                            return self._replay(first, new)
+                    _check_chain(session, new.address_id, new.supersedes)
+                    session.add(new)
+                return RecordedDecision.of(new)
+            except IntegrityError:
+                # another writer stored a competing row first; the checks now see it
+                if attempt:
+                    raise
+                new = _copy(new)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _replay(first: DecisionRow, again: DecisionRow) -> RecordedDecision:
+        same = ("address_id", "decision", "reason", "decided_by", "supersedes")
+        if any(getattr(first, name) != getattr(again, name) for name in same):
+            raise reused("decision")
+        return replace(RecordedDecision.of(first), replayed=True)
+
+    def history(
+        self, address_id: str | None = None, *, limit: int | None = None
+    ) -> list[RecordedDecision]:
+        """Stored decisions, oldest first: of one address, or the latest ``limit`` of all.
+
+        Parameters
+        ----------
+        address_id
+            Only this address's decisions (its whole chain); None for every address.
+        limit
+            At most this many, the most recent ones; None for all.
+
+        Returns
+        -------
+        list of RecordedDecision
+            With ``superseded_by`` filled in: the open decision of an address is the
+            one whose ``superseded_by`` is None.
+        """
+        query = select(DecisionRow).order_by(DecisionRow.seq.desc())
+        if address_id is not None:
+            query = query.where(DecisionRow.address_id == address_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.store.transaction() as session:
+            rows = list(session.scalars(query))[::-1]
+            successors = _successors(session, [r.decision_id for r in rows])
+        return [RecordedDecision.of(r, successors.get(r.decision_id)) for r in rows]
 
 
-def read_decisions(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The stored decisions, typed: one row per decision, oldest first.
+def _by_key(session: Session, key: str) -> DecisionRow | None:
+    """The decision stored with an idempotency key, if any."""
+    return session.scalar(select(DecisionRow).where(DecisionRow.idempotency_key == key))
+
+
+def _copy(row: DecisionRow) -> DecisionRow:
+    """A fresh, unsaved copy of a row (a failed flush leaves the original unusable)."""
+    columns = [c.key for c in DecisionRow.__table__.columns if c.key != "seq"]
+    return DecisionRow(**{name: getattr(row, name) for name in columns})
+
+
+def _successors(session: Session, decision_ids: Sequence[str]) -> dict[str, str]:
+    """Which decision superseded each of ``decision_ids`` (absent while open)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(decision_ids), 500):
+        chunk = decision_ids[start : start + 500]
+        pairs = session.execute(
+            select(DecisionRow.supersedes, DecisionRow.decision_id).where(
+                DecisionRow.supersedes.in_(chunk)
+            )
+        )
+        found.update({str(old): str(new) for old, new in pairs})
+    return found
+
+
+def read_decisions(store: Store) -> pd.DataFrame:
+    """Every stored decision, typed: one row per decision, oldest first.
 
     Parameters
     ----------
-    path
-        The store (see :func:`decisions_path`); a missing file means no decisions.
+    store
+        The operational store.
 
     Returns
     -------
     pandas.DataFrame
-        The :data:`STORE_COLUMNS`: ids, decision and reason as strings,
-        ``decided_at`` as a UTC timestamp, ``scoring_date`` as a date (datetime64),
+        The :data:`STORE_COLUMNS`: ids, decision, reason, role, key name and
+        ``supersedes`` as strings (the last three may be missing), ``decided_at``
+        as a UTC timestamp, ``scoring_date`` as a date (datetime64),
         ``rank_at_decision`` as int64 and ``probability_at_decision`` as float64.
-
-    Raises
-    ------
-    DecisionError
-        When the file is not a decisions store or a row breaks a rule (e.g. it was
-        edited by hand); the message names the file, column and rows.
-
-    Examples
-    --------
-    >>> read_decisions("/nonexistent/decisions.csv").columns.tolist()[:4]
-    ['decision_id', 'address_id', 'decision', 'reason']
     """
-    path = Path(path)
-    text = read_text_table(path, STORE_COLUMNS)
-    missing = [c for c in STORE_COLUMNS if c not in text.columns]
-    if missing:
-        raise DecisionError(f"{path}: not a decisions store (no column {', '.join(missing)})")
-    text = text[list(STORE_COLUMNS)]
-    problems: list[str] = []
-
-    def rows(mask: pd.Series) -> str:
-        return ", ".join(str(i + 2) for i in mask[mask].index[:5])  # file lines, after the header
-
-    empty = text.isna().any(axis=1)
-    if empty.any():
-        problems.append(f"empty fields on lines {rows(empty)}")
-    bad = ~text["decision"].isin(DECISIONS)
-    if bad.any():
-        problems.append(f"decision: not one of {', '.join(DECISIONS)} on lines {rows(bad)}")
-    out = text.astype("string")
-    converted: dict[str, pd.Series] = {
-        "decided_at": pd.to_datetime(text["decided_at"], utc=True, errors="coerce"),
-        "scoring_date": pd.to_datetime(text["scoring_date"], format="%Y-%m-%d", errors="coerce"),
-        "rank_at_decision": pd.to_numeric(text["rank_at_decision"], errors="coerce"),
-        "probability_at_decision": pd.to_numeric(text["probability_at_decision"], errors="coerce"),
-    }
-    for column, values in converted.items():
-        unreadable = values.isna() & text[column].notna()
-        if unreadable.any():
-            problems.append(f"{column}: unreadable on lines {rows(unreadable)}")
-        out[column] = values
-    if problems:
-        raise DecisionError(f"{path}: " + "; ".join(problems))
-    out["rank_at_decision"] = out["rank_at_decision"].astype("int64")
-    out["probability_at_decision"] = out["probability_at_decision"].astype("float64")
+    with store.transaction() as session:
+        rows = list(session.scalars(select(DecisionRow).order_by(DecisionRow.seq)))
+    frame = pd.DataFrame(
+        [{c: getattr(r, c) for c in STORE_COLUMNS} for r in rows], columns=list(STORE_COLUMNS)
+    )
+    out = frame.astype("string")
+    out["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True)
+    out["scoring_date"] = pd.to_datetime(frame["scoring_date"])
+    out["rank_at_decision"] = frame["rank_at_decision"].astype("int64")
+    out["probability_at_decision"] = frame["probability_at_decision"].astype("float64")
     return out.reset_index(drop=True)

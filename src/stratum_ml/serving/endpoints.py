@@ -5,6 +5,11 @@ request that is well-formed but cannot be answered (an unknown address, a
 scoring date other than the one loaded, feature rows the model cannot read, a
 visit outcome that breaks the contract, a decision that cannot be stored)
 raises :class:`RequestError` with the HTTP status and a message for the caller.
+
+The two writing endpoints (``decision``, ``feedback``) take the client's
+``Idempotency-Key`` header: a retried request with the same key stores nothing
+and gets the first answer (``replayed: true``); the same key with another
+request is a 422.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from stratum_ml.model.registry import CHAMPION
 from stratum_ml.scoring.scorer import ScoredAddress
 from stratum_ml.serving.api_models import (
     AreaSummaryOut,
+    DecisionOut,
     DecisionRequest,
     DecisionResponse,
+    DecisionsRequest,
+    DecisionsResponse,
     DossierRequest,
     DossierResponse,
     ExplainRequest,
@@ -43,11 +51,13 @@ from stratum_ml.serving.api_models import (
     UnknownAddress,
 )
 from stratum_ml.serving.app_state import ServiceState
-from stratum_ml.serving.decisions import DecisionError
+from stratum_ml.serving.auth import Principal
+from stratum_ml.serving.decisions import DecisionConflict, DecisionError, RecordedDecision
 from stratum_ml.serving.dossier import build_dossier
 from stratum_ml.serving.outcomes import DuplicateOutcome, OutcomeError
 from stratum_ml.serving.summary import LEVELS, summarise
 from stratum_ml.sources.contract import TABLES
+from stratum_ml.store.idempotency import IdempotencyKeyReused
 
 _ADDRESS_ID = re.compile(TABLES["addresses"].column("address_id").pattern or r"[0-9]{16}")
 
@@ -227,13 +237,19 @@ def dossier(state: ServiceState, request: DossierRequest) -> DossierResponse:
         ) from None
 
 
-def feedback(state: ServiceState, request: FeedbackRequest, key_id: str) -> FeedbackResponse:
+def feedback(
+    state: ServiceState,
+    request: FeedbackRequest,
+    key_id: str,
+    idempotency_key: str | None = None,
+) -> FeedbackResponse:
     """Store a visit outcome (checked like the contract) for the next training.
 
     Raises
     ------
     RequestError
-        422 when the outcome breaks a rule, 409 when the same visit is already stored.
+        422 when the outcome breaks a rule or the idempotency key came with another
+        request, 409 when the same visit is already stored.
     """
     try:
         stored = state.outcomes.record(
@@ -243,10 +259,11 @@ def feedback(state: ServiceState, request: FeedbackRequest, key_id: str) -> Feed
             outcome=request.outcome,
             violation_type=request.violation_type,
             recorded_by=key_id,
+            idempotency_key=idempotency_key,
         )
     except DuplicateOutcome as exc:
         raise RequestError(409, str(exc)) from None
-    except OutcomeError as exc:
+    except (OutcomeError, IdempotencyKeyReused) as exc:
         raise RequestError(422, str(exc)) from None
     return FeedbackResponse(
         inspection_id=stored.inspection_id,
@@ -256,7 +273,12 @@ def feedback(state: ServiceState, request: FeedbackRequest, key_id: str) -> Feed
         outcome=stored.outcome,
         violation_type=stored.violation_type,
         recorded_at=stored.recorded_at,
-        message="stored; the next `stratum train` reads it as a visit",
+        replayed=stored.replayed,
+        message=(
+            "already stored by the first request with this Idempotency-Key; nothing was added"
+            if stored.replayed
+            else "stored; the next `stratum train` reads it as a visit"
+        ),
     )
 
 
@@ -287,14 +309,21 @@ def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
     )
 
 
-def decision(state: ServiceState, request: DecisionRequest, key_id: str) -> DecisionResponse:
+def decision(
+    state: ServiceState,
+    request: DecisionRequest,
+    caller: Principal,
+    idempotency_key: str | None = None,
+) -> DecisionResponse:
     """Store an analyst's decision about a scored dwelling, with its rank and probability.
 
     Raises
     ------
     RequestError
-        404 when the address is not a scored dwelling, 422 when the decision breaks a
-        rule of the store.
+        404 when the address is not a scored dwelling; 409 when the address has an
+        open decision that ``supersedes`` does not name, or ``supersedes`` is no longer
+        open; 422 when the decision breaks another rule of the store or the
+        idempotency key came with another request.
     """
     address = request.address_id
     if address not in state.scorer:
@@ -305,14 +334,26 @@ def decision(state: ServiceState, request: DecisionRequest, key_id: str) -> Deci
             address_id=address,
             decision=request.decision,
             reason=request.reason,
-            decided_by=key_id,
+            decided_by=caller.key_id,
+            role=caller.role.value,
+            key_name=caller.name,
             model_version=state.model_version,
             scoring_date=state.as_of,
             rank=scored.rank,
             probability=scored.probability,
+            supersedes=request.supersedes,
+            idempotency_key=idempotency_key,
         )
-    except DecisionError as exc:
+    except DecisionConflict as exc:
+        raise RequestError(409, str(exc)) from None
+    except (DecisionError, IdempotencyKeyReused) as exc:
         raise RequestError(422, str(exc)) from None
+    if stored.replayed:
+        message = "already stored by the first request with this Idempotency-Key; nothing added"
+    elif stored.supersedes:
+        message = f"stored; it supersedes {stored.supersedes}, which is kept, closed"
+    else:
+        message = "stored; it is the open decision on this address"
     return DecisionResponse(
         decision_id=stored.decision_id,
         address_id=stored.address_id,
@@ -323,8 +364,43 @@ def decision(state: ServiceState, request: DecisionRequest, key_id: str) -> Deci
         scoring_date=stored.scoring_date,
         rank_at_decision=stored.rank_at_decision,
         probability_at_decision=stored.probability_at_decision,
+        supersedes=stored.supersedes,
+        replayed=stored.replayed,
         reasons=[ReasonOut.of(r) for r in scored.reasons],
-        message="stored in the decisions store; earlier decisions on this address are kept",
+        message=message,
+    )
+
+
+def _decision_out(stored: RecordedDecision) -> DecisionOut:
+    return DecisionOut(
+        decision_id=stored.decision_id,
+        address_id=stored.address_id,
+        decision=stored.decision,
+        reason=stored.reason,
+        decided_at=stored.decided_at,
+        decided_by=stored.decided_by,
+        role=stored.role,
+        key_name=stored.key_name,
+        model_version=stored.model_version,
+        scoring_date=stored.scoring_date,
+        rank_at_decision=stored.rank_at_decision,
+        probability_at_decision=stored.probability_at_decision,
+        supersedes=stored.supersedes,
+        superseded_by=stored.superseded_by,
+        open=stored.is_open,
+    )
+
+
+def decisions(state: ServiceState, request: DecisionsRequest) -> DecisionsResponse:
+    """Stored decisions, oldest first: one address's chain, or the latest of every address."""
+    history = state.decisions.history(request.address_id, limit=request.limit)
+    open_id = None
+    if request.address_id is not None:
+        open_id = next((d.decision_id for d in reversed(history) if d.is_open), None)
+    return DecisionsResponse(
+        address_id=request.address_id,
+        decisions=[_decision_out(d) for d in history],
+        open_decision_id=open_id,
     )
 
 

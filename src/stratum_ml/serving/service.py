@@ -13,11 +13,15 @@ call which endpoint is :data:`stratum_ml.serving.auth.PERMISSIONS` (tabled in th
 module's docstring).
 
 Send the API key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
-No key or a bad key: 401; a role not in the table: 403. Every call, answered
+No key or a bad key: 401; a role not in the table: 403. The writing endpoints
+(``decision``, ``feedback``) take an ``Idempotency-Key`` header (1 to 255
+printable ASCII characters, e.g. a UUID): a retry with the same key stores
+nothing and gets the first answer, with ``replayed: true``. Every call, answered
 or refused, is written to the audit log before the answer leaves (the
 middlewares of :mod:`stratum_ml.serving.gate`). Errors are ``{"error": ..., "detail": [...]}``
 with a 4xx status: 400 malformed JSON, 404 unknown address, 405 not POST,
-409 visit outcome already stored, 413 body too large, 415 not JSON, 422
+409 visit outcome already stored or a decision that does not supersede the
+address's open decision, 413 body too large, 415 not JSON, 422
 invalid request (wrong type, unknown field, value out of range, batch too
 large, a scoring date other than the one loaded, a decision reason that seems
 to hold person data); 503 when the audit log
@@ -44,8 +48,11 @@ from starlette.responses import JSONResponse
 
 from stratum_ml.serving import endpoints
 from stratum_ml.serving.api_models import (
+    IDEMPOTENCY_HEADER,
     DecisionRequest,
     DecisionResponse,
+    DecisionsRequest,
+    DecisionsResponse,
     DossierRequest,
     DossierResponse,
     ExplainRequest,
@@ -96,6 +103,12 @@ def _answer(ctx: bentoml.Context, produce: Callable[[], T]) -> T | JSONResponse:
         return error_response(exc.status, exc.message)
 
 
+def _idempotency_key(ctx: bentoml.Context) -> str | None:
+    """The call's ``Idempotency-Key`` header, if sent."""
+    key: str | None = ctx.request.headers.get(IDEMPOTENCY_HEADER)
+    return key
+
+
 def _loaded_state() -> ServiceState | None:
     """The running service's state, for the gate; None while the service is starting."""
     try:
@@ -109,7 +122,7 @@ def _loaded_state() -> ServiceState | None:
 @bentoml.service(name="stratum_risk", workers=1, threads=1)
 class RiskService:
     """Risk scores, priority lists, area summaries, explanations, dossiers, analysts'
-    decisions and visit feedback."""
+    decisions (recorded and read back) and visit feedback."""
 
     def __init__(self) -> None:
         try:
@@ -156,9 +169,23 @@ class RiskService:
         self, request: DecisionRequest, /, ctx: bentoml.Context
     ) -> DecisionResponse | JSONResponse:
         """Record an analyst's decision about a listed address (pass on for a visit,
-        decline, needs more information) and why; unknown addresses are 404."""
-        key_id = caller(ctx.request.scope).key_id
-        return _answer(ctx, lambda: endpoints.decision(self.state, request, key_id))
+        decline, needs more information) and why; unknown addresses are 404. When the
+        address has an open decision, name it in `supersedes` (409 otherwise). Send an
+        `Idempotency-Key` header to retry safely."""
+        who = caller(ctx.request.scope)
+        key = _idempotency_key(ctx)
+        return _answer(ctx, lambda: endpoints.decision(self.state, request, who, key))
+
+    @bentoml.api(output_spec=DecisionsResponse)
+    def decisions(
+        self, request: DecisionsRequest, /, ctx: bentoml.Context
+    ) -> DecisionsResponse | JSONResponse:
+        """Stored decisions, oldest first: one address's history with its open decision,
+        or the latest decisions of every address; who decided (key id, role, key name)."""
+        answer = _answer(ctx, lambda: endpoints.decisions(self.state, request))
+        if isinstance(answer, DecisionsResponse):
+            _call(ctx).listed_ids = sorted({d.address_id for d in answer.decisions})
+        return answer
 
     @bentoml.api(output_spec=ExplainResponse)
     def explain(
@@ -181,9 +208,11 @@ class RiskService:
         self, request: FeedbackRequest, /, ctx: bentoml.Context
     ) -> FeedbackResponse | JSONResponse:
         """Case handlers only: record a visit outcome, checked like the data contract;
-        the next training reads it as a visit."""
+        the next training reads it as a visit. Send an `Idempotency-Key` header to retry
+        safely."""
         key_id = caller(ctx.request.scope).key_id
-        return _answer(ctx, lambda: endpoints.feedback(self.state, request, key_id))
+        key = _idempotency_key(ctx)
+        return _answer(ctx, lambda: endpoints.feedback(self.state, request, key_id, key))
 
     @bentoml.api(output_spec=ModelInfoResponse)
     def model(self, request: ModelRequest, /) -> ModelInfoResponse:

@@ -42,6 +42,14 @@ InspectionReason = Literal[INSPECTION_REASONS]  # type: ignore[valid-type]
 Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
 ViolationType = Literal[VIOLATION_TYPES]  # type: ignore[valid-type]
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+#: a decision's id, as the decision endpoint hands them out
+DecisionId = Annotated[
+    str,
+    StringConstraints(pattern=r"^dec-[0-9a-f]{32}$"),
+    Field(examples=["dec-0f3a5c7e9b1d4f6a8c0e2b4d6f8a0c1e"]),
+]
+#: the header a client sends to make a write safe to retry
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 AreaLevel = Literal[LEVELS]  # type: ignore[valid-type]
 #: default length of the priority list the summary counts
 DEFAULT_SUMMARY_K = 250

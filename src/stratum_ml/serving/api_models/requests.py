@@ -21,6 +21,7 @@ from stratum_ml.serving.api_models.fields import (
     AreaLevel,
     BatchId,
     Decision,
+    DecisionId,
     FeatureValue,
     InspectionReason,
     Language,
@@ -208,6 +209,13 @@ class DecisionRequest(AddressRequest):
     language: Language = Field(
         default="en", description="Language of the score reasons in the answer."
     )
+    supersedes: DecisionId | None = Field(
+        default=None,
+        description=(
+            "The address's open decision that this one replaces. Required when the address "
+            "has an open decision (the 409 answer names it); a superseded decision is closed."
+        ),
+    )
 
     @field_validator("reason")
     @classmethod
@@ -218,3 +226,18 @@ class DecisionRequest(AddressRequest):
         if problems:
             raise ValueError("; ".join(problems))
         return reason
+
+
+class DecisionsRequest(ApiRequest):
+    """Read stored decisions back: one address's history, or the latest of all."""
+
+    address_id: AddressId | None = Field(
+        default=None, description="Only this address's decisions; default every address."
+    )
+    limit: int = Field(
+        default=100, ge=1, le=10_000, description="At most this many, the most recent ones."
+    )
+
+    def audit_ids(self) -> list[str]:
+        """The address asked about, if any."""
+        return [self.address_id] if self.address_id is not None else []

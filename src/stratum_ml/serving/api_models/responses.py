@@ -241,6 +241,11 @@ class FeedbackResponse(_Response):
     outcome: Outcome
     violation_type: ViolationType | None
     recorded_at: dt.datetime
+    replayed: bool = Field(
+        default=False,
+        description="True when this answers a retried request (same Idempotency-Key): "
+        "nothing new was stored.",
+    )
     message: str
 
 
@@ -287,8 +292,47 @@ class DecisionResponse(_Response):
     scoring_date: dt.date
     rank_at_decision: int
     probability_at_decision: float
+    supersedes: str | None = Field(
+        default=None, description="The decision this one replaced (now closed), if any."
+    )
+    replayed: bool = Field(
+        default=False,
+        description="True when this answers a retried request (same Idempotency-Key): "
+        "nothing new was stored.",
+    )
     reasons: list[ReasonOut] = Field(description="The address's strongest score reasons.")
     message: str
+
+
+class DecisionOut(_Response):
+    """One stored decision, with who took it and whether it is still open."""
+
+    decision_id: str
+    address_id: str
+    decision: Decision
+    reason: str
+    decided_at: dt.datetime
+    decided_by: str = Field(description="The API key id of who decided (never the key).")
+    role: str | None = Field(description="Their role; None for decisions imported from CSV.")
+    key_name: str | None = Field(description="The key's name; None for imported decisions.")
+    model_version: str
+    scoring_date: dt.date
+    rank_at_decision: int
+    probability_at_decision: float
+    supersedes: str | None = Field(description="The decision this one replaced, if any.")
+    superseded_by: str | None = Field(description="The decision that replaced this one, if any.")
+    open: bool = Field(description="True while no later decision supersedes this one.")
+
+
+class DecisionsResponse(_Response):
+    """Stored decisions, oldest first."""
+
+    address_id: str | None = Field(description="The address asked about; None for all.")
+    decisions: list[DecisionOut]
+    open_decision_id: str | None = Field(
+        description="The address's open decision (a new one must supersede it); None when "
+        "it has none or no address was asked about."
+    )
 
 
 class HonestEstimateOut(_Response):

@@ -1,0 +1,165 @@
+"""The tables of the operational store (SQLAlchemy 2, typed).
+
+Every table is append-only: rows are added, never updated or deleted; what
+changes is recorded as a new row that refers to the old one (a decision
+``supersedes`` an earlier one). The migrations in ``migrations/versions`` create
+exactly these tables (a test compares the two).
+
+``decisions``
+    An analyst's decision about an address. The decisions on one address form
+    one chain: the first has no ``supersedes``; every later one names the
+    decision it replaces, which must be on the same address and still open (not
+    superseded yet). The database enforces this (a composite foreign key, a
+    unique ``supersedes`` and one chain start per address), so two workers
+    cannot both add a competing decision. The *open* decision of an address is
+    the last of its chain.
+``visit_outcomes``
+    A visit outcome recorded through the service, in the columns of the data
+    contract's ``inspections`` table plus who recorded it and when. The same
+    visit (address, day, reason, outcome, violation type) is stored once.
+
+Both carry an optional ``idempotency_key`` (unique): a retried request with the
+same key finds the row it stored the first time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Double,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: what an analyst may decide about an address
+DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
+#: longest idempotency key accepted
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+#: constraint names that are the same on every database (Alembic needs names)
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A point in time, stored in UTC and read back timezone-aware (UTC) on every database.
+
+    SQLite has no time zones: it gets the naive UTC time. A naive datetime is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime cannot be stored: give it a time zone")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """Base of the operational store's tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class DecisionRow(Base):
+    """One analyst's decision about an address (a row of ``decisions``)."""
+
+    __tablename__ = "decisions"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(String(64), unique=True)
+    address_id: Mapped[str] = mapped_column(String(32), index=True)
+    decision: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    scoring_date: Mapped[dt.date] = mapped_column(Date)
+    rank_at_decision: Mapped[int] = mapped_column(Integer)
+    probability_at_decision: Mapped[float] = mapped_column(Double)
+    supersedes: Mapped[str | None] = mapped_column(String(64), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(MAX_IDEMPOTENCY_KEY_LENGTH), unique=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "decision IN ('pass_on_for_visit', 'decline', 'needs_more_information')",
+            name="decision",
+        ),
+        CheckConstraint("supersedes IS NULL OR supersedes <> decision_id", name="not_itself"),
+        UniqueConstraint("decision_id", "address_id"),
+        # a decision supersedes one on the same address
+        ForeignKeyConstraint(
+            ["supersedes", "address_id"], ["decisions.decision_id", "decisions.address_id"]
+        ),
+    )
+
+
+class VisitOutcomeRow(Base):
+    """One visit outcome recorded through the service (a row of ``visit_outcomes``)."""
+
+    __tablename__ = "visit_outcomes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    inspection_id: Mapped[str] = mapped_column(String(64), unique=True)
+    address_id: Mapped[str] = mapped_column(String(32), index=True)
+    inspected_at: Mapped[dt.date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(64))
+    violation_type: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(
+        String(MAX_IDEMPOTENCY_KEY_LENGTH), unique=True
+    )
+
+
+# one chain per address: only its first decision supersedes nothing
+Index(
+    "uq_decisions_chain_start",
+    DecisionRow.address_id,
+    unique=True,
+    sqlite_where=DecisionRow.supersedes.is_(None),
+    postgresql_where=DecisionRow.supersedes.is_(None),
+)
+# the same visit is stored once (a missing violation type counts as one value)
+Index(
+    "uq_visit_outcomes_visit",
+    VisitOutcomeRow.address_id,
+    VisitOutcomeRow.inspected_at,
+    VisitOutcomeRow.reason,
+    VisitOutcomeRow.outcome,
+    func.coalesce(VisitOutcomeRow.violation_type, ""),
+    unique=True,
+)
