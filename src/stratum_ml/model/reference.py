@@ -28,8 +28,6 @@ ties that would blur the test.
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -309,20 +307,13 @@ def load_reference(run_id: str, settings: Settings | None = None) -> DriftRefere
         If the run has no :data:`REFERENCE_ARTIFACT`.
     """
     # imported here: MLflow takes a second to import, and drift needs only the classes
-    from mlflow.exceptions import MlflowException
+    from stratum_ml.model.registry import ArtifactMissing, read_run_artifact_text
 
-    from stratum_ml.config import get_settings
-    from stratum_ml.model.registry import download_run_artifact
-    from stratum_ml.model.store import configure_mlflow
-
-    settings = settings or get_settings()
-    configure_mlflow(settings)
-    with tempfile.TemporaryDirectory(prefix="stratum-reference-") as tmp:
-        try:
-            path = download_run_artifact(run_id, REFERENCE_ARTIFACT, Path(tmp), settings)
-        except (MlflowException, OSError) as exc:
-            raise ReferenceMissing(
-                f"run {run_id} holds no drift reference ({REFERENCE_ARTIFACT}): it was "
-                "trained before references were recorded; retrain to record one"
-            ) from exc
-        return DriftReference.from_json(path.read_text("utf-8"))
+    try:
+        text = read_run_artifact_text(run_id, REFERENCE_ARTIFACT, settings)
+    except ArtifactMissing as exc:
+        raise ReferenceMissing(
+            f"run {run_id} holds no drift reference ({REFERENCE_ARTIFACT}): it was "
+            "trained before references were recorded; retrain to record one"
+        ) from exc
+    return DriftReference.from_json(text)

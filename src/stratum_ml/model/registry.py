@@ -46,12 +46,14 @@ __all__ = [
     "TAG_SOURCES_FINGERPRINT",
     "TAG_TRAINED_FROM",
     "TAG_TRAINED_UNTIL",
+    "ArtifactMissing",
     "ModelVersionInfo",
     "champion_info",
     "download_run_artifact",
     "honest_precision_tag",
     "load_risk_model",
     "load_version",
+    "read_run_artifact_text",
     "registered_aliases",
 ]
 
@@ -166,6 +168,36 @@ def download_run_artifact(run_id: str, path: str, dst: Path, settings: Settings)
         run_id=run_id, artifact_path=path, dst_path=str(dst), tracking_uri=settings.tracking_uri
     )
     return Path(local)
+
+
+class ArtifactMissing(LookupError):
+    """A run holds no artifact at the path asked for (or it could not be read)."""
+
+
+def read_run_artifact_text(run_id: str, path: str, settings: Settings | None = None) -> str:
+    """The text of one file artifact of a run.
+
+    Parameters
+    ----------
+    run_id : str
+        The MLflow run.
+    path : str
+        The artifact's path inside the run (``evaluation/report.json``, ...).
+    settings : Settings, optional
+        Where the MLflow store is; default: from the environment.
+
+    Raises
+    ------
+    ArtifactMissing
+        If the run has no such artifact, or it cannot be read; the message says why.
+    """
+    settings = settings or get_settings()
+    configure_mlflow(settings)
+    with tempfile.TemporaryDirectory(prefix="stratum-artifact-") as tmp:
+        try:
+            return download_run_artifact(run_id, path, Path(tmp), settings).read_text("utf-8")
+        except (MlflowException, OSError) as exc:
+            raise ArtifactMissing(f"run {run_id} has no readable {path} artifact ({exc})") from exc
 
 
 def load_version(

@@ -26,19 +26,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow.artifacts import download_artifacts
 from mlflow.exceptions import MlflowException
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stratum_ml.config import Settings, get_settings
-from stratum_ml.model.registry import CHAMPION, ModelVersionInfo, champion_info, load_risk_model
+from stratum_ml.model.registry import (
+    CHAMPION,
+    ArtifactMissing,
+    ModelVersionInfo,
+    champion_info,
+    load_risk_model,
+    read_run_artifact_text,
+)
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
@@ -140,29 +145,21 @@ class ServiceState:
         return self.scorer.as_of
 
 
-def _artifact_text(run_id: str, path: str, folder: Path, settings: Settings) -> str:
+def _artifact_text(run_id: str, path: str, settings: Settings) -> str:
     try:
-        local = download_artifacts(
-            run_id=run_id,
-            artifact_path=path,
-            dst_path=str(folder),
-            tracking_uri=settings.tracking_uri,
-        )
-    except (MlflowException, OSError) as exc:
+        return read_run_artifact_text(run_id, path, settings)
+    except ArtifactMissing as exc:
         raise StartupError(
-            f"the champion's training run {run_id} has no {path} artifact ({exc}); "
+            f"the champion's training run {run_id} has no {path} artifact ({exc.__cause__}); "
             "it was not logged completely: retrain and promote a new version"
         ) from None
-    return Path(local).read_text("utf-8")
 
 
 def load_model_facts(info: ModelVersionInfo, settings: Settings) -> ModelFacts:
     """Read the model card, honest estimates and fairness verdict of a version's run."""
-    with tempfile.TemporaryDirectory(prefix="stratum-serve-") as tmp:
-        folder = Path(tmp)
-        card = _artifact_text(info.run_id, MODEL_CARD_ARTIFACT, folder, settings)
-        estimates = json.loads(_artifact_text(info.run_id, ESTIMATES_ARTIFACT, folder, settings))
-        fairness = json.loads(_artifact_text(info.run_id, FAIRNESS_ARTIFACT, folder, settings))
+    card = _artifact_text(info.run_id, MODEL_CARD_ARTIFACT, settings)
+    estimates = json.loads(_artifact_text(info.run_id, ESTIMATES_ARTIFACT, settings))
+    fairness = json.loads(_artifact_text(info.run_id, FAIRNESS_ARTIFACT, settings))
     return ModelFacts(info=info, card_markdown=card, estimates=estimates, fairness=fairness)
 
 

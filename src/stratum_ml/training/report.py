@@ -26,20 +26,16 @@ the file stays strict JSON and reads back to the same floats.
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from stratum_ml.config import Settings, get_settings
+from stratum_ml.config import Settings
 from stratum_ml.evaluation.gates import GateVerdict
 from stratum_ml.evaluation.metrics import HonestEstimate, NaiveEstimate
-from stratum_ml.model.registry import download_run_artifact
-from stratum_ml.model.store import configure_mlflow
+from stratum_ml.model.registry import ArtifactMissing, read_run_artifact_text
 
 __all__ = [
     "REPORT_ARTIFACT",
@@ -368,14 +364,10 @@ def read_logged_report(run_id: str, settings: Settings | None = None) -> Evaluat
         If the run has no :data:`REPORT_ARTIFACT` (a run logged by an older
         stratum_ml, or one that failed before its artifacts were written).
     """
-    settings = settings or get_settings()
-    configure_mlflow(settings)
-    with tempfile.TemporaryDirectory(prefix="stratum-report-") as tmp:
-        try:
-            path = download_run_artifact(run_id, REPORT_ARTIFACT, Path(tmp), settings)
-        except (MlflowException, OSError) as exc:
-            raise ReportMissing(
-                f"run {run_id} holds no evaluation report ({REPORT_ARTIFACT}); "
-                "retrain to record one"
-            ) from exc
-        return EvaluationReport.from_json(path.read_text("utf-8"))
+    try:
+        text = read_run_artifact_text(run_id, REPORT_ARTIFACT, settings)
+    except ArtifactMissing as exc:
+        raise ReportMissing(
+            f"run {run_id} holds no evaluation report ({REPORT_ARTIFACT}); retrain to record one"
+        ) from exc
+    return EvaluationReport.from_json(text)
