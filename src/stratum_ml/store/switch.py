@@ -42,6 +42,7 @@ __all__ = [
     "PauseState",
     "SwitchChange",
     "SwitchError",
+    "check_reason",
     "current_pause",
     "pause",
     "resume",
@@ -147,7 +148,21 @@ def current_pause(store: Store) -> PauseState | None:
         return _state(_latest(session))
 
 
-def _checked_reason(reason: str | None, *, required: bool) -> str | None:
+def check_reason(reason: str | None, *, required: bool) -> str | None:
+    """The reason stripped, or a :class:`SwitchError` saying what is wrong with it.
+
+    Parameters
+    ----------
+    reason
+        The reason given, or None.
+    required
+        True for a pause (a reason is required), False for a resume.
+
+    Examples
+    --------
+    >>> check_reason("  the model ranks one district only ", required=True)
+    'the model ranks one district only'
+    """
     if reason is None:
         if required:
             raise SwitchError(f"a pause needs a reason of at least {MIN_REASON_LENGTH} characters")
@@ -245,7 +260,7 @@ def pause(
     SwitchError
         For a missing, too short or too long reason, or one that looks like person data.
     """
-    checked = _checked_reason(reason, required=True)
+    checked = check_reason(reason, required=True)
     return _flip(store, "pause", checked, by, on_change)
 
 
@@ -275,5 +290,5 @@ def resume(
     SwitchError
         For a reason that breaks the rules of :func:`pause`.
     """
-    checked = _checked_reason(reason, required=False)
+    checked = check_reason(reason, required=False)
     return _flip(store, "resume", checked, by, on_change)
