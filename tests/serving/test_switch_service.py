@@ -3,6 +3,8 @@
 Paused through the endpoint and from the shell, the same running service answers
 every list from the fallback ranking at once, says so, shows no probability and
 no 5xx; resumed, it answers from the model again. Every test leaves it resumed.
+The module sorts after ``test_service.py``, whose audit-log test edits the log's
+third line and expects that edit to change it.
 """
 
 from __future__ import annotations
