@@ -216,11 +216,14 @@ def _flip(
                 if after is not None:
                     message = f"{after.sentence()}. Every list is now the fallback ranking."
                 else:
-                    message = (
-                        f"The model was resumed by {by.describe()}; the pause "
-                        f"({before.sentence() if before else ''}) has ended. Lists are the "
-                        "model's again."
-                    )
+                    message = f"The model was resumed by {by.describe()}"
+                    if before is not None:
+                        message += (
+                            f"; it had been paused since "
+                            f"{before.since.isoformat(timespec='seconds')} by "
+                            f"{before.by.describe()}: {before.reason}"
+                        )
+                    message += ". Lists are the model's again."
                 change = SwitchChange(True, after, message)
                 if on_change is not None:
                     on_change(change)
