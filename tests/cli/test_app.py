@@ -19,6 +19,8 @@ COMMANDS = [
     "serve",
     "keys",
     "audit",
+    "pause",
+    "resume",
 ]
 
 

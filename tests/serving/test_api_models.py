@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from stratum_ml.serving.api_models import (
     MAX_BATCH_CONTEXT,
+    PauseRequest,
     PriorityListRequest,
     ScoreRequest,
     SummaryRequest,
@@ -42,3 +43,18 @@ def test_requests_are_strict_and_closed() -> None:
         PriorityListRequest.model_validate({"k": "5"})
     with pytest.raises(ValidationError, match="Extra inputs"):
         SummaryRequest.model_validate({"k": 5, "x": 1})
+
+
+def test_a_pause_needs_a_reason_fit_to_store_and_a_resume_may_have_one() -> None:
+    reason = "precision fell below current practice"
+    assert PauseRequest.model_validate({"action": "pause", "reason": reason}).reason == reason
+    assert PauseRequest.model_validate({"action": "resume"}).reason is None
+    with pytest.raises(ValidationError, match="a pause needs a reason of at least 10"):
+        PauseRequest.model_validate({"action": "pause"})
+    with pytest.raises(ValidationError, match="10 to 500 characters"):
+        PauseRequest.model_validate({"action": "pause", "reason": "bad model"})
+    with pytest.raises(ValidationError, match="e-mail address") as info:
+        PauseRequest.model_validate({"action": "resume", "reason": "ask j.jansen@example.nl"})
+    assert "Nothing was stored" not in str(info.value)
+    with pytest.raises(ValidationError, match="action"):
+        PauseRequest.model_validate({"action": "stop", "reason": reason})

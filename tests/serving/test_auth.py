@@ -39,7 +39,16 @@ ALLOWED = {
     },
     Role.CASE_HANDLER: {"score", "explain", "dossier", "feedback", "model"},
     Role.APPLICATION: {"score", "model"},
-    Role.ADMIN: {"score", "priority_list", "explain", "model", "summary", "decision", "decisions"},
+    Role.ADMIN: {
+        "score",
+        "priority_list",
+        "explain",
+        "model",
+        "summary",
+        "decision",
+        "decisions",
+        "pause",
+    },
 }
 
 

@@ -468,6 +468,8 @@ def _bodies(places: dict[str, Any], role: Role = Role.ANALYST) -> dict[Endpoint,
             "reason": "role matrix test",
         },
         Endpoint.DECISIONS: {"address_id": places["dwelling"]},
+        # resuming a model that runs changes nothing: safe to send in the role matrix
+        Endpoint.PAUSE: {"action": "resume"},
     }
 
 

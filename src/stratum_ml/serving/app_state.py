@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from stratum_ml.model.registry import (
 )
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.scoring import Scorer
+from stratum_ml.scoring.fallback import fallback_ranking
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
 from stratum_ml.serving.auth import KeyStore, default_keys_file
@@ -143,6 +145,15 @@ class ServiceState:
     def as_of(self) -> dt.date:
         """The scoring date."""
         return self.scorer.as_of
+
+    @cached_property
+    def fallback(self) -> pd.DataFrame:
+        """The fallback ranking of the scoring date, served while the model is paused.
+
+        Computed on first use (the first answer after a pause) and kept: the scoring
+        date does not change while the service runs.
+        """
+        return fallback_ranking(self.scorer, self.tables)
 
 
 def _artifact_text(run_id: str, path: str, settings: Settings) -> str:

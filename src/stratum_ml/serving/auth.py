@@ -19,6 +19,7 @@ Permission table (:data:`PERMISSIONS`)::
     summary         yes      -             -            yes
     decision        yes      -             -            yes
     decisions       yes      -             -            yes
+    pause           -        -             -            yes
 
 Why this table:
 
@@ -45,7 +46,9 @@ Why this table:
   addresses were chosen for visits municipality-wide, which is the ranking
   by another name (see above); the visit assignment reaches them through the
   municipality's case system. Keys are managed with ``stratum keys`` on the
-  server, not over the API.
+  server, not over the API. Only the admin pauses and resumes the model (the
+  kill switch, ``pause``; also ``stratum pause`` on the server): it changes
+  what every other caller is answered.
 
 Keys look like ``stk_<key_id>_<secret>``: a 16-hex-digit key id, which is
 not secret and is what the audit log records, and 32 random bytes (43
@@ -101,6 +104,7 @@ class Endpoint(StrEnum):
     SUMMARY = "summary"
     DECISION = "decision"
     DECISIONS = "decisions"
+    PAUSE = "pause"
 
 
 PERMISSIONS: Mapping[Role, frozenset[Endpoint]] = MappingProxyType(
@@ -129,6 +133,7 @@ PERMISSIONS: Mapping[Role, frozenset[Endpoint]] = MappingProxyType(
                 Endpoint.SUMMARY,
                 Endpoint.DECISION,
                 Endpoint.DECISIONS,
+                Endpoint.PAUSE,
             }
         ),
     }

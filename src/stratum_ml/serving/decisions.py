@@ -21,7 +21,8 @@ sent again, it stores nothing and is answered with the first decision.
 The store holds address-level facts only. The free-text reason is the one
 field a person could write person data into, so a reason that looks like it
 holds some (a 9-digit number such as a BSN, an e-mail address, a phone
-number) is refused, as is text a spreadsheet would run as a formula.
+number) is refused, as is text a spreadsheet would run as a formula
+(:func:`stratum_ml.store.free_text.reason_problems`).
 
 :meth:`DecisionStore.history` and :func:`read_decisions` read the decisions back.
 """
@@ -29,7 +30,6 @@ number) is refused, as is text a spreadsheet would run as a formula.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from stratum_ml.store import Store
+from stratum_ml.store.free_text import reason_problems
 from stratum_ml.store.idempotency import check_idempotency_key, reused
 from stratum_ml.store.tables import DECISIONS, DecisionRow
 
@@ -76,14 +77,6 @@ ID_PREFIX = "dec-"
 #: longest reason accepted
 MAX_REASON_LENGTH = 500
 
-_PERSON_DATA = (
-    (re.compile(r"(?<![0-9])[0-9]{9}(?![0-9])"), "a 9-digit number (a BSN?)"),
-    (re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}"), "an e-mail address"),
-    (re.compile(r"(?<![0-9])(\+31|0031|0)[ -]?[1-9]([ -]?[0-9]){8}(?![0-9])"), "a phone number"),
-)
-_FORMULA_START = ("=", "+", "-", "@")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
 
 class DecisionError(ValueError):
     """A decision that breaks a rule; nothing was stored."""
@@ -91,28 +84,6 @@ class DecisionError(ValueError):
 
 class DecisionConflict(DecisionError):
     """A decision that clashes with the address's open decision (HTTP 409); nothing was stored."""
-
-
-def reason_problems(reason: str) -> list[str]:
-    """Why a free-text reason may not be stored (empty when it may).
-
-    Examples
-    --------
-    >>> reason_problems("water use far above the household's size")
-    []
-    >>> reason_problems("call 0612345678 first")
-    ['it seems to hold a phone number; record no person data']
-    """
-    problems = [
-        f"it seems to hold {what}; record no person data"
-        for pattern, what in _PERSON_DATA
-        if pattern.search(reason)
-    ]
-    if reason.startswith(_FORMULA_START):
-        problems.append(f"it may not start with {', '.join(_FORMULA_START)} (spreadsheet formulas)")
-    if _CONTROL.search(reason):
-        problems.append("it holds control characters")
-    return problems
 
 
 @dataclass(frozen=True)

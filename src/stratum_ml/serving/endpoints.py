@@ -22,6 +22,7 @@ import pandas as pd
 
 from stratum_ml.features.population import DWELLING_USE_PURPOSE
 from stratum_ml.model.registry import CHAMPION
+from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
 from stratum_ml.scoring.scorer import ScoredAddress
 from stratum_ml.serving.api_models import (
     AreaSummaryOut,
@@ -39,6 +40,9 @@ from stratum_ml.serving.api_models import (
     FeedbackResponse,
     HonestEstimateOut,
     ModelInfoResponse,
+    PauseOut,
+    PauseRequest,
+    PauseResponse,
     PriorityListRequest,
     PriorityListResponse,
     ReasonOut,
@@ -58,6 +62,15 @@ from stratum_ml.serving.outcomes import DuplicateOutcome, OutcomeError
 from stratum_ml.serving.summary import LEVELS, summarise
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.store.idempotency import IdempotencyKeyReused
+from stratum_ml.store.switch import (
+    Actor,
+    PauseState,
+    SwitchChange,
+    SwitchError,
+    current_pause,
+    pause,
+    resume,
+)
 
 _ADDRESS_ID = re.compile(TABLES["addresses"].column("address_id").pattern or r"[0-9]{16}")
 
@@ -82,6 +95,33 @@ def _out(scored: ScoredAddress) -> ScoredAddressOut:
         neighbourhood=scored.neighbourhood,
         reasons=[ReasonOut.of(r) for r in scored.reasons],
     )
+
+
+def _fallback_out(state: ServiceState, address_id: str) -> ScoredAddressOut:
+    """A dwelling's place in the fallback ranking (no probability, no model reasons)."""
+    row = {str(k): v for k, v in state.fallback.loc[address_id].to_dict().items()}
+    return ScoredAddressOut(
+        address_id=address_id,
+        probability=None,
+        raw_score_log_odds=None,
+        rank=int(row["rank"]),
+        percentile=float(row["percentile"]),
+        district=row["district"],
+        neighbourhood=row["neighbourhood"],
+        reasons=[],
+        reports_past_year=int(row["reports_past_year"]),
+    )
+
+
+def _notice(paused: PauseState, what: str, left_out: list[str] | None = None) -> str:
+    """The pause and the fallback, in words: "The model is paused since ... by ...: ...; ..."."""
+    sentence = f"{paused.sentence()}; {what} {FALLBACK_DESCRIPTION}, not the model's."
+    if left_out:
+        sentence += (
+            f" The {' and '.join(left_out)} filter{'s' if len(left_out) > 1 else ''} "
+            "need the model and were left out."
+        )
+    return sentence
 
 
 def unknown_reason(state: ServiceState, address_id: str) -> str:
@@ -153,6 +193,9 @@ def score(state: ServiceState, request: ScoreRequest) -> ScoreResponse:
         scored_as_of=state.as_of,
         population_size=len(state.scorer),
     )
+    paused = current_pause(state.store)
+    if paused is not None:
+        return _score_paused(state, request, response, paused)
     if request.rows is not None:
         scores = state.scorer.score_features(_feature_frame(state, request.rows))
         response.rows = [
@@ -170,8 +213,38 @@ def score(state: ServiceState, request: ScoreRequest) -> ScoreResponse:
     return response
 
 
+def _score_paused(
+    state: ServiceState, request: ScoreRequest, response: ScoreResponse, paused: PauseState
+) -> ScoreResponse:
+    """Fallback positions for address ids; feature rows are refused (409)."""
+    if request.rows is not None:
+        raise RequestError(
+            409,
+            f"{paused.sentence()}. Feature rows get no probability while the model is "
+            "paused, and the fallback ranking does not score feature rows: ask by "
+            "address_ids for the fallback position, or ask an admin to resume the model.",
+        )
+    ids = list(dict.fromkeys(request.address_ids or []))
+    response.results = [_fallback_out(state, a) for a in ids if a in state.scorer]
+    response.unknown = [
+        UnknownAddress(address_id=a, reason=unknown_reason(state, a))
+        for a in ids
+        if a not in state.scorer
+    ]
+    response.paused, response.ranking = True, "fallback"
+    response.notice = _notice(paused, "these ranks are")
+    return response
+
+
 def priority_list(state: ServiceState, request: PriorityListRequest) -> PriorityListResponse:
-    """The ``k`` highest-ranked dwellings passing the filters, explained."""
+    """The ``k`` highest-ranked dwellings passing the filters, explained.
+
+    While the model is paused: the top ``k`` of the fallback ranking in the district
+    or neighbourhood asked for.
+    """
+    paused = current_pause(state.store)
+    if paused is not None:
+        return _priority_list_paused(state, request, paused)
     items = state.scorer.priority_list(
         request.k,
         district=request.district,
@@ -185,18 +258,50 @@ def priority_list(state: ServiceState, request: PriorityListRequest) -> Priority
         model_version=state.model_version,
         scored_as_of=state.as_of,
         population_size=len(state.scorer),
-        filters={
-            "district": request.district,
-            "neighbourhood": request.neighbourhood,
-            "min_score": request.min_score,
-            "theme": request.theme,
-        },
+        filters=_filters(request),
         items=[_out(s) for s in items],
+    )
+
+
+def _filters(request: PriorityListRequest) -> dict[str, str | float | None]:
+    return {
+        "district": request.district,
+        "neighbourhood": request.neighbourhood,
+        "min_score": request.min_score,
+        "theme": request.theme,
+    }
+
+
+def _priority_list_paused(
+    state: ServiceState, request: PriorityListRequest, paused: PauseState
+) -> PriorityListResponse:
+    rows = state.fallback
+    if request.district is not None:
+        rows = rows.loc[rows["district"] == request.district]
+    if request.neighbourhood is not None:
+        rows = rows.loc[rows["neighbourhood"] == request.neighbourhood]
+    left_out = [
+        name
+        for name, value in (("min_score", request.min_score), ("theme", request.theme))
+        if value is not None
+    ]
+    return PriorityListResponse(
+        model_version=state.model_version,
+        scored_as_of=state.as_of,
+        population_size=len(state.scorer),
+        filters=_filters(request),
+        items=[_fallback_out(state, str(a)) for a in rows.index[: request.k]],
+        paused=True,
+        ranking="fallback",
+        notice=_notice(paused, "this list is", left_out),
     )
 
 
 def explain(state: ServiceState, request: ExplainRequest) -> ExplainResponse:
     """Every contribution (log-odds) to one dwelling's score, with reason texts.
+
+    While the model is paused: the address's place in the fallback ranking, with no
+    probability and no contributions.
 
     Raises
     ------
@@ -206,6 +311,24 @@ def explain(state: ServiceState, request: ExplainRequest) -> ExplainResponse:
     if request.address_id not in state.scorer:
         raise RequestError(
             404, f"address {request.address_id}: {unknown_reason(state, request.address_id)}"
+        )
+    paused = current_pause(state.store)
+    if paused is not None:
+        place = _fallback_out(state, request.address_id)
+        return ExplainResponse(
+            model_version=state.model_version,
+            scored_as_of=state.as_of,
+            address_id=request.address_id,
+            probability=None,
+            raw_score_log_odds=None,
+            bias_log_odds=None,
+            rank=place.rank,
+            percentile=place.percentile,
+            contributions=[],
+            reports_past_year=place.reports_past_year,
+            paused=True,
+            ranking="fallback",
+            notice=_notice(paused, "this rank is"),
         )
     scored, bias = state.scorer.explain(request.address_id, language=request.language)
     return ExplainResponse(
@@ -283,12 +406,21 @@ def feedback(
 
 
 def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
-    """The top ``k`` per district and neighbourhood, small counts withheld."""
+    """The top ``k`` per district and neighbourhood, small counts withheld.
+
+    While the model is paused: the top ``k`` of the fallback ranking, without the mean
+    probability.
+    """
     scorer = state.scorer
     minimum = state.serving.min_cell_count
     levels = LEVELS if request.level is None else (request.level,)
-    areas = summarise(scorer.table, request.k, levels=levels, min_count=minimum)
+    paused = current_pause(state.store)
+    table = scorer.table if paused is None else state.fallback.assign(probability=math.nan)
+    areas = summarise(table, request.k, levels=levels, min_count=minimum)
     return SummaryResponse(
+        paused=paused is not None,
+        ranking="model" if paused is None else "fallback",
+        notice=None if paused is None else _notice(paused, "these counts are of"),
         model_version=state.model_version,
         scored_as_of=state.as_of,
         population_size=len(scorer),
@@ -301,7 +433,7 @@ def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
                 code=a.code,
                 n_scored=a.n_scored,
                 n_in_top_k=a.n_in_top_k,
-                mean_probability=a.mean_probability,
+                mean_probability=None if paused is not None else a.mean_probability,
                 suppressed=a.suppressed,
             )
             for a in areas
@@ -446,6 +578,38 @@ def model_info(state: ServiceState) -> ModelInfoResponse:
         ),
         max_batch_size=state.serving.max_batch_size,
         model_card_markdown=facts.card_markdown,
+        pause=_pause_out(current_pause(state.store)),
+    )
+
+
+def _pause_out(paused: PauseState | None) -> PauseOut:
+    if paused is None:
+        return PauseOut(paused=False)
+    return PauseOut(paused=True, since=paused.since, by=paused.by.describe(), reason=paused.reason)
+
+
+def switch(state: ServiceState, request: PauseRequest, caller: Principal) -> PauseResponse:
+    """Pause or resume the model (admins); the change holds from the next request on.
+
+    Pausing a paused model or resuming a running one changes nothing (``changed``
+    false, 200).
+
+    Raises
+    ------
+    RequestError
+        422 when the reason breaks a rule (the request model checks it first).
+    """
+    by = Actor("api", caller.key_id, caller.role.value, caller.name)
+    try:
+        change: SwitchChange = (
+            pause(state.store, request.reason or "", by)
+            if request.action == "pause"
+            else resume(state.store, by, request.reason)
+        )
+    except SwitchError as exc:
+        raise RequestError(422, str(exc)) from None
+    return PauseResponse(
+        changed=change.changed, pause=_pause_out(change.state), message=change.message
     )
 
 

@@ -25,7 +25,14 @@ address's open decision, 413 body too large, 415 not JSON, 422
 invalid request (wrong type, unknown field, value out of range, batch too
 large, a scoring date other than the one loaded, a decision reason that seems
 to hold person data); 503 when the audit log
-cannot be written (nothing is answered unaudited). BentoML's ``/readyz``,
+cannot be written (nothing is answered unaudited).
+
+The kill switch: an admin pauses the model with the ``pause`` endpoint (or
+``stratum pause`` on the server); from the next request on, ``score``,
+``priority_list``, ``explain`` and ``summary`` answer from the fallback ranking
+(reports in the past year), say so (``paused``, ``ranking``, ``notice``) and
+show no probability; scoring feature rows is a 409 while paused. The ``model``
+endpoint shows the pause. BentoML's ``/readyz``,
 ``/livez``, ``/healthz`` and ``/metrics`` stay public.
 
 The class is thin on purpose: each API validates nothing itself (the gate and
@@ -61,6 +68,8 @@ from stratum_ml.serving.api_models import (
     FeedbackResponse,
     ModelInfoResponse,
     ModelRequest,
+    PauseRequest,
+    PauseResponse,
     PriorityListRequest,
     PriorityListResponse,
     ScoreRequest,
@@ -103,6 +112,16 @@ def _answer(ctx: bentoml.Context, produce: Callable[[], T]) -> T | JSONResponse:
         return error_response(exc.status, exc.message)
 
 
+#: the audit record's detail of an answer built on the fallback ranking
+FALLBACK_DETAIL = "answered with the fallback ranking: the model is paused"
+
+
+def _note_fallback(ctx: bentoml.Context, answer: object) -> None:
+    """Record in the audit log that an answer came from the fallback ranking."""
+    if getattr(answer, "paused", False):
+        _call(ctx).detail = FALLBACK_DETAIL
+
+
 def _idempotency_key(ctx: bentoml.Context) -> str | None:
     """The call's ``Idempotency-Key`` header, if sent."""
     key: str | None = ctx.request.headers.get(IDEMPOTENCY_HEADER)
@@ -122,7 +141,7 @@ def _loaded_state() -> ServiceState | None:
 @bentoml.service(name="stratum_risk", workers=1, threads=1)
 class RiskService:
     """Risk scores, priority lists, area summaries, explanations, dossiers, analysts'
-    decisions (recorded and read back) and visit feedback."""
+    decisions (recorded and read back), visit feedback and the kill switch."""
 
     def __init__(self) -> None:
         try:
@@ -142,18 +161,23 @@ class RiskService:
     def score(self, request: ScoreRequest, /, ctx: bentoml.Context) -> ScoreResponse | JSONResponse:
         """Score address ids (probability, rank, percentile, top reasons; unknown ids
         reported per id) or rows of ready-made features (probability only). An `as_of`
-        other than the loaded scoring date is refused with 422."""
-        return _answer(ctx, lambda: endpoints.score(self.state, request))
+        other than the loaded scoring date is refused with 422. While the model is paused:
+        fallback ranks, no probabilities (feature rows: 409)."""
+        answer = _answer(ctx, lambda: endpoints.score(self.state, request))
+        _note_fallback(ctx, answer)
+        return answer
 
     @bentoml.api(output_spec=PriorityListResponse)
     def priority_list(
         self, request: PriorityListRequest, /, ctx: bentoml.Context
     ) -> PriorityListResponse | JSONResponse:
         """The k highest-ranked dwellings, filtered by district, neighbourhood, minimum
-        score and theme of the strongest reason; address level only, no person data."""
+        score and theme of the strongest reason; address level only, no person data. While
+        the model is paused: the fallback ranking (reports in the past year), said so."""
         answer = _answer(ctx, lambda: endpoints.priority_list(self.state, request))
         if isinstance(answer, PriorityListResponse):
             _call(ctx).listed_ids = [item.address_id for item in answer.items]
+        _note_fallback(ctx, answer)
         return answer
 
     @bentoml.api(output_spec=SummaryResponse)
@@ -161,8 +185,11 @@ class RiskService:
         self, request: SummaryRequest, /, ctx: bentoml.Context
     ) -> SummaryResponse | JSONResponse:
         """The top k per district and neighbourhood: dwellings scored, mean probability;
-        counts below STRATUM_MIN_CELL_COUNT are withheld (null, `suppressed: true`)."""
-        return _answer(ctx, lambda: endpoints.summary(self.state, request))
+        counts below STRATUM_MIN_CELL_COUNT are withheld (null, `suppressed: true`). While
+        the model is paused: the top k of the fallback ranking, no mean probability."""
+        answer = _answer(ctx, lambda: endpoints.summary(self.state, request))
+        _note_fallback(ctx, answer)
+        return answer
 
     @bentoml.api(output_spec=DecisionResponse)
     def decision(
@@ -192,8 +219,10 @@ class RiskService:
         self, request: ExplainRequest, /, ctx: bentoml.Context
     ) -> ExplainResponse | JSONResponse:
         """Every feature's contribution to one dwelling's score, in log-odds, with reason
-        texts; unknown addresses are 404."""
-        return _answer(ctx, lambda: endpoints.explain(self.state, request))
+        texts; unknown addresses are 404. While the model is paused: the fallback rank only."""
+        answer = _answer(ctx, lambda: endpoints.explain(self.state, request))
+        _note_fallback(ctx, answer)
+        return answer
 
     @bentoml.api(output_spec=DossierResponse)
     def dossier(
@@ -217,8 +246,24 @@ class RiskService:
     @bentoml.api(output_spec=ModelInfoResponse)
     def model(self, request: ModelRequest, /) -> ModelInfoResponse:
         """The serving version: alias, training period, honest precision@k with intervals,
-        the fairness verdict and the model card (markdown)."""
+        the fairness verdict, the model card (markdown) and the kill switch (paused or not,
+        since, by whom, why)."""
         return endpoints.model_info(self.state)
+
+    @bentoml.api(output_spec=PauseResponse)
+    def pause(self, request: PauseRequest, /, ctx: bentoml.Context) -> PauseResponse | JSONResponse:
+        """Admins only: `{"action": "pause", "reason": "..."}` pauses the model (every list
+        becomes the fallback ranking, from the next request on, in every worker);
+        `{"action": "resume"}` ends it. Asking for the state in force changes nothing."""
+        who = caller(ctx.request.scope)
+        answer = _answer(ctx, lambda: endpoints.switch(self.state, request, who))
+        if isinstance(answer, PauseResponse):
+            _call(ctx).detail = (
+                f"{request.action}: {request.reason or '-'}"
+                if answer.changed
+                else f"{request.action}: no change"
+            )
+        return answer
 
 
 _service: Any = RiskService  # a bentoml Service at run time; mypy sees the plain class

@@ -12,6 +12,8 @@ switch, each as new tables in new migrations).
 ``migrate``     Alembic migrations shipped in ``migrations/``, applied on every open.
 ``legacy_csv``  the one-off import of the CSV stores written by earlier versions.
 ``store``       :class:`Store` and :func:`open_store`, what the rest of the package uses.
+``free_text``   the person-data check every stored free-text reason passes.
+``switch``      the kill switch: pause and resume the model, read its state.
 
 The audit log is not here: it stays an append-only, hash-chained file
 (:mod:`stratum_ml.serving.audit`).

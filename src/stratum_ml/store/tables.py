@@ -20,6 +20,13 @@ exactly these tables (a test compares the two).
 
 Both carry an optional ``idempotency_key`` (unique): a retried request with the
 same key finds the row it stored the first time.
+
+``pause_events``
+    The model's kill switch (:mod:`stratum_ml.store.switch`): every pause and
+    resume, with why, who and when. The events form one chain: each names the
+    ``seq`` of the event it ``follows`` (0 for the first; unique), so two admins
+    flipping the switch at once cannot both act on the same state. The switch's
+    state is the latest event.
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+#: what an admin may do with the kill switch
+SWITCH_ACTIONS = ("pause", "resume")
+#: where the switch was flipped: the command line or the service's endpoint
+SWITCH_CHANNELS = ("cli", "api")
 #: what an analyst may decide about an address
 DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
 #: longest idempotency key accepted
@@ -142,6 +153,29 @@ class VisitOutcomeRow(Base):
     recorded_by: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(
         String(MAX_IDEMPOTENCY_KEY_LENGTH), unique=True
+    )
+
+
+class PauseEventRow(Base):
+    """One pause or resume of the model (a row of ``pause_events``)."""
+
+    __tablename__ = "pause_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    follows: Mapped[int] = mapped_column(Integer, unique=True)
+    action: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    channel: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(32))
+    key_name: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("action IN ('pause', 'resume')", name="action"),
+        CheckConstraint("channel IN ('cli', 'api')", name="channel"),
+        CheckConstraint("action = 'resume' OR reason IS NOT NULL", name="pause_has_reason"),
+        CheckConstraint("follows >= 0", name="follows"),
     )
 
 

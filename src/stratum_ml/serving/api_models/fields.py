@@ -19,6 +19,7 @@ from stratum_ml.sources.contract import (
     OUTCOMES,
     VIOLATION_TYPES,
 )
+from stratum_ml.store.tables import SWITCH_ACTIONS
 
 #: Default largest number of ids, rows or list entries one request may ask for.
 DEFAULT_MAX_BATCH_SIZE = 1000
@@ -50,6 +51,10 @@ DecisionId = Annotated[
 ]
 #: the header a client sends to make a write safe to retry
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: what the pause endpoint may do with the kill switch
+SwitchAction = Literal[SWITCH_ACTIONS]  # type: ignore[valid-type]
+#: which ranking an answer comes from: the model's, or the fallback while the model is paused
+Ranking = Literal["model", "fallback"]
 AreaLevel = Literal[LEVELS]  # type: ignore[valid-type]
 #: default length of the priority list the summary counts
 DEFAULT_SUMMARY_K = 250

@@ -26,10 +26,12 @@ from stratum_ml.serving.api_models.fields import (
     InspectionReason,
     Language,
     Outcome,
+    SwitchAction,
     Theme,
     ViolationType,
 )
 from stratum_ml.serving.decisions import MAX_REASON_LENGTH, reason_problems
+from stratum_ml.store.switch import MIN_REASON_LENGTH, SwitchError, check_reason
 
 
 def _batch_limit(info: ValidationInfo) -> int | None:
@@ -241,3 +243,26 @@ class DecisionsRequest(ApiRequest):
     def audit_ids(self) -> list[str]:
         """The address asked about, if any."""
         return [self.address_id] if self.address_id is not None else []
+
+
+class PauseRequest(ApiRequest):
+    """Admins only: pause the model (every list becomes the fallback ranking) or resume it."""
+
+    action: SwitchAction = Field(
+        description="`pause` or `resume`; asking for the state already in force changes nothing."
+    )
+    reason: str | None = Field(
+        default=None,
+        description=(
+            f"Why; required to pause ({MIN_REASON_LENGTH} to {MAX_REASON_LENGTH} characters), "
+            "optional to resume. No person data (text that looks like it is refused)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _reason_fit_to_store(self) -> Self:
+        try:
+            check_reason(self.reason, required=self.action == "pause")
+        except SwitchError as exc:
+            raise ValueError(str(exc).removesuffix(" Nothing was stored.")) from None
+        return self

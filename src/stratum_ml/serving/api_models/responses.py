@@ -20,6 +20,7 @@ from stratum_ml.serving.api_models.fields import (
     FeatureValue,
     InspectionReason,
     Outcome,
+    Ranking,
     ViolationType,
 )
 from stratum_ml.sources.contract import OWNER_TYPES, REPORT_CATEGORIES, REPORT_SOURCES
@@ -70,16 +71,57 @@ class ReasonOut(_Response):
 
 
 class ScoredAddressOut(_Response):
-    """A dwelling's score, rank and strongest reasons."""
+    """A dwelling's score, rank and strongest reasons.
+
+    While the model is paused, rank and percentile are those of the fallback ranking
+    (reports in the past year), the model's probability and reasons are not shown, and
+    ``reports_past_year`` is.
+    """
 
     address_id: str
-    probability: float = Field(description="Calibrated probability that a visit finds a violation.")
-    raw_score_log_odds: float
+    probability: float | None = Field(
+        description="Calibrated probability that a visit finds a violation; "
+        "null while the model is paused."
+    )
+    raw_score_log_odds: float | None = Field(description="Null while the model is paused.")
     rank: int = Field(description="1 = highest risk among all scored dwellings.")
     percentile: float = Field(description="100 = highest risk.")
     district: str | None
     neighbourhood: str | None
-    reasons: list[ReasonOut]
+    reasons: list[ReasonOut] = Field(description="Empty while the model is paused.")
+    reports_past_year: int | None = Field(
+        default=None,
+        description="Reports in the year before the scoring date: what the fallback ranking "
+        "ranks by; shown while the model is paused.",
+    )
+
+
+class PauseOut(_Response):
+    """The kill switch: whether the model is paused, since when, by whom and why."""
+
+    paused: bool
+    since: dt.datetime | None = Field(default=None, description="When it was paused (UTC).")
+    by: str | None = Field(
+        default=None,
+        description="Who paused it: an OS user (command line) or a key id, role and name.",
+    )
+    reason: str | None = None
+
+
+class _Ranked(_Response):
+    """What every answer built on the ranking says about where its ranking came from."""
+
+    paused: bool = Field(
+        default=False, description="True while an admin has paused the model (kill switch)."
+    )
+    ranking: Ranking = Field(
+        default="model",
+        description="`model`, or `fallback` while the model is paused: then ranks are those "
+        "of current practice (reports in the past year) and no probability is shown.",
+    )
+    notice: str | None = Field(
+        default=None, description="While paused: the pause and the fallback, in words."
+    )
 
 
 class UnknownAddress(_Response):
@@ -97,7 +139,7 @@ class RowScore(_Response):
     raw_score_log_odds: float
 
 
-class ScoreResponse(_Response):
+class ScoreResponse(_Ranked):
     """Scores of the addresses (or feature rows) asked for."""
 
     model_version: str
@@ -108,7 +150,7 @@ class ScoreResponse(_Response):
     rows: list[RowScore] = Field(default_factory=list)
 
 
-class PriorityListResponse(_Response):
+class PriorityListResponse(_Ranked):
     """The highest-ranked dwellings that pass the filters."""
 
     model_version: str
@@ -118,18 +160,25 @@ class PriorityListResponse(_Response):
     items: list[ScoredAddressOut]
 
 
-class ExplainResponse(_Response):
+class ExplainResponse(_Ranked):
     """Every feature's contribution to one dwelling's score."""
 
     model_version: str
     scored_as_of: dt.date
     address_id: str
-    probability: float
-    raw_score_log_odds: float
-    bias_log_odds: float = Field(description="Expected raw score (the TreeSHAP base value).")
+    probability: float | None = Field(description="Null while the model is paused.")
+    raw_score_log_odds: float | None = Field(description="Null while the model is paused.")
+    bias_log_odds: float | None = Field(
+        description="Expected raw score (the TreeSHAP base value); null while paused."
+    )
     rank: int
     percentile: float
-    contributions: list[ReasonOut] = Field(description="Every feature, largest |value| first.")
+    contributions: list[ReasonOut] = Field(
+        description="Every feature, largest |value| first; empty while the model is paused."
+    )
+    reports_past_year: int | None = Field(
+        default=None, description="Shown while the model is paused (the fallback ranks by it)."
+    )
     note: str = LOG_ODDS_NOTE
 
 
@@ -260,7 +309,7 @@ class AreaSummaryOut(_Response):
     suppressed: bool = Field(description="True when any value of this row is withheld.")
 
 
-class SummaryResponse(_Response):
+class SummaryResponse(_Ranked):
     """The top k per area, small counts withheld so that no household can be singled out."""
 
     model_version: str
@@ -377,3 +426,14 @@ class ModelInfoResponse(_Response):
     fairness: FairnessSummary
     max_batch_size: int
     model_card_markdown: str
+    pause: PauseOut = Field(description="The kill switch: paused or not, since, by, why.")
+
+
+class PauseResponse(_Response):
+    """The kill switch after the request."""
+
+    changed: bool = Field(
+        description="False when the switch already was where it was asked to go (nothing stored)."
+    )
+    pause: PauseOut
+    message: str
