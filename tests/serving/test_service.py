@@ -815,7 +815,7 @@ def test_audit_records_every_call_and_detects_tampering(
     lines = text.splitlines(keepends=True)
     edited = tmp_path / "edited.jsonl"
     changed = json.loads(lines[2])
-    changed["status"] = 200
+    changed["status"] = 200 if changed["status"] != 200 else 299  # a real change, whatever ran
     edited.write_text("".join([*lines[:2], json.dumps(changed) + "\n", *lines[3:]]), "utf-8")
     assert (verify_log(edited).ok, verify_log(edited).first_bad_line) == (False, 3)
     removed = tmp_path / "removed.jsonl"
