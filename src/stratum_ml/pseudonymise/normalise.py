@@ -45,9 +45,7 @@ NAME_PREFIXES: tuple[str, ...] = (
     "bij de", "voor de", "voor den", "von", "von der", "zu", "la", "le", "du", "da", "di",
     "del", "della", "dos", "das", "d'", "l'", "el", "al",
 )  # fmt: skip
-_PREFIX_TOKENS = sorted(
-    (tuple(p.split(" ")) for p in NAME_PREFIXES), key=len, reverse=True
-)
+_PREFIX_TOKENS = sorted((tuple(p.split(" ")) for p in NAME_PREFIXES), key=len, reverse=True)
 
 
 def elfproef(numbers: np.ndarray) -> np.ndarray:
@@ -70,7 +68,8 @@ def elfproef(numbers: np.ndarray) -> np.ndarray:
     """
     n = np.asarray(numbers, dtype=np.int64)
     digits = (n[:, None] // 10 ** np.arange(8, -1, -1, dtype=np.int64)) % 10
-    return ((digits @ _BSN_WEIGHTS) % 11 == 0) & (n != 0)
+    passed: np.ndarray = ((digits @ _BSN_WEIGHTS) % 11 == 0) & (n != 0)
+    return passed
 
 
 def _digits_only(values: Sequence[str | None]) -> list[str | None]:
@@ -84,10 +83,12 @@ def normalise_bsn(values: Sequence[str | None]) -> list[str | None]:
     --------
     >>> normalise_bsn(["111.222.333", "11222333", "123456789", None])
     ['111222333', None, None, None]
-    >>> normalise_bsn(["12345682"])  # a BSN that lost its leading zero
-    ['012345682']
+    >>> normalise_bsn(["13725506"])  # a BSN that lost its leading zero
+    ['013725506']
     """
-    digits = [None if d is None else (d.zfill(9) if len(d) == 8 else d) for d in _digits_only(values)]
+    digits = [
+        None if d is None else (d.zfill(9) if len(d) == 8 else d) for d in _digits_only(values)
+    ]
     return _checked_bsns(digits)
 
 

@@ -149,9 +149,13 @@ def find_raw_file(raw_dir: Path, name: str) -> Path:
         candidates = [raw_dir / f"{name}.csv", raw_dir / f"{name}.parquet"]
     found = [p for p in candidates if p.is_file()]
     if not found:
-        raise PseudonymisationError(f"{raw_dir}: no raw file {' or '.join(c.name for c in candidates)}")
+        raise PseudonymisationError(
+            f"{raw_dir}: no raw file {' or '.join(c.name for c in candidates)}"
+        )
     if len(found) > 1:
-        raise PseudonymisationError(f"{raw_dir}: both {found[0].name} and {found[1].name}; keep one")
+        raise PseudonymisationError(
+            f"{raw_dir}: both {found[0].name} and {found[1].name}; keep one"
+        )
     return found[0]
 
 
@@ -238,16 +242,18 @@ def bsn_positions(values: pa.Array) -> np.ndarray:
         values = values.dictionary_decode()
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         nine = pc.fill_null(pc.match_substring_regex(values, r"^[0-9]{9}$"), False)
-        where = np.flatnonzero(nine.to_numpy(zero_copy_only=False))
+        where: np.ndarray = np.flatnonzero(nine.to_numpy(zero_copy_only=False))
         if not len(where):
             return where
         numbers = np.array(pc.take(values, pa.array(where)).to_pylist(), dtype=np.int64)
-        return where[elfproef(numbers)]
+        found: np.ndarray = where[elfproef(numbers)]
+        return found
     if pa.types.is_integer(values.type):
-        v = values.to_numpy(zero_copy_only=False)
+        v: np.ndarray = values.to_numpy(zero_copy_only=False)
         v = np.where(np.isnan(v), 0, v).astype(np.int64) if v.dtype.kind == "f" else v
-        where = np.flatnonzero((v >= 100_000_000) & (v <= 999_999_999))
-        return where[elfproef(v[where].astype(np.int64))]
+        ints = np.flatnonzero((v >= 100_000_000) & (v <= 999_999_999))
+        hits: np.ndarray = ints[elfproef(v[ints].astype(np.int64))]
+        return hits
     return np.zeros(0, dtype=np.int64)
 
 

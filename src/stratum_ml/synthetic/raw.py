@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import unicodedata
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ _KVK_SPACE = 90_000_000
 BUSINESS_KVK_BASE = 40_000_000
 _BSN_W7 = np.array([9, 8, 7, 6, 5, 4, 3], dtype=np.int64)
 
-_PREFIXES = ("", "de", "van", "van der", "van den", "van de", "ter", "van 't", "te", "in 't", "op de")
+_PREFIXES = ("", "de", "van", "van der", "van den", "van de", "ter", "van 't", "te", "in 't", "op de")  # fmt: skip  # noqa: E501
 _PREFIX_P = np.array([60, 11, 8, 6, 5, 4, 2, 1.5, 1, 0.8, 0.7])
 _STEMS = (
     "Berg", "Bos", "Dijk", "Hof", "Brink", "Meer", "Veen", "Wal", "Beek", "Bruin", "Groen",
@@ -197,8 +197,10 @@ def written_as(name: str, style: int) -> str:
 
     Examples
     --------
-    >>> [written_as("van der Berg", s) for s in range(6)]
-    ['van der Berg', 'Berg, van der', 'VAN DER BERG', 'Van der Berg', 'van der Berg', 'van  der Berg ']
+    >>> [written_as("van der Berg", s) for s in range(4)]
+    ['van der Berg', 'Berg, van der', 'VAN DER BERG', 'Van der Berg']
+    >>> written_as("Çelik", 4), written_as("van der Berg", 5)
+    ('Celik', 'van  der  Berg ')
     """
     parts = name.split(" ")
     stem_at = next((i for i, p in enumerate(parts) if p[:1].isupper()), len(parts) - 1)
@@ -234,7 +236,9 @@ class RawExtractWriter:
         self.raw_dir.parent.mkdir(parents=True, exist_ok=True)
         self.seed = seed
         self._tmp = Path(
-            tempfile.mkdtemp(prefix=f".{self.raw_dir.name}.", suffix=".partial", dir=self.raw_dir.parent)
+            tempfile.mkdtemp(
+                prefix=f".{self.raw_dir.name}.", suffix=".partial", dir=self.raw_dir.parent
+            )
         )
         self._started: set[str] = set()
         self._chunk = 0
@@ -255,7 +259,9 @@ class RawExtractWriter:
         }
         regs, audit = frames["registrations"], frames["audit_attributes"]
         people = np.unique(np.concatenate([audit["person_id"], regs["person_id"]]))
-        bsn = dict(zip(people, bsn_numbers(self._persons + np.arange(len(people)), self.seed), strict=True))
+        bsn = dict(
+            zip(people, bsn_numbers(self._persons + np.arange(len(people)), self.seed), strict=True)
+        )
         self._persons += len(people)
         for df in (regs, audit):
             df["person_id"] = df["person_id"].map(bsn)
@@ -275,7 +281,9 @@ class RawExtractWriter:
         kvk = kvk_numbers(BUSINESS_KVK_BASE + self._businesses + np.arange(n), self.seed)
         self._businesses += n
         biz.insert(1, "kvk_nummer", kvk)
-        biz.insert(2, "rechtsvorm", np.where(rng.random(n) < 0.6, "eenmanszaak", "besloten vennootschap"))
+        biz.insert(
+            2, "rechtsvorm", np.where(rng.random(n) < 0.6, "eenmanszaak", "besloten vennootschap")
+        )
         for name, df in frames.items():
             self._append(name, df)
 
@@ -297,7 +305,9 @@ class RawExtractWriter:
         self._owners += len(people)
         firms = np.unique(owner[local & ~natural])
         company = local & ~natural
-        out[company] = kvk_numbers(self._companies + np.searchsorted(firms, owner[company]), self.seed)
+        out[company] = kvk_numbers(
+            self._companies + np.searchsorted(firms, owner[company]), self.seed
+        )
         self._companies += len(firms)
         return out
 
@@ -326,4 +336,6 @@ class RawExtractWriter:
 def _initials(rng: np.random.Generator, n: int) -> list[str]:
     k = rng.integers(1, 4, n)
     letters = rng.integers(0, len(_INITIALS), (n, 3))
-    return [".".join(_INITIALS[c] for c in row[:m]) + "." for row, m in zip(letters, k, strict=True)]
+    return [
+        ".".join(_INITIALS[c] for c in row[:m]) + "." for row, m in zip(letters, k, strict=True)
+    ]
