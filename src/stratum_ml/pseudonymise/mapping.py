@@ -112,7 +112,7 @@ class Mapping(BaseModel):
                         + (f" (expected {domain!r})" if domain else " (not a pseudonym column)")
                     )
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
 
@@ -141,7 +141,10 @@ def load_mapping(path: str | os.PathLike[str]) -> Mapping:
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"] if not _is_union_tag(p))
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"  {loc or '(top level)'}: {msg}")
+            if loc:
+                lines.append(f"  {loc}: {msg}")
+            else:  # the contract rules: one problem a line, each naming its field
+                lines += [f"  {problem}" for problem in msg.splitlines()]
         raise MappingError(f"{path}: not a valid mapping:\n" + "\n".join(lines)) from None
 
 

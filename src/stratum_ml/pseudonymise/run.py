@@ -181,7 +181,7 @@ def read_raw_batches(
     names = raw_column_names(path)
     reader = pacsv.open_csv(
         path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 20, min(chunk_rows * 96, 1 << 30))),
+        read_options=pacsv.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 96, 1 << 30))),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in names},
             include_columns=columns,
