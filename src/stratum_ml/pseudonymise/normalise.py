@@ -7,7 +7,7 @@ Three kinds of raw identifier are normalised here, one per identifier domain
   value gets its leading zero back (a BSN read as a number loses it); the
   result must be 9 digits passing the elfproef, else the row is an error.
 * **family name** (``family_name``): Unicode NFKD with the combining marks
-  dropped (``ü`` -> ``u``), case-folded, apostrophes unified, whitespace
+  dropped (``ü`` -> ``u``; also ``ı ł ø đ æ œ``, which NFKD leaves), case-folded, apostrophes unified, whitespace
   collapsed; the Dutch prefix (*voorvoegsel*: "van der", "de", "van 't", ...)
   is split off and written after the name, so that "van der Berg",
   "Berg, van der" and "VAN DER BERG" give ``"berg, van der"``. The prefix is
@@ -34,6 +34,11 @@ import numpy as np
 _BSN_WEIGHTS = np.array([9, 8, 7, 6, 5, 4, 3, 2, -1], dtype=np.int64)
 _NON_DIGITS = re.compile(r"[^0-9]")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+#: letters that Unicode does not decompose, written as registers without them write them
+_UNDECOMPOSED = str.maketrans(
+    {"ı": "i", "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "æ": "ae", "Æ": "AE",
+     "œ": "oe", "Œ": "OE", "ħ": "h"}
+)  # fmt: skip
 _SPACE = re.compile(r"\s+")
 
 #: Dutch name prefixes (voorvoegsels) as written after folding, longest first when matched
@@ -128,7 +133,9 @@ def fold_text(value: str) -> str:
     >>> fold_text("  Müller\\u2019s  Ŝtraße ")
     "muller's strasse"
     """
-    decomposed = unicodedata.normalize("NFKD", value.translate(_APOSTROPHES))
+    decomposed = unicodedata.normalize(
+        "NFKD", value.translate(_APOSTROPHES).translate(_UNDECOMPOSED)
+    )
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SPACE.sub(" ", bare.casefold()).strip()
 

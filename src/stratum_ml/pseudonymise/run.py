@@ -371,10 +371,10 @@ def pseudonymise(
         raise ValueError(f"format must be 'csv' or 'parquet', not {fmt!r}")
     if not raw_dir.is_dir():
         raise PseudonymisationError(f"{raw_dir} is not a folder")
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FileExistsError(f"{out_dir} already exists and is not an empty folder")
     if key.path is not None:
         check_outside(key.path, [out_dir])
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise FileExistsError(f"{out_dir} already exists and is not an empty folder")
     declared = read_declaration(raw_dir)  # checked before anything is written
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))

@@ -182,7 +182,10 @@ def family_name(index: int, seed: int) -> str:
         name = _ACCENTED[int(rng.integers(len(_ACCENTED)))]
         prefix = ""
     else:
-        name = _STEMS[int(rng.integers(len(_STEMS)))] + _ENDINGS[int(rng.integers(len(_ENDINGS)))]
+        name = _STEMS[int(rng.integers(len(_STEMS)))]
+        if rng.random() < 0.6:  # compounds: Bergkamp, Hoekstra-like
+            name += _STEMS[int(rng.integers(len(_STEMS)))].lower()
+        name += _ENDINGS[int(rng.integers(len(_ENDINGS)))]
     return f"{prefix} {name}" if prefix else name
 
 
