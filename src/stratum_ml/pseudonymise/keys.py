@@ -96,8 +96,8 @@ def write_key_file(key: PseudonymKey, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.exists():
         raise KeyFileError(f"{path} already exists; a key file is never overwritten")
-    path.parent.mkdir(parents=True, exist_ok=True)
     check_outside(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "kind": KIND,
         "version": 1,
