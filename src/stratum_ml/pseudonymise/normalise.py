@@ -8,8 +8,8 @@ Three kinds of raw identifier are normalised here, one per identifier domain
   result must be 9 digits passing the elfproef, else the row is an error.
 * **family name** (``family_name``): Unicode NFKD with the combining marks
   dropped (``ü`` -> ``u``; also ``ı ł ø đ æ œ``, which NFKD leaves), case-folded,
-  apostrophes unified, whitespace collapsed; the Dutch prefix (*voorvoegsel*: "van der", "de", "van 't", ...)
-  is split off and written after the name, so that "van der Berg",
+  apostrophes unified, whitespace collapsed; the Dutch prefix (*voorvoegsel*:
+  "van der", "de", "van 't", ...) is split off and written after the name, so that "van der Berg",
   "Berg, van der" and "VAN DER BERG" give ``"berg, van der"``. The prefix is
   kept: "van den Berg" and "van der Berg" are different names.
 * **owner** (``owner``): a Kadaster owner is a natural person (a BSN) or a
