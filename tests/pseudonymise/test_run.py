@@ -236,3 +236,23 @@ def test_existing_output_and_key_inside_output_refused(town: Town, tmp_path: Pat
     path = write_key_file(PseudonymKey.new(), out / "k.key")
     with pytest.raises(KeyFileError, match="inside"):
         pseudonymise(town.raw, town.mapping, out, load_key_file(path))
+
+
+def test_a_full_cache_is_emptied_without_losing_values(town: Town) -> None:
+    """Regression: the bounded cache, once full, must not drop values a chunk still needs."""
+    import pyarrow as pa
+
+    from stratum_ml.pseudonymise.run import _TablePseudonymiser
+
+    tm = town.mapping.tables["registrations"]
+    bsns = _raw(town, "brp_verblijfplaatsen")["bsn"]
+    small, large = (
+        _TablePseudonymiser(town.key, tm, cache_max=50),
+        _TablePseudonymiser(town.key, tm),
+    )
+    for start in range(0, 600, 100):
+        batch = pa.array(bsns[start : start + 200].tolist())
+        a, _ = small.column("person_id", "person", batch)
+        b, _ = large.column("person_id", "person", batch)
+        assert a.equals(b)
+        assert len(small.caches["person_id"]) <= 200

@@ -60,7 +60,7 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS = 500_000
 MAX_ROWS_SHOWN = 10
-_CACHE_MAX = 1 << 21  # distinct raw values remembered across chunks
+_CACHE_MAX = 1 << 18  # distinct raw values remembered across chunks, per column
 
 #: the normaliser of each domain, and what an invalid value is called
 NORMALISERS: dict[str, tuple[Callable[[list[str | None]], list[str | None]], str]] = {
@@ -195,7 +195,10 @@ def read_raw_batches(
 class _TablePseudonymiser:
     """Pseudonymises the identifier columns of one table's batches, with a bounded cache."""
 
-    def __init__(self, key: PseudonymKey, mapping: TableMapping) -> None:
+    def __init__(
+        self, key: PseudonymKey, mapping: TableMapping, cache_max: int = _CACHE_MAX
+    ) -> None:
+        self.cache_max = cache_max
         self.hashers = {
             column: Pseudonymiser(key.secret, spec.domain)
             for column, spec in mapping.columns.items()
@@ -213,9 +216,10 @@ class _TablePseudonymiser:
         distinct: list[str | None] = encoded.dictionary.to_pylist()
         cache = self.caches[name]
         todo = [v for v in distinct if v not in cache]
+        if len(cache) + len(todo) > self.cache_max:
+            cache.clear()
+            todo = distinct
         if todo:
-            if len(cache) + len(todo) > _CACHE_MAX:
-                cache.clear()
             normalise = NORMALISERS[domain][0]
             normal = normalise(todo)
             valid = [n for n in normal if n is not None]
