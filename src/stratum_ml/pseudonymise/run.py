@@ -60,7 +60,7 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS = 500_000
 MAX_ROWS_SHOWN = 10
-_CACHE_MAX = 1 << 18  # distinct raw values remembered across chunks, per column
+_CACHE_MAX = 1 << 16  # distinct raw values remembered across chunks, per column
 
 #: the normaliser of each domain, and what an invalid value is called
 NORMALISERS: dict[str, tuple[Callable[[list[str | None]], list[str | None]], str]] = {
@@ -173,15 +173,19 @@ def read_raw_batches(
     """Stream ``columns`` of a raw file in batches of about ``chunk_rows`` rows.
 
     CSV columns are read as text (an empty field is missing), so that a
-    batch never disagrees with another about a column's type.
+    batch never disagrees with another about a column's type. CSV is read
+    sequentially in blocks of ``chunk_rows * 32`` bytes, at most 16 MiB (the
+    reader holds a few blocks at a time), so a CSV batch may hold fewer rows.
     """
     if path.suffix == ".parquet":
         yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns)
         return
     names = raw_column_names(path)
     reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=max(1 << 16, min(chunk_rows * 96, 1 << 30))),
+        pa.OSFile(str(path), "rb"),  # a plain read, not a memory map: RSS stays a chunk's
+        read_options=pacsv.ReadOptions(
+            block_size=max(1 << 16, min(chunk_rows * 32, 16 << 20)), use_threads=False
+        ),
         convert_options=pacsv.ConvertOptions(
             column_types={c: pa.string() for c in names},
             include_columns=columns,
