@@ -45,12 +45,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The demo: a generated municipality, trained, checked against its truth, promoted,
-# scored and served. DEMO_AS_OF is the generator's extract date (the day of the export).
+# The demo: a generated municipality as raw extracts (BSNs, family names, KvK numbers),
+# pseudonymised by the data steward with a key kept outside the source folder, then
+# trained, checked against its truth, promoted, scored and served.
+# DEMO_AS_OF is the generator's extract date (the day of the export).
 demo: $(STAMP)
-	rm -rf $(DEMO)/sources $(DEMO)/truth.parquet
-	$(BIN)/stratum generate --out $(DEMO)/sources --truth $(DEMO)/truth.parquet \
-		--addresses $(DEMO_ADDRESSES) --seed 7
+	rm -rf $(DEMO)/sources $(DEMO)/generated $(DEMO)/raw $(DEMO)/truth.parquet $(DEMO)/steward
+	$(BIN)/stratum generate --out $(DEMO)/generated --truth $(DEMO)/truth.parquet \
+		--addresses $(DEMO_ADDRESSES) --seed 7 --raw-out $(DEMO)/raw
+	rm -rf $(DEMO)/generated
+	$(BIN)/stratum keys pseudonym create --out $(DEMO)/steward/pseudonym.key
+	$(BIN)/stratum pseudonymise --raw $(DEMO)/raw --mapping examples/mapping.yaml \
+		--out $(DEMO)/sources --key-file $(DEMO)/steward/pseudonym.key
 	$(BIN)/stratum validate $(DEMO)/sources
 	$(BIN)/stratum train --sources $(DEMO)/sources
 	$(BIN)/stratum evaluate --sources $(DEMO)/sources --truth $(DEMO)/truth.parquet

@@ -1,16 +1,17 @@
 """The ``stratum`` command line: a thin typer app, each command calls the library.
 
-=================  ==========================================================
+===================  ========================================================
 module             commands
-=================  ==========================================================
-:mod:`.data`       ``validate``, ``generate``, ``features``
-:mod:`.model`      ``train``, ``evaluate``, ``promote``
-:mod:`.score`      ``score``, ``serve``
-:mod:`.monitor`    ``drift``
-:mod:`.admin`      ``keys create|list|revoke|demo``, ``audit verify|show``
-:mod:`.store`      ``db upgrade|current``, ``decisions list``
-:mod:`.switch`     ``pause``, ``resume`` (the kill switch)
-=================  ==========================================================
+===================  ========================================================
+:mod:`.data`         ``validate``, ``generate``, ``features``
+:mod:`.model`        ``train``, ``evaluate``, ``promote``
+:mod:`.score`        ``score``, ``serve``
+:mod:`.monitor`      ``drift``
+:mod:`.admin`        ``keys create|list|revoke|demo``, ``audit verify|show``
+:mod:`.store`        ``db upgrade|current``, ``decisions list``
+:mod:`.switch`       ``pause``, ``resume`` (the kill switch)
+:mod:`.pseudonymise` ``pseudonymise``, ``reidentify``, ``keys pseudonym create|rotate``
+===================  ========================================================
 
 Commands import the library inside their bodies, so that ``stratum --help``
 stays fast. Errors the user can act on are one ``error:`` line on stderr and
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum_ml.cli import admin, data, model, monitor, score, store, switch
+from stratum_ml.cli import admin, data, model, monitor, pseudonymise, score, store, switch
 
 __all__ = ["app", "main"]
 
@@ -48,6 +49,9 @@ app.command()(score.serve)
 app.command()(monitor.drift)
 app.command()(switch.pause)
 app.command()(switch.resume)
+app.command()(pseudonymise.pseudonymise)
+app.command()(pseudonymise.reidentify)
+admin.keys_app.add_typer(pseudonymise.pseudonym_app, name="pseudonym")
 
 
 def main() -> None:  # pragma: no cover - entry point

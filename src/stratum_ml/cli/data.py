@@ -33,6 +33,14 @@ def generate(
     addresses: Annotated[int, typer.Option(min=10, help="Number of addresses.")] = 60_000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same municipality.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "parquet",
+    raw_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--raw-out",
+            help="Also write the municipality as raw extracts (made-up BSNs, family names, "
+            "KvK numbers) for `stratum pseudonymise`; kept outside the source folder.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a synthetic municipality with planted fraud mechanisms."""
     from stratum_ml.synthetic.generate import GeneratorConfig, generate_municipality
@@ -41,7 +49,9 @@ def generate(
         raise fail(f"--format must be csv or parquet, not {fmt!r}")
     cfg = GeneratorConfig(n_addresses=addresses, seed=seed)
     try:
-        summary = generate_municipality(cfg, out_dir=out, truth_file=truth, fmt=fmt, progress=True)
+        summary = generate_municipality(
+            cfg, out_dir=out, truth_file=truth, fmt=fmt, progress=True, raw_dir=raw_out
+        )
     except (ValueError, FileExistsError) as exc:
         raise fail(str(exc)) from None
     console.print(summary)

@@ -466,6 +466,7 @@ def generate_municipality(
     truth_file: str | os.PathLike[str],
     fmt: str = "parquet",
     progress: bool = False,
+    raw_dir: str | os.PathLike[str] | None = None,
 ) -> str:
     """Write a synthetic source folder and its ground truth; return a short summary.
 
@@ -475,6 +476,11 @@ def generate_municipality(
     that is renamed to ``out_dir`` only when complete. The truth goes to ``truth_file`` (Parquet or
     CSV by its suffix), which must lie outside ``out_dir``.
 
+    With ``raw_dir``, the same municipality is also written there as the raw
+    extracts a municipality holds before pseudonymisation (CSV, made-up BSNs,
+    family names and KvK numbers; see :mod:`stratum_ml.synthetic.raw`), also
+    atomically; the source folder and truth are the same bytes as without it.
+
     Raises
     ------
     FileExistsError
@@ -482,8 +488,13 @@ def generate_municipality(
     ValueError
         ``truth_file`` lies inside ``out_dir``, or a format is unknown.
     """
+    from stratum_ml.synthetic.raw import RawExtractWriter
+
     out_dir, truth_file = Path(out_dir), Path(truth_file)
     _check_targets(out_dir, truth_file, fmt)
+    if raw_dir is not None:
+        _check_raw_target(Path(raw_dir), out_dir, truth_file)
+    raw = None if raw_dir is None else RawExtractWriter(raw_dir, cfg.seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     tally = _Tally()
@@ -496,6 +507,8 @@ def generate_municipality(
                     for name, df in chunk.tables.items():
                         writers[name].write(df)
                     truth_writer.write(chunk.truth)
+                    if raw is not None:
+                        raw.write(chunk.tables)
                     bar(spec.n_addresses)
             finally:
                 truth_writer.close()
@@ -506,11 +519,27 @@ def generate_municipality(
             )
             if out_dir.exists():
                 out_dir.rmdir()  # checked empty above
+            if raw is not None:
+                raw.finish(cfg.extract_date)
             os.replace(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if raw is not None:
+            raw.abort()
         raise
-    return _summary(cfg, tally, out_dir, truth_file, fmt)
+    summary = _summary(cfg, tally, out_dir, truth_file, fmt)
+    return summary if raw_dir is None else f"{summary}\nraw extracts -> {raw_dir} (csv)"
+
+
+def _check_raw_target(raw_dir: Path, out_dir: Path, truth_file: Path) -> None:
+    raw_abs, out_abs = raw_dir.resolve(), out_dir.resolve()
+    if raw_abs == out_abs or out_abs in raw_abs.parents or raw_abs in out_abs.parents:
+        raise ValueError(
+            f"the raw extracts ({raw_dir}) and the source folder ({out_dir}) must not lie "
+            "inside one another: identities must never be among the sources"
+        )
+    if raw_abs in truth_file.resolve().parents:
+        raise ValueError(f"truth file {truth_file} lies inside the raw folder {raw_dir}")
 
 
 @contextlib.contextmanager
