@@ -266,7 +266,5 @@ class RunChangeRow(Base):
     district: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        CheckConstraint(
-            "change IN ('entered', 'left', 'moved_up', 'moved_down')", name="change"
-        ),
+        CheckConstraint("change IN ('entered', 'left', 'moved_up', 'moved_down')", name="change"),
     )
