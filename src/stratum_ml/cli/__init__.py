@@ -9,6 +9,7 @@ module             commands
 :mod:`.monitor`    ``drift``
 :mod:`.admin`      ``keys create|list|revoke|demo``, ``audit verify|show``
 :mod:`.store`      ``db upgrade|current``, ``decisions list``
+:mod:`.runs`       ``run``, ``runs list|show``, ``changes``
 =================  ==========================================================
 
 Commands import the library inside their bodies, so that ``stratum --help``
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import typer
 
-from stratum_ml.cli import admin, data, model, monitor, score, store
+from stratum_ml.cli import admin, data, model, monitor, runs, score, store
 
 __all__ = ["app", "main"]
 
@@ -45,6 +46,9 @@ app.command()(score.score)
 app.command()(model.evaluate)
 app.command()(score.serve)
 app.command()(monitor.drift)
+app.command()(runs.run)
+app.add_typer(runs.runs_app, name="runs")
+app.command()(runs.changes)
 
 
 def main() -> None:  # pragma: no cover - entry point
