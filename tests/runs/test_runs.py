@@ -20,14 +20,16 @@ from stratum_ml.runs import (
     RunModel,
     RunNotFound,
     RunSummary,
+    changes_by_district,
     changes_of,
     create_run,
+    drift_of_run,
     get_run,
     list_runs,
     work_list,
 )
-from stratum_ml.runs.read import changes_by_district, drift_of_run
 from stratum_ml.runs.tracking import DRIFT_ARTIFACT, SCORING_EXPERIMENT
+from stratum_ml.scoring.scorer import Scorer
 from stratum_ml.sources import AsOfAfterExtractError
 from stratum_ml.store import Store
 from stratum_ml.store.tables import RunChangeRow, RunItemRow, RunReasonRow, ScoringRunRow
@@ -96,6 +98,11 @@ def test_two_runs_a_month_apart_remember_what_was_on_the_list(
     assert (moved["previous_rank"] == moved["address_id"].map(before)).all()
     assert (moved["previous_rank"] != moved["rank"]).all()
     assert listed["reason_1"].notna().all() and listed["reason_1"].str.contains("risk").any()
+    scorer = Scorer.from_sources(run_model.model, runs_town.sources, SECOND)
+    top = listed["address_id"].head(10).tolist()
+    expected = [[r.text for r in reasons] for reasons in scorer.reasons(top, n=3)]
+    stored = listed.head(10)[["reason_1", "reason_2", "reason_3"]].to_numpy().tolist()
+    assert [[t for t in row if isinstance(t, str)] for row in stored] == expected
     dutch = work_list(store, second_id, language="nl")
     assert dutch["reason_1"].notna().all() and (dutch["reason_1"] != listed["reason_1"]).all()
 

@@ -187,8 +187,7 @@ def changes(
     from rich.console import Console
     from rich.table import Table
 
-    from stratum_ml.runs import RunNotFound, changes_of, get_run
-    from stratum_ml.runs.read import changes_by_district
+    from stratum_ml.runs import RunNotFound, changes_by_district, changes_of, get_run
 
     store = _store()
     try:

@@ -9,7 +9,8 @@ reference, and the changes against the previous run of the same model.
 ``identity``  the run id: a hash of the as-of date, model version and sources
 ``changes``   what entered, left or moved in the top K since the previous run
 ``create``    :func:`create_run`, the one call ``stratum run`` makes
-``read``      :func:`list_runs`, :func:`get_run`, :func:`work_list`, :func:`changes_of`
+``read``      :func:`list_runs`, :func:`get_run`, :func:`work_list`, :func:`changes_of`,
+              :func:`changes_by_district`, :func:`drift_of_run`
 ``tracking``  each run logged to the MLflow experiment ``scoring``
 
 ``scoring/`` stays pure scoring; this package is what makes a score a run.
@@ -22,7 +23,9 @@ from stratum_ml.runs.identity import run_id_of
 from stratum_ml.runs.read import (
     RunNotFound,
     RunSummary,
+    changes_by_district,
     changes_of,
+    drift_of_run,
     get_run,
     list_runs,
     work_list,
@@ -33,8 +36,10 @@ __all__ = [
     "RunModel",
     "RunNotFound",
     "RunSummary",
+    "changes_by_district",
     "changes_of",
     "create_run",
+    "drift_of_run",
     "get_run",
     "list_runs",
     "run_id_of",
