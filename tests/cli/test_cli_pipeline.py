@@ -1,5 +1,5 @@
 """The command line end to end: generate -> validate -> features -> train -> promote -> score
--> drift."""
+-> drift -> run."""
 
 from __future__ import annotations
 
@@ -135,6 +135,49 @@ def test_a_date_after_the_data_is_refused_with_a_champion(home: Path, tmp_path: 
     )
     said = " ".join(out.split())
     assert code == 2 and "after the extract date of the sources, 2026-11-01" in said, out
+
+
+def test_monthly_runs_with_the_champion(home: Path, tmp_path: Path) -> None:
+    """``stratum run`` twice a month apart, again (same run), then list, show and changes."""
+    from mlflow import MlflowClient
+
+    src = home / "sources"  # made, trained on and promoted by test_pipeline
+    ids = []
+    for as_of in ("2026-10-01", "2026-11-01", "2026-11-01"):
+        code, out = run(
+            ["run", "--sources", str(src), "--as-of", as_of, "--top", "50", "--json"], home
+        )
+        assert code == 0, out
+        summary = json.loads(out)
+        assert summary["model_version"] == "1" and summary["drift_note"] is None
+        assert isinstance(summary["drifted"], bool) and summary["n_items"] > 0
+        ids.append(summary["run_id"])
+    first, second, again = ids
+    assert second == again and first != second
+    assert not summary["stored_now"] and summary["previous_run_id"] == first
+
+    code, out = run(["runs", "list", "--json"], home)
+    assert code == 0 and [r["run_id"] for r in json.loads(out)][:2] == [second, first], out
+    listing = tmp_path / "work.parquet"
+    code, out = run(["runs", "show", second, "--out", str(listing)], home)
+    assert code == 0, out
+    work = pd.read_parquet(listing)
+    assert work["rank"].tolist() == list(range(1, 51))
+    assert set(work["state"]) <= {"new", "rank change", "unchanged"}
+    assert work["reason_1"].notna().all()
+    code, out = run(["changes", "--run", second, "--json"], home)
+    assert code == 0, out
+    changes = json.loads(out)
+    assert changes["previous_run_id"] == first
+    assert changes["counts"]["entered"] == (work["state"] == "new").sum()
+    code, out = run(["runs", "show", "0000000000000000"], home)
+    assert code == 2 and "no scoring run" in out
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("scoring")
+    assert experiment is not None
+    logged = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.params["run_id"] for r in logged) == sorted([first, second])
 
 
 def test_retraining_reads_the_outcomes_recorded_through_the_service(home: Path) -> None:

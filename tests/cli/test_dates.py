@@ -110,3 +110,11 @@ def test_a_declaration_before_the_data_is_bad_data(sources: Path, tmp_path: Path
     assert "extract.json declares the extract date 2026-01-01" in text
     code, text = run(["validate", str(broken)], tmp_path / "home")
     assert code == 1 and "extract.json declares the extract date 2026-01-01" in text
+
+
+@pytest.mark.parametrize("as_of", ["2031-01-01", "2026-11-02"])
+def test_run_refuses_a_date_after_the_extract(sources: Path, tmp_path: Path, as_of: str) -> None:
+    home = tmp_path / "home"
+    code, text = run(["run", "--sources", str(sources), "--as-of", as_of, "--json"], home)
+    assert refused(code, text, as_of), text
+    assert "no model" not in text and not (home / "stratum.db").exists()

@@ -18,7 +18,14 @@ from stratum_ml.store.tables import Base
 def test_open_migrates_to_head(store: Store) -> None:
     assert current_revision(store.engine) == head_revision() == "0003"
     tables = set(inspect(store.engine).get_table_names())
-    assert {"decisions", "visit_outcomes", "pause_events", "alembic_version"} <= tables
+    assert {
+        "decisions",
+        "visit_outcomes",
+        "scoring_runs",
+        "run_items",
+        "pause_events",
+        "alembic_version",
+    } <= tables
 
 
 def test_the_migrations_create_exactly_the_models(store: Store) -> None:

@@ -6,6 +6,7 @@ module             commands
 :mod:`.data`         ``validate``, ``generate``, ``features``
 :mod:`.model`        ``train``, ``evaluate``, ``promote``
 :mod:`.score`        ``score``, ``serve``
+:mod:`.runs`         ``run``, ``runs list|show``, ``changes``
 :mod:`.monitor`      ``drift``
 :mod:`.admin`        ``keys create|list|revoke|demo``, ``audit verify|show``
 :mod:`.store`        ``db upgrade|current``, ``decisions list``
@@ -22,7 +23,17 @@ from __future__ import annotations
 
 import typer
 
-from stratum_ml.cli import admin, data, model, monitor, pseudonymise, score, store, switch
+from stratum_ml.cli import (
+    admin,
+    data,
+    model,
+    monitor,
+    pseudonymise,
+    runs,
+    score,
+    store,
+    switch,
+)
 
 __all__ = ["app", "main"]
 
@@ -47,6 +58,9 @@ app.command()(score.score)
 app.command()(model.evaluate)
 app.command()(score.serve)
 app.command()(monitor.drift)
+app.command()(runs.run)
+app.add_typer(runs.runs_app, name="runs")
+app.command()(runs.changes)
 app.command()(switch.pause)
 app.command()(switch.resume)
 app.command()(pseudonymise.pseudonymise)

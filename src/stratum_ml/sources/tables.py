@@ -22,6 +22,8 @@ so no feature function can reach them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -30,6 +32,16 @@ import numpy as np
 import pandas as pd
 
 from stratum_ml.sources.contract import TABLES, ColumnSpec, TableSpec
+
+
+def sources_fingerprint(fingerprints: Mapping[str, str]) -> str:
+    """One sha256 over every source file's sha256 (sorted by file): the data's identity.
+
+    Training records it with a model version, a scoring run with the run. Tables
+    built in memory read no files: their fingerprint is that of no files.
+    """
+    canonical = json.dumps(dict(sorted(fingerprints.items())), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,23 @@ exactly these tables (a test compares the two).
 Both carry an optional ``idempotency_key`` (unique): a retried request with the
 same key finds the row it stored the first time.
 
+Scoring runs (:mod:`stratum_ml.runs`), written once, in one transaction, never changed:
+
+``scoring_runs``
+    One run: its id (derived from the as-of date, the model version and the
+    sources, so the same run is never stored twice), what it scored with, its
+    timings, its drift result and the run it was compared with.
+``run_items``
+    Every scored dwelling of a run: rank, probability, the fallback rank
+    (current practice), district and neighbourhood.
+``run_reasons``
+    The reasons of the top K of a run, in English and Dutch.
+``run_changes``
+    The run against the previous run of the same model: addresses that entered
+    or left the top K, or moved more than the run's ``changes_min_move`` places.
+
+The kill switch:
+
 ``pause_events``
     The model's kill switch (:mod:`stratum_ml.store.switch`): every pause and
     resume, with why, who and when. The events form one chain: each names the
@@ -35,11 +52,13 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
     Dialect,
     Double,
+    ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -58,6 +77,8 @@ SWITCH_ACTIONS = ("pause", "resume")
 SWITCH_CHANNELS = ("cli", "api")
 #: what an analyst may decide about an address
 DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
+#: how an address changed between two runs (``run_changes.change``)
+CHANGES = ("entered", "left", "moved_up", "moved_down")
 #: longest idempotency key accepted
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -197,3 +218,89 @@ Index(
     func.coalesce(VisitOutcomeRow.violation_type, ""),
     unique=True,
 )
+
+
+class ScoringRunRow(Base):
+    """One scoring run (a row of ``scoring_runs``)."""
+
+    __tablename__ = "scoring_runs"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    sources_fingerprint: Mapped[str] = mapped_column(String(64))
+    top_k: Mapped[int] = mapped_column(Integer)
+    n_items: Mapped[int] = mapped_column(Integer)
+    changes_min_move: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    timings: Mapped[str] = mapped_column(Text)
+    drift: Mapped[str | None] = mapped_column(Text)
+    drifted: Mapped[bool | None] = mapped_column(Boolean)
+    drift_note: Mapped[str | None] = mapped_column(Text)
+    previous_run_id: Mapped[str | None] = mapped_column(String(32))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("top_k >= 1", name="top_k"),
+        Index("ix_scoring_runs_model_name_as_of", "model_name", "as_of"),
+    )
+
+
+class RunItemRow(Base):
+    """One scored dwelling of a run (a row of ``run_items``)."""
+
+    __tablename__ = "run_items"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("scoring_runs.run_id"), primary_key=True
+    )
+    address_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    probability: Mapped[float] = mapped_column(Double)
+    fallback_rank: Mapped[int] = mapped_column(Integer)
+    district: Mapped[str | None] = mapped_column(String(64))
+    neighbourhood: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("run_id", "rank"),)
+
+
+class RunReasonRow(Base):
+    """One reason of one top-K address of a run (a row of ``run_reasons``)."""
+
+    __tablename__ = "run_reasons"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("scoring_runs.run_id"), primary_key=True
+    )
+    address_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(100))
+    theme: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    contribution: Mapped[float] = mapped_column(Double)
+    direction: Mapped[str] = mapped_column(String(16))
+    text_en: Mapped[str] = mapped_column(Text)
+    text_nl: Mapped[str] = mapped_column(Text)
+
+
+class RunChangeRow(Base):
+    """One address that changed against the previous run (a row of ``run_changes``)."""
+
+    __tablename__ = "run_changes"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("scoring_runs.run_id"), primary_key=True
+    )
+    address_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    previous_run_id: Mapped[str] = mapped_column(String(32))
+    change: Mapped[str] = mapped_column(String(16))
+    rank: Mapped[int | None] = mapped_column(Integer)
+    previous_rank: Mapped[int | None] = mapped_column(Integer)
+    district: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("change IN ('entered', 'left', 'moved_up', 'moved_down')", name="change"),
+    )

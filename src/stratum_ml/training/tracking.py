@@ -34,7 +34,6 @@ has ended FINISHED. A failure anywhere ends the run FAILED and moves no alias;
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tempfile
@@ -71,6 +70,7 @@ from stratum_ml.model.registry import (
     honest_precision_tag,
 )
 from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.sources.tables import sources_fingerprint
 from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
@@ -198,12 +198,6 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 def _param_key(key: str) -> str:
     return _PARAM_KEY_UNSAFE.sub("_", key)
-
-
-def sources_fingerprint(fingerprints: Mapping[str, str]) -> str:
-    """One sha256 over every source file's sha256 (sorted by file): the data's identity."""
-    canonical = json.dumps(dict(sorted(fingerprints.items())), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 # --------------------------------------------------------------------------- metrics

@@ -1,0 +1,225 @@
+"""``stratum run``, ``runs list|show`` and ``changes``: scoring runs that are remembered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stratum_ml.cli.common import console, fail, guard_date, load, load_model, parse_date
+from stratum_ml.cli.monitor import _thresholds as drift_thresholds
+from stratum_ml.cli.store import open_operational_store
+
+if TYPE_CHECKING:
+    from stratum_ml.runs import RunSummary
+    from stratum_ml.store import Store
+
+runs_app = typer.Typer(help="Stored scoring runs: list them, show a run's work list.")
+
+
+def _summary_lines(summary: RunSummary) -> list[str]:
+    drift = summary.drift_note or ("DRIFTED" if summary.drifted else "not drifted")
+    previous = summary.previous_run_id or "none (first run of this model)"
+    changes = ", ".join(f"{n} {change}" for change, n in summary.changes.items())
+    return [
+        f"run {summary.run_id}: {summary.n_items:,} dwellings as of {summary.as_of} with "
+        f"{summary.model_name} v{summary.model_version}; top {summary.top_k} explained",
+        f"drift: {drift}",
+        f"against the previous run {previous}: {changes}",
+    ]
+
+
+def _store() -> Store:
+    from stratum_ml.config import get_settings
+
+    return open_operational_store(get_settings())
+
+
+def run(
+    sources: Annotated[Path, typer.Option(help="Validated source folder.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Scoring date YYYY-MM-DD.")],
+    top: Annotated[int, typer.Option(min=1, help="Work list size: explain the top K.")] = 100,
+    model: Annotated[str, typer.Option(help="Alias or version to score with.")] = "champion",
+    min_move: Annotated[
+        int, typer.Option("--min-move", min=0, help="Places an address must move to count.")
+    ] = 10,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(help="YAML with DriftThresholds fields (default: the documented defaults)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+) -> None:
+    """Score every dwelling as of a date with the champion and store it as a run.
+
+    The run keeps every dwelling's rank and probability, the fallback ranking
+    (reports in the past year), the reasons of the top K, drift against the
+    model's training reference and the changes against the previous run. The same
+    date, model version and sources return the stored run. The date may not lie
+    after the extract date of the sources.
+    """
+    from stratum_ml.config import get_settings
+    from stratum_ml.runs import RunModel, create_run
+
+    ref = parse_date(as_of, "--as-of")
+    tables = load(sources)
+    guard_date(ref, tables)
+    limits = drift_thresholds(thresholds)
+    risk_model, info = load_model(model)
+    settings = get_settings()
+    store = open_operational_store(settings)
+    try:
+        with console.status(f"scoring run as of {ref}"):
+            summary = create_run(
+                tables,
+                ref,
+                RunModel(risk_model, info),
+                store,
+                settings=settings,
+                top_k=top,
+                thresholds=limits,
+                changes_min_move=min_move,
+            )
+    except ValueError as exc:
+        raise fail(str(exc), 1) from None
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    if not summary.stored_now:
+        console.print(f"[yellow]note:[/] run {summary.run_id} was stored before; returned as is")
+    for line in _summary_lines(summary):
+        typer.echo(line)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, the newest.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Stored scoring runs, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stratum_ml.runs import list_runs
+
+    store = _store()
+    try:
+        runs = list_runs(store, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in runs], indent=2))
+        return
+    if not runs:
+        console.print("no scoring runs yet: `stratum run --sources DIR --as-of DATE` makes one")
+        return
+    table = Table("run id", "as of", "model", "dwellings", "top K", "drift", "entered", "stored")
+    for r in runs:
+        drift = r.drift_note or ("drifted" if r.drifted else "ok")
+        table.add_row(
+            r.run_id,
+            r.as_of.isoformat(),
+            f"{r.model_name} v{r.model_version}",
+            f"{r.n_items:,}",
+            str(r.top_k),
+            drift,
+            str(r.changes.get("entered", 0)),
+            r.created_at.isoformat(timespec="minutes"),
+        )
+    Console(width=160).print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run id (see `stratum runs list`).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Write the work list to a file (.csv or .parquet).")
+    ] = None,
+    language: Annotated[str, typer.Option(help="Reasons in en or nl.")] = "en",
+) -> None:
+    """A run's work list: rank, address, probability, state against the previous run, reasons."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stratum_ml.io import write_frame_atomic
+    from stratum_ml.runs import RunNotFound, get_run, work_list
+
+    if language not in ("en", "nl"):
+        raise fail(f"--language must be en or nl, not {language!r}")
+    if out is not None and out.suffix not in (".csv", ".parquet"):
+        raise fail(f"--out {out}: write a .csv or .parquet file")
+    store = _store()
+    try:
+        summary = get_run(store, run_id)
+        frame = work_list(store, run_id, language="nl" if language == "nl" else "en")
+    except RunNotFound as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    for line in _summary_lines(summary):
+        console.print(line)
+    if out is not None:
+        write_frame_atomic(frame, out)
+        console.print(f"wrote the work list of {len(frame)} addresses to {out}")
+        return
+    table = Table("rank", "address", "probability", "state", "fallback", "reason")
+    for row in frame.itertuples():
+        state = str(row.state) if row.state != "rank change" else f"was {row.previous_rank}"
+        table.add_row(
+            str(row.rank),
+            str(row.address_id),
+            f"{row.probability:.3f}",
+            state,
+            str(row.fallback_rank),
+            str(row.reason_1 or ""),
+        )
+    Console(width=200).print(table)
+
+
+def changes(
+    run_id: Annotated[str, typer.Option("--run", help="The run id (see `stratum runs list`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What changed on a run's work list against the previous run, per district."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stratum_ml.runs import RunNotFound, changes_by_district, changes_of, get_run
+
+    store = _store()
+    try:
+        summary = get_run(store, run_id)
+        frame = changes_of(store, run_id)
+    except RunNotFound as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.close()
+    by_district = changes_by_district(frame)
+    if as_json:
+        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        payload = {
+            "run_id": summary.run_id,
+            "previous_run_id": summary.previous_run_id,
+            "as_of": summary.as_of.isoformat(),
+            "top_k": summary.top_k,
+            "min_move": summary.changes_min_move,
+            "counts": summary.changes,
+            "by_district": by_district,
+            "changes": rows,
+        }
+        typer.echo(json.dumps(payload, indent=2, default=int))
+        return
+    if summary.previous_run_id is None:
+        console.print(f"run {run_id} is the first run of {summary.model_name}: no changes")
+        return
+    table = Table("district", "entered", "left", "moved up", "moved down")
+    for district, counts in by_district.items():
+        table.add_row(district, *(str(n) for n in counts.values()))
+    console.print(
+        f"run {run_id} against {summary.previous_run_id} (top {summary.top_k}, moves of more "
+        f"than {summary.changes_min_move} places)"
+    )
+    Console(width=120).print(table)

@@ -1,0 +1,412 @@
+"""Create a scoring run: score, explain the top K, rank by current practice, drift, changes.
+
+:func:`create_run` is a sequence of small named steps; each is timed, and the
+run is stored in ONE transaction (a crash stores nothing of it) after its
+MLflow run has started, so that the stored run names its MLflow run. The run
+keeps the seconds of every step but the storing itself (which writes that
+row); the MLflow run has them all (``timing_<step>_s``):
+
+1. guard the date (:func:`stratum_ml.sources.extract.guard_as_of`) and derive the
+   run id; a run already stored under that id is returned as it is, nothing is
+   computed or stored again;
+2. score every dwelling (:meth:`Scorer.from_sources`);
+3. the reasons of the top K, in English and Dutch;
+4. the fallback ranking: current practice, the number of reports in the past
+   year (:data:`~stratum_ml.features.population.CURRENT_PRACTICE_FEATURE`), ties
+   in a fixed pseudo-random order (a hash of the address id), as training's
+   current-practice baseline breaks them at random;
+5. drift against the model version's training reference (a version without one
+   stores the note "no reference" -- not an error);
+6. in the store's write transaction: the previous run of the same model name,
+   the changes against it, and every row;
+7. the MLflow run ``scoring`` gets params, metrics and the drift result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from stratum_ml.config import Settings
+from stratum_ml.evaluation.explain import Reason, top_reasons
+from stratum_ml.features.build import build_features
+from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE, population_queries
+from stratum_ml.model.reference import DriftReference, ReferenceMissing, load_reference
+from stratum_ml.model.registry import ModelVersionInfo
+from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.monitoring.drift import DriftResult, DriftThresholds, drift_of
+from stratum_ml.runs.changes import compare_top
+from stratum_ml.runs.identity import run_id_of
+from stratum_ml.runs.read import N_REASONS, RunNotFound, RunSummary, get_run, previous_run
+from stratum_ml.runs.tracking import end_failed, finish_scoring_run, start_scoring_run
+from stratum_ml.scoring.scorer import Scorer, feature_params_of
+from stratum_ml.sources.extract import extract_date, guard_as_of
+from stratum_ml.sources.tables import SourceTables, sources_fingerprint
+from stratum_ml.store import Store
+from stratum_ml.store.tables import (
+    Base,
+    RunChangeRow,
+    RunItemRow,
+    RunReasonRow,
+    ScoringRunRow,
+)
+
+__all__ = ["NO_REFERENCE", "RunModel", "create_run", "fallback_ranks"]
+
+#: the drift note of a run whose model version has no training reference
+NO_REFERENCE = "no reference"
+#: rows per INSERT statement
+CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """The model version a run scores with.
+
+    Attributes
+    ----------
+    model : RiskModel
+        The loaded model.
+    info : ModelVersionInfo
+        Its registered name, version and training run.
+    reference : DriftReference or None
+        Its training reference; None: read it from the training run
+        (:func:`~stratum_ml.model.reference.load_reference`) when the run is made.
+    """
+
+    model: RiskModel
+    info: ModelVersionInfo
+    reference: DriftReference | None = None
+
+
+class _Clock:
+    """Seconds per named step."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 4)
+
+
+def fallback_ranks(scorer: Scorer, tables: SourceTables) -> pd.Series:
+    """The current-practice rank of every scored dwelling (1 = most reports in the past year).
+
+    Parameters
+    ----------
+    scorer : Scorer
+        The scored population (its features are reused when they hold the count).
+    tables : SourceTables
+        The sources, for the count when the model does not use it. Without a
+        ``reports`` table every dwelling has no reports, and the order is the
+        tie-break alone.
+
+    Returns
+    -------
+    pandas.Series
+        Ranks 1..n indexed like ``scorer.table`` (in rank order of the model).
+    """
+    index = scorer.table.index
+    if CURRENT_PRACTICE_FEATURE in scorer.features.columns:
+        reports = scorer.features[CURRENT_PRACTICE_FEATURE]
+    else:
+        queries = population_queries(tables.addresses, pd.Timestamp(scorer.as_of))
+        built = build_features(
+            tables,
+            queries,
+            features=[CURRENT_PRACTICE_FEATURE],
+            params=feature_params_of(scorer.model),
+        )
+        reports = built.get(CURRENT_PRACTICE_FEATURE, pd.Series(0.0, index=built.index))
+    counts = reports.reindex(index).fillna(0).to_numpy(dtype=np.float64)
+    tie = pd.util.hash_array(index.to_numpy(dtype=object))
+    order = np.lexsort((tie, -counts))
+    ranks = np.empty(len(index), dtype=np.int64)
+    ranks[order] = np.arange(1, len(index) + 1)
+    return pd.Series(ranks, index=index, name="fallback_rank")
+
+
+def _drift(
+    scorer: Scorer,
+    run_model: RunModel,
+    thresholds: DriftThresholds | None,
+    settings: Settings,
+) -> tuple[DriftResult | None, str | None]:
+    reference = run_model.reference
+    if reference is None:
+        try:
+            reference = load_reference(run_model.info.run_id, settings)
+        except ReferenceMissing:
+            return None, NO_REFERENCE
+    return drift_of(scorer, reference, thresholds), None
+
+
+def _reasons(run_id: str, scorer: Scorer, ids: list[str]) -> list[dict[str, Any]]:
+    """The reasons of ``ids`` in English and Dutch, from one TreeSHAP pass."""
+    positions = scorer.features.index.get_indexer(pd.Index(ids))
+    contributions = scorer.model.contributions(scorer.matrix[positions])
+    contributions.index = pd.Index(ids)
+    values = scorer.features.loc[ids]
+    en, nl = (
+        top_reasons(contributions, values, scorer.catalogue, n=N_REASONS, language=language)
+        for language in ("en", "nl")
+    )
+    return _reason_rows(run_id, ids, en, nl)
+
+
+def _reason_rows(
+    run_id: str, ids: list[str], en: list[list[Reason]], nl: list[list[Reason]]
+) -> list[dict[str, Any]]:
+    rows = []
+    for address_id, reasons_en, reasons_nl in zip(ids, en, nl, strict=True):
+        for position, (r_en, r_nl) in enumerate(zip(reasons_en, reasons_nl, strict=True), 1):
+            if r_en.feature != r_nl.feature:  # pragma: no cover - same contributions
+                raise RuntimeError(f"reasons of {address_id} differ between languages")
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "address_id": address_id,
+                    "position": position,
+                    "feature": r_en.feature,
+                    "theme": r_en.theme,
+                    "value": json.dumps(r_en.to_dict()["value"], default=str),
+                    "contribution": r_en.contribution,
+                    "direction": r_en.direction,
+                    "text_en": r_en.text,
+                    "text_nl": r_nl.text,
+                }
+            )
+    return rows
+
+
+def _item_rows(run_id: str, scorer: Scorer, fallback: pd.Series) -> list[dict[str, Any]]:
+    table = scorer.table
+
+    def texts(column: str) -> list[Any]:
+        values = table[column].astype(object)
+        return values.where(values.notna(), None).tolist()
+
+    return [
+        {
+            "run_id": run_id,
+            "address_id": a,
+            "rank": r,
+            "probability": p,
+            "fallback_rank": f,
+            "district": d,
+            "neighbourhood": n,
+        }
+        for a, r, p, f, d, n in zip(
+            table.index.astype(str).tolist(),
+            table["rank"].astype(np.int64).tolist(),
+            table["probability"].astype(np.float64).tolist(),
+            fallback.reindex(table.index).astype(np.int64).tolist(),
+            texts("district"),
+            texts("neighbourhood"),
+            strict=True,
+        )
+    ]
+
+
+def _insert(session: Session, table: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Core executemany in chunks (about twice as fast as the ORM's bulk insert here)."""
+    statement = insert(cast(Table, table.__table__))
+    connection = session.connection()
+    for start in range(0, len(rows), CHUNK):
+        connection.execute(statement, rows[start : start + CHUNK])
+
+
+def _changes(
+    session: Session, run_id: str, scorer: Scorer, top_k: int, min_move: int, previous_id: str
+) -> list[dict[str, Any]]:
+    previous = session.scalars(
+        select(ScoringRunRow).where(ScoringRunRow.run_id == previous_id)
+    ).one()
+    before = pd.DataFrame(
+        session.execute(
+            select(RunItemRow.address_id, RunItemRow.rank, RunItemRow.district).where(
+                RunItemRow.run_id == previous_id, RunItemRow.rank <= previous.top_k
+            )
+        ).all(),
+        columns=["address_id", "rank", "district"],
+    ).set_index("address_id")
+    frame = compare_top(scorer.table, top_k, before, previous.top_k, min_move=min_move)
+    frame = frame.astype(object).where(frame.notna(), None)
+    return [
+        {"run_id": run_id, "previous_run_id": previous_id, **{str(k): v for k, v in r.items()}}
+        for r in frame.to_dict("records")
+    ]
+
+
+def create_run(
+    tables: SourceTables,
+    as_of: dt.date,
+    run_model: RunModel,
+    store: Store,
+    *,
+    settings: Settings,
+    top_k: int = 500,
+    thresholds: DriftThresholds | None = None,
+    changes_min_move: int = 10,
+) -> RunSummary:
+    """Score the population as of a date with one model version and store it as a run.
+
+    Parameters
+    ----------
+    tables : SourceTables
+        The validated sources (their file fingerprints identify the run).
+    as_of : datetime.date
+        The scoring date; not after the extract date of ``tables``.
+    run_model : RunModel
+        The model version (and, optionally, its drift reference).
+    store : Store
+        The operational store the run is kept in.
+    settings : Settings
+        Where MLflow is (the experiment ``scoring``, the training reference).
+    top_k : int, default 500
+        The size of the work list: these addresses get reasons, and changes are
+        counted on it.
+    thresholds : DriftThresholds, optional
+        When the run counts as drifted (default: the documented defaults).
+    changes_min_move : int, default 10
+        An address on both work lists counts as moved beyond this many places.
+
+    Returns
+    -------
+    RunSummary
+        ``stored_now`` is False when the same date, model version and sources were
+        run before: that run is returned and nothing is computed or stored.
+
+    Raises
+    ------
+    stratum_ml.sources.AsOfAfterExtractError
+        When ``as_of`` lies after the extract date of the sources.
+    stratum_ml.sources.ExtractDateError
+        When the extract date cannot be known.
+    ValueError
+        When ``top_k`` or ``changes_min_move`` is out of range, or the model needs
+        features whose source tables are missing.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, not {top_k}")
+    if changes_min_move < 0:
+        raise ValueError(f"changes_min_move cannot be negative, not {changes_min_move}")
+    guard_as_of(as_of, extract_date(tables))
+    info = run_model.info
+    fingerprint = sources_fingerprint(tables.fingerprints)
+    run_id = run_id_of(as_of, info.name, info.version, fingerprint)
+    with store.transaction() as session:
+        stored = session.scalars(
+            select(ScoringRunRow.run_id).where(ScoringRunRow.run_id == run_id)
+        ).first()
+    if stored is not None:
+        return get_run(store, run_id)
+
+    clock = _Clock()
+    with clock.step("score"):
+        scorer = Scorer.from_sources(run_model.model, tables, as_of)
+    top_ids = scorer.table.index[:top_k].astype(str).tolist()
+    with clock.step("reasons"):
+        reasons = _reasons(run_id, scorer, top_ids)
+    with clock.step("fallback"):
+        fallback = fallback_ranks(scorer, tables)
+    with clock.step("drift"):
+        drift, drift_note = _drift(scorer, run_model, thresholds, settings)
+    items = _item_rows(run_id, scorer, fallback)
+
+    mlflow_run_id = start_scoring_run(
+        settings, f"{as_of} {info.name} v{info.version}", {"stratum.run_id": run_id}
+    )
+    try:
+        with store.transaction() as session:
+            previous = previous_run(session, info.name, as_of)
+            with clock.step("changes"):
+                changes = (
+                    []
+                    if previous is None
+                    else _changes(session, run_id, scorer, top_k, changes_min_move, previous.run_id)
+                )
+            with clock.step("store"):
+                session.add(
+                    ScoringRunRow(
+                        run_id=run_id,
+                        as_of=as_of,
+                        model_name=info.name,
+                        model_version=info.version,
+                        sources_fingerprint=fingerprint,
+                        top_k=top_k,
+                        n_items=len(items),
+                        changes_min_move=changes_min_move,
+                        created_at=dt.datetime.now(dt.UTC),
+                        status="complete",
+                        timings=json.dumps(clock.seconds),
+                        drift=None if drift is None else drift.to_json(),
+                        drifted=None if drift is None else drift.drifted,
+                        drift_note=drift_note,
+                        previous_run_id=None if previous is None else previous.run_id,
+                        mlflow_run_id=mlflow_run_id,
+                    )
+                )
+                session.flush()
+                _insert(session, RunItemRow, items)
+                _insert(session, RunReasonRow, reasons)
+                _insert(session, RunChangeRow, changes)
+    except IntegrityError as exc:
+        end_failed(settings, mlflow_run_id)
+        try:  # another process stored the same run meanwhile: that one stands
+            return get_run(store, run_id)
+        except RunNotFound:
+            raise exc from None
+    except BaseException:
+        end_failed(settings, mlflow_run_id)
+        raise
+    summary = get_run(store, run_id, stored_now=True)
+    _log(settings, summary, drift, store_seconds=clock.seconds["store"])
+    return summary
+
+
+def _log(
+    settings: Settings, summary: RunSummary, drift: DriftResult | None, *, store_seconds: float
+) -> None:
+    """The stored run's params, metrics and drift result in its MLflow run."""
+    assert summary.mlflow_run_id is not None
+    timings = summary.timings | {"store": store_seconds}
+    metrics = {f"timing_{step}_s": s for step, s in timings.items()}
+    metrics |= {f"changes_{change}": float(n) for change, n in summary.changes.items()}
+    metrics |= {"n_items": float(summary.n_items), "top_k": float(summary.top_k)}
+    if drift is not None:
+        metrics |= drift.metrics()
+    params = {
+        "as_of": summary.as_of.isoformat(),
+        "model_name": summary.model_name,
+        "model_version": summary.model_version,
+        "run_id": summary.run_id,
+        "sources_fingerprint": summary.sources_fingerprint,
+        "top_k": summary.top_k,
+        "changes_min_move": summary.changes_min_move,
+        "drift": summary.drift_note or ("drifted" if summary.drifted else "not drifted"),
+        "previous_run_id": summary.previous_run_id or "none",
+    }
+    finish_scoring_run(
+        settings,
+        summary.mlflow_run_id,
+        params=params,
+        metrics=metrics,
+        drift_json=None if drift is None else drift.to_json(),
+    )

@@ -1,0 +1,65 @@
+"""Each scoring run as a run of the MLflow experiment ``scoring``: runs over time in the UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratum_ml.config import Settings
+
+#: MLflow experiment that holds one run per scoring run
+SCORING_EXPERIMENT = "scoring"
+#: artifact of an MLflow scoring run holding the drift result
+DRIFT_ARTIFACT = "drift.json"
+
+
+def start_scoring_run(settings: Settings, run_name: str, tags: dict[str, str]) -> str:
+    """Start a run in the experiment ``scoring`` (created when missing); return its id."""
+    import mlflow
+
+    from stratum_ml.model.store import client_for, configure_mlflow
+
+    configure_mlflow(settings)
+    client = client_for(settings)
+    experiment = mlflow.get_experiment_by_name(SCORING_EXPERIMENT)
+    if experiment is None:
+        uri = settings.tracking_uri
+        location = settings.artifact_root.as_uri() if uri.startswith("sqlite:") else None
+        experiment_id = client.create_experiment(SCORING_EXPERIMENT, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    return str(client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
+
+
+def finish_scoring_run(
+    settings: Settings,
+    mlflow_run_id: str,
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    drift_json: str | None,
+) -> None:
+    """Log a stored scoring run's params, metrics and drift result, and end it FINISHED."""
+    import math
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    from stratum_ml.model.store import client_for
+
+    client = client_for(settings)
+    now = int(time.time() * 1000)
+    client.log_batch(
+        mlflow_run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if math.isfinite(v)],
+        params=[Param(k, str(v)) for k, v in params.items()],
+    )
+    if drift_json is not None:
+        client.log_text(mlflow_run_id, drift_json, DRIFT_ARTIFACT)
+    client.set_terminated(mlflow_run_id, "FINISHED")
+
+
+def end_failed(settings: Settings, mlflow_run_id: str) -> None:
+    """End a scoring run that could not be stored or logged as FAILED."""
+    from stratum_ml.model.store import client_for
+
+    client_for(settings).set_terminated(mlflow_run_id, "FAILED")
