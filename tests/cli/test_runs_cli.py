@@ -102,3 +102,35 @@ def test_changes_json(home: tuple[Path, str, str]) -> None:
 def test_an_unknown_run_exits_2(home: tuple[Path, str, str], args: list[str]) -> None:
     code, out = run(args, home[0])
     assert code == 2 and "no scoring run 'nope'" in out, out
+
+
+def test_runs_show_while_paused_is_the_fallback_and_says_so(
+    home: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    from stratum_ml.runs import fallback_list, work_list
+    from stratum_ml.store.switch import Actor, pause, resume
+
+    folder, _, second = home
+    store = open_store(Settings(home=folder).store_url)
+    admin = Actor("cli", "tester")
+    try:
+        model_list = work_list(store, second)
+        pause(store, "drift under investigation, see the ticket", admin)
+        out_file = tmp_path / "paused.csv"
+        code, out = run(["runs", "show", second, "--out", str(out_file)], folder)
+        assert code == 0, out
+        flat = " ".join(out.split())
+        assert "The model is paused since" in flat and "fallback ranking" in flat, out
+        shown = pd.read_csv(out_file, dtype={"address_id": str})
+        expected = fallback_list(store, second)
+        assert shown["address_id"].tolist() == expected["address_id"].tolist()
+        assert shown["rank"].tolist() == list(range(1, len(model_list) + 1))
+        assert "probability" not in shown.columns and "reason_1" not in shown.columns
+        assert shown["address_id"].tolist() != model_list["address_id"].tolist()
+        resume(store, admin)
+        code, out = run(["runs", "show", second, "--out", str(out_file)], folder)
+        assert code == 0 and "The model is paused" not in " ".join(out.split()), out
+        again = pd.read_csv(out_file, dtype={"address_id": str})
+        assert again["address_id"].tolist() == model_list["address_id"].tolist()
+    finally:
+        store.close()

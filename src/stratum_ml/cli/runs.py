@@ -61,6 +61,8 @@ def run(
     """
     from stratum_ml.config import get_settings
     from stratum_ml.runs import RunModel, create_run
+    from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
+    from stratum_ml.store.switch import current_pause
 
     ref = parse_date(as_of, "--as-of")
     tables = load(sources)
@@ -81,13 +83,23 @@ def run(
                 thresholds=limits,
                 changes_min_move=min_move,
             )
+        paused = current_pause(store)
     except ValueError as exc:
         raise fail(str(exc), 1) from None
     finally:
         store.close()
+    notice = (
+        None
+        if paused is None
+        else f"{paused.sentence()}; the run's work list is {FALLBACK_DESCRIPTION}, "
+        "not the model's, until `stratum resume`"
+    )
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2))
+        payload = {**summary.to_dict(), "paused": paused is not None, "notice": notice}
+        typer.echo(json.dumps(payload, indent=2))
         return
+    if notice is not None:
+        console.print(f"[bold yellow]{notice}[/]")
     if not summary.stored_now:
         console.print(f"[yellow]note:[/] run {summary.run_id} was stored before; returned as is")
     for line in _summary_lines(summary):
@@ -145,7 +157,9 @@ def runs_show(
     from rich.table import Table
 
     from stratum_ml.io import write_frame_atomic
-    from stratum_ml.runs import RunNotFound, get_run, work_list
+    from stratum_ml.runs import RunNotFound, fallback_list, get_run, work_list
+    from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
+    from stratum_ml.store.switch import current_pause
 
     if language not in ("en", "nl"):
         raise fail(f"--language must be en or nl, not {language!r}")
@@ -154,16 +168,38 @@ def runs_show(
     store = _store()
     try:
         summary = get_run(store, run_id)
-        frame = work_list(store, run_id, language="nl" if language == "nl" else "en")
+        paused = current_pause(store)
+        frame = (
+            fallback_list(store, run_id)
+            if paused is not None
+            else work_list(store, run_id, language="nl" if language == "nl" else "en")
+        )
     except RunNotFound as exc:
         raise fail(str(exc)) from None
     finally:
         store.close()
     for line in _summary_lines(summary):
         console.print(line)
+    if paused is not None:
+        console.print(
+            f"[bold yellow]{paused.sentence()}[/]; this work list is {FALLBACK_DESCRIPTION}, "
+            "not the model's (`stratum resume` ends the pause)."
+        )
     if out is not None:
         write_frame_atomic(frame, out)
         console.print(f"wrote the work list of {len(frame)} addresses to {out}")
+        return
+    if paused is not None:
+        fallback = Table("rank", "address", "district", "neighbourhood", "model rank")
+        for item in frame.itertuples():
+            fallback.add_row(
+                str(item.rank),
+                str(item.address_id),
+                str(item.district),
+                str(item.neighbourhood),
+                str(item.model_rank),
+            )
+        Console(width=200).print(fallback)
         return
     table = Table("rank", "address", "probability", "state", "fallback", "reason")
     for row in frame.itertuples():

@@ -272,6 +272,40 @@ def work_list(store: Store, run_id: str, *, language: Literal["en", "nl"] = "en"
     return items[order + rest]
 
 
+def fallback_list(store: Store, run_id: str) -> pd.DataFrame:
+    """The run's work list by the fallback ranking (current practice), for a paused model.
+
+    Same length as the run's work list (its top K), ordered by ``fallback_rank``
+    (reports in the past year; ties in the run's fixed order). No probability and
+    no reasons: they are the model's, and a paused model gives no advice.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank`` (the fallback rank), ``address_id``, ``district``, ``neighbourhood``,
+        ``model_rank``.
+
+    Raises
+    ------
+    RunNotFound
+    """
+    with store.transaction() as session:
+        run = _row(session, run_id)
+        rows = session.execute(
+            select(
+                RunItemRow.fallback_rank,
+                RunItemRow.address_id,
+                RunItemRow.district,
+                RunItemRow.neighbourhood,
+                RunItemRow.rank,
+            )
+            .where(RunItemRow.run_id == run_id, RunItemRow.fallback_rank <= run.top_k)
+            .order_by(RunItemRow.fallback_rank)
+        ).all()
+    columns = ["rank", "address_id", "district", "neighbourhood", "model_rank"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def changes_of(store: Store, run_id: str) -> pd.DataFrame:
     """The changes a run stored against its previous run.
 
