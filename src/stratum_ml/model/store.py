@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from stratum_ml.config import Settings, get_settings
 
-__all__ = ["EXPERIMENT_NAME", "client_for", "configure_mlflow"]
+__all__ = ["EXPERIMENT_NAME", "client_for", "configure_mlflow", "ensure_experiment"]
 
 #: MLflow experiment that holds every training run.
 EXPERIMENT_NAME = "stratum"
@@ -24,8 +24,9 @@ def configure_mlflow(settings: Settings | None = None) -> str:
 
     Sets the tracking and registry URI (``STRATUM_MLFLOW_URI``, default SQLite under
     ``STRATUM_HOME``). For a local SQLite store the home folder is created and the
-    experiment's artifacts go to ``settings.artifact_root``; a tracking server keeps
-    its own artifact location. MLflow's per-download progress bars are turned off
+    experiment's artifacts go to ``settings.artifact_root`` (so do those of a
+    PostgreSQL store; see :func:`ensure_experiment`); a tracking server keeps its
+    own artifact location. MLflow's per-download progress bars are turned off
     unless ``MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR`` is set: the artifacts here are
     small and the bars drown the command's own output.
 
@@ -46,11 +47,27 @@ def configure_mlflow(settings: Settings | None = None) -> str:
         settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    experiment = mlflow.get_experiment_by_name(EXPERIMENT_NAME)
+    return ensure_experiment(EXPERIMENT_NAME, settings)
+
+
+#: URI schemes of MLflow stores that are a database, not a tracking server
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def ensure_experiment(name: str, settings: Settings) -> str:
+    """The id of MLflow experiment ``name``, created when missing (after :func:`configure_mlflow`).
+
+    A database store (SQLite, PostgreSQL, ...) keeps a new experiment's artifacts
+    under ``settings.artifact_root`` (MLflow would otherwise write them to ``./mlruns``
+    in whatever folder the command ran from); a tracking server keeps its own
+    artifact location.
+    """
+    experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return str(experiment.experiment_id)
-    location = settings.artifact_root.as_uri() if uri.startswith("sqlite:") else None
-    return str(mlflow.create_experiment(EXPERIMENT_NAME, artifact_location=location))
+    scheme = settings.tracking_uri.split(":", 1)[0].split("+", 1)[0]
+    location = settings.artifact_root.as_uri() if scheme in _DATABASE_SCHEMES else None
+    return str(mlflow.create_experiment(name, artifact_location=location))
 
 
 def client_for(settings: Settings) -> MlflowClient:

@@ -14,20 +14,12 @@ DRIFT_ARTIFACT = "drift.json"
 
 def start_scoring_run(settings: Settings, run_name: str, tags: dict[str, str]) -> str:
     """Start a run in the experiment ``scoring`` (created when missing); return its id."""
-    import mlflow
-
-    from stratum_ml.model.store import client_for, configure_mlflow
+    from stratum_ml.model.store import client_for, configure_mlflow, ensure_experiment
 
     configure_mlflow(settings)
-    client = client_for(settings)
-    experiment = mlflow.get_experiment_by_name(SCORING_EXPERIMENT)
-    if experiment is None:
-        uri = settings.tracking_uri
-        location = settings.artifact_root.as_uri() if uri.startswith("sqlite:") else None
-        experiment_id = client.create_experiment(SCORING_EXPERIMENT, artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
-    return str(client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id)
+    experiment_id = ensure_experiment(SCORING_EXPERIMENT, settings)
+    run = client_for(settings).create_run(experiment_id, run_name=run_name, tags=tags)
+    return str(run.info.run_id)
 
 
 def finish_scoring_run(
