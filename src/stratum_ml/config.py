@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,29 @@ class Settings(BaseSettings):
             "The operational store (decisions, visit outcomes): a SQLAlchemy URL, e.g. "
             "postgresql+psycopg://user@host/db; default: SQLite under `home`."
         ),
+    )
+
+    public_url: str = Field(
+        default="http://localhost:3000",
+        description="Where people open the service; notifications link <public_url>/app/?run=RUN.",
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server for e-mail notifications.")
+    smtp_port: int = Field(default=25, description="Port of the SMTP server.")
+    smtp_from: str = Field(
+        default="stratum@localhost", description="Sender address of e-mail notifications."
+    )
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS before sending."
+    )
+    smtp_username: str | None = Field(default=None, description="SMTP login, if the server asks.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    notify_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts before a notification is dead-lettered."
+    )
+    notify_backoff_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Wait after the first failed delivery; doubled after each further failure.",
     )
 
     @property

@@ -11,6 +11,7 @@ module             commands
 :mod:`.admin`        ``keys create|list|revoke|demo``, ``audit verify|show``
 :mod:`.store`        ``db upgrade|current``, ``decisions list``
 :mod:`.switch`       ``pause``, ``resume`` (the kill switch)
+:mod:`.notify`       ``subscriptions add|list|remove``, ``outbox list|deliver|retry``
 :mod:`.pseudonymise` ``pseudonymise``, ``reidentify``, ``keys pseudonym create|rotate``
 ===================  ========================================================
 
@@ -28,6 +29,7 @@ from stratum_ml.cli import (
     data,
     model,
     monitor,
+    notify,
     pseudonymise,
     runs,
     score,
@@ -63,6 +65,8 @@ app.add_typer(runs.runs_app, name="runs")
 app.command()(runs.changes)
 app.command()(switch.pause)
 app.command()(switch.resume)
+app.add_typer(notify.subscriptions_app, name="subscriptions")
+app.add_typer(notify.outbox_app, name="outbox")
 app.command()(pseudonymise.pseudonymise)
 app.command()(pseudonymise.reidentify)
 admin.keys_app.add_typer(pseudonymise.pseudonym_app, name="pseudonym")

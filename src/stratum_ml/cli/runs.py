@@ -57,9 +57,11 @@ def run(
     (reports in the past year), the reasons of the top K, drift against the
     model's training reference and the changes against the previous run. The same
     date, model version and sources return the stored run. The date may not lie
-    after the extract date of the sources.
+    after the extract date of the sources. The run's notifications are then
+    delivered, with whatever else in the outbox is due.
     """
     from stratum_ml.config import get_settings
+    from stratum_ml.notify import DeliveryConfig, deliver
     from stratum_ml.runs import RunModel, create_run
     from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
     from stratum_ml.store.switch import current_pause
@@ -84,6 +86,7 @@ def run(
                 changes_min_move=min_move,
             )
         paused = current_pause(store)
+        delivered = deliver(store, DeliveryConfig.from_settings(settings))
     except ValueError as exc:
         raise fail(str(exc), 1) from None
     finally:
@@ -95,7 +98,12 @@ def run(
         "not the model's, until `stratum resume`"
     )
     if as_json:
-        payload = {**summary.to_dict(), "paused": paused is not None, "notice": notice}
+        payload = {
+            **summary.to_dict(),
+            "paused": paused is not None,
+            "notice": notice,
+            "notifications": delivered.sentence(),
+        }
         typer.echo(json.dumps(payload, indent=2))
         return
     if notice is not None:
@@ -104,6 +112,7 @@ def run(
         console.print(f"[yellow]note:[/] run {summary.run_id} was stored before; returned as is")
     for line in _summary_lines(summary):
         typer.echo(line)
+    console.print(delivered.sentence())
 
 
 @runs_app.command("list")

@@ -46,6 +46,7 @@ from stratum_ml.model.reference import DriftReference, ReferenceMissing, load_re
 from stratum_ml.model.registry import ModelVersionInfo
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.monitoring.drift import DriftResult, DriftThresholds, drift_of
+from stratum_ml.notify.messages import enqueue_run_messages
 from stratum_ml.runs.changes import compare_top
 from stratum_ml.runs.identity import run_id_of
 from stratum_ml.runs.read import N_REASONS, RunNotFound, RunSummary, get_run, previous_run
@@ -267,6 +268,10 @@ def create_run(
 ) -> RunSummary:
     """Score the population as of a date with one model version and store it as a run.
 
+    The run's notifications (:mod:`stratum_ml.notify`: counts per subscription, a
+    drift message to admins) are written to the outbox in the transaction that
+    stores the run; :func:`stratum_ml.notify.deliver` sends them.
+
     Parameters
     ----------
     tables : SourceTables
@@ -367,6 +372,8 @@ def create_run(
                 _insert(session, RunItemRow, items)
                 _insert(session, RunReasonRow, reasons)
                 _insert(session, RunChangeRow, changes)
+            # the transactional outbox: the run's messages commit with the run
+            enqueue_run_messages(session, run_id, public_url=settings.public_url)
     except IntegrityError as exc:
         end_failed(settings, mlflow_run_id)
         try:  # another process stored the same run meanwhile: that one stands

@@ -44,6 +44,20 @@ The kill switch:
     ``seq`` of the event it ``follows`` (0 for the first; unique), so two admins
     flipping the switch at once cannot both act on the same state. The switch's
     state is the latest event.
+
+Notifications (:mod:`stratum_ml.notify`), the one place where rows change after
+they are written, because delivery is a state that moves on:
+
+``notify_subscriptions``
+    Who is told about runs: an e-mail address or a webhook URL (with its signing
+    secret), the role (analyst or admin) and an optional filter. Removing one sets
+    ``removed_at``; the row stays, so old messages keep their subscription.
+``notify_outbox``
+    The transactional outbox: one message per subscription, run and kind
+    (``changes`` or ``drift``), written in the run's own transaction. Delivery
+    moves its ``state`` from ``pending`` to ``delivered``, or to ``dead`` after the
+    last allowed attempt; ``attempts``, ``next_attempt_at`` (exponential back-off)
+    and ``last_error`` record how far it got.
 """
 
 from __future__ import annotations
@@ -79,6 +93,14 @@ SWITCH_CHANNELS = ("cli", "api")
 DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
 #: how an address changed between two runs (``run_changes.change``)
 CHANGES = ("entered", "left", "moved_up", "moved_down")
+#: how a subscription is reached
+CHANNELS = ("email", "webhook")
+#: who a subscription is for (admins are also told about drifted runs)
+SUBSCRIBER_ROLES = ("analyst", "admin")
+#: what a message is about
+MESSAGE_KINDS = ("changes", "drift")
+#: where a message is in its delivery
+MESSAGE_STATES = ("pending", "delivered", "dead")
 #: longest idempotency key accepted
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -303,4 +325,61 @@ class RunChangeRow(Base):
 
     __table_args__ = (
         CheckConstraint("change IN ('entered', 'left', 'moved_up', 'moved_down')", name="change"),
+    )
+
+
+class SubscriptionRow(Base):
+    """One subscription to the notifications (a row of ``notify_subscriptions``)."""
+
+    __tablename__ = "notify_subscriptions"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(32), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(2000))
+    role: Mapped[str] = mapped_column(String(16))
+    district: Mapped[str | None] = mapped_column(String(64))
+    neighbourhood: Mapped[str | None] = mapped_column(String(64))
+    violation_type: Mapped[str | None] = mapped_column(String(64))
+    secret: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
+        CheckConstraint("role IN ('analyst', 'admin')", name="role"),
+        CheckConstraint("channel = 'email' OR secret IS NOT NULL", name="webhook_has_secret"),
+    )
+
+
+class OutboxRow(Base):
+    """One message to one subscription, and its delivery (a row of ``notify_outbox``)."""
+
+    __tablename__ = "notify_outbox"
+
+    message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("notify_subscriptions.subscription_id")
+    )
+    run_id: Mapped[str] = mapped_column(String(32), ForeignKey("scoring_runs.run_id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('changes', 'drift')", name="kind"),
+        CheckConstraint("state IN ('pending', 'delivered', 'dead')", name="state"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        UniqueConstraint("subscription_id", "run_id", "kind"),
+        Index("ix_notify_outbox_state_next_attempt_at", "state", "next_attempt_at"),
     )
