@@ -181,24 +181,19 @@ def read_raw_batches(
         yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns)
         return
     names = raw_column_names(path)
-    # A Python file object, not pa.OSFile: with an OSFile, Arrow's I/O threads read the
-    # file ahead of the parser without bound (at 4M rows, 356 MiB of Arrow memory at the
-    # first batches, shrinking as they were parsed); through Python the read keeps pace
-    # with the parser, and Arrow holds ~40 MiB whatever the file's size.
-    with open(path, "rb") as fh:
-        reader = pacsv.open_csv(
-            pa.PythonFile(fh, mode="r"),
-            read_options=pacsv.ReadOptions(
-                block_size=max(1 << 16, min(chunk_rows * 32, 16 << 20)), use_threads=False
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in names},
-                include_columns=columns,
-                strings_can_be_null=True,
-                null_values=[""],
-            ),
-        )
-        yield from reader
+    reader = pacsv.open_csv(
+        pa.OSFile(str(path), "rb"),  # a plain read, not a memory map: RSS stays a chunk's
+        read_options=pacsv.ReadOptions(
+            block_size=max(1 << 16, min(chunk_rows * 32, 16 << 20)), use_threads=False
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in names},
+            include_columns=columns,
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+    yield from reader
 
 
 class _TablePseudonymiser:
