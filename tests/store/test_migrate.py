@@ -16,7 +16,7 @@ from stratum_ml.store.tables import Base
 
 
 def test_open_migrates_to_head(store: Store) -> None:
-    assert current_revision(store.engine) == head_revision() == "0003"
+    assert current_revision(store.engine) == head_revision() == "0004"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "decisions",
