@@ -84,5 +84,5 @@ def test_workers_opening_at_once_migrate_once(store_url: str) -> None:
 def test_a_database_from_a_newer_version_is_refused(store: Store) -> None:
     with store.transaction() as session:
         session.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StoreError, match="newer stratum_ml.*up to 0003"):
+    with pytest.raises(StoreError, match="newer stratum_ml.*up to 0004"):
         upgrade(store.engine)
