@@ -104,9 +104,7 @@ def test_item_state_decisions_and_visits_against_the_previous_run(
     last_in_sources = inspected.loc[inspected["address_id"] == inspected["address_id"].iloc[0]]
     somebody = str(last_in_sources["address_id"].iloc[0])
     assert visits[somebody].source == "sources"
-    assert visits[somebody].inspected_at == max(
-        d.date() for d in last_in_sources["inspected_at"]
-    )
+    assert visits[somebody].inspected_at == max(d.date() for d in last_in_sources["inspected_at"])
     day = dt.date(2026, 10, 20)
     OutcomeStore(store, tables.addresses["address_id"]).record(
         address_id=a,
@@ -183,8 +181,7 @@ def test_metrics_show_the_served_run_its_drift_and_the_pause(
     state = cast(ServiceState, SimpleNamespace(run=get_run(store, run.run_id), store=store))
     text = run_metrics_text(state)
     assert (
-        f'stratum_run_info{{as_of="{SECOND}",model_version="1",run_id="{run.run_id}"}} 1.0'
-        in text
+        f'stratum_run_info{{as_of="{SECOND}",model_version="1",run_id="{run.run_id}"}} 1.0' in text
     )
     assert "stratum_paused 0.0" in text
     assert f"stratum_run_drifted {1.0 if run.drifted else 0.0}" in text

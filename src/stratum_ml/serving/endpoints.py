@@ -305,7 +305,7 @@ def priority_list(state: ServiceState, request: PriorityListRequest) -> Priority
         return _priority_list_paused(state, request, paused)
     visits = latest_visits(state.store, state.tables)
     cool_off = state.serving.cool_off_days
-    recent = {a: v for a, v in visits.items() if in_cool_off(v, state.as_of, cool_off)}
+    recent = _recent(state, visits)
     items, left_off = _without_recent(state, request, recent)
     ids = [s.address_id for s in items]
     before = previous_ranks(state.store, state.run, ids)
@@ -341,6 +341,24 @@ def priority_list(state: ServiceState, request: PriorityListRequest) -> Priority
             for s in left_off
         ],
     )
+
+
+def _recent(state: ServiceState, visits: dict[str, Visit]) -> dict[str, Visit]:
+    """The visits that keep their address off the served run's work list (the cool-off)."""
+    cool_off = state.serving.cool_off_days
+    return {a: v for a, v in visits.items() if in_cool_off(v, state.as_of, cool_off)}
+
+
+def _work_list_table(state: ServiceState) -> pd.DataFrame:
+    """The scored table with ``rank`` its place on the work list: the recently visited last."""
+    table = state.scorer.table
+    recent = _recent(state, latest_visits(state.store, state.tables))
+    off = table.index.isin(list(recent))
+    if not off.any():
+        return table
+    kept = table.loc[~off].sort_values("rank").index
+    place = pd.Series(range(1, len(kept) + 1), index=kept)
+    return table.assign(rank=place.reindex(table.index).fillna(len(table) + 1).astype(int))
 
 
 def _without_recent(
@@ -667,7 +685,10 @@ def feedback(
 
 
 def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
-    """The top ``k`` per district and neighbourhood, small counts withheld.
+    """The top ``k`` of the work list per district and neighbourhood, small counts withheld.
+
+    Addresses visited within the cool-off are not on the work list, so not in its top
+    ``k``; they still count among the dwellings scored and in the mean probability.
 
     While the model is paused: the top ``k`` of the fallback ranking, without the mean
     probability.
@@ -677,7 +698,9 @@ def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
     minimum = state.serving.min_cell_count
     levels = LEVELS if request.level is None else (request.level,)
     paused = current_pause(state.store)
-    table = scorer.table if paused is None else state.fallback.assign(probability=math.nan)
+    table = (
+        _work_list_table(state) if paused is None else state.fallback.assign(probability=math.nan)
+    )
     areas = summarise(table, request.k, levels=levels, min_count=minimum)
     return SummaryResponse(
         run_id=state.run.run_id,
