@@ -338,8 +338,9 @@ def load_state() -> ServiceState:
     except SourceValidationError as exc:
         raise StartupError(f"the source folder breaks the data contract:\n{exc}") from None
     extract = source_extract(folder, tables)
-    pinned = scoring_date(serving, extract) if serving.as_of is not None else None
-    default_as_of = latest_as_of(store, settings.model_name) or scoring_date(serving, extract)
+    # STRATUM_AS_OF when set (and not after the extract date), else the extract date
+    first_as_of = scoring_date(serving, extract)
+    pinned = first_as_of if serving.as_of is not None else None
     facts_of: dict[str, ModelFacts] = {}
 
     def load(version: str, loaded: SourceTables) -> ServedRun:
@@ -349,7 +350,8 @@ def load_state() -> ServiceState:
             folder,
             version=version,
             as_of=pinned,
-            default_as_of=default_as_of,
+            # a new champion gets a run of the latest stored run's date
+            default_as_of=latest_as_of(store, settings.model_name) or first_as_of,
             tables=loaded,
         )
         if version not in facts_of:

@@ -467,7 +467,7 @@ def _stored_priority_list(
     rows = rows.head(request.k)
     ids = rows["address_id"].astype(str).tolist()
     decided = latest_decisions(state.store, ids)
-    items = []
+    items: list[WorkListItemOut | ScoredAddressOut] = []
     for row in rows.to_dict("records"):
         address = str(row["address_id"])
         rank = int(row["rank"])
@@ -481,17 +481,11 @@ def _stored_priority_list(
             neighbourhood=row["neighbourhood"],
             reasons=reasons.get(address, []),
         )
-        previous = None if paused or pd.isna(row["previous_rank"]) else int(row["previous_rank"])
-        items.append(
-            _item(
-                scored,
-                previous,
-                decided.get(address),
-                None,
-                None,
-                None if paused else str(row["state"]),
-            )
-        )
+        if paused is not None:
+            items.append(scored)
+            continue
+        previous = None if pd.isna(row["previous_rank"]) else int(row["previous_rank"])
+        items.append(_item(scored, previous, decided.get(address), None, None, str(row["state"])))
     return PriorityListResponse(
         run_id=run.run_id,
         model_version=run.model_version,
@@ -563,9 +557,7 @@ def _priority_list_paused(
         scored_as_of=state.as_of,
         population_size=len(state.scorer),
         filters=_filters(request),
-        items=[
-            WorkListItemOut(**dict(_fallback_out(state, str(a)))) for a in rows.index[: request.k]
-        ],
+        items=[_fallback_out(state, str(a)) for a in rows.index[: request.k]],
         previous_run_id=state.run.previous_run_id,
         paused=True,
         ranking="fallback",

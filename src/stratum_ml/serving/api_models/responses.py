@@ -214,7 +214,10 @@ class PriorityListResponse(_Ranked):
     scored_as_of: dt.date
     population_size: int
     filters: dict[str, str | float | None]
-    items: list[WorkListItemOut]
+    items: list[WorkListItemOut | ScoredAddressOut] = Field(
+        description="The work list; while the model is paused, the fallback ranking's top k "
+        "(without item state)."
+    )
     previous_run_id: str | None = Field(
         default=None, description="The run the item states compare with; null for a first run."
     )
