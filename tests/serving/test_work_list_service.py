@@ -236,7 +236,7 @@ def test_a_visit_moves_the_address_off_the_next_runs_list_picked_up_without_rest
             break
         time.sleep(1)
     assert after["run_id"] != first_run, "the new champion was not picked up"
-    assert after["model_version"] == promoted.version
+    assert after["model_version"] == str(promoted.version)
     assert after["previous_run_id"] == first_run
 
     assert visited not in [i["address_id"] for i in after["items"]]
@@ -251,5 +251,5 @@ def test_a_visit_moves_the_address_off_the_next_runs_list_picked_up_without_rest
     # the same model again: every item kept its place on the previous run's list
     assert all((i["state"], i["previous_rank"]) == ("unchanged", i["rank"]) for i in after["items"])
     info = ok(http, server, Role.APPLICATION, "model", {})
-    assert info["version"] == promoted.version
+    assert info["version"] == str(promoted.version)
     assert info["scoring_run"]["run_id"] == after["run_id"]
