@@ -4,7 +4,8 @@ The fixture builds what ``make demo`` builds, small: a synthetic municipality
 (4,000 addresses), a model trained on it and logged to an MLflow store in a
 temporary STRATUM_HOME, promoted to ``champion``, one API key per role (and a
 revoked one); then it starts ``bentoml serve`` on 127.0.0.1 through
-:func:`stratum_ml.serving.launch.start_service`, waits for ``/readyz`` and
+:func:`stratum_ml.serving.launch.start_service` as of the extract date (the
+service stores its run of that date at start-up), waits for ``/readyz`` and
 stops it with SIGTERM at the end.
 """
 
@@ -93,7 +94,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     revoke_key(keys_file, revoked_id)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUM_")}
-    env.update(STRATUM_HOME=str(home), BENTOML_HOME=str(home / "bentoml"))
+    env.update(
+        STRATUM_HOME=str(home),
+        BENTOML_HOME=str(home / "bentoml"),
+        # a new champion is looked for every second (default 30 s), so that the test
+        # that promotes one sees it picked up quickly
+        STRATUM_CHAMPION_CHECK_SECONDS="1",
+        # only visits on or after the run's date keep an address off the list: the
+        # service tests compare lists by rank 1..k and the summary with the list, and
+        # the sources' own visits of the last 180 days would leave gaps in them (the
+        # 180-day default is tested in test_work_list.py)
+        STRATUM_COOL_OFF_DAYS="0",
+    )
     port = _free_port()
     with open(home / "server.log", "w", encoding="utf-8") as log:
         running = start_service(sources, port=port, as_of=AS_OF, env=env, log=log)

@@ -55,14 +55,18 @@ def serve(
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help="Scoring date YYYY-MM-DD (default: the extract date of the sources)."
+            "--as-of",
+            help="Serve the champion's run of this date YYYY-MM-DD, made when missing "
+            "(default: its latest stored run; the extract date when none is stored).",
         ),
     ] = None,
 ) -> None:
-    """Serve the champion with BentoML on 127.0.0.1: scores, priority lists, dossiers.
+    """Serve the champion's stored run with BentoML on 127.0.0.1: scores, work lists, dossiers.
 
-    Without --as-of it scores as of the extract date of the sources; a later date
-    is refused before the server starts.
+    Without --as-of it serves the champion's latest stored run (made as of the extract
+    date of the sources when there is none); with --as-of, its run of that date, made
+    when missing. A date after the extract date is refused before the server starts.
+    A newer run or a new champion is picked up without a restart.
     """
     from stratum_ml.serving.launch import LaunchError
     from stratum_ml.serving.launch import serve as launch

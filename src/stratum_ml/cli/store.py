@@ -75,6 +75,9 @@ def decisions_list(
         str | None, typer.Option("--address", help="Only this address id's decisions.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, the latest.")] = 100,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Only the decisions taken on this scoring run.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Stored decisions, oldest first: who decided what about which address, and which is open."""
@@ -86,7 +89,7 @@ def decisions_list(
 
     store = open_operational_store(get_settings())
     try:
-        history = DecisionStore(store).history(address, limit=limit)
+        history = DecisionStore(store).history(address, limit=limit, run_id=run)
     finally:
         store.close()
     if as_json:
@@ -106,6 +109,7 @@ def decisions_list(
                 "probability_at_decision": d.probability_at_decision,
                 "supersedes": d.supersedes,
                 "superseded_by": d.superseded_by,
+                "run_id": d.run_id,
                 "open": d.is_open,
             }
             for d in history

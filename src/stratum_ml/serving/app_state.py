@@ -1,4 +1,4 @@
-"""Everything the scoring service holds while it runs, loaded once at start-up.
+"""Everything the scoring service holds while it runs.
 
 :func:`load_state` reads, in this order, failing early with a
 :class:`StartupError` that says what to do:
@@ -6,20 +6,20 @@
 1. the settings (``STRATUM_*``, :class:`ServingSettings`);
 2. the API key file and the audit log (cheap, and a damaged log must stop the
    service before its first request);
-3. the ``champion`` version of the registered model from the MLflow store,
-   with its model card, honest estimates and fairness verdict;
-4. the source folder, validated against the data contract, and the scoring
-   date, checked against its extract date;
-5. the feature table of every dwelling as of the scoring date, scored
-   (:class:`~stratum_ml.scoring.Scorer`);
-6. the operational store (``STRATUM_DATABASE_URL``, default SQLite under
+3. the operational store (``STRATUM_DATABASE_URL``, default SQLite under
    ``STRATUM_HOME``; :func:`stratum_ml.store.open_store`), migrated, with the CSV
-   stores of an earlier version imported: visit feedback and analysts' decisions.
+   stores of an earlier version imported: visit feedback and analysts' decisions;
+4. the ``champion`` version of the registered model from the MLflow store,
+   with its model card, honest estimates and fairness verdict;
+5. the source folder, validated against the data contract, and its extract date;
+6. the stored scoring run to serve (:mod:`stratum_ml.serving.served_run`): the
+   champion's latest run, or its run as of ``STRATUM_AS_OF``; made when missing
+   (as of ``STRATUM_AS_OF``, the latest stored run's date, or the extract date).
+   A date after the extract date, or in the future, is refused.
 
-The scoring date is fixed for the life of the process: ``STRATUM_AS_OF``, or
-the extract date of the sources (:mod:`stratum_ml.sources.extract`); a date
-after the extract date, or in the future, is refused. Restart the service to
-score as of another date.
+The service follows new runs and a new champion without a restart
+(:class:`~stratum_ml.serving.served_run.RunFollower`); every answer names the
+model version and the run it came from.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +41,23 @@ from stratum_ml.model.registry import (
     ArtifactMissing,
     ModelVersionInfo,
     champion_info,
-    load_risk_model,
     read_run_artifact_text,
 )
 from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.runs import RunSummary
 from stratum_ml.scoring import Scorer
-from stratum_ml.scoring.fallback import fallback_ranking
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
 from stratum_ml.serving.auth import KeyStore, default_keys_file
 from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.outcomes import OutcomeStore
+from stratum_ml.serving.served_run import (
+    RunFollower,
+    ServedRun,
+    ServedRunError,
+    latest_as_of,
+    load_served_run,
+)
 from stratum_ml.serving.summary import DEFAULT_MIN_CELL_COUNT
 from stratum_ml.sources import (
     AsOfAfterExtractError,
@@ -107,6 +112,17 @@ class ServingSettings(BaseSettings):
         ge=2,
         description="Smallest count the summary shows; smaller ones are withheld.",
     )
+    cool_off_days: int = Field(
+        default=180,
+        ge=0,
+        description="Addresses visited within this many days before the run's date (or "
+        "after it) leave the priority list for its `recently_visited` part.",
+    )
+    champion_check_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Least seconds between two registry lookups of the champion alias.",
+    )
 
 
 @dataclass(frozen=True)
@@ -121,39 +137,72 @@ class ModelFacts:
 
 @dataclass(frozen=True)
 class ServiceState:
-    """The loaded service: model, data, scorer, keys, audit log, operational store."""
+    """The loaded service: keys, audit log, operational store and the run in force.
+
+    ``model``, ``facts``, ``tables``, ``scorer``, ``run`` and ``fallback`` are those of
+    the run answering now (:attr:`follower`); :meth:`refresh`, called at the start of
+    each request, may swap in a newer run.
+    """
 
     settings: Settings
     serving: ServingSettings
-    model: RiskModel
-    facts: ModelFacts
-    tables: SourceTables
-    scorer: Scorer
     use_purpose: pd.Series
     keys: KeyStore
     audit: AuditLog
     store: Store
     outcomes: OutcomeStore
     decisions: DecisionStore
+    follower: RunFollower
+    facts_of: dict[str, ModelFacts]
+
+    def refresh(self) -> ServedRun:
+        """The run to answer this request with (a newer one when it has been loaded)."""
+        return self.follower.current()
+
+    @property
+    def served(self) -> ServedRun:
+        """The run answering now."""
+        return self.follower.served
+
+    @property
+    def run(self) -> RunSummary:
+        """The stored run answering now."""
+        return self.served.run
+
+    @property
+    def model(self) -> RiskModel:
+        """The model version of the run in force."""
+        return self.served.model
+
+    @property
+    def facts(self) -> ModelFacts:
+        """Model card, estimates and fairness verdict of the version in force."""
+        return self.facts_of[self.served.info.version]
+
+    @property
+    def tables(self) -> SourceTables:
+        """The source tables the run in force was made from."""
+        return self.served.tables
+
+    @property
+    def scorer(self) -> Scorer:
+        """Every dwelling scored as of the run's date by its model version."""
+        return self.served.scorer
 
     @property
     def model_version(self) -> str:
         """The registered version that answers."""
-        return self.facts.info.version
+        return self.served.info.version
 
     @property
     def as_of(self) -> dt.date:
-        """The scoring date."""
-        return self.scorer.as_of
+        """The scoring date: the date of the run in force."""
+        return self.served.run.as_of
 
-    @cached_property
+    @property
     def fallback(self) -> pd.DataFrame:
-        """The fallback ranking of the scoring date, served while the model is paused.
-
-        Computed on first use (the first answer after a pause) and kept: the scoring
-        date does not change while the service runs.
-        """
-        return fallback_ranking(self.scorer, self.tables)
+        """The fallback ranking of the run's date, served while the model is paused."""
+        return self.served.fallback
 
 
 def _artifact_text(run_id: str, path: str, settings: Settings) -> str:
@@ -271,38 +320,60 @@ def load_state() -> ServiceState:
     ------
     StartupError
         When a setting is invalid, there are no keys, the audit log cannot be
-        continued, there is no champion, the sources break the contract, the scoring
-        date lies after their extract date (:class:`ScoringDateError`), or the
-        operational store cannot be opened, migrated or its old CSV stores imported.
+        continued, the operational store cannot be opened, migrated or its old CSV
+        stores imported, there is no champion, the sources break the contract, the
+        scoring date lies after their extract date (:class:`ScoringDateError`), or the
+        stored run cannot be served.
     """
     settings, serving = read_settings()
     folder = source_folder(serving)
     keys, audit = open_keys_and_log()
-    info = resolve_champion(settings)
-    # load by version, not alias: the alias may move while we load
-    model, info = load_risk_model(settings.model_name, info.version, settings)
-    facts = load_model_facts(info, settings)
-    try:
-        tables = load_sources(folder)
-    except SourceValidationError as exc:
-        raise StartupError(f"the source folder breaks the data contract:\n{exc}") from None
-    as_of = scoring_date(serving, source_extract(folder, tables))
-    try:
-        scorer = Scorer.from_sources(model, tables, as_of)
-    except ValueError as exc:
-        raise StartupError(f"cannot score {folder} with version {info.version}: {exc}") from None
     try:
         store = open_store(settings.store_url, legacy_home=settings.home)
     except StoreError as exc:
         raise StartupError(str(exc)) from None
+    info = resolve_champion(settings)
+    try:
+        tables = load_sources(folder)
+    except SourceValidationError as exc:
+        raise StartupError(f"the source folder breaks the data contract:\n{exc}") from None
+    extract = source_extract(folder, tables)
+    # STRATUM_AS_OF when set (and not after the extract date), else the extract date
+    first_as_of = scoring_date(serving, extract)
+    pinned = first_as_of if serving.as_of is not None else None
+    facts_of: dict[str, ModelFacts] = {}
+
+    def load(version: str, loaded: SourceTables) -> ServedRun:
+        served = load_served_run(
+            store,
+            settings,
+            folder,
+            version=version,
+            as_of=pinned,
+            # a new champion gets a run of the latest stored run's date
+            default_as_of=latest_as_of(store, settings.model_name) or first_as_of,
+            tables=loaded,
+        )
+        if version not in facts_of:
+            facts_of[version] = load_model_facts(served.info, settings)
+        return served
+
+    try:
+        served = load(info.version, tables)
+    except (ServedRunError, ValueError, MlflowException) as exc:
+        raise StartupError(f"cannot serve version {info.version} on {folder}: {exc}") from None
+    follower = RunFollower(
+        served,
+        store,
+        champion=lambda: resolve_champion(settings).version,
+        load=load,
+        check_seconds=serving.champion_check_seconds,
+        pinned=pinned,
+    )
     addresses = tables.addresses
     return ServiceState(
         settings=settings,
         serving=serving,
-        model=model,
-        facts=facts,
-        tables=tables,
-        scorer=scorer,
         use_purpose=pd.Series(
             addresses["use_purpose"].astype("str").to_numpy(), index=addresses["address_id"]
         ),
@@ -311,4 +382,6 @@ def load_state() -> ServiceState:
         store=store,
         outcomes=OutcomeStore(store, addresses["address_id"]),
         decisions=DecisionStore(store),
+        follower=follower,
+        facts_of=facts_of,
     )

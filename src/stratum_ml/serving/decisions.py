@@ -91,7 +91,8 @@ class RecordedDecision:
     """One stored decision.
 
     ``superseded_by`` is the id of the decision that replaced it (None while it is
-    open); ``replayed`` is True when a retried request was answered with it.
+    open); ``run_id`` the scoring run it was taken on (None before runs were served);
+    ``replayed`` is True when a retried request was answered with it.
     """
 
     decision_id: str
@@ -108,6 +109,7 @@ class RecordedDecision:
     probability_at_decision: float
     supersedes: str | None = None
     superseded_by: str | None = None
+    run_id: str | None = None
     replayed: bool = False
 
     @property
@@ -133,6 +135,7 @@ class RecordedDecision:
             probability_at_decision=row.probability_at_decision,
             supersedes=row.supersedes,
             superseded_by=superseded_by,
+            run_id=row.run_id,
         )
 
 
@@ -204,6 +207,7 @@ class DecisionStore:
         key_name: str | None = None,
         supersedes: str | None = None,
         idempotency_key: str | None = None,
+        run_id: str | None = None,
     ) -> RecordedDecision:
         """Check one decision and add it to the store, in one transaction.
 
@@ -226,6 +230,8 @@ class DecisionStore:
         idempotency_key
             The client's key for this request: sent again, nothing is stored and the
             first decision is returned (with ``replayed`` True).
+        run_id
+            The scoring run the service answered from when the decision was taken.
 
         Returns
         -------
@@ -270,6 +276,7 @@ class DecisionStore:
             probability_at_decision=float(probability),
             supersedes=supersedes,
             idempotency_key=idempotency_key,
+            run_id=run_id,
         )
         try:
             return self._write(new)
@@ -309,7 +316,11 @@ class DecisionStore:
         return replace(RecordedDecision.of(first), replayed=True)
 
     def history(
-        self, address_id: str | None = None, *, limit: int | None = None
+        self,
+        address_id: str | None = None,
+        *,
+        limit: int | None = None,
+        run_id: str | None = None,
     ) -> list[RecordedDecision]:
         """Stored decisions, oldest first: of one address, or the latest ``limit`` of all.
 
@@ -319,6 +330,8 @@ class DecisionStore:
             Only this address's decisions (its whole chain); None for every address.
         limit
             At most this many, the most recent ones; None for all.
+        run_id
+            Only the decisions taken on this scoring run.
 
         Returns
         -------
@@ -329,6 +342,8 @@ class DecisionStore:
         query = select(DecisionRow).order_by(DecisionRow.seq.desc())
         if address_id is not None:
             query = query.where(DecisionRow.address_id == address_id)
+        if run_id is not None:
+            query = query.where(DecisionRow.run_id == run_id)
         if limit is not None:
             query = query.limit(limit)
         with self.store.transaction() as session:

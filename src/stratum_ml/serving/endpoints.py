@@ -14,14 +14,18 @@ request is a 422.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from sqlalchemy import select
 
 from stratum_ml.features.population import DWELLING_USE_PURPOSE
 from stratum_ml.model.registry import CHAMPION
+from stratum_ml.runs import RunNotFound, drift_of_run, fallback_list, get_run, work_list
+from stratum_ml.runs.read import N_REASONS
 from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
 from stratum_ml.scoring.scorer import ScoredAddress
 from stratum_ml.serving.api_models import (
@@ -31,14 +35,18 @@ from stratum_ml.serving.api_models import (
     DecisionResponse,
     DecisionsRequest,
     DecisionsResponse,
+    DecisionStateOut,
     DossierRequest,
     DossierResponse,
+    DriftOut,
     ExplainRequest,
     ExplainResponse,
     FairnessSummary,
+    FeatureDriftOut,
     FeedbackRequest,
     FeedbackResponse,
     HonestEstimateOut,
+    LastVisitOut,
     ModelInfoResponse,
     PauseOut,
     PauseRequest,
@@ -46,13 +54,16 @@ from stratum_ml.serving.api_models import (
     PriorityListRequest,
     PriorityListResponse,
     ReasonOut,
+    RecentlyVisitedOut,
     RowScore,
     ScoredAddressOut,
     ScoreRequest,
     ScoreResponse,
+    ServedRunOut,
     SummaryRequest,
     SummaryResponse,
     UnknownAddress,
+    WorkListItemOut,
 )
 from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import Principal
@@ -60,6 +71,16 @@ from stratum_ml.serving.decisions import DecisionConflict, DecisionError, Record
 from stratum_ml.serving.dossier import build_dossier
 from stratum_ml.serving.outcomes import DuplicateOutcome, OutcomeError
 from stratum_ml.serving.summary import LEVELS, summarise
+from stratum_ml.serving.work_list import (
+    LatestDecision,
+    Visit,
+    in_cool_off,
+    latest_decisions,
+    latest_visits,
+    previous_as_of,
+    previous_ranks,
+    state_of,
+)
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.store.idempotency import IdempotencyKeyReused
 from stratum_ml.store.switch import (
@@ -71,6 +92,7 @@ from stratum_ml.store.switch import (
     pause,
     resume,
 )
+from stratum_ml.store.tables import RunReasonRow
 
 _ADDRESS_ID = re.compile(TABLES["addresses"].column("address_id").pattern or r"[0-9]{16}")
 
@@ -136,13 +158,37 @@ def unknown_reason(state: ServiceState, address_id: str) -> str:
     return "not scored"
 
 
+def _check_run(state: ServiceState, run_id: str | None, what: str) -> None:
+    """Refuse a run other than the one served (``what`` answers from the served run only).
+
+    Raises
+    ------
+    RequestError
+        404 when no run has this id; 422 when it is another stored run.
+    """
+    if run_id is None or run_id == state.run.run_id:
+        return
+    try:
+        other = get_run(state.store, run_id)
+    except RunNotFound:
+        raise RequestError(
+            404, f"no scoring run {run_id} in the operational store (see `stratum runs list`)"
+        ) from None
+    raise RequestError(
+        422,
+        f"{what} answers from the run this service serves, {state.run.run_id} (as of "
+        f"{state.as_of}); run {run_id} (as of {other.as_of}) is stored: ask priority_list "
+        "with its run_id for its work list, or `stratum runs show` it.",
+    )
+
+
 def _check_as_of(state: ServiceState, request: ScoreRequest) -> None:
     if request.as_of is not None and request.as_of != state.as_of:
         raise RequestError(
             422,
-            f"this service scores as of {state.as_of} only (fixed at start-up, "
-            f"STRATUM_AS_OF); it cannot answer as of {request.as_of}. Leave as_of out, "
-            "or ask for a service started with that date.",
+            f"this service scores as of {state.as_of} only (the date of the run it serves, "
+            f"{state.run.run_id}); it cannot answer as of {request.as_of}. Leave as_of out, "
+            "or store a run for that date with `stratum run` and serve it.",
         )
 
 
@@ -187,8 +233,10 @@ def score(state: ServiceState, request: ScoreRequest) -> ScoreResponse:
         422 for an ``as_of`` other than the scoring date, or feature rows the model
         cannot read (missing or unknown features, wrong types, unknown categories).
     """
+    _check_run(state, request.run_id, "score")
     _check_as_of(state, request)
     response = ScoreResponse(
+        run_id=state.run.run_id,
         model_version=state.model_version,
         scored_as_of=state.as_of,
         population_size=len(state.scorer),
@@ -237,29 +285,148 @@ def _score_paused(
 
 
 def priority_list(state: ServiceState, request: PriorityListRequest) -> PriorityListResponse:
-    """The ``k`` highest-ranked dwellings passing the filters, explained.
+    """The served run's work list: the ``k`` highest-ranked dwellings passing the filters.
 
-    While the model is paused: the top ``k`` of the fallback ranking in the district
-    or neighbourhood asked for.
+    Each item carries its state against the previous run, the latest decision on the
+    address and its latest visit; addresses visited within the cool-off are left off
+    the items and listed in ``recently_visited``. With another stored run's ``run_id``:
+    that run's work list as it was stored (no cool-off). While the model is paused:
+    the top ``k`` of the fallback ranking in the district or neighbourhood asked for.
+
+    Raises
+    ------
+    RequestError
+        404 when ``run_id`` names no stored run.
     """
     paused = current_pause(state.store)
+    if request.run_id is not None and request.run_id != state.run.run_id:
+        return _stored_priority_list(state, request, request.run_id, paused)
     if paused is not None:
         return _priority_list_paused(state, request, paused)
-    items = state.scorer.priority_list(
-        request.k,
-        district=request.district,
-        neighbourhood=request.neighbourhood,
-        min_probability=request.min_score,
-        theme=request.theme,
-        n_reasons=request.n_reasons,
-        language=request.language,
-    )
+    visits = latest_visits(state.store, state.tables)
+    cool_off = state.serving.cool_off_days
+    recent = _recent(state, visits)
+    items, left_off = _without_recent(state, request, recent)
+    ids = [s.address_id for s in items]
+    before = previous_ranks(state.store, state.run, ids)
+    decided = latest_decisions(state.store, ids)
+    since = previous_as_of(state.store, state.run)
     return PriorityListResponse(
+        run_id=state.run.run_id,
         model_version=state.model_version,
         scored_as_of=state.as_of,
         population_size=len(state.scorer),
         filters=_filters(request),
-        items=[_out(s) for s in items],
+        previous_run_id=state.run.previous_run_id,
+        cool_off_days=cool_off,
+        items=[
+            _item(
+                _out(s),
+                before.get(s.address_id),
+                decided.get(s.address_id),
+                visits.get(s.address_id),
+                since,
+                state_of(s.rank, before.get(s.address_id)),
+            )
+            for s in items
+        ],
+        recently_visited=[
+            RecentlyVisitedOut(
+                address_id=s.address_id,
+                rank=s.rank,
+                district=s.district,
+                neighbourhood=s.neighbourhood,
+                visit=_visit_out(recent[s.address_id]),
+            )
+            for s in left_off
+        ],
+    )
+
+
+def _recent(state: ServiceState, visits: dict[str, Visit]) -> dict[str, Visit]:
+    """The visits that keep their address off the served run's work list (the cool-off)."""
+    cool_off = state.serving.cool_off_days
+    return {a: v for a, v in visits.items() if in_cool_off(v, state.as_of, cool_off)}
+
+
+def _work_list_table(state: ServiceState) -> pd.DataFrame:
+    """The scored table with ``rank`` its place on the work list: the recently visited last."""
+    table = state.scorer.table
+    recent = _recent(state, latest_visits(state.store, state.tables))
+    off = table.index.isin(list(recent))
+    if not off.any():
+        return table
+    kept = table.loc[~off].sort_values("rank").index
+    place = pd.Series(range(1, len(kept) + 1), index=kept)
+    return table.assign(rank=place.reindex(table.index).fillna(len(table) + 1).astype(int))
+
+
+def _without_recent(
+    state: ServiceState, request: PriorityListRequest, recent: dict[str, Visit]
+) -> tuple[list[ScoredAddress], list[ScoredAddress]]:
+    """The top ``k`` not visited within the cool-off, and those left off above the last."""
+    wanted = request.k
+    while True:
+        candidates = state.scorer.priority_list(
+            wanted,
+            district=request.district,
+            neighbourhood=request.neighbourhood,
+            min_probability=request.min_score,
+            theme=request.theme,
+            n_reasons=request.n_reasons,
+            language=request.language,
+        )
+        kept = [c for c in candidates if c.address_id not in recent]
+        if len(kept) >= request.k or len(candidates) < wanted:
+            break
+        wanted += request.k - len(kept)
+    kept = kept[: request.k]
+    last = kept[-1].rank if len(kept) == request.k else math.inf
+    left_off = [c for c in candidates if c.address_id in recent and c.rank < last]
+    return kept, left_off
+
+
+def _visit_out(visit: Visit) -> LastVisitOut:
+    recorded_in: Literal["service", "sources"] = (
+        "service" if visit.source == "service" else "sources"
+    )
+    return LastVisitOut(
+        inspected_at=visit.inspected_at, outcome=visit.outcome, recorded_in=recorded_in
+    )
+
+
+def _decision_state(decided: LatestDecision | None) -> DecisionStateOut | None:
+    if decided is None:
+        return None
+    return DecisionStateOut(
+        decision_id=decided.decision_id,
+        decision=decided.decision,
+        role=decided.role,
+        key_name=decided.key_name,
+        decided_at=decided.decided_at,
+        run_id=decided.run_id,
+        open=decided.open,
+    )
+
+
+def _item(
+    scored: ScoredAddressOut,
+    previous_rank: int | None,
+    decided: LatestDecision | None,
+    visit: Visit | None,
+    previous_as_of: dt.date | None,
+    state: str | None,
+) -> WorkListItemOut:
+    """A work-list item: the scored address with its state, decision and last visit."""
+    return WorkListItemOut(
+        **dict(scored),
+        state=state,
+        previous_rank=previous_rank,
+        latest_decision=_decision_state(decided),
+        last_visit=None if visit is None else _visit_out(visit),
+        visited_since_previous_run=(
+            visit is not None and previous_as_of is not None and visit.inspected_at > previous_as_of
+        ),
     )
 
 
@@ -270,6 +437,105 @@ def _filters(request: PriorityListRequest) -> dict[str, str | float | None]:
         "min_score": request.min_score,
         "theme": request.theme,
     }
+
+
+def _stored_priority_list(
+    state: ServiceState, request: PriorityListRequest, run_id: str, paused: PauseState | None
+) -> PriorityListResponse:
+    """The work list of another stored run, as it was stored (the fallback one while paused)."""
+    try:
+        run = get_run(state.store, run_id)
+        rows = (
+            fallback_list(state.store, run_id)
+            if paused
+            else work_list(state.store, run_id, language=request.language)
+        )
+    except RunNotFound:
+        raise RequestError(
+            404, f"no scoring run {run_id} in the operational store (see `stratum runs list`)"
+        ) from None
+    if request.district is not None:
+        rows = rows.loc[rows["district"] == request.district]
+    if request.neighbourhood is not None:
+        rows = rows.loc[rows["neighbourhood"] == request.neighbourhood]
+    if paused is None and request.min_score is not None:
+        rows = rows.loc[rows["probability"] >= request.min_score]
+    reasons = {} if paused else _stored_reasons(state, run_id, rows["address_id"].tolist(), request)
+    if paused is None and request.theme is not None:
+        first = {a: r[0].theme for a, r in reasons.items() if r}
+        rows = rows.loc[rows["address_id"].map(first) == request.theme]
+    rows = rows.head(request.k)
+    ids = rows["address_id"].astype(str).tolist()
+    decided = latest_decisions(state.store, ids)
+    items: list[WorkListItemOut | ScoredAddressOut] = []
+    for row in rows.to_dict("records"):
+        address = str(row["address_id"])
+        rank = int(row["rank"])
+        scored = ScoredAddressOut(
+            address_id=address,
+            probability=None if paused else float(row["probability"]),
+            raw_score_log_odds=None,
+            rank=rank,
+            percentile=100.0 * (run.n_items - rank + 1) / run.n_items,
+            district=row["district"],
+            neighbourhood=row["neighbourhood"],
+            reasons=reasons.get(address, []),
+        )
+        if paused is not None:
+            items.append(scored)
+            continue
+        previous = None if pd.isna(row["previous_rank"]) else int(row["previous_rank"])
+        items.append(_item(scored, previous, decided.get(address), None, None, str(row["state"])))
+    return PriorityListResponse(
+        run_id=run.run_id,
+        model_version=run.model_version,
+        scored_as_of=run.as_of,
+        population_size=run.n_items,
+        filters=_filters(request),
+        previous_run_id=run.previous_run_id,
+        items=items,
+        paused=paused is not None,
+        ranking="model" if paused is None else "fallback",
+        notice=None if paused is None else _notice(paused, "this list is"),
+    )
+
+
+def _stored_reasons(
+    state: ServiceState, run_id: str, ids: list[str], request: PriorityListRequest
+) -> dict[str, list[ReasonOut]]:
+    """The reasons a run stored for these addresses, strongest first."""
+    text = RunReasonRow.text_nl if request.language == "nl" else RunReasonRow.text_en
+    with state.store.transaction() as session:
+        rows = session.execute(
+            select(
+                RunReasonRow.address_id,
+                RunReasonRow.feature,
+                RunReasonRow.theme,
+                RunReasonRow.value,
+                RunReasonRow.contribution,
+                RunReasonRow.direction,
+                text,
+            )
+            .where(
+                RunReasonRow.run_id == run_id,
+                RunReasonRow.address_id.in_(ids),
+                RunReasonRow.position <= min(request.n_reasons, N_REASONS),
+            )
+            .order_by(RunReasonRow.address_id, RunReasonRow.position)
+        ).all()
+    out: dict[str, list[ReasonOut]] = {}
+    for address, feature, theme, value, contribution, direction, words in rows:
+        out.setdefault(str(address), []).append(
+            ReasonOut(
+                feature=feature,
+                theme=theme,
+                value=value,
+                contribution_log_odds=float(contribution),
+                direction="raises" if direction == "raises" else "lowers",
+                text=words,
+            )
+        )
+    return out
 
 
 def _priority_list_paused(
@@ -286,11 +552,13 @@ def _priority_list_paused(
         if value is not None
     ]
     return PriorityListResponse(
+        run_id=state.run.run_id,
         model_version=state.model_version,
         scored_as_of=state.as_of,
         population_size=len(state.scorer),
         filters=_filters(request),
         items=[_fallback_out(state, str(a)) for a in rows.index[: request.k]],
+        previous_run_id=state.run.previous_run_id,
         paused=True,
         ranking="fallback",
         notice=_notice(paused, "this list is", left_out),
@@ -308,6 +576,7 @@ def explain(state: ServiceState, request: ExplainRequest) -> ExplainResponse:
     RequestError
         404 when the address is not a scored dwelling (the message says why).
     """
+    _check_run(state, request.run_id, "explain")
     if request.address_id not in state.scorer:
         raise RequestError(
             404, f"address {request.address_id}: {unknown_reason(state, request.address_id)}"
@@ -316,6 +585,7 @@ def explain(state: ServiceState, request: ExplainRequest) -> ExplainResponse:
     if paused is not None:
         place = _fallback_out(state, request.address_id)
         return ExplainResponse(
+            run_id=state.run.run_id,
             model_version=state.model_version,
             scored_as_of=state.as_of,
             address_id=request.address_id,
@@ -332,6 +602,7 @@ def explain(state: ServiceState, request: ExplainRequest) -> ExplainResponse:
         )
     scored, bias = state.scorer.explain(request.address_id, language=request.language)
     return ExplainResponse(
+        run_id=state.run.run_id,
         model_version=state.model_version,
         scored_as_of=state.as_of,
         address_id=scored.address_id,
@@ -406,18 +677,25 @@ def feedback(
 
 
 def summary(state: ServiceState, request: SummaryRequest) -> SummaryResponse:
-    """The top ``k`` per district and neighbourhood, small counts withheld.
+    """The top ``k`` of the work list per district and neighbourhood, small counts withheld.
+
+    Addresses visited within the cool-off are not on the work list, so not in its top
+    ``k``; they still count among the dwellings scored and in the mean probability.
 
     While the model is paused: the top ``k`` of the fallback ranking, without the mean
     probability.
     """
+    _check_run(state, request.run_id, "summary")
     scorer = state.scorer
     minimum = state.serving.min_cell_count
     levels = LEVELS if request.level is None else (request.level,)
     paused = current_pause(state.store)
-    table = scorer.table if paused is None else state.fallback.assign(probability=math.nan)
+    table = (
+        _work_list_table(state) if paused is None else state.fallback.assign(probability=math.nan)
+    )
     areas = summarise(table, request.k, levels=levels, min_count=minimum)
     return SummaryResponse(
+        run_id=state.run.run_id,
         paused=paused is not None,
         ranking="model" if paused is None else "fallback",
         notice=None if paused is None else _notice(paused, "these counts are of"),
@@ -475,6 +753,7 @@ def decision(
             probability=scored.probability,
             supersedes=request.supersedes,
             idempotency_key=idempotency_key,
+            run_id=state.run.run_id,
         )
     except DecisionConflict as exc:
         raise RequestError(409, str(exc)) from None
@@ -497,6 +776,7 @@ def decision(
         rank_at_decision=stored.rank_at_decision,
         probability_at_decision=stored.probability_at_decision,
         supersedes=stored.supersedes,
+        run_id=stored.run_id,
         replayed=stored.replayed,
         reasons=[ReasonOut.of(r) for r in scored.reasons],
         message=message,
@@ -519,18 +799,38 @@ def _decision_out(stored: RecordedDecision) -> DecisionOut:
         probability_at_decision=stored.probability_at_decision,
         supersedes=stored.supersedes,
         superseded_by=stored.superseded_by,
+        run_id=stored.run_id,
         open=stored.is_open,
     )
 
 
 def decisions(state: ServiceState, request: DecisionsRequest) -> DecisionsResponse:
-    """Stored decisions, oldest first: one address's chain, or the latest of every address."""
-    history = state.decisions.history(request.address_id, limit=request.limit)
+    """Stored decisions, oldest first: one address's chain, or the latest of every address;
+    only those taken on one stored run when ``run_id`` is given.
+
+    Raises
+    ------
+    RequestError
+        404 when ``run_id`` names no stored run.
+    """
+    if request.run_id is not None:
+        try:
+            get_run(state.store, request.run_id)
+        except RunNotFound:
+            raise RequestError(
+                404,
+                f"no scoring run {request.run_id} in the operational store "
+                "(see `stratum runs list`)",
+            ) from None
+    history = state.decisions.history(
+        request.address_id, limit=request.limit, run_id=request.run_id
+    )
     open_id = None
     if request.address_id is not None:
         open_id = next((d.decision_id for d in reversed(history) if d.is_open), None)
     return DecisionsResponse(
         address_id=request.address_id,
+        run_id=request.run_id,
         decisions=[_decision_out(d) for d in history],
         open_decision_id=open_id,
     )
@@ -579,6 +879,43 @@ def model_info(state: ServiceState) -> ModelInfoResponse:
         max_batch_size=state.serving.max_batch_size,
         model_card_markdown=facts.card_markdown,
         pause=_pause_out(current_pause(state.store)),
+        scoring_run=served_run_out(state),
+    )
+
+
+def served_run_out(state: ServiceState) -> ServedRunOut:
+    """The run in force and its drift against the version's training reference."""
+    run = state.run
+    return ServedRunOut(
+        run_id=run.run_id,
+        as_of=run.as_of,
+        created_at=run.created_at,
+        top_k=run.top_k,
+        previous_run_id=run.previous_run_id,
+        drift=drift_out(run.drifted, run.drift_note, drift_of_run(state.store, run.run_id)),
+    )
+
+
+def drift_out(drifted: bool | None, note: str | None, drift: dict[str, Any] | None) -> DriftOut:
+    """A run's stored drift result (:meth:`~stratum_ml.monitoring.drift.DriftResult`) for JSON."""
+    if drift is None:
+        return DriftOut(drifted=drifted, note=note)
+    return DriftOut(
+        drifted=drifted,
+        note=note,
+        reasons=[str(r) for r in drift.get("reasons", [])],
+        warnings=[str(w) for w in drift.get("warnings", [])],
+        score_ks=_finite(drift.get("score", {}).get("ks_statistic")),
+        out_of_range_share=_finite(drift.get("out_of_range_share")),
+        features=[
+            FeatureDriftOut(
+                feature=str(f["feature"]),
+                psi=_finite(f.get("psi")),
+                missing_rate_change=float(f.get("missing_rate_change", 0.0)),
+                status=str(f.get("status", "")),
+            )
+            for f in drift.get("features", [])
+        ],
     )
 
 

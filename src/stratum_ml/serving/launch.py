@@ -3,7 +3,11 @@
 :func:`serve` is what the command calls. It first runs the cheap start-up
 checks of :mod:`stratum_ml.serving.app_state` in this process (settings,
 source folder, scoring date against the folder's extract date, API keys,
-audit log, a ``champion`` in the registry, a free port), so that a missing
+audit log, a ``champion`` in the registry, the operational store, a free port)
+and finds the stored run it will serve (without ``--as-of``: the champion's
+latest run; with it: the champion's run of that date; the service makes the
+run when it is missing, as of ``--as-of``, the latest stored run's date, or the
+extract date), so that a missing
 champion or a date after the data is a one-line error and a non-zero exit
 instead of a crash-looping worker: BentoML restarts a worker whose start-up
 fails, and never exits by itself. Then it starts
@@ -34,7 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from stratum_ml.config import Settings
 from stratum_ml.model.registry import ModelVersionInfo
+from stratum_ml.runs import get_run
 from stratum_ml.serving.app_state import (
     ScoringDateError,
     ServingSettings,
@@ -46,7 +52,9 @@ from stratum_ml.serving.app_state import (
     source_extract,
     source_folder,
 )
+from stratum_ml.serving.served_run import latest_as_of, latest_run_id
 from stratum_ml.sources import ExtractDate
+from stratum_ml.store import StoreError, open_store
 
 SERVICE = "stratum_ml.serving.service:RiskService"
 DEFAULT_HOST = "127.0.0.1"
@@ -73,11 +81,22 @@ class LaunchError(RuntimeError):
 
 @dataclass(frozen=True)
 class LaunchPlan:
-    """What the checks before starting a server found: what will be served, as of when."""
+    """What the checks before starting a server found: what will be served, as of when.
+
+    ``run_id`` is the stored run that will be served; None when the service will make it.
+    """
 
     champion: ModelVersionInfo
     as_of: dt.date
     extract: ExtractDate
+    run_id: str | None = None
+
+    @property
+    def run_line(self) -> str:
+        """Which stored run is served, for the start-up output."""
+        if self.run_id is None:
+            return f"no stored run of version {self.champion.version} as of {self.as_of}: made now"
+        return f"serving the stored run {self.run_id}"
 
     @property
     def date_line(self) -> str:
@@ -93,13 +112,15 @@ def preflight(
 ) -> LaunchPlan:
     """Check, before starting a server, what would make its start-up fail.
 
-    The scoring date is ``as_of`` or, without it, the extract date of the sources
+    The scoring date is ``as_of`` or, without it, the date of the champion's latest
+    stored run, else of the latest stored run, else the extract date of the sources
     (read from the folder's dates alone; the server validates the folder).
 
     Returns
     -------
     LaunchPlan
-        The champion that will be served, the scoring date and the extract date.
+        The champion that will be served, the scoring date, the extract date and the
+        stored run that will be served (None: the service makes it).
 
     Raises
     ------
@@ -116,6 +137,7 @@ def preflight(
         scoring = scoring_date(serving, extract)
         open_keys_and_log()
         info = resolve_champion(settings)
+        run_id, scoring = _stored_run(settings, info, as_of, scoring)
     except ScoringDateError as exc:
         raise LaunchError(str(exc), exit_code=2) from None
     except StartupError as exc:
@@ -125,7 +147,24 @@ def preflight(
             probe.bind((host, port))
         except OSError as exc:
             raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return LaunchPlan(champion=info, as_of=scoring, extract=extract)
+    return LaunchPlan(champion=info, as_of=scoring, extract=extract, run_id=run_id)
+
+
+def _stored_run(
+    settings: Settings, info: ModelVersionInfo, as_of: dt.date | None, extract_as_of: dt.date
+) -> tuple[str | None, dt.date]:
+    """The stored run the service will serve (None: it makes one) and its date."""
+    try:
+        store = open_store(settings.store_url, legacy_home=settings.home)
+    except StoreError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        run_id = latest_run_id(store, info.name, info.version, as_of)
+        if run_id is not None:
+            return run_id, get_run(store, run_id).as_of
+        return None, as_of or latest_as_of(store, info.name) or extract_as_of
+    finally:
+        store.close()
 
 
 def service_env(
@@ -246,7 +285,8 @@ def start_service(
     port, host
         Where to listen; keep the host 127.0.0.1 unless a proxy in front adds TLS.
     as_of
-        The scoring date (default: the extract date of the sources).
+        Serve the champion's run of this date (made when missing); default its latest
+        stored run (made as of the extract date when there is none).
     env
         The environment to start from (default: this process's).
     log
@@ -292,7 +332,8 @@ def serve(
     port, host
         Where to listen (default 127.0.0.1:3000).
     as_of
-        The scoring date (default: the extract date of the sources).
+        Serve the champion's run of this date (made when missing); default its latest
+        stored run (made as of the extract date when there is none).
     ready_timeout
         Seconds to wait for the service to load the model and score every dwelling.
     out
@@ -312,7 +353,7 @@ def serve(
     out = out or sys.stdout
     plan = preflight(sources, as_of=as_of, host=host, port=port)
     info = plan.champion
-    running = start_service(sources, port=port, host=host, as_of=plan.as_of)
+    running = start_service(sources, port=port, host=host, as_of=as_of)
     # the server runs in its own session: on SIGTERM, stop it rather than leave it orphaned
     handles_term = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if handles_term else None
@@ -322,6 +363,7 @@ def serve(
         out.write(
             f"\nstratum scoring service: {url}  (model {info.name} version {info.version})\n"
             f"{plan.date_line}\n"
+            f"{plan.run_line}\n"
             f"API reference: {url}/docs.json  (browse it at {url}/)\n"
             "Example call, with an analyst key (such as the demo analyst key printed by "
             "`stratum keys demo`) in $STRATUM_API_KEY:\n"

@@ -1,12 +1,19 @@
 """The scoring service: ``bentoml serve stratum_ml.serving.service:RiskService``.
 
 Start it with ``stratum serve`` (:func:`stratum_ml.serving.launch.serve`), which
-checks the set-up first and binds to 127.0.0.1. At start-up the service loads
-the ``champion`` model from the MLflow store and scores every dwelling of the
-source folder as of ONE scoring date (``STRATUM_AS_OF``, default the start-up
-day); see :mod:`stratum_ml.serving.app_state`. The ``as_of`` a score request
-may carry is accepted only when it equals that date; any other date is
-refused with 422 naming the date in force (restart to score as of another).
+checks the set-up first and binds to 127.0.0.1. The service serves a stored
+scoring run (:mod:`stratum_ml.runs`) of the ``champion`` version: its latest,
+or its run as of ``STRATUM_AS_OF``, made at start-up when missing; see
+:mod:`stratum_ml.serving.app_state`. Every answer names its ``model_version``
+and ``run_id``. A newer stored run, or a newly promoted champion, is picked up
+without a restart (:mod:`stratum_ml.serving.served_run`): the old run answers
+until the new one is loaded. The ``as_of`` a score request may carry is accepted
+only when it equals the run's date (422 otherwise); a ``run_id`` other than the
+served run's is a 422 (404 when no run has it), except on ``priority_list``,
+which answers with that run's stored work list. The priority list carries each
+item's state (new, rank change, the latest decision, the latest visit) and
+leaves addresses visited within ``STRATUM_COOL_OFF_DAYS`` (180) to its
+``recently_visited`` part (:mod:`stratum_ml.serving.work_list`).
 
 Endpoints: POST, JSON; schemas in the OpenAPI spec at ``/docs.json``; which role may
 call which endpoint is :data:`stratum_ml.serving.auth.PERMISSIONS` (tabled in that
@@ -32,8 +39,9 @@ The kill switch: an admin pauses the model with the ``pause`` endpoint (or
 ``priority_list``, ``explain`` and ``summary`` answer from the fallback ranking
 (reports in the past year), say so (``paused``, ``ranking``, ``notice``) and
 show no probability; scoring feature rows is a 409 while paused. The ``model``
-endpoint shows the pause. BentoML's ``/readyz``,
-``/livez``, ``/healthz`` and ``/metrics`` stay public.
+endpoint shows the pause and the served run's drift. BentoML's ``/readyz``,
+``/livez``, ``/healthz`` and ``/metrics`` stay public; ``/metrics`` adds the
+gauges of :mod:`stratum_ml.serving.metrics` (drift of the served run, pause).
 
 The class is thin on purpose: each API validates nothing itself (the gate and
 the request models do) and computes nothing itself (:mod:`stratum_ml.serving.endpoints`).
@@ -89,6 +97,7 @@ from stratum_ml.serving.gate import (
     refuse_key,
     request_state,
 )
+from stratum_ml.serving.metrics import run_metrics_text
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -150,9 +159,10 @@ class RiskService:
             log.critical("the stratum scoring service cannot start: %s", exc)
             raise
         log.info(
-            "serving %s version %s, %d dwellings scored as of %s",
+            "serving %s version %s, run %s: %d dwellings scored as of %s",
             self.state.facts.info.name,
             self.state.model_version,
+            self.state.run.run_id,
             len(self.state.scorer),
             self.state.as_of,
         )
@@ -163,6 +173,7 @@ class RiskService:
         reported per id) or rows of ready-made features (probability only). An `as_of`
         other than the loaded scoring date is refused with 422. While the model is paused:
         fallback ranks, no probabilities (feature rows: 409)."""
+        self.state.refresh()
         answer = _answer(ctx, lambda: endpoints.score(self.state, request))
         _note_fallback(ctx, answer)
         return answer
@@ -174,6 +185,7 @@ class RiskService:
         """The k highest-ranked dwellings, filtered by district, neighbourhood, minimum
         score and theme of the strongest reason; address level only, no person data. While
         the model is paused: the fallback ranking (reports in the past year), said so."""
+        self.state.refresh()
         answer = _answer(ctx, lambda: endpoints.priority_list(self.state, request))
         if isinstance(answer, PriorityListResponse):
             _call(ctx).listed_ids = [item.address_id for item in answer.items]
@@ -187,6 +199,7 @@ class RiskService:
         """The top k per district and neighbourhood: dwellings scored, mean probability;
         counts below STRATUM_MIN_CELL_COUNT are withheld (null, `suppressed: true`). While
         the model is paused: the top k of the fallback ranking, no mean probability."""
+        self.state.refresh()
         answer = _answer(ctx, lambda: endpoints.summary(self.state, request))
         _note_fallback(ctx, answer)
         return answer
@@ -201,6 +214,7 @@ class RiskService:
         `Idempotency-Key` header to retry safely."""
         who = caller(ctx.request.scope)
         key = _idempotency_key(ctx)
+        self.state.refresh()
         return _answer(ctx, lambda: endpoints.decision(self.state, request, who, key))
 
     @bentoml.api(output_spec=DecisionsResponse)
@@ -220,6 +234,7 @@ class RiskService:
     ) -> ExplainResponse | JSONResponse:
         """Every feature's contribution to one dwelling's score, in log-odds, with reason
         texts; unknown addresses are 404. While the model is paused: the fallback rank only."""
+        self.state.refresh()
         answer = _answer(ctx, lambda: endpoints.explain(self.state, request))
         _note_fallback(ctx, answer)
         return answer
@@ -230,6 +245,7 @@ class RiskService:
     ) -> DossierResponse | JSONResponse:
         """Case handlers only: registrations (pseudonyms), water use, reports, visits,
         businesses, owners and linked addresses of one address, as of the scoring date."""
+        self.state.refresh()
         return _answer(ctx, lambda: endpoints.dossier(self.state, request))
 
     @bentoml.api(output_spec=FeedbackResponse)
@@ -248,7 +264,12 @@ class RiskService:
         """The serving version: alias, training period, honest precision@k with intervals,
         the fairness verdict, the model card (markdown) and the kill switch (paused or not,
         since, by whom, why)."""
+        self.state.refresh()
         return endpoints.model_info(self.state)
+
+    def __metrics__(self, content: str) -> str:
+        """BentoML's ``/metrics`` plus the gauges of the served run and the kill switch."""
+        return content + run_metrics_text(self.state)
 
     @bentoml.api(output_spec=PauseResponse)
     def pause(self, request: PauseRequest, /, ctx: bentoml.Context) -> PauseResponse | JSONResponse:

@@ -12,7 +12,8 @@ exactly these tables (a test compares the two).
     superseded yet). The database enforces this (a composite foreign key, a
     unique ``supersedes`` and one chain start per address), so two workers
     cannot both add a competing decision. The *open* decision of an address is
-    the last of its chain.
+    the last of its chain. ``run_id`` names the scoring run the decision was
+    taken on (None for decisions stored before runs were served).
 ``visit_outcomes``
     A visit outcome recorded through the service, in the columns of the data
     contract's ``inspections`` table plus who recorded it and when. The same
@@ -165,6 +166,7 @@ class DecisionRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(
         String(MAX_IDEMPOTENCY_KEY_LENGTH), unique=True
     )
+    run_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
     __table_args__ = (
         CheckConstraint(

@@ -49,6 +49,16 @@ DecisionId = Annotated[
     StringConstraints(pattern=r"^dec-[0-9a-f]{32}$"),
     Field(examples=["dec-0f3a5c7e9b1d4f6a8c0e2b4d6f8a0c1e"]),
 ]
+#: a stored scoring run's id (``stratum runs list``)
+RunId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{16}$"),
+    Field(
+        description="A stored scoring run (`stratum runs list`); default the run the service "
+        "serves.",
+        examples=["3f0c2a9e5b7d1a64"],
+    ),
+]
 #: the header a client sends to make a write safe to retry
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: what the pause endpoint may do with the kill switch

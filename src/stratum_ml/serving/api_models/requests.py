@@ -26,6 +26,7 @@ from stratum_ml.serving.api_models.fields import (
     InspectionReason,
     Language,
     Outcome,
+    RunId,
     SwitchAction,
     Theme,
     ViolationType,
@@ -93,13 +94,14 @@ class ScoreRequest(ApiRequest):
     as_of: dt.date | None = Field(
         default=None,
         description=(
-            "Optional scoring date (YYYY-MM-DD). The service scores as of ONE date, fixed at "
-            "start-up (STRATUM_AS_OF, default the start-up day); a different date is refused "
-            "with a 422 that names the date in force."
+            "Optional scoring date (YYYY-MM-DD). The service scores as of the date of the run "
+            "it serves (`scored_as_of` in every answer); a different date is refused with a "
+            "422 that names the date in force."
         ),
     )
     language: Language = Field(default="en", description="Language of the reason texts.")
     n_reasons: int = Field(default=3, ge=0, le=10, description="Reasons per address.")
+    run_id: RunId | None = None
 
     @model_validator(mode="after")
     def _one_input(self, info: ValidationInfo) -> Self:
@@ -142,6 +144,11 @@ class PriorityListRequest(TopKRequest):
     )
     language: Language = "en"
     n_reasons: int = Field(default=3, ge=1, le=10)
+    run_id: RunId | None = Field(
+        default=None,
+        description="A stored run of the served model (`stratum runs list`): its work list "
+        "as it was stored; default the run the service serves, with each item's state now.",
+    )
 
 
 class AddressRequest(ApiRequest):
@@ -158,6 +165,7 @@ class ExplainRequest(AddressRequest):
     """Every contribution to one address's score."""
 
     language: Language = "en"
+    run_id: RunId | None = None
 
 
 class DossierRequest(AddressRequest):
@@ -194,6 +202,7 @@ class SummaryRequest(TopKRequest):
     level: AreaLevel | None = Field(
         default=None, description="Only this area level; default both, districts first."
     )
+    run_id: RunId | None = None
 
 
 class DecisionRequest(AddressRequest):
@@ -238,6 +247,9 @@ class DecisionsRequest(ApiRequest):
     )
     limit: int = Field(
         default=100, ge=1, le=10_000, description="At most this many, the most recent ones."
+    )
+    run_id: RunId | None = Field(
+        default=None, description="Only the decisions taken on this stored scoring run."
     )
 
     def audit_ids(self) -> list[str]:

@@ -111,6 +111,9 @@ class PauseOut(_Response):
 class _Ranked(_Response):
     """What every answer built on the ranking says about where its ranking came from."""
 
+    run_id: str = Field(
+        description="The stored scoring run the answer comes from (`stratum runs show RUN_ID`)."
+    )
     paused: bool = Field(
         default=False, description="True while an admin has paused the model (kill switch)."
     )
@@ -150,14 +153,84 @@ class ScoreResponse(_Ranked):
     rows: list[RowScore] = Field(default_factory=list)
 
 
+class DecisionStateOut(_Response):
+    """The latest decision stored about an address."""
+
+    decision_id: str
+    decision: str
+    role: str | None
+    key_name: str | None
+    decided_at: dt.datetime
+    run_id: str | None = Field(description="The run it was taken on (null before runs).")
+    open: bool = Field(description="False when a later decision superseded it.")
+
+
+class LastVisitOut(_Response):
+    """An address's latest visit: when, what it found, and where it is recorded."""
+
+    inspected_at: dt.date
+    outcome: str
+    recorded_in: Literal["service", "sources"] = Field(
+        description="`service`: recorded through the feedback endpoint; `sources`: in the "
+        "inspections of the source folder."
+    )
+
+
+class WorkListItemOut(ScoredAddressOut):
+    """A dwelling on the work list, with what happened to it since the previous run."""
+
+    state: Literal["new", "rank change", "unchanged"] | None = Field(
+        default=None,
+        description="Against the previous run's work list: `new` (not on it), `rank change` "
+        "(see previous_rank) or `unchanged`; null while the model is paused.",
+    )
+    previous_rank: int | None = Field(
+        default=None, description="Its rank on the previous run's work list; null if not on it."
+    )
+    latest_decision: DecisionStateOut | None = None
+    last_visit: LastVisitOut | None = Field(
+        default=None, description="Its latest visit (before the cool-off), if any."
+    )
+    visited_since_previous_run: bool = Field(
+        default=False, description="True when its latest visit is after the previous run's date."
+    )
+
+
+class RecentlyVisitedOut(_Response):
+    """A dwelling the ranking puts on the list, left off: visited within the cool-off."""
+
+    address_id: str
+    rank: int
+    district: str | None
+    neighbourhood: str | None
+    visit: LastVisitOut
+
+
 class PriorityListResponse(_Ranked):
-    """The highest-ranked dwellings that pass the filters."""
+    """The highest-ranked dwellings that pass the filters, and those left off as recently
+    visited."""
 
     model_version: str
     scored_as_of: dt.date
     population_size: int
     filters: dict[str, str | float | None]
-    items: list[ScoredAddressOut]
+    items: list[WorkListItemOut | ScoredAddressOut] = Field(
+        description="The work list; while the model is paused, the fallback ranking's top k "
+        "(without item state)."
+    )
+    previous_run_id: str | None = Field(
+        default=None, description="The run the item states compare with; null for a first run."
+    )
+    cool_off_days: int = Field(
+        default=0,
+        description="Addresses visited within this many days before the run's date (or after "
+        "it) are left off the items and listed in recently_visited.",
+    )
+    recently_visited: list[RecentlyVisitedOut] = Field(
+        default_factory=list,
+        description="The addresses the ranking would have listed among the items, left off "
+        "because they were visited within the cool-off: with the visit's date and outcome.",
+    )
 
 
 class ExplainResponse(_Ranked):
@@ -344,6 +417,9 @@ class DecisionResponse(_Response):
     supersedes: str | None = Field(
         default=None, description="The decision this one replaced (now closed), if any."
     )
+    run_id: str | None = Field(
+        default=None, description="The scoring run the decision was taken on."
+    )
     replayed: bool = Field(
         default=False,
         description="True when this answers a retried request (same Idempotency-Key): "
@@ -370,6 +446,9 @@ class DecisionOut(_Response):
     probability_at_decision: float
     supersedes: str | None = Field(description="The decision this one replaced, if any.")
     superseded_by: str | None = Field(description="The decision that replaced this one, if any.")
+    run_id: str | None = Field(
+        default=None, description="The scoring run it was taken on; None before runs."
+    )
     open: bool = Field(description="True while no later decision supersedes this one.")
 
 
@@ -377,6 +456,9 @@ class DecisionsResponse(_Response):
     """Stored decisions, oldest first."""
 
     address_id: str | None = Field(description="The address asked about; None for all.")
+    run_id: str | None = Field(
+        default=None, description="The scoring run asked about; None for all."
+    )
     decisions: list[DecisionOut]
     open_decision_id: str | None = Field(
         description="The address's open decision (a new one must supersede it); None when "
@@ -409,6 +491,44 @@ class FairnessSummary(_Response):
     )
 
 
+class FeatureDriftOut(_Response):
+    """How far one feature moved from the training reference."""
+
+    feature: str
+    psi: float | None = Field(description="Population stability index; null when not computable.")
+    missing_rate_change: float = Field(description="Missing rate now minus in training.")
+    status: str
+
+
+class DriftOut(_Response):
+    """The served run's drift against its model version's training reference."""
+
+    drifted: bool | None = Field(
+        description="True when a threshold is crossed; null when the version has no reference."
+    )
+    note: str | None = Field(default=None, description="Why there is no drift result, if none.")
+    reasons: list[str] = Field(default_factory=list, description="Which thresholds were crossed.")
+    warnings: list[str] = Field(default_factory=list)
+    score_ks: float | None = Field(
+        default=None, description="KS statistic of the score against the reference."
+    )
+    out_of_range_share: float | None = Field(
+        default=None, description="Share of values outside the training range."
+    )
+    features: list[FeatureDriftOut] = Field(default_factory=list)
+
+
+class ServedRunOut(_Response):
+    """The stored scoring run the service answers from."""
+
+    run_id: str
+    as_of: dt.date
+    created_at: dt.datetime
+    top_k: int = Field(description="Length of the run's work list.")
+    previous_run_id: str | None
+    drift: DriftOut
+
+
 class ModelInfoResponse(_Response):
     """What is scoring: version, training period, honest metrics, fairness, model card."""
 
@@ -427,6 +547,9 @@ class ModelInfoResponse(_Response):
     max_batch_size: int
     model_card_markdown: str
     pause: PauseOut = Field(description="The kill switch: paused or not, since, by, why.")
+    scoring_run: ServedRunOut = Field(
+        description="The stored scoring run the service answers from, with its drift."
+    )
 
 
 class PauseResponse(_Response):

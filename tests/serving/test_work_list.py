@@ -1,0 +1,189 @@
+"""The service's side of stored runs, without a server: the run follower, item states, gauges.
+
+Two monthly runs of a real small model on a generated town (the fixtures of
+``tests/runs``), in the operational store on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from types import SimpleNamespace
+from typing import cast
+
+from stratum_ml.config import Settings
+from stratum_ml.runs import RunModel, create_run, get_run, work_list
+from stratum_ml.scoring import Scorer
+from stratum_ml.serving.app_state import ServiceState
+from stratum_ml.serving.decisions import DecisionStore
+from stratum_ml.serving.metrics import run_metrics_text
+from stratum_ml.serving.outcomes import OutcomeStore
+from stratum_ml.serving.served_run import RunFollower, ServedRun, latest_run_id
+from stratum_ml.serving.work_list import (
+    Visit,
+    in_cool_off,
+    latest_decisions,
+    latest_visits,
+    previous_as_of,
+    previous_ranks,
+    state_of,
+)
+from stratum_ml.sources import SourceTables
+from stratum_ml.store import Store
+from stratum_ml.synthetic.generate import Municipality
+from tests.runs.conftest import FIRST, SECOND, mlflow_settings, run_model, runs_town
+
+__all__ = ["mlflow_settings", "run_model", "runs_town"]  # fixtures shared with tests/runs
+
+TOP = 50
+
+
+def _served(store: Store, run_id: str, model: RunModel, tables: SourceTables) -> ServedRun:
+    run = get_run(store, run_id)
+    scorer = Scorer.from_sources(model.model, tables, run.as_of)
+    return ServedRun(run=run, model=model.model, info=model.info, tables=tables, scorer=scorer)
+
+
+def _decide(decisions: DecisionStore, address: str, run_id: str, supersedes: str | None) -> str:
+    return decisions.record(
+        address_id=address,
+        decision="pass_on_for_visit" if supersedes is None else "decline",
+        reason="many water readings for the registered household",
+        decided_by="k1",
+        role="analyst",
+        key_name="test analyst",
+        model_version="1",
+        scoring_date=SECOND,
+        rank=1,
+        probability=0.5,
+        supersedes=supersedes,
+        run_id=run_id,
+    ).decision_id
+
+
+def test_item_state_decisions_and_visits_against_the_previous_run(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    tables = runs_town.sources
+    first = create_run(tables, FIRST, run_model, store, settings=mlflow_settings, top_k=TOP)
+    second = create_run(tables, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP)
+    stored = work_list(store, second.run_id)
+    ids = stored["address_id"].tolist()
+
+    before = previous_ranks(store, second, ids)
+    on_both = stored.dropna(subset=["previous_rank"])
+    assert before == dict(
+        zip(on_both["address_id"], on_both["previous_rank"].astype(int), strict=True)
+    )
+    assert 0 < len(before) < len(ids)  # some new, some on both lists
+    assert [state_of(int(r), before.get(a)) for a, r in zip(ids, stored["rank"], strict=True)] == (
+        stored["state"].tolist()
+    )
+    assert previous_ranks(store, first, ids) == {} and previous_as_of(store, first) is None
+    assert previous_as_of(store, second) == FIRST
+
+    decisions = DecisionStore(store)
+    a, b = ids[0], ids[1]
+    opened = _decide(decisions, a, first.run_id, None)
+    closed_by = _decide(decisions, a, second.run_id, opened)
+    _decide(decisions, b, second.run_id, None)
+    latest = latest_decisions(store, [a, b, ids[2]])
+    assert set(latest) == {a, b}
+    assert (latest[a].decision_id, latest[a].decision, latest[a].open) == (
+        closed_by,
+        "decline",
+        True,
+    )
+    assert latest[a].run_id == second.run_id and latest[a].key_name == "test analyst"
+    on_second = decisions.history(run_id=second.run_id)
+    assert {d.address_id for d in on_second} == {a, b}
+    assert [d.decision_id for d in decisions.history(run_id=first.run_id)] == [opened]
+
+    visits = latest_visits(store, tables)
+    inspected = tables.inspections
+    last_in_sources = inspected.loc[inspected["address_id"] == inspected["address_id"].iloc[0]]
+    somebody = str(last_in_sources["address_id"].iloc[0])
+    assert visits[somebody].source == "sources"
+    assert visits[somebody].inspected_at == max(d.date() for d in last_in_sources["inspected_at"])
+    day = dt.date(2026, 10, 20)
+    OutcomeStore(store, tables.addresses["address_id"]).record(
+        address_id=a,
+        inspected_at=day,
+        reason="risk_model",
+        outcome="no_violation",
+        violation_type=None,
+        recorded_by="k2",
+    )
+    assert latest_visits(store, tables)[a] == Visit(day, "no_violation", "service")
+
+
+def test_the_cool_off_counts_back_from_the_run_date_and_covers_later_visits() -> None:
+    as_of = dt.date(2026, 11, 1)
+    visit = Visit(dt.date(2026, 5, 5), "violation", "sources")
+    assert in_cool_off(visit, as_of, 180)  # 180 days before is 2026-05-05
+    assert not in_cool_off(visit, as_of, 179)
+    assert in_cool_off(Visit(dt.date(2026, 11, 20), "no_violation", "service"), as_of, 0)
+
+
+def test_the_follower_swaps_in_a_newer_run_or_champion_between_requests(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    tables = runs_town.sources
+    first = create_run(tables, FIRST, run_model, store, settings=mlflow_settings, top_k=TOP)
+    champion = {"version": "1"}
+    gate = threading.Event()
+    loaded: list[str] = []
+
+    def load(version: str, in_force: SourceTables) -> ServedRun:
+        gate.wait(30)  # the old run must keep answering while this one loads
+        loaded.append(version)
+        if version == "broken":
+            raise ValueError("no such model")
+        run_id = latest_run_id(store, "stratum-risk", "1")
+        assert run_id is not None and in_force is tables
+        return _served(store, run_id, run_model, in_force)
+
+    follower = RunFollower(
+        _served(store, first.run_id, run_model, tables),
+        store,
+        champion=lambda: champion["version"],
+        load=load,
+        check_seconds=0.0,
+        pinned=None,
+    )
+    assert follower.current().run.run_id == first.run_id and loaded == []
+
+    second = create_run(tables, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP)
+    assert follower.current().run.run_id == first.run_id  # loading in the background
+    assert follower.current().run.run_id == first.run_id
+    gate.set()
+    follower.wait_loaded(60)
+    assert follower.served.run.run_id == first.run_id  # swapped at the next request only
+    assert follower.current().run.run_id == second.run_id
+    assert loaded == ["1"]
+    follower.current()
+    assert loaded == ["1"]  # nothing new: nothing loaded
+
+    champion["version"] = "broken"
+    follower.current()
+    follower.wait_loaded(60)
+    assert follower.current().run.run_id == second.run_id  # the failure left it answering
+    follower.wait_loaded(60)
+    assert loaded == ["1", "broken"]  # and is not retried until something changes
+
+
+def test_metrics_show_the_served_run_its_drift_and_the_pause(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    run = create_run(
+        runs_town.sources, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP
+    )
+    state = cast(ServiceState, SimpleNamespace(run=get_run(store, run.run_id), store=store))
+    text = run_metrics_text(state)
+    assert (
+        f'stratum_run_info{{as_of="{SECOND}",model_version="1",run_id="{run.run_id}"}} 1.0' in text
+    )
+    assert "stratum_paused 0.0" in text
+    assert f"stratum_run_drifted {1.0 if run.drifted else 0.0}" in text
+    assert 'stratum_feature_psi{feature="water_m3_year"}' in text
+    assert "stratum_score_ks " in text and "stratum_out_of_range_share " in text
