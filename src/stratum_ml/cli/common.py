@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stratum_ml.model.registry import ModelVersionInfo
     from stratum_ml.model.risk_model import RiskModel
     from stratum_ml.sources.tables import SourceTables
@@ -25,6 +27,35 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` and return the exit to raise (2: bad usage, 1: bad data)."""
     console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)
+
+
+def admin_audit_recorder(action: str, who: str) -> Callable[[str], None]:
+    """A function that appends the record of an admin command to the service's audit log.
+
+    The log is opened now, so a command exits 1 before it changes anything when the
+    log cannot be continued. Each call of the returned function appends one record
+    (role ``admin``, no key: the shell's ``who`` is in the detail) and raises the
+    log's error if it cannot be written, so the caller's transaction rolls back.
+    """
+    from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+
+    try:
+        audit = AuditLog(default_audit_log())
+    except (AuditLogError, OSError) as exc:
+        raise fail(f"cannot continue the audit log, so nothing was changed: {exc}", 1) from None
+
+    def record(what: str) -> None:
+        audit.append(
+            key_id=None,
+            role="admin",
+            endpoint=action,
+            address_ids=[],
+            model_version=None,
+            status=200,
+            detail=f"command line, {who}: {what}",
+        )
+
+    return record
 
 
 def parse_date(value: str, option: str) -> dt.date:

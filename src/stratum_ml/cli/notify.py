@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratum_ml.cli.common import console, fail
+from stratum_ml.cli.common import admin_audit_recorder, console, fail
 from stratum_ml.cli.store import open_operational_store
 
 if TYPE_CHECKING:
@@ -50,26 +50,7 @@ def _admin_store() -> Iterator[Store]:
 
 def _audited(action: str) -> Callable[[str], None]:
     """A callback that writes the admin record of ``action`` (exit 1 if the log is unusable)."""
-    from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
-
-    try:
-        audit = AuditLog(default_audit_log())
-    except (AuditLogError, OSError) as exc:
-        raise fail(f"cannot continue the audit log, so nothing was changed: {exc}", 1) from None
-    who = _user()
-
-    def record(what: str) -> None:
-        audit.append(
-            key_id=None,
-            role="admin",
-            endpoint=action,
-            address_ids=[],
-            model_version=None,
-            status=200,
-            detail=f"command line, {who}: {what}",
-        )
-
-    return record
+    return admin_audit_recorder(action, _user())
 
 
 @contextmanager

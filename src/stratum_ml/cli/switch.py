@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratum_ml.cli.common import console, fail
+from stratum_ml.cli.common import admin_audit_recorder, console, fail
 from stratum_ml.cli.store import open_operational_store
 
 if TYPE_CHECKING:
@@ -37,26 +37,15 @@ def _who() -> Actor:
 
 def _flip(action: str, reason: str | None, as_json: bool) -> None:
     from stratum_ml.config import get_settings
-    from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+    from stratum_ml.serving.audit import AuditLogError
     from stratum_ml.store.switch import SwitchError, pause, resume
 
     settings = get_settings()
     who = _who()
-    try:
-        audit = AuditLog(default_audit_log())
-    except (AuditLogError, OSError) as exc:
-        raise fail(f"cannot continue the audit log, so nothing was changed: {exc}", 1) from None
+    write = admin_audit_recorder(action, who.describe())
 
     def record(change: SwitchChange) -> None:
-        audit.append(
-            key_id=None,
-            role="admin",
-            endpoint=action,
-            address_ids=[],
-            model_version=None,
-            status=200,
-            detail=f"command line, {who.describe()}: {reason or '-'}",
-        )
+        write(reason or "-")
 
     store = open_operational_store(settings)
     try:
