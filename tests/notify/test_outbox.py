@@ -192,7 +192,8 @@ def test_a_receiver_that_is_down_gets_the_message_after_it_comes_back(
 ) -> None:
     hook = add_subscription(store, "webhook", receiver.url, role="analyst", created_by="t")
     _two_runs(runs_town, run_model, store, notify_settings)
-    t0 = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.UTC)
+    # the clock starts when the messages became due (queued with the run, at the real now)
+    t0 = max(m.next_attempt_at for m in list_messages(store))
 
     down = deliver(store, delivery, now=t0)  # nobody listens
     assert len(down.retrying) == 2 and not down.delivered
@@ -227,7 +228,7 @@ def test_dead_letter_after_the_last_attempt_then_the_admin_retries(
         runs_town.sources, FIRST, run_model, store, settings=notify_settings, top_k=TOP
     )
     (message,) = list_messages(store)
-    t = dt.datetime(2026, 12, 1, 6, 0, tzinfo=dt.UTC)
+    t = message.next_attempt_at  # due since it was queued with the run
     waits = []
     for _ in range(delivery.max_attempts):
         report = deliver(store, delivery, now=t)

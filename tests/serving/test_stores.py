@@ -230,7 +230,7 @@ def test_outcome_rules_are_checked_before_anything_is_stored(store: Store) -> No
         visit(
             outcomes,
             address_id=B,
-            inspected_at=dt.date(2026, 12, 1),
+            inspected_at=dt.date.today() + dt.timedelta(days=30),
             outcome="no_violation",
         )
     message = str(refused.value)
