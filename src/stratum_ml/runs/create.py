@@ -12,9 +12,8 @@ row); the MLflow run has them all (``timing_<step>_s``):
 2. score every dwelling (:meth:`Scorer.from_sources`);
 3. the reasons of the top K, in English and Dutch;
 4. the fallback ranking: current practice, the number of reports in the past
-   year (:data:`~stratum_ml.features.population.CURRENT_PRACTICE_FEATURE`), ties
-   in a fixed pseudo-random order (a hash of the address id), as training's
-   current-practice baseline breaks them at random;
+   year (:data:`~stratum_ml.features.population.CURRENT_PRACTICE_FEATURE`), the
+   same ranking a paused service answers with (ties by address id);
 5. drift against the model version's training reference (a version without one
    stores the note "no reference" -- not an error);
 6. in the store's write transaction: the previous run of the same model name,
@@ -40,8 +39,6 @@ from sqlalchemy.orm import Session
 
 from stratum_ml.config import Settings
 from stratum_ml.evaluation.explain import Reason, top_reasons
-from stratum_ml.features.build import build_features
-from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE, population_queries
 from stratum_ml.model.reference import DriftReference, ReferenceMissing, load_reference
 from stratum_ml.model.registry import ModelVersionInfo
 from stratum_ml.model.risk_model import RiskModel
@@ -51,7 +48,8 @@ from stratum_ml.runs.changes import compare_top
 from stratum_ml.runs.identity import run_id_of
 from stratum_ml.runs.read import N_REASONS, RunNotFound, RunSummary, get_run, previous_run
 from stratum_ml.runs.tracking import end_failed, finish_scoring_run, start_scoring_run
-from stratum_ml.scoring.scorer import Scorer, feature_params_of
+from stratum_ml.scoring.fallback import fallback_ranking
+from stratum_ml.scoring.scorer import Scorer
 from stratum_ml.sources.extract import extract_date, guard_as_of
 from stratum_ml.sources.tables import SourceTables, sources_fingerprint
 from stratum_ml.store import Store
@@ -109,38 +107,17 @@ class _Clock:
 def fallback_ranks(scorer: Scorer, tables: SourceTables) -> pd.Series:
     """The current-practice rank of every scored dwelling (1 = most reports in the past year).
 
-    Parameters
-    ----------
-    scorer : Scorer
-        The scored population (its features are reused when they hold the count).
-    tables : SourceTables
-        The sources, for the count when the model does not use it. Without a
-        ``reports`` table every dwelling has no reports, and the order is the
-        tie-break alone.
+    The same ranking a paused service answers with
+    (:func:`stratum_ml.scoring.fallback.fallback_ranking`: ties by ``address_id``),
+    so a stored run's fallback list and the service's agree.
 
     Returns
     -------
     pandas.Series
         Ranks 1..n indexed like ``scorer.table`` (in rank order of the model).
     """
-    index = scorer.table.index
-    if CURRENT_PRACTICE_FEATURE in scorer.features.columns:
-        reports = scorer.features[CURRENT_PRACTICE_FEATURE]
-    else:
-        queries = population_queries(tables.addresses, pd.Timestamp(scorer.as_of))
-        built = build_features(
-            tables,
-            queries,
-            features=[CURRENT_PRACTICE_FEATURE],
-            params=feature_params_of(scorer.model),
-        )
-        reports = built.get(CURRENT_PRACTICE_FEATURE, pd.Series(0.0, index=built.index))
-    counts = reports.reindex(index).fillna(0).to_numpy(dtype=np.float64)
-    tie = pd.util.hash_array(index.to_numpy(dtype=object))
-    order = np.lexsort((tie, -counts))
-    ranks = np.empty(len(index), dtype=np.int64)
-    ranks[order] = np.arange(1, len(index) + 1)
-    return pd.Series(ranks, index=index, name="fallback_rank")
+    ranking = fallback_ranking(scorer, tables)
+    return ranking["rank"].reindex(scorer.table.index).rename("fallback_rank")
 
 
 def _drift(
