@@ -54,7 +54,7 @@ def pseudonymise(
     key_file: KeyFile,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "parquet",
     chunk_rows: Annotated[int, typer.Option(min=1000, help="Rows held in memory at a time.")] = (
-        500_000
+        100_000
     ),
 ) -> None:
     """Pseudonymise raw extracts into a source folder that `stratum validate` accepts."""

@@ -4,8 +4,9 @@
 
 1. find the raw file (``<file>``, ``<file>.csv`` or ``<file>.parquet``) and
    name the raw columns the mapping does not use (they are never read);
-2. read the mapped columns in chunks of about ``chunk_rows`` rows (pyarrow:
-   a streaming CSV reader with every column as text, or Parquet row batches);
+2. read the mapped columns in chunks of about ``chunk_rows`` rows (CSV: blocks
+   cut at line ends, each parsed by pyarrow with every column as text;
+   Parquet: row batches);
 3. per chunk, pseudonymise each identifier column: normalise its distinct
    values (:mod:`~stratum_ml.pseudonymise.normalise`), hash the valid ones
    (:class:`~stratum_ml.pseudonymise.pseudonym.Pseudonymiser`), and note the
@@ -55,10 +56,11 @@ __all__ = [
     "TableRun",
     "find_raw_file",
     "pseudonymise",
+    "csv_blocks",
     "read_raw_batches",
 ]
 
-DEFAULT_CHUNK_ROWS = 500_000
+DEFAULT_CHUNK_ROWS = 100_000
 MAX_ROWS_SHOWN = 10
 _CACHE_MAX = 1 << 16  # distinct raw values remembered across chunks, per column
 
@@ -167,33 +169,91 @@ def raw_column_names(path: Path) -> list[str]:
         return next(csv.reader(fh), [])
 
 
+def csv_blocks(path: Path, block_bytes: int) -> Iterator[tuple[bytes, bytes]]:
+    """The header line of a CSV file, and its rows in blocks of about ``block_bytes`` bytes.
+
+    Each block ends at a line end outside quotes (an even number of ``"`` before
+    the cut, so a quoted field holding a line break is never split; an escaped
+    ``""`` counts twice and keeps the parity), and holds at least one whole line
+    however long. Only one block (plus the unfinished line carried into the
+    next) is held at a time: the file is never read ahead.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = f.write_bytes(b'a,b\\n1,"x\\ny"\\n2,z\\n3,w')
+    >>> [(h, b) for h, b in csv_blocks(f, 4)]  # doctest: +NORMALIZE_WHITESPACE
+    [(b'a,b\\n', b'1,"x\\ny"\\n'), (b'a,b\\n', b'2,z\\n'), (b'a,b\\n', b'3,w')]
+    """
+    with open(path, "rb") as fh:
+        header = fh.readline()
+        while header.count(b'"') % 2:  # a quoted header name with a line break
+            more = fh.readline()
+            if not more:
+                break
+            header += more
+        header = header.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+        carry = b""
+        while data := fh.read(block_bytes):
+            buf = carry + data
+            cut = _last_line_end(buf)
+            if cut == 0:
+                carry = buf
+                continue
+            yield header, buf[:cut]
+            carry = buf[cut:]
+        if carry.strip():
+            yield header, carry
+
+
+def _last_line_end(buf: bytes) -> int:
+    """The position just after the last line break in ``buf`` outside quotes (0: none)."""
+    quotes_after = 0
+    end = len(buf)
+    pos = buf.rfind(b"\n")
+    parity = buf.count(b'"') % 2
+    while pos >= 0:
+        quotes_after += buf.count(b'"', pos + 1, end)
+        end = pos + 1
+        if (parity - quotes_after) % 2 == 0:
+            return pos + 1
+        pos = buf.rfind(b"\n", 0, pos)
+    return 0
+
+
 def read_raw_batches(
     path: Path, columns: list[str], chunk_rows: int = DEFAULT_CHUNK_ROWS
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``columns`` of a raw file in batches of about ``chunk_rows`` rows.
 
     CSV columns are read as text (an empty field is missing), so that a
-    batch never disagrees with another about a column's type. CSV is read
-    sequentially in blocks of ``chunk_rows * 32`` bytes, at most 16 MiB (the
-    reader holds a few blocks at a time), so a CSV batch may hold fewer rows.
+    batch never disagrees with another about a column's type. A CSV file is
+    cut into blocks of about ``chunk_rows * 64`` bytes at line ends
+    (:func:`csv_blocks`) and each block is parsed on its own, so memory holds
+    one block and its columns, whatever the size of the file (pyarrow's
+    streaming reader reads ahead of its consumer, up to the whole file).
     """
     if path.suffix == ".parquet":
         yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns)
         return
     names = raw_column_names(path)
-    reader = pacsv.open_csv(
-        pa.OSFile(str(path), "rb"),  # a plain read, not a memory map: RSS stays a chunk's
-        read_options=pacsv.ReadOptions(
-            block_size=max(1 << 16, min(chunk_rows * 32, 16 << 20)), use_threads=False
-        ),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in names},
-            include_columns=columns,
-            strings_can_be_null=True,
-            null_values=[""],
-        ),
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in names},
+        include_columns=columns,
+        strings_can_be_null=True,
+        null_values=[""],
     )
-    yield from reader
+    block_bytes = max(1 << 16, min(chunk_rows * 64, 64 << 20))
+    for header, block in csv_blocks(path, block_bytes):
+        table = pacsv.read_csv(
+            pa.BufferReader(header + block),
+            read_options=pacsv.ReadOptions(
+                use_threads=False, block_size=len(header) + len(block) + 1
+            ),
+            convert_options=convert,
+        )
+        yield from table.to_batches()
 
 
 class _TablePseudonymiser:
