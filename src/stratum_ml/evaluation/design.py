@@ -345,8 +345,7 @@ def _estimate(
             estimate_high=math.nan,
             se=math.nan,
             naive=naive,
-            note=f"not estimable ({why}): worst and best case shown; the naive rate is "
-            "biased",
+            note=f"not estimable ({why}): worst and best case shown; the naive rate is biased",
         )
     est, se = statistic(sub, sub.y, sub.observed)
     lows = statistic(sub, _impute(sub, fill_low), sub.sampled)
@@ -568,8 +567,8 @@ def group_fpr(
         neg = (1.0 - np.nan_to_num(y)) * gf
         return _ratio(d, neg * af, neg, used, only=g)
 
-    fp = float(((1 - design.y[obs & g & a])).sum())
-    tn_known = float(((1 - design.y[obs & g & ~a])).sum())
+    fp = float((1 - design.y[obs & g & a]).sum())
+    tn_known = float((1 - design.y[obs & g & ~a]).sum())
     sel_unknown = float((g & a & ~obs).sum())
     out_unknown = float((g & ~a & ~obs).sum())
     low_den = fp + tn_known + out_unknown
@@ -694,4 +693,3 @@ def fpr_ratio(
 
 def _exp(value: float) -> float:
     return math.nan if math.isnan(value) else math.exp(value)
-

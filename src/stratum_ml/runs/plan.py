@@ -444,13 +444,20 @@ def create_plan(
         session.add_all(
             VisitPlanItemRow(
                 run_id=run_id,
-                address_id=str(r.address_id),
-                rank=int(r.rank),
-                stratum=int(r.stratum),
-                pick=str(r.pick),
-                inclusion_probability=float(r.inclusion_probability),
+                address_id=str(address),
+                rank=int(rank),
+                stratum=int(stratum),
+                pick=str(pick),
+                inclusion_probability=float(probability),
             )
-            for r in picks.itertuples()
+            for address, rank, stratum, pick, probability in zip(
+                picks["address_id"].tolist(),
+                picks["rank"].tolist(),
+                picks["stratum"].tolist(),
+                picks["pick"].tolist(),
+                picks["inclusion_probability"].tolist(),
+                strict=True,
+            )
         )
     plan = get_plan(store, run_id)
     return VisitPlan(**{**plan.__dict__, "stored_now": True})
@@ -527,7 +534,9 @@ def get_plan(store: Store, run_id: str) -> VisitPlan:
     )
 
 
-def plan_export(plan: VisitPlan, audience: Literal["visitor", "analyst"] = "visitor") -> pd.DataFrame:
+def plan_export(
+    plan: VisitPlan, audience: Literal["visitor", "analyst"] = "visitor"
+) -> pd.DataFrame:
     """The plan as a table for those who visit, or for the analyst.
 
     Parameters
