@@ -76,6 +76,8 @@ FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 #: z_{0.975}: the normal quantile of a two-sided 95% interval
 Z95 = 1.959963984540054
+#: z of a two-sided 97.5% interval: two such intervals hold together with >= 95% (Bonferroni)
+Z_JOINT = 2.241402727604947
 #: fewest visited addresses outside the certainty stratum an estimate needs
 MIN_VISITS = 10
 
@@ -299,7 +301,14 @@ def _impute(design: StratifiedDesign, fill: FloatArray) -> FloatArray:
     return np.where(design.observed, design.y, fill)
 
 
-Statistic = Callable[[StratifiedDesign, FloatArray, BoolArray], tuple[float, float]]
+#: (estimate, standard error) or (estimate, standard error, low, high)
+Statistic = Callable[[StratifiedDesign, FloatArray, BoolArray], tuple[float, ...]]
+
+
+def _interval(result: tuple[float, ...]) -> tuple[float, float]:
+    if len(result) == 4:
+        return result[2], result[3]
+    return result[0] - Z95 * result[1], result[0] + Z95 * result[1]
 
 
 def _estimate(
@@ -326,7 +335,11 @@ def _estimate(
         (sub.observed & (sub.stratum == h)).any() for h in np.unique(sub.stratum[rel])
     )
     lo_lim, hi_lim = limits
-    need = min(min_visits, int(uncertain.sum()))
+    # visits needed: min_visits for a quantity that lies wholly outside the top picks,
+    # in proportion to its share outside them otherwise
+    need = min(
+        int(uncertain.sum()), math.ceil(min_visits * uncertain.sum() / max(int(rel.sum()), 1))
+    )
     if not drawn_per_stratum_ok or visits_uncertain < need:
         why = (
             "a stratum it depends on has no visited address"
@@ -347,11 +360,11 @@ def _estimate(
             naive=naive,
             note=f"not estimable ({why}): worst and best case shown; the naive rate is biased",
         )
-    est, se = statistic(sub, sub.y, sub.observed)
+    est, se = statistic(sub, sub.y, sub.observed)[:2]
     lows = statistic(sub, _impute(sub, fill_low), sub.sampled)
     highs = statistic(sub, _impute(sub, fill_high), sub.sampled)
-    low = lows[0] - Z95 * lows[1]
-    high = highs[0] + Z95 * highs[1]
+    low = _interval(lows)[0]
+    high = _interval(highs)[1]
     if math.isnan(est):
         est_low, est_high = lows[0], highs[0]
     else:
@@ -484,6 +497,28 @@ def _ratio(
     return r, math.sqrt(lin.var)
 
 
+def _bounded(t: _Total, z: float) -> tuple[float, float]:
+    """A total's interval, not below 0."""
+    half = z * math.sqrt(t.var)
+    return max(0.0, t.total - half), t.total + half
+
+
+def _share_interval(
+    d: StratifiedDesign,
+    part: FloatArray,
+    part_only: BoolArray,
+    rest: FloatArray,
+    rest_only: BoolArray,
+    used: BoolArray,
+) -> tuple[float, float]:
+    """Interval of ``P / (P + Q)`` from 97.5% intervals of the 0/1 totals ``P`` and ``Q``."""
+    p_lo, p_hi = _bounded(_total(d, part, used, binary=True, only=part_only), Z_JOINT)
+    q_lo, q_hi = _bounded(_total(d, rest, used, binary=True, only=rest_only), Z_JOINT)
+    low = p_lo / (p_lo + q_hi) if p_lo + q_hi > 0 else 0.0
+    high = p_hi / (p_hi + q_lo) if p_hi + q_lo > 0 else 1.0
+    return low, high
+
+
 def recall_at_k(
     design: StratifiedDesign, in_top: ArrayLike, *, min_visits: int = MIN_VISITS
 ) -> DesignEstimate:
@@ -492,7 +527,11 @@ def recall_at_k(
     Returns
     -------
     DesignEstimate
-        ``T_hat(y * in_top) / T_hat(y)``, a ratio with linearised variance.
+        ``T_hat(y * in_top) / T_hat(y)``; ``se`` is the linearised standard error.
+        The interval is not ``+/- 1.96 se``: the total outside the selection is
+        mostly estimated from a few population-wide visits and skewed, so the
+        interval combines a 97.5% interval of the violations found with one of
+        those missed (together >= 95%), ``[f_lo / (f_lo + m_hi), f_hi / (f_hi + m_lo)]``.
         Worst case: missing outcomes inside the selection negative, outside positive.
     """
     a = np.asarray(in_top, dtype=bool)
@@ -501,9 +540,10 @@ def recall_at_k(
     everyone = np.ones(design.size, dtype=bool)
     obs = design.observed
 
-    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, float]:
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
         v = np.nan_to_num(y)
-        return _ratio(d, v * af, v, used)
+        r, se = _ratio(d, v * af, v, used)
+        return (r, se, *_share_interval(d, v * af, a, v * (1.0 - af), ~a, used))
 
     in_pos = float(design.y[obs & a].sum())
     out_neg = float((obs & ~a).sum() - design.y[obs & ~a].sum())
@@ -539,8 +579,9 @@ def group_fpr(
     """False-positive rate of a selection within a group: selected among the innocent.
 
     ``FPR_g = #(selected, no violation, in g) / #(no violation, in g)``, a ratio of
-    HT totals. Worst case (highest): missing outcomes in the selection negative,
-    outside it positive.
+    HT totals; the interval combines 97.5% intervals of the two totals as for
+    :func:`recall_at_k`. Worst case (highest): missing outcomes in the selection
+    negative, outside it positive.
 
     Parameters
     ----------
@@ -565,7 +606,8 @@ def group_fpr(
 
     def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, float]:
         neg = (1.0 - np.nan_to_num(y)) * gf
-        return _ratio(d, neg * af, neg, used, only=g)
+        r, se = _ratio(d, neg * af, neg, used, only=g)
+        return (r, se, *_share_interval(d, neg * af, g & a, neg * (1.0 - af), g & ~a, used))
 
     fp = float((1 - design.y[obs & g & a]).sum())
     tn_known = float((1 - design.y[obs & g & ~a]).sum())
