@@ -29,7 +29,7 @@ Y = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1], dtype=float)
 def all_samples() -> list[np.ndarray]:
     """Every sample the design can draw (as a boolean mask), each equally likely."""
     per_stratum = [
-        list(itertools.combinations(np.flatnonzero(STRATUM == h), DRAWN[h])) for h in DRAWN
+        list(itertools.combinations(np.flatnonzero(h == STRATUM), DRAWN[h])) for h in DRAWN
     ]
     samples = []
     for combo in itertools.product(*per_stratum):

@@ -430,7 +430,7 @@ def precision_at_k(
     positives = float(design.y[obs].sum())
     negatives = float(obs.sum()) - positives
 
-    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, float]:
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
         t = _total(d, np.nan_to_num(y) * a, used, binary=True, only=a)
         return t.total / k, math.sqrt(t.var) / k
 
@@ -462,7 +462,7 @@ def prevalence(design: StratifiedDesign, *, min_visits: int = MIN_VISITS) -> Des
     positives = float(design.y[obs].sum())
     negatives = float(obs.sum()) - positives
 
-    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, float]:
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
         t = _total(d, np.nan_to_num(y), used, binary=True)
         return t.total / n, math.sqrt(t.var) / n
 
@@ -604,7 +604,7 @@ def group_fpr(
     gf = g.astype(np.float64)
     obs = design.observed
 
-    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, float]:
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
         neg = (1.0 - np.nan_to_num(y)) * gf
         r, se = _ratio(d, neg * af, neg, used, only=g)
         return (r, se, *_share_interval(d, neg * af, g & a, neg * (1.0 - af), g & ~a, used))
@@ -664,7 +664,7 @@ def fpr_ratio(
     f1 = group_fpr(design, a, g1, min_visits=min_visits)
     f0 = group_fpr(design, a, g0, min_visits=min_visits)
 
-    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, float]:
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
         neg = 1.0 - np.nan_to_num(y)
         parts = []
         for grp in (g1, g0):
