@@ -301,11 +301,18 @@ def _precision_table(report: EvaluationReport, title: str) -> Table:
     for at in sorted(report.precision, key=lambda a: a.k):
         est = at.honest
         cp = at.current_practice.estimate if at.current_practice else float("nan")
+        if est.estimable:
+            honest, interval = f"{est.estimate:.3f}", f"[{est.ci_low:.3f}, {est.ci_high:.3f}]"
+            region = f"top {est.region_k} ({est.n} random visits)"
+        else:  # never the widened region's estimate on the row of this k
+            honest = "not estimable"
+            interval = f"[{est.bound_low:.3f}, {est.bound_high:.3f}] worst/best case"
+            region = f"top {at.k} ({max(est.n_in_top_k, 0)} random visits: too few)"
         table.add_row(
             str(at.k),
-            f"{est.estimate:.3f}",
-            f"[{est.ci_low:.3f}, {est.ci_high:.3f}]",
-            f"top {est.region_k} ({est.n} random visits)",
+            honest,
+            interval,
+            region,
             f"{at.naive.estimate:.3f}",
             f"{cp:.3f}",
             f"{random:.3f}",
