@@ -257,6 +257,25 @@ def test_honest_estimate_widens_when_the_top_k_holds_too_few_random_visits() -> 
     assert honest.ci_low <= truth <= honest.ci_high
 
 
+def test_a_widened_estimate_is_not_precision_at_k_and_gives_bounds_instead() -> None:
+    """The row of k = 100 says "not estimable" with bounds that hold the truth, never the
+    wider region's number."""
+    y, scores, random_visit, _ = _municipality(1)
+    honest = honest_precision_at_k(scores, random_visit, y, 100, min_random_visits=30)
+    assert honest.widened and not honest.estimable
+    assert math.isnan(honest.precision_at_k)
+    text = honest.precision_at_k_text
+    assert text.startswith("not estimable") and f"{honest.estimate:.3f}" not in text
+    truth = precision_at_k(y, scores, 100)
+    assert honest.bound_low <= truth <= honest.bound_high
+    top = scores >= np.sort(scores)[-100]
+    assert honest.n_in_top_k == int((top & random_visit).sum())
+    assert honest.bound_low == y[top & random_visit].sum() / 100
+    assert {"estimable", "bound_low", "bound_high", "n_in_top_k"} <= set(honest.to_dict())
+    enough = honest_precision_at_k(scores, random_visit, y, 2500)
+    assert enough.estimable and enough.precision_at_k == enough.estimate
+
+
 def test_honest_estimate_accepts_labels_per_visit_or_per_address() -> None:
     y, scores, random_visit, _ = _municipality(2, n=5000)
     aligned = np.where(random_visit, y, np.nan)

@@ -7,6 +7,7 @@ module             commands
 :mod:`.model`        ``train``, ``evaluate``, ``promote``
 :mod:`.score`        ``score``, ``serve``
 :mod:`.runs`         ``run``, ``runs list|show``, ``changes``
+:mod:`.plan`         ``plan`` (export, ``--explain``, ``decline``), ``feedback import``
 :mod:`.monitor`      ``drift``
 :mod:`.admin`        ``keys create|list|revoke|demo``, ``audit verify|show``
 :mod:`.store`        ``db upgrade|current``, ``decisions list``
@@ -30,6 +31,7 @@ from stratum_ml.cli import (
     model,
     monitor,
     notify,
+    plan,
     pseudonymise,
     runs,
     score,
@@ -63,6 +65,8 @@ app.command()(monitor.drift)
 app.command()(runs.run)
 app.add_typer(runs.runs_app, name="runs")
 app.command()(runs.changes)
+app.add_typer(plan.plan_app, name="plan")
+app.add_typer(plan.feedback_app, name="feedback")
 app.command()(switch.pause)
 app.command()(switch.resume)
 app.add_typer(notify.subscriptions_app, name="subscriptions")

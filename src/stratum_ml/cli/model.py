@@ -24,9 +24,11 @@ from stratum_ml.cli.common import (
 from stratum_ml.cli.store import open_operational_store
 
 if TYPE_CHECKING:
+    import pandas as pd
     from rich.table import Table
 
     from stratum_ml.evaluation.truth import TruthCheck
+    from stratum_ml.store import Store
     from stratum_ml.training.outcome import TrainingOutcome
     from stratum_ml.training.report import EvaluationReport
     from stratum_ml.training.tracking import RegisteredVersion
@@ -107,7 +109,13 @@ def _print_training_summary(o: TrainingOutcome, r: RegisteredVersion, uri: str) 
 
 
 def evaluate(
-    sources: Annotated[Path, typer.Option(help="Validated source folder.")],
+    sources: Annotated[
+        Path | None,
+        typer.Option(
+            help="Validated source folder (required without --run; with --run: for the "
+            "protected groups of the false-positive-rate ratios)."
+        ),
+    ] = None,
     model: Annotated[str, typer.Option(help="Alias or version to evaluate.")] = "challenger",
     truth: Annotated[
         Path | None, typer.Option(help="Ground-truth file of a generated municipality.")
@@ -120,8 +128,28 @@ def evaluate(
             "the extract date of the sources.",
         ),
     ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run",
+            help="Design-based estimates from this run's visit plan, for every model version "
+            "scored on its date.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="--run: print JSON.")] = False,
 ) -> None:
-    """Show a version's honest metrics; with --truth, check them against the truth."""
+    """Show a version's honest metrics; with --truth, check them against the truth.
+
+    With --run RUN_ID: Horvitz-Thompson estimates from the run's visit plan
+    (precision@k and recall@k of every model version scored on the run's date,
+    prevalence, and with --sources the false-positive-rate ratio of each
+    protected group), or "not estimable" with worst/best-case bounds.
+    """
+    if run_id is not None:
+        _evaluate_run(run_id, sources, as_json)
+        return
+    if sources is None:
+        raise fail("give --sources DIR (or --run RUN_ID for a run's design-based estimates)")
     from stratum_ml.evaluation.truth import check_against_truth
     from stratum_ml.scoring.scorer import Scorer
     from stratum_ml.synthetic.truth import read_truth
@@ -158,6 +186,110 @@ def evaluate(
     _print_truth_check(check)
 
 
+def _evaluate_run(run_id: str, sources: Path | None, as_json: bool) -> None:
+    """``evaluate --run``: the design-based estimates of a run's date."""
+    import json
+
+    from stratum_ml.runs import RunNotFound, get_run
+    from stratum_ml.runs.estimates import evaluate_run
+    from stratum_ml.training.config import RunConfig
+
+    ks = RunConfig().ks
+    settings_store = _open_store()
+    try:
+        groups = None
+        if sources is not None:
+            groups = _run_groups(settings_store, run_id, sources)
+        try:
+            result = evaluate_run(settings_store, run_id, ks=ks, groups=groups)
+        except RunNotFound as exc:
+            raise fail(str(exc)) from None
+        summary = get_run(settings_store, run_id)
+    except ValueError as exc:
+        raise fail(str(exc), 1) from None
+    finally:
+        settings_store.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.table import Table
+
+    plan = result.plan
+    out.print(
+        f"[bold]run {run_id}[/] as of {result.as_of} ({summary.model_name} "
+        f"v{summary.model_version}): "
+        + (
+            f"plan of {plan['capacity']} visits ({plan['n_top']} top, {plan['n_exploration']} "
+            f"exploration), {result.n_visits} with an outcome, {result.n_nonresponse} without"
+            if plan
+            else "no visit plan"
+        )
+    )
+    for note in result.notes:
+        out.print(f"[yellow]{note}[/]")
+    for title, rows in (("precision@k", result.precision), ("recall@k", result.recall)):
+        table = Table(title=f"{title}: design-based (Horvitz-Thompson) estimates")
+        for col in ("model", "k", "estimate", "95% interval / bounds", "method", "visits", "naive"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(*_estimate_cells(r, str(r["model_version"]), str(r["k"])))
+        out.print(table)
+    p = result.prevalence.to_dict()
+    out.print(f"prevalence: {_estimate_cells(p, '', '')[2]} {_estimate_cells(p, '', '')[3]}")
+    if result.fpr_ratios:
+        table = Table(title="false-positive-rate ratio (group True / group False)")
+        for col in ("model", "k", "attribute", "ratio", "95% interval / bounds", "method"):
+            table.add_column(col)
+        for r in result.fpr_ratios:
+            cells = _estimate_cells(r, str(r["model_version"]), str(r["k"]))
+            table.add_row(cells[0], cells[1], str(r["attribute"]), cells[2], cells[3], cells[4])
+        out.print(table)
+    elif sources is None:
+        out.print("group false-positive-rate ratios: give --sources to read the groups")
+
+
+def _estimate_cells(r: dict[str, object], model: str, k: str) -> list[str]:
+    def num(value: object) -> str:
+        return "" if value is None else f"{float(str(value)):.3f}"
+
+    estimable = r["method"] != "not_estimable"
+    return [
+        model,
+        k,
+        num(r["estimate"]) if estimable else "not estimable",
+        f"[{num(r['low'])}, {num(r['high'])}]" + ("" if estimable else " worst/best case"),
+        str(r["method"]),
+        str(r["n_visits"]),
+        "" if r.get("naive") is None else f"{num(r['naive'])} (biased)",
+    ]
+
+
+def _open_store() -> Store:
+    from stratum_ml.config import get_settings
+
+    return open_operational_store(get_settings())
+
+
+def _run_groups(store: Store, run_id: str, sources: Path) -> pd.DataFrame | None:
+    """The protected groups of every address of the run, as of its date."""
+    import pandas as pd  # noqa: F811 - at run time
+
+    from stratum_ml.evaluation.sensitive import RESIDENT_GROUPS, address_groups
+    from stratum_ml.runs import get_run
+    from stratum_ml.sources import load_audit_tables
+
+    summary = get_run(store, run_id)
+    tables = load(sources)
+    audit = load_audit_tables(sources)
+    if audit is None:
+        return None
+    ids = tables.addresses["address_id"].astype(str)
+    queries = pd.DataFrame({"address_id": ids.to_numpy(), "ref_date": pd.Timestamp(summary.as_of)})
+    groups = address_groups(tables, audit, queries)
+    groups.index = pd.Index(ids.to_numpy())
+    return groups[[c for c in RESIDENT_GROUPS if c in groups.columns]]
+
+
 def _precision_table(report: EvaluationReport, title: str) -> Table:
     """precision@k per k: honest with its interval and region, naive, the two baselines."""
     from rich.table import Table
@@ -169,11 +301,18 @@ def _precision_table(report: EvaluationReport, title: str) -> Table:
     for at in sorted(report.precision, key=lambda a: a.k):
         est = at.honest
         cp = at.current_practice.estimate if at.current_practice else float("nan")
+        if est.estimable:
+            honest, interval = f"{est.estimate:.3f}", f"[{est.ci_low:.3f}, {est.ci_high:.3f}]"
+            region = f"top {est.region_k} ({est.n} random visits)"
+        else:  # never the widened region's estimate on the row of this k
+            honest = "not estimable"
+            interval = f"[{est.bound_low:.3f}, {est.bound_high:.3f}] worst/best case"
+            region = f"top {at.k} ({max(est.n_in_top_k, 0)} random visits: too few)"
         table.add_row(
             str(at.k),
-            f"{est.estimate:.3f}",
-            f"[{est.ci_low:.3f}, {est.ci_high:.3f}]",
-            f"top {est.region_k} ({est.n} random visits)",
+            honest,
+            interval,
+            region,
             f"{at.naive.estimate:.3f}",
             f"{cp:.3f}",
             f"{random:.3f}",

@@ -50,6 +50,24 @@ def run(
         typer.Option(help="YAML with DriftThresholds fields (default: the documented defaults)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON.")] = False,
+    capacity: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Visits the run's plan proposes: the top, plus an exploration share."
+        ),
+    ] = None,
+    exploration: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of --capacity drawn at random (default: the run config's "
+            "exploration_share, 0.10).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Run config (YAML) for exploration_share.")
+    ] = None,
 ) -> None:
     """Score every dwelling as of a date with the champion and store it as a run.
 
@@ -59,6 +77,11 @@ def run(
     date, model version and sources return the stored run. The date may not lie
     after the extract date of the sources. The run's notifications are then
     delivered, with whatever else in the outbox is due.
+
+    With --capacity N the run gets a visit plan (`stratum plan`): the top
+    N*(1-F) of the list, plus N*F exploration picks drawn at random by rank band
+    with known inclusion probabilities (F: --exploration or the run config's
+    exploration_share). A stored run keeps the plan it was first given.
     """
     from stratum_ml.config import get_settings
     from stratum_ml.notify import DeliveryConfig, deliver
@@ -67,6 +90,7 @@ def run(
     from stratum_ml.store.switch import current_pause
 
     ref = parse_date(as_of, "--as-of")
+    share = _exploration_share(exploration, config) if capacity is not None else None
     tables = load(sources)
     guard_date(ref, tables)
     limits = drift_thresholds(thresholds)
@@ -85,6 +109,15 @@ def run(
                 thresholds=limits,
                 changes_min_move=min_move,
             )
+        plan = None
+        if capacity is not None:
+            from stratum_ml.cli.plan import user_name
+            from stratum_ml.runs.plan import create_plan
+
+            assert share is not None
+            plan = create_plan(
+                store, summary.run_id, capacity, share, created_by=user_name()
+            ).to_dict()
         paused = current_pause(store)
         delivered = deliver(store, DeliveryConfig.from_settings(settings))
     except ValueError as exc:
@@ -103,6 +136,7 @@ def run(
             "paused": paused is not None,
             "notice": notice,
             "notifications": delivered.sentence(),
+            "plan": plan,
         }
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -112,7 +146,25 @@ def run(
         console.print(f"[yellow]note:[/] run {summary.run_id} was stored before; returned as is")
     for line in _summary_lines(summary):
         typer.echo(line)
+    if plan is not None:
+        typer.echo(
+            f"visit plan: {plan['capacity']} visits, {plan['n_top']} from the top and "
+            f"{plan['n_exploration']} exploration picks (seed {plan['seed']}); "
+            f"`stratum plan --run {summary.run_id} --out plan.csv` exports it"
+        )
     console.print(delivered.sentence())
+
+
+def _exploration_share(exploration: float | None, config: Path | None) -> float:
+    """--exploration, else the run config's ``exploration_share``."""
+    if exploration is not None:
+        return exploration
+    from stratum_ml.training.config import RunConfig
+
+    try:
+        return RunConfig.from_yaml(config).exploration_share
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 @runs_app.command("list")

@@ -654,6 +654,7 @@ def feedback(
             violation_type=request.violation_type,
             recorded_by=key_id,
             idempotency_key=idempotency_key,
+            run_id=request.run_id,
         )
     except DuplicateOutcome as exc:
         raise RequestError(409, str(exc)) from None
@@ -667,6 +668,7 @@ def feedback(
         outcome=stored.outcome,
         violation_type=stored.violation_type,
         recorded_at=stored.recorded_at,
+        run_id=stored.run_id,
         replayed=stored.replayed,
         message=(
             "already stored by the first request with this Idempotency-Key; nothing was added"

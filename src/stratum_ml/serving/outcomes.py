@@ -20,6 +20,16 @@ answered with the first outcome.
 
 :func:`read_outcomes` gives the rows back as a normalised ``inspections`` table,
 ready to be appended to the source folder's inspections.
+
+Visits by design (:mod:`stratum_ml.runs.plan`): an outcome may name the scoring
+run whose visit plan it answers (``run_id``); the address must then be a pick of
+that plan and the visit not before the run's date. Its pick kind and inclusion
+probability come from the plan, never from the request, so ``reason:
+random_sample`` can no longer be typed in (:data:`REFUSED_REASONS`): the only
+random visits are a plan's exploration picks, which the visitor cannot tell
+apart. An outcome without ``run_id`` is stored as before and is never used as a
+design visit. :meth:`OutcomeStore.record_many` stores a whole file
+(``stratum feedback import``) in one transaction: all of it or nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +49,12 @@ from stratum_ml.sources.tables import normalise_table
 from stratum_ml.sources.validate import validate_tables
 from stratum_ml.store import Store
 from stratum_ml.store.idempotency import check_idempotency_key, reused
-from stratum_ml.store.tables import VisitOutcomeRow
+from stratum_ml.store.tables import (
+    ScoringRunRow,
+    VisitOutcomeRow,
+    VisitPlanItemRow,
+    VisitPlanRow,
+)
 
 INSPECTIONS = TABLES["inspections"]
 #: provenance columns stored after the contract columns
@@ -56,7 +71,17 @@ _ROW_FIELDS = (
     "violation_type",
     "recorded_at",
     "recorded_by",
+    "run_id",
 )
+#: reasons that may not be typed in, and why
+REFUSED_REASONS = {
+    "random_sample": (
+        "reason 'random_sample' can no longer be typed in: random visits are the exploration "
+        "picks of a run's visit plan; give the plan's run_id (its pick and inclusion "
+        "probability come from the plan) and the reason the visit was made under (e.g. "
+        "risk_model)"
+    ),
+}
 
 
 class OutcomeError(ValueError):
@@ -83,6 +108,7 @@ class RecordedOutcome:
     violation_type: str | None
     recorded_at: dt.datetime
     recorded_by: str
+    run_id: str | None = None
     replayed: bool = False
 
     @classmethod
@@ -97,7 +123,28 @@ class RecordedOutcome:
             violation_type=row.violation_type,
             recorded_at=row.recorded_at,
             recorded_by=row.recorded_by,
+            run_id=row.run_id,
         )
+
+
+def _plan_errors(session: Session, run_id: str, address_id: str, day: dt.date) -> list[str]:
+    """Why an outcome cannot answer the visit plan of ``run_id`` (empty when it can)."""
+    as_of = session.scalar(select(ScoringRunRow.as_of).where(ScoringRunRow.run_id == run_id))
+    if as_of is None:
+        return [f"run_id: no scoring run {run_id}"]
+    if session.scalar(select(VisitPlanRow.run_id).where(VisitPlanRow.run_id == run_id)) is None:
+        return [f"run_id: run {run_id} has no visit plan"]
+    problems = []
+    pick = session.scalar(
+        select(VisitPlanItemRow.pick).where(
+            VisitPlanItemRow.run_id == run_id, VisitPlanItemRow.address_id == address_id
+        )
+    )
+    if pick is None:
+        problems.append(f"address_id: {address_id} is not in the visit plan of run {run_id}")
+    if day < as_of:
+        problems.append(f"inspected_at: {day} is before the run's date {as_of}")
+    return problems
 
 
 def _contract_errors(row: RecordedOutcome) -> list[str]:
@@ -147,6 +194,7 @@ class OutcomeStore:
         recorded_by: str,
         today: dt.date | None = None,
         idempotency_key: str | None = None,
+        run_id: str | None = None,
     ) -> RecordedOutcome:
         """Check one visit outcome and add it to the store, in one transaction.
 
@@ -165,6 +213,9 @@ class OutcomeStore:
         idempotency_key
             The client's key for this request: sent again, nothing is stored and the
             first outcome is returned (with ``replayed`` True).
+        run_id
+            The scoring run whose visit plan the visit answers; the address must be a
+            pick of it. None: not a design visit (never used by design-based estimates).
 
         Returns
         -------
@@ -181,12 +232,7 @@ class OutcomeStore:
         IdempotencyKeyReused
             When the key came before with a different request.
         """
-        today = today or dt.date.today()
         problems = []
-        if address_id not in self._addresses:
-            problems.append(f"address_id: {address_id} is not in the address register")
-        if inspected_at > today:
-            problems.append(f"inspected_at: {inspected_at} is in the future (today is {today})")
         if idempotency_key is not None:
             try:
                 check_idempotency_key(idempotency_key)
@@ -201,8 +247,9 @@ class OutcomeStore:
             violation_type=violation_type,
             recorded_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
             recorded_by=recorded_by,
+            run_id=run_id,
         )
-        problems.extend(_contract_errors(stored))
+        problems.extend(self._problems(stored, today or dt.date.today()))
         if problems:
             raise OutcomeError("the visit outcome was not stored: " + "; ".join(problems))
         try:
@@ -216,6 +263,113 @@ class OutcomeStore:
                         return self._replay(first, stored)
             raise
 
+    def _problems(self, row: RecordedOutcome, today: dt.date) -> list[str]:
+        """Every rule one outcome breaks (the contract's, the register's, the plan's)."""
+        problems = []
+        if row.address_id not in self._addresses:
+            problems.append(f"address_id: {row.address_id} is not in the address register")
+        if row.inspected_at > today:
+            problems.append(f"inspected_at: {row.inspected_at} is in the future (today is {today})")
+        if row.reason in REFUSED_REASONS:
+            problems.append(f"reason: {REFUSED_REASONS[row.reason]}")
+        problems.extend(_contract_errors(row))
+        if row.run_id is not None:
+            with self.store.transaction() as session:
+                problems.extend(_plan_errors(session, row.run_id, row.address_id, row.inspected_at))
+        return problems
+
+    def record_many(
+        self,
+        rows: pd.DataFrame,
+        *,
+        recorded_by: str,
+        today: dt.date | None = None,
+        source: str = "the file",
+    ) -> list[RecordedOutcome]:
+        """Check a table of visit outcomes and store all of them in one transaction, or none.
+
+        Parameters
+        ----------
+        rows
+            The contract's ``inspections`` columns (``inspection_id`` may be empty: the
+            store hands out one) plus ``run_id`` (may be empty: not a design visit),
+            as text.
+        recorded_by
+            Who imports (a user name).
+        today
+            The current date (default: the local date now).
+        source
+            How errors name where the rows came from (a file name).
+
+        Returns
+        -------
+        list of RecordedOutcome
+            The stored rows, in the order given.
+
+        Raises
+        ------
+        OutcomeError
+            When any row breaks a rule, the same visit appears twice in the rows, or it
+            is already stored; the message names the line (2 = the first row after the
+            header) and the rule, never the row's values beyond the address id.
+        """
+        missing = [c for c in (*INSPECTIONS.column_names, "run_id") if c not in rows.columns]
+        if missing:
+            raise OutcomeError(f"{source}: missing column(s) {', '.join(missing)}")
+        today = today or dt.date.today()
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        problems: list[str] = []
+        parsed: list[RecordedOutcome] = []
+        seen: dict[tuple[object, ...], int] = {}
+        for line, record in enumerate(rows.astype(object).to_dict("records"), 2):
+            raw = {str(k): v for k, v in record.items()}
+
+            def text(name: str, values: dict[str, object] = raw) -> str | None:
+                value = values.get(name)
+                if value is None or (isinstance(value, float) and pd.isna(value)):
+                    return None
+                return str(value).strip() or None
+
+            try:
+                day = dt.date.fromisoformat(text("inspected_at") or "")
+            except ValueError:
+                problems.append(f"line {line}: inspected_at is not a date YYYY-MM-DD")
+                continue
+            row = RecordedOutcome(
+                inspection_id=text("inspection_id") or f"{ID_PREFIX}{uuid.uuid4().hex}",
+                address_id=text("address_id") or "",
+                inspected_at=day,
+                reason=text("reason") or "",
+                outcome=text("outcome") or "",
+                violation_type=text("violation_type"),
+                recorded_at=now,
+                recorded_by=recorded_by,
+                run_id=text("run_id"),
+            )
+            problems.extend(f"line {line}: {p}" for p in self._problems(row, today))
+            key = _visit_key(row)
+            if key in seen:
+                problems.append(f"line {line}: the same visit as line {seen[key]}")
+            seen[key] = line
+            parsed.append(row)
+        if problems:
+            raise OutcomeError(f"{source}: nothing was stored: " + "; ".join(problems))
+        try:
+            with self.store.transaction() as session:
+                for line, row in enumerate(parsed, 2):
+                    same = _same_visit(session, row)
+                    if same is not None:
+                        raise OutcomeError(
+                            f"{source}: nothing was stored: line {line}: this visit outcome is "
+                            f"already stored as {same}"
+                        )
+                    session.add(VisitOutcomeRow(**{f: getattr(row, f) for f in _ROW_FIELDS}))
+        except IntegrityError:
+            raise OutcomeError(
+                f"{source}: nothing was stored: an inspection_id or visit is already stored"
+            ) from None
+        return parsed
+
     def _write(self, stored: RecordedOutcome, idempotency_key: str | None) -> RecordedOutcome:
         """Check and add one outcome in one transaction; once more if a racing writer won."""
         for attempt in range(2):
@@ -225,16 +379,7 @@ class OutcomeStore:
                         first = _by_key(session, idempotency_key)
                         if first is not None:
                             return self._replay(first, stored)
-                    same = session.scalar(
-                        select(VisitOutcomeRow.inspection_id).where(
-                            VisitOutcomeRow.address_id == stored.address_id,
-                            VisitOutcomeRow.inspected_at == stored.inspected_at,
-                            VisitOutcomeRow.reason == stored.reason,
-                            VisitOutcomeRow.outcome == stored.outcome,
-                            func.coalesce(VisitOutcomeRow.violation_type, "")
-                            == (stored.violation_type or ""),
-                        )
-                    )
+                    same = _same_visit(session, stored)
                     if same is not None:
                         raise DuplicateOutcome(
                             f"this visit outcome is already stored as {same}; nothing was added",
@@ -255,10 +400,35 @@ class OutcomeStore:
 
     @staticmethod
     def _replay(first: VisitOutcomeRow, again: RecordedOutcome) -> RecordedOutcome:
-        same = ("address_id", "inspected_at", "reason", "outcome", "violation_type", "recorded_by")
+        same = (
+            "address_id",
+            "inspected_at",
+            "reason",
+            "outcome",
+            "violation_type",
+            "recorded_by",
+            "run_id",
+        )
         if any(getattr(first, name) != getattr(again, name) for name in same):
             raise reused("feedback")
         return replace(RecordedOutcome.of(first), replayed=True)
+
+
+def _visit_key(row: RecordedOutcome) -> tuple[object, ...]:
+    return (row.address_id, row.inspected_at, row.reason, row.outcome, row.violation_type or "")
+
+
+def _same_visit(session: Session, row: RecordedOutcome) -> str | None:
+    """The inspection id of the same visit already stored, if any."""
+    return session.scalar(
+        select(VisitOutcomeRow.inspection_id).where(
+            VisitOutcomeRow.address_id == row.address_id,
+            VisitOutcomeRow.inspected_at == row.inspected_at,
+            VisitOutcomeRow.reason == row.reason,
+            VisitOutcomeRow.outcome == row.outcome,
+            func.coalesce(VisitOutcomeRow.violation_type, "") == (row.violation_type or ""),
+        )
+    )
 
 
 def _by_key(session: Session, key: str) -> VisitOutcomeRow | None:

@@ -19,6 +19,9 @@ exactly these tables (a test compares the two).
     contract's ``inspections`` table plus who recorded it and when. The same
     visit (address, day, reason, outcome, violation type) is stored once.
 
+    ``run_id`` names the scoring run whose visit plan the visit answers (None for a
+    visit outside any plan: never used as a design visit).
+
 Both carry an optional ``idempotency_key`` (unique): a retried request with the
 same key finds the row it stored the first time.
 
@@ -36,6 +39,18 @@ Scoring runs (:mod:`stratum_ml.runs`), written once, in one transaction, never c
 ``run_changes``
     The run against the previous run of the same model: addresses that entered
     or left the top K, or moved more than the run's ``changes_min_move`` places.
+
+Visit plans (:mod:`stratum_ml.runs.plan`), drawn once per run, never changed:
+
+``visit_plans``
+    A run's plan: capacity, exploration share, the seed it was drawn with and its
+    strata (rank bands, sizes, numbers drawn) as JSON.
+``visit_plan_items``
+    One pick of a plan: address, rank, stratum, ``pick`` (``top`` or
+    ``exploration``) and its inclusion probability.
+``plan_declines``
+    An analyst declined a pick, with a reason from a fixed list and checked free
+    text; a declined pick counts as non-response. One decline per pick.
 
 The kill switch:
 
@@ -102,6 +117,10 @@ SUBSCRIBER_ROLES = ("analyst", "admin")
 MESSAGE_KINDS = ("changes", "drift")
 #: where a message is in its delivery
 MESSAGE_STATES = ("pending", "delivered", "dead")
+#: the kinds of pick of a visit plan
+PICKS = ("top", "exploration")
+#: why an analyst may decline a pick of a visit plan
+DECLINE_REASONS = ("no_access", "safety", "open_case", "not_a_dwelling", "other")
 #: longest idempotency key accepted
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -199,6 +218,7 @@ class VisitOutcomeRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(
         String(MAX_IDEMPOTENCY_KEY_LENGTH), unique=True
     )
+    run_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class PauseEventRow(Base):
@@ -384,4 +404,77 @@ class OutboxRow(Base):
         CheckConstraint("attempts >= 0", name="attempts"),
         UniqueConstraint("subscription_id", "run_id", "kind"),
         Index("ix_notify_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+
+class VisitPlanRow(Base):
+    """The visit plan of one run (a row of ``visit_plans``)."""
+
+    __tablename__ = "visit_plans"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("scoring_runs.run_id"), primary_key=True
+    )
+    capacity: Mapped[int] = mapped_column(Integer)
+    exploration_share: Mapped[float] = mapped_column(Double)
+    population_share: Mapped[float] = mapped_column(Double)
+    n_top: Mapped[int] = mapped_column(Integer)
+    n_exploration: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    strata: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("capacity >= 1", name="capacity"),
+        CheckConstraint("exploration_share >= 0 AND exploration_share <= 1", name="share"),
+    )
+
+
+class VisitPlanItemRow(Base):
+    """One pick of a visit plan (a row of ``visit_plan_items``)."""
+
+    __tablename__ = "visit_plan_items"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("visit_plans.run_id"), primary_key=True
+    )
+    address_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer)
+    stratum: Mapped[int] = mapped_column(Integer)
+    pick: Mapped[str] = mapped_column(String(16))
+    inclusion_probability: Mapped[float] = mapped_column(Double)
+
+    __table_args__ = (
+        CheckConstraint("pick IN ('top', 'exploration')", name="pick"),
+        CheckConstraint(
+            "inclusion_probability > 0 AND inclusion_probability <= 1", name="probability"
+        ),
+    )
+
+
+class PlanDeclineRow(Base):
+    """An analyst declined a pick of a visit plan (a row of ``plan_declines``)."""
+
+    __tablename__ = "plan_declines"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(32))
+    address_id: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    declined_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    declined_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint(
+            "reason IN ('no_access', 'safety', 'open_case', 'not_a_dwelling', 'other')",
+            name="reason",
+        ),
+        CheckConstraint("reason <> 'other' OR note IS NOT NULL", name="other_has_note"),
+        UniqueConstraint("run_id", "address_id"),
+        ForeignKeyConstraint(
+            ["run_id", "address_id"],
+            ["visit_plan_items.run_id", "visit_plan_items.address_id"],
+        ),
     )

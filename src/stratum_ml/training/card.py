@@ -210,10 +210,12 @@ def model_card_markdown(
             (
                 (
                     k,
-                    est.estimate,
-                    f"[{_fmt(est.ci_low)}, {_fmt(est.ci_high)}]",
-                    est.n,
-                    f"top {est.region_k}" + (" (widened)" if est.widened else ""),
+                    est.estimate if est.estimable else "not estimable",
+                    f"[{_fmt(est.ci_low)}, {_fmt(est.ci_high)}]"
+                    if est.estimable
+                    else f"[{_fmt(est.bound_low)}, {_fmt(est.bound_high)}] worst/best case",
+                    est.n if est.estimable else max(est.n_in_top_k, 0),
+                    f"top {est.region_k}" if est.estimable else f"top {k} (too few visits)",
                     outcome.naive[k].estimate if k in outcome.naive else None,
                 )
                 for k, est in sorted(outcome.honest.items())

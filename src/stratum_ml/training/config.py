@@ -89,6 +89,15 @@ class RunConfig(BaseModel):
         True, description="also train each mitigation and report its effect side by side"
     )
     seed: int = 0
+    exploration_share: float = Field(
+        0.10,
+        ge=0,
+        le=1,
+        description=(
+            "share of a run's visit capacity drawn at random with known inclusion "
+            "probabilities (`stratum run --capacity N`); see stratum_ml.runs.plan"
+        ),
+    )
 
     @classmethod
     def from_yaml(cls, path: str | Path | None) -> RunConfig:

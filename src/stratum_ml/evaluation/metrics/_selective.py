@@ -56,6 +56,19 @@ class HonestEstimate:
         Coverage of the interval.
     region : str
         The region and, if widened, why, in one sentence for reports.
+    estimable : bool
+        Whether ``estimate`` is precision@k itself: the top ``k`` held at least
+        ``min_random_visits`` random-sample visits and was not widened. When False,
+        ``estimate`` and its interval are those of the wider region (precision@
+        ``region_k``) and must never be shown as precision@k: show
+        :attr:`precision_at_k_text`, "not estimable" with the bounds below.
+    bound_low, bound_high : float
+        Worst- and best-case precision@k: the random-sample visits in the top ``k``
+        as they are, every other address of the top ``k`` counted as without
+        (``bound_low``) or with (``bound_high``) a violation (default: nothing known,
+        0 and 1).
+    n_in_top_k : int
+        Random-sample visits inside the top ``k`` itself.
     """
 
     estimate: float
@@ -71,6 +84,26 @@ class HonestEstimate:
     ci_method: str
     confidence: float
     region: str
+    estimable: bool = True
+    bound_low: float = 0.0
+    bound_high: float = 1.0
+    n_in_top_k: int = -1
+
+    @property
+    def precision_at_k(self) -> float:
+        """The estimate of precision@k when estimable, else NaN (never the wider region's)."""
+        return self.estimate if self.estimable else math.nan
+
+    @property
+    def precision_at_k_text(self) -> str:
+        """What a report prints on the row of this k."""
+        if self.estimable:
+            return f"{self.estimate:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+        return (
+            f"not estimable: {max(self.n_in_top_k, 0)} random-sample visits in the top "
+            f"{self.k}; bounds [{self.bound_low:.3f}, {self.bound_high:.3f}] (unvisited all "
+            "without / all with a violation)"
+        )
 
     @property
     def region_fraction(self) -> float:
@@ -161,7 +194,12 @@ def honest_precision_at_k(
     ``region_k`` and ``region``. For a model whose hit rate falls with rank that
     understates precision@k. The choice of region depends only on *how many*
     random visits fall in each candidate region, never on their labels, so the
-    estimate stays unbiased for the region it reports.
+    estimate stays unbiased for the region it reports. It is *not* precision@k:
+    the result then says ``estimable=False``, and reports print
+    :attr:`HonestEstimate.precision_at_k_text` on the row of ``k`` -- "not
+    estimable" with worst- and best-case bounds -- never the wider region's number.
+    Only a design with known inclusion probabilities inside the top k gives
+    precision@k there (:mod:`stratum_ml.evaluation.design`).
 
     **Interval.** Wilson score interval for a binomial proportion (default), or a
     percentile bootstrap over the visits in the region. Sampling without
@@ -226,6 +264,11 @@ def honest_precision_at_k(
         raise ValueError(f"ci_method must be 'wilson' or 'bootstrap', got {ci_method!r}")
 
     visited_scores = s[mask]
+    top_threshold = _kth_highest(s, k)
+    in_top = visited_scores >= top_threshold
+    top_size = int((s >= top_threshold).sum())
+    top_hits = int(y[in_top].sum())
+    top_n = int(in_top.sum())
     wider = {math.ceil(f * population) for f in widen_to}
     sizes = [k, *sorted(size for size in wider if size > k)]
     for size in sizes:
@@ -268,6 +311,10 @@ def honest_precision_at_k(
         ci_method=ci_method,
         confidence=confidence,
         region=region,
+        estimable=not widened and n >= min_random_visits,
+        bound_low=top_hits / top_size,
+        bound_high=(top_size - (top_n - top_hits)) / top_size,
+        n_in_top_k=top_n,
     )
 
 

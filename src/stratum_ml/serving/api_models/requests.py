@@ -183,6 +183,15 @@ class FeedbackRequest(AddressRequest):
     violation_type: ViolationType | None = Field(
         default=None, description="Only when outcome is `violation`."
     )
+    run_id: RunId | None = Field(
+        default=None,
+        description=(
+            "The scoring run whose visit plan this visit answers (the address must be one of "
+            "its picks). Without it the visit is stored but never counts as a design visit "
+            "in `stratum evaluate --run`. `reason: random_sample` is refused: random visits "
+            "are the plan's exploration picks."
+        ),
+    )
 
 
 class ModelRequest(ApiRequest):

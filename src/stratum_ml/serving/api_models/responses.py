@@ -363,6 +363,9 @@ class FeedbackResponse(_Response):
     outcome: Outcome
     violation_type: ViolationType | None
     recorded_at: dt.datetime
+    run_id: str | None = Field(
+        default=None, description="The run whose visit plan the visit answers, if any."
+    )
     replayed: bool = Field(
         default=False,
         description="True when this answers a retried request (same Idempotency-Key): "

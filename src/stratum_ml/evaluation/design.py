@@ -1,0 +1,737 @@
+"""Design-based estimates: Horvitz-Thompson from visits chosen by a known design.
+
+A visit plan (:mod:`stratum_ml.runs.plan`) splits a scored population into
+strata by the rank of the run that drew it: a *certainty* stratum (the top
+picks, each visited with inclusion probability 1) and rank bands beyond it, in
+each of which a fixed number of addresses was drawn uniformly at random without
+replacement. Every address's inclusion probability is therefore known:
+``pi_i = n_h / N_h`` for an address in stratum ``h`` of size ``N_h`` from which
+``n_h`` were drawn.
+
+**Estimator.** A population total ``T = sum_i z_i`` (for example the number of
+violations in some model's top k: ``z_i = y_i * [rank_i <= k]``) is estimated by
+Horvitz-Thompson, ``T_hat = sum_{i visited} z_i / pi_i``, which under this design
+is the stratified expansion estimator ``sum_h N_h * mean_h(z)``. It is unbiased
+for *any* ``z`` -- any model version's ranking, any group -- because the only
+randomness is the draw, whose probabilities are known; no model of who was
+visited is needed.
+
+**Variance.** Stratified simple random sampling without replacement:
+``Var(T_hat) = sum_h N_h**2 * (1 - n_h / N_h) * s_h**2 / n_h``, estimated with the
+sample variance ``s_h**2`` of ``z`` in the stratum. The certainty stratum adds no
+variance. For a 0/1 ``z`` the per-stratum variance is floored at
+``p~ (1 - p~)`` with the Agresti-Coull ``p~ = (x + 2) / (n + 4)``: a stratum in
+which every drawn address had the same outcome otherwise claims zero variance
+and the interval would be too short. Ratios (recall, false-positive rates and
+their ratio) use the linearised (Taylor) variance. Intervals are
+``estimate +/- z_{0.975} * SE``, clipped to the range of the quantity.
+
+**Non-response.** A drawn address that was not visited, declined by an
+analyst, or whose visit was inconclusive has no outcome. Nothing is assumed
+about it: the estimate is computed twice, with the missing outcomes set to the
+value that makes the quantity smallest and largest (all negative / all
+positive, per address where the direction differs), and the interval becomes
+``[low of the first, high of the second]``. ``estimate`` then is the value under
+missing-at-random within strata (respondents reweighted), reported beside the
+two extremes.
+
+**Not estimable.** Where the quantity depends on a stratum from which no
+address was visited, or on fewer than ``min_visits`` visited addresses outside
+the certainty stratum, the design gives no information: the result says
+``not estimable`` and gives the worst- and best-case bounds (every unvisited
+address of the region negative / positive) beside the naive number (the rate
+among visited addresses), which is labelled biased. A wider region's estimate
+is never given for a smaller region.
+
+**Assumptions.** (1) The plan was drawn as stored: the strata, their sizes and
+the numbers drawn are those used here, with the stored seed. (2) A visit's
+outcome is what a visit on the run's date would have found: the estimate is of
+what visits find (an inspector who misses a violation makes it a negative; the
+design cannot correct detection errors). (3) The population is the run's
+scored population; an address outside it is outside every estimate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = [
+    "DesignEstimate",
+    "StratifiedDesign",
+    "fpr_ratio",
+    "group_fpr",
+    "ht_total",
+    "precision_at_k",
+    "prevalence",
+    "recall_at_k",
+]
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+#: z_{0.975}: the normal quantile of a two-sided 95% interval
+Z95 = 1.959963984540054
+#: z of a two-sided 97.5% interval: two such intervals hold together with >= 95% (Bonferroni)
+Z_JOINT = 2.241402727604947
+#: fewest visited addresses outside the certainty stratum an estimate needs
+MIN_VISITS = 10
+
+HT = "horvitz_thompson"
+HT_BOUNDS = "horvitz_thompson_with_nonresponse_bounds"
+NOT_ESTIMABLE = "not_estimable"
+
+
+@dataclass(frozen=True)
+class StratifiedDesign:
+    """A stratified design without replacement over a population, and what it observed.
+
+    Parameters
+    ----------
+    stratum : array-like of int, shape (n,)
+        The stratum of every address of the population (any integer labels).
+    sampled : array-like of bool, shape (n,)
+        True where the address was drawn (a pick of the plan, top or exploration).
+    observed : array-like of bool, shape (n,)
+        True where a drawn address has a conclusive outcome.
+    y : array-like of float, shape (n,)
+        1 = violation, 0 = none, where ``observed``; ignored (may be NaN) elsewhere.
+
+    Notes
+    -----
+    The inclusion probability of an address is ``n_h / N_h`` of its stratum; a
+    stratum with every address drawn is a certainty stratum.
+    """
+
+    stratum: NDArray[np.int64]
+    sampled: BoolArray
+    observed: BoolArray
+    y: FloatArray
+
+    @classmethod
+    def of(
+        cls, stratum: ArrayLike, sampled: ArrayLike, observed: ArrayLike, y: ArrayLike
+    ) -> StratifiedDesign:
+        """Check and build a design (see the class parameters)."""
+        s = np.asarray(stratum, dtype=np.int64)
+        d = np.asarray(sampled, dtype=bool)
+        o = np.asarray(observed, dtype=bool)
+        v = np.asarray(y, dtype=np.float64)
+        if not s.ndim == d.ndim == o.ndim == v.ndim == 1 or not (
+            s.size == d.size == o.size == v.size
+        ):
+            raise ValueError("stratum, sampled, observed and y must be 1-d and of one length")
+        if (o & ~d).any():
+            raise ValueError("an address has an outcome but was not drawn by the design")
+        labels = v[o]
+        if np.isnan(labels).any() or not np.isin(labels, (0.0, 1.0)).all():
+            raise ValueError("y must be 0 or 1 wherever observed")
+        return cls(stratum=s, sampled=d, observed=o, y=np.where(o, v, np.nan))
+
+    @property
+    def size(self) -> int:
+        """Addresses in the population."""
+        return int(self.stratum.size)
+
+    def inclusion_probability(self) -> FloatArray:
+        """``n_h / N_h`` of every address's stratum."""
+        _, inverse, sizes = np.unique(self.stratum, return_inverse=True, return_counts=True)
+        drawn = np.bincount(inverse, weights=self.sampled.astype(np.float64))
+        return np.asarray((drawn / sizes)[inverse], dtype=np.float64)
+
+    def certain(self) -> BoolArray:
+        """True for addresses of a certainty stratum (inclusion probability 1)."""
+        return np.asarray(self.inclusion_probability() >= 1.0, dtype=bool)
+
+
+@dataclass(frozen=True)
+class DesignEstimate:
+    """One design-based estimate with its interval, or bounds where it is not estimable.
+
+    Attributes
+    ----------
+    quantity : str
+        What is estimated (``precision@100``, ``recall@500``, ``prevalence``, ...).
+    estimate : float
+        The Horvitz-Thompson estimate (missing outcomes at random within strata);
+        NaN when not estimable.
+    low, high : float
+        The 95% interval; with non-response the interval of the worst case below
+        and the best case above; when not estimable, the worst- and best-case
+        bounds (unvisited all negative / all positive).
+    method : str
+        ``horvitz_thompson``, ``horvitz_thompson_with_nonresponse_bounds`` or
+        ``not_estimable``.
+    n_visits : int
+        Visited addresses (with an outcome) the quantity depends on.
+    n_missing : int
+        Drawn addresses the quantity depends on without an outcome (non-response).
+    estimate_low, estimate_high : float
+        The point estimate with missing outcomes all negative / all positive (equal
+        to ``estimate`` without non-response).
+    se : float
+        Standard error of ``estimate`` (NaN when not estimable).
+    naive : float or None
+        When not estimable: the rate among visited addresses, biased (who was
+        visited was not chosen at random); None otherwise.
+    note : str
+        One sentence for reports.
+    """
+
+    quantity: str
+    estimate: float
+    low: float
+    high: float
+    method: str
+    n_visits: int
+    n_missing: int
+    estimate_low: float
+    estimate_high: float
+    se: float
+    naive: float | None
+    note: str
+
+    @property
+    def estimable(self) -> bool:
+        """Whether the design gives an estimate (not only bounds)."""
+        return self.method != NOT_ESTIMABLE
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in ``[low, high]``."""
+        return self.low - 1e-12 <= value <= self.high + 1e-12
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable fields (NaN as None)."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            out[name] = None if isinstance(value, float) and math.isnan(value) else value
+        out["naive_label"] = "biased: visited addresses only" if self.naive is not None else None
+        return out
+
+
+@dataclass(frozen=True)
+class _Total:
+    total: float
+    var: float
+
+
+def ht_total(
+    design: StratifiedDesign,
+    z: ArrayLike,
+    *,
+    use: ArrayLike | None = None,
+    binary: bool = False,
+) -> tuple[float, float]:
+    """Horvitz-Thompson total of ``z`` and its variance under stratified SRSWOR.
+
+    Parameters
+    ----------
+    design : StratifiedDesign
+        The strata and which addresses were drawn.
+    z : array-like of float, shape (n,)
+        The value of every address; only entries of the used addresses are read.
+    use : array-like of bool, optional
+        The drawn addresses the estimate uses (default: the observed ones). A
+        stratum is expanded by ``N_h / m_h`` with ``m_h`` the used addresses in it
+        (missing at random within strata when ``use`` is the observed subset).
+    binary : bool, default False
+        ``z`` is 0/1: floor each stratum's variance at the Agresti-Coull value.
+
+    Returns
+    -------
+    (total, variance) : tuple of float
+        NaN when a stratum holds addresses but none is used and ``z`` may be
+        non-zero there (unknown); see the module notes.
+
+    Examples
+    --------
+    >>> d = StratifiedDesign.of([0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 0, 0],
+    ...                         [1, 0, 1, 0, np.nan, np.nan])
+    >>> ht_total(d, d.y)[0]
+    3.0
+    """
+    t = _total(design, np.asarray(z, dtype=np.float64), _used(design, use), binary)
+    return t.total, t.var
+
+
+def _used(design: StratifiedDesign, use: ArrayLike | None) -> BoolArray:
+    if use is None:
+        return design.observed
+    used = np.asarray(use, dtype=bool)
+    if (used & ~design.sampled).any():
+        raise ValueError("only drawn addresses can be used")
+    return used
+
+
+def _total(
+    design: StratifiedDesign,
+    z: FloatArray,
+    used: BoolArray,
+    binary: bool,
+    only: BoolArray | None = None,
+) -> _Total:
+    """Stratified expansion total; strata without an ``only`` address are skipped (z = 0)."""
+    total = 0.0
+    var = 0.0
+    strata = design.stratum if only is None else design.stratum[only]
+    for h in np.unique(strata):
+        members = design.stratum == h
+        size = int(members.sum())
+        values = z[members & used]
+        m = values.size
+        if m == 0:
+            return _Total(math.nan, math.nan)
+        total += size * float(values.mean())
+        if m >= size:
+            continue
+        s2 = float(values.var(ddof=1)) if m > 1 else 0.0
+        if binary:
+            p = (float(values.sum()) + 2.0) / (m + 4.0)
+            s2 = max(s2, p * (1.0 - p))
+        var += size**2 * (1.0 - m / size) * s2 / m
+    return _Total(total, var)
+
+
+def _impute(design: StratifiedDesign, fill: FloatArray) -> FloatArray:
+    """``y`` with the missing outcomes of drawn addresses set to ``fill``."""
+    return np.where(design.observed, design.y, fill)
+
+
+#: (estimate, standard error) or (estimate, standard error, low, high)
+Statistic = Callable[[StratifiedDesign, FloatArray, BoolArray], tuple[float, ...]]
+
+
+def _interval(result: tuple[float, ...]) -> tuple[float, float]:
+    if len(result) == 4:
+        return result[2], result[3]
+    return result[0] - Z95 * result[1], result[0] + Z95 * result[1]
+
+
+def _estimate(
+    quantity: str,
+    design: StratifiedDesign,
+    relevant: BoolArray,
+    statistic: Statistic,
+    *,
+    fill_low: FloatArray,
+    fill_high: FloatArray,
+    bounds: tuple[float, float],
+    naive: float,
+    limits: tuple[float, float],
+    min_visits: int,
+) -> DesignEstimate:
+    """Estimate, interval and non-response bounds of one quantity; or not estimable."""
+    sub = design
+    rel = relevant
+    uncertain = rel & ~sub.certain()
+    n_visits = int((rel & sub.observed).sum())
+    n_missing = int((rel & sub.sampled & ~sub.observed).sum())
+    visits_uncertain = int((uncertain & sub.observed).sum())
+    drawn_per_stratum_ok = all(
+        (sub.observed & (sub.stratum == h)).any() for h in np.unique(sub.stratum[rel])
+    )
+    lo_lim, hi_lim = limits
+    # visits needed: min_visits for a quantity that lies wholly outside the top picks,
+    # in proportion to its share outside them otherwise
+    need = min(
+        int(uncertain.sum()), math.ceil(min_visits * uncertain.sum() / max(int(rel.sum()), 1))
+    )
+    if not drawn_per_stratum_ok or visits_uncertain < need:
+        why = (
+            "a stratum it depends on has no visited address"
+            if not drawn_per_stratum_ok
+            else f"{visits_uncertain} visits outside the top picks, fewer than {need}"
+        )
+        return DesignEstimate(
+            quantity=quantity,
+            estimate=math.nan,
+            low=bounds[0],
+            high=bounds[1],
+            method=NOT_ESTIMABLE,
+            n_visits=n_visits,
+            n_missing=n_missing,
+            estimate_low=math.nan,
+            estimate_high=math.nan,
+            se=math.nan,
+            naive=naive,
+            note=f"not estimable ({why}): worst and best case shown; the naive rate is biased",
+        )
+    est, se = statistic(sub, sub.y, sub.observed)[:2]
+    lows = statistic(sub, _impute(sub, fill_low), sub.sampled)
+    highs = statistic(sub, _impute(sub, fill_high), sub.sampled)
+    low = _interval(lows)[0]
+    high = _interval(highs)[1]
+    if math.isnan(est):
+        est_low, est_high = lows[0], highs[0]
+    else:
+        est_low, est_high = (lows[0], highs[0]) if n_missing else (est, est)
+    return DesignEstimate(
+        quantity=quantity,
+        estimate=est,
+        low=float(np.clip(low, lo_lim, hi_lim)),
+        high=float(np.clip(high, lo_lim, hi_lim)),
+        method=HT_BOUNDS if n_missing else HT,
+        n_visits=n_visits,
+        n_missing=n_missing,
+        estimate_low=est_low,
+        estimate_high=est_high,
+        se=se,
+        naive=None,
+        note=(
+            f"design-based; {n_missing} drawn addresses without an outcome widen the interval "
+            "into bounds"
+            if n_missing
+            else "design-based (Horvitz-Thompson, stratified sampling without replacement)"
+        ),
+    )
+
+
+def _rate(values: FloatArray) -> float:
+    return float(values.mean()) if values.size else math.nan
+
+
+def precision_at_k(
+    design: StratifiedDesign,
+    in_top: ArrayLike,
+    *,
+    min_visits: int = MIN_VISITS,
+    label: str | None = None,
+) -> DesignEstimate:
+    """Precision of a selection (a model's top k): violations among its addresses.
+
+    Parameters
+    ----------
+    design : StratifiedDesign
+        The plan's strata and visits.
+    in_top : array-like of bool, shape (n,)
+        The selection, e.g. ``rank <= k`` of any model version's ranking on the
+        run's date (it need not be the ranking that drew the plan).
+    min_visits : int, default MIN_VISITS
+        Fewest visits outside the certainty stratum inside the selection needed;
+        fewer (unless the selection holds fewer such addresses and all were visited)
+        and it is not estimable.
+    label : str, optional
+        The quantity's name (default ``precision@<size of the selection>``).
+
+    Returns
+    -------
+    DesignEstimate
+        ``T_hat / k`` with ``T_hat`` the HT total of ``y * in_top``.
+    """
+    a = np.asarray(in_top, dtype=bool)
+    k = int(a.sum())
+    if k == 0:
+        raise ValueError("the selection is empty")
+    obs = design.observed & a
+    positives = float(design.y[obs].sum())
+    negatives = float(obs.sum()) - positives
+
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
+        t = _total(d, np.nan_to_num(y) * a, used, binary=True, only=a)
+        return t.total / k, math.sqrt(t.var) / k
+
+    return _estimate(
+        label or f"precision@{k}",
+        design,
+        a,
+        stat,
+        fill_low=np.zeros(design.size),
+        fill_high=np.ones(design.size),
+        bounds=(positives / k, (k - negatives) / k),
+        naive=_rate(design.y[obs]),
+        limits=(0.0, 1.0),
+        min_visits=min_visits,
+    )
+
+
+def prevalence(design: StratifiedDesign, *, min_visits: int = MIN_VISITS) -> DesignEstimate:
+    """The share of the population in violation.
+
+    Returns
+    -------
+    DesignEstimate
+        ``T_hat / N`` with ``T_hat`` the HT total of ``y``.
+    """
+    n = design.size
+    everyone = np.ones(n, dtype=bool)
+    obs = design.observed
+    positives = float(design.y[obs].sum())
+    negatives = float(obs.sum()) - positives
+
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
+        t = _total(d, np.nan_to_num(y), used, binary=True)
+        return t.total / n, math.sqrt(t.var) / n
+
+    return _estimate(
+        "prevalence",
+        design,
+        everyone,
+        stat,
+        fill_low=np.zeros(n),
+        fill_high=np.ones(n),
+        bounds=(positives / n, (n - negatives) / n),
+        naive=_rate(design.y[obs]),
+        limits=(0.0, 1.0),
+        min_visits=min_visits,
+    )
+
+
+def _ratio(
+    d: StratifiedDesign,
+    num: FloatArray,
+    den: FloatArray,
+    used: BoolArray,
+    only: BoolArray | None = None,
+) -> tuple[float, float]:
+    """HT ratio ``sum num / sum den`` with its linearised standard error."""
+    t_num = _total(d, num, used, binary=False, only=only).total
+    t_den = _total(d, den, used, binary=False, only=only).total
+    if not t_den > 0 or math.isnan(t_num):
+        return math.nan, math.nan
+    r = t_num / t_den
+    lin = _total(d, (num - r * den) / t_den, used, binary=False, only=only)
+    return r, math.sqrt(lin.var)
+
+
+def _bounded(t: _Total, z: float) -> tuple[float, float]:
+    """A total's interval, not below 0."""
+    half = z * math.sqrt(t.var)
+    return max(0.0, t.total - half), t.total + half
+
+
+def _share_interval(
+    d: StratifiedDesign,
+    part: FloatArray,
+    part_only: BoolArray,
+    rest: FloatArray,
+    rest_only: BoolArray,
+    used: BoolArray,
+) -> tuple[float, float]:
+    """Interval of ``P / (P + Q)`` from 97.5% intervals of the 0/1 totals ``P`` and ``Q``."""
+    p_lo, p_hi = _bounded(_total(d, part, used, binary=True, only=part_only), Z_JOINT)
+    q_lo, q_hi = _bounded(_total(d, rest, used, binary=True, only=rest_only), Z_JOINT)
+    low = p_lo / (p_lo + q_hi) if p_lo + q_hi > 0 else 0.0
+    high = p_hi / (p_hi + q_lo) if p_hi + q_lo > 0 else 1.0
+    return low, high
+
+
+def recall_at_k(
+    design: StratifiedDesign, in_top: ArrayLike, *, min_visits: int = MIN_VISITS
+) -> DesignEstimate:
+    """The share of all violations that a selection (a model's top k) finds.
+
+    Returns
+    -------
+    DesignEstimate
+        ``T_hat(y * in_top) / T_hat(y)``; ``se`` is the linearised standard error.
+        The interval is not ``+/- 1.96 se``: the total outside the selection is
+        mostly estimated from a few population-wide visits and skewed, so the
+        interval combines a 97.5% interval of the violations found with one of
+        those missed (together >= 95%), ``[f_lo / (f_lo + m_hi), f_hi / (f_hi + m_lo)]``.
+        Worst case: missing outcomes inside the selection negative, outside positive.
+    """
+    a = np.asarray(in_top, dtype=bool)
+    k = int(a.sum())
+    af = a.astype(np.float64)
+    everyone = np.ones(design.size, dtype=bool)
+    obs = design.observed
+
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
+        v = np.nan_to_num(y)
+        r, se = _ratio(d, v * af, v, used)
+        return (r, se, *_share_interval(d, v * af, a, v * (1.0 - af), ~a, used))
+
+    in_pos = float(design.y[obs & a].sum())
+    out_neg = float((obs & ~a).sum() - design.y[obs & ~a].sum())
+    low_total = in_pos + float((~a).sum()) - out_neg
+    high_in = k - float((obs & a).sum() - in_pos)
+    high_total = high_in + float(design.y[obs & ~a].sum())
+    bounds = (
+        in_pos / low_total if low_total > 0 else 0.0,
+        high_in / high_total if high_total > 0 else 1.0,
+    )
+    return _estimate(
+        f"recall@{k}",
+        design,
+        everyone,
+        stat,
+        fill_low=1.0 - af,
+        fill_high=af,
+        bounds=bounds,
+        naive=_rate(design.y[obs & a]) if (obs & a).any() else math.nan,
+        limits=(0.0, 1.0),
+        min_visits=min_visits,
+    )
+
+
+def group_fpr(
+    design: StratifiedDesign,
+    in_top: ArrayLike,
+    group: ArrayLike,
+    *,
+    min_visits: int = MIN_VISITS,
+    label: str = "false_positive_rate",
+) -> DesignEstimate:
+    """False-positive rate of a selection within a group: selected among the innocent.
+
+    ``FPR_g = #(selected, no violation, in g) / #(no violation, in g)``, a ratio of
+    HT totals; the interval combines 97.5% intervals of the two totals as for
+    :func:`recall_at_k`. Worst case (highest): missing outcomes in the selection
+    negative, outside it positive.
+
+    Parameters
+    ----------
+    design : StratifiedDesign
+    in_top : array-like of bool
+        The selection.
+    group : array-like of bool
+        Membership of every address (an address-level protected group).
+    min_visits : int, default MIN_VISITS
+    label : str
+        The quantity's name.
+
+    Returns
+    -------
+    DesignEstimate
+    """
+    a = np.asarray(in_top, dtype=bool)
+    g = np.asarray(group, dtype=bool)
+    af = a.astype(np.float64)
+    gf = g.astype(np.float64)
+    obs = design.observed
+
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
+        neg = (1.0 - np.nan_to_num(y)) * gf
+        r, se = _ratio(d, neg * af, neg, used, only=g)
+        return (r, se, *_share_interval(d, neg * af, g & a, neg * (1.0 - af), g & ~a, used))
+
+    fp = float((1 - design.y[obs & g & a]).sum())
+    tn_known = float((1 - design.y[obs & g & ~a]).sum())
+    sel_unknown = float((g & a & ~obs).sum())
+    out_unknown = float((g & ~a & ~obs).sum())
+    low_den = fp + tn_known + out_unknown
+    high_num = fp + sel_unknown
+    bounds = (
+        fp / low_den if low_den > 0 else 0.0,
+        high_num / (high_num + tn_known) if high_num + tn_known > 0 else 1.0,
+    )
+    naive_neg = obs & g & (design.y == 0)
+    return _estimate(
+        label,
+        design,
+        g,
+        stat,
+        fill_low=af,
+        fill_high=1.0 - af,
+        bounds=bounds,
+        naive=_rate(af[naive_neg]) if naive_neg.any() else math.nan,
+        limits=(0.0, 1.0),
+        min_visits=min_visits,
+    )
+
+
+def fpr_ratio(
+    design: StratifiedDesign,
+    in_top: ArrayLike,
+    group: ArrayLike,
+    reference: ArrayLike,
+    *,
+    min_visits: int = MIN_VISITS,
+    label: str = "false_positive_rate_ratio",
+) -> DesignEstimate:
+    """The ratio of two groups' false-positive rates, ``FPR_group / FPR_reference``.
+
+    The interval is built on the log scale (linearised, with the covariance of the
+    two rates under the design) and transformed back. Bounds: the lowest ratio
+    puts the group's missing outcomes at its best case and the reference's at its
+    worst, and the other way round for the highest.
+
+    Returns
+    -------
+    DesignEstimate
+    """
+    a = np.asarray(in_top, dtype=bool)
+    g1 = np.asarray(group, dtype=bool)
+    g0 = np.asarray(reference, dtype=bool)
+    if (g1 & g0).any():
+        raise ValueError("the group and the reference group must not overlap")
+    af = a.astype(np.float64)
+    both = g1 | g0
+    f1 = group_fpr(design, a, g1, min_visits=min_visits)
+    f0 = group_fpr(design, a, g0, min_visits=min_visits)
+
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
+        neg = 1.0 - np.nan_to_num(y)
+        parts = []
+        for grp in (g1, g0):
+            n_g = neg * grp
+            t_num = _total(d, n_g * af, used, binary=False, only=both).total
+            t_den = _total(d, n_g, used, binary=False, only=both).total
+            if not (t_num > 0 and t_den > 0):
+                return math.nan, math.nan
+            parts.append((t_num, t_den, n_g))
+        (n1, d1, v1), (n0, d0, v0) = parts
+        # log R = log n1 - log d1 - log n0 + log d0, linearised
+        u = v1 * af / n1 - v1 / d1 - v0 * af / n0 + v0 / d0
+        lin = _total(d, u, used, binary=False, only=both)
+        return math.log((n1 / d1) / (n0 / d0)), math.sqrt(lin.var)
+
+    fill_low = np.where(g1, af, 1.0 - af)
+    fill_high = np.where(g1, 1.0 - af, af)
+    bounds_low = f1.low / f0.high if f0.high > 0 else 0.0
+    bounds_high = f1.high / f0.low if f0.low > 0 else math.inf
+    naive = (
+        f1.naive / f0.naive
+        if f1.naive is not None and f0.naive is not None and f0.naive > 0
+        else math.nan
+    )
+    log_est = _estimate(
+        label,
+        design,
+        both,
+        stat,
+        fill_low=fill_low,
+        fill_high=fill_high,
+        bounds=(bounds_low, bounds_high),
+        naive=naive,
+        limits=(-math.inf, math.inf),
+        min_visits=min_visits,
+    )
+    if not log_est.estimable or not (f1.estimable and f0.estimable):
+        return DesignEstimate(
+            **{
+                **asdict(log_est),
+                "estimate": math.nan,
+                "low": bounds_low,
+                "high": bounds_high,
+                "method": NOT_ESTIMABLE,
+                "estimate_low": math.nan,
+                "estimate_high": math.nan,
+                "se": math.nan,
+                "naive": naive,
+                "note": "not estimable: a group's false-positive rate is not; the ratio of "
+                "its bounds is shown and the naive ratio is biased",
+            }
+        )
+    return DesignEstimate(
+        quantity=label,
+        estimate=_exp(log_est.estimate),
+        low=_exp(log_est.low),
+        high=_exp(log_est.high),
+        method=log_est.method,
+        n_visits=log_est.n_visits,
+        n_missing=log_est.n_missing,
+        estimate_low=_exp(log_est.estimate_low),
+        estimate_high=_exp(log_est.estimate_high),
+        se=log_est.se,
+        naive=None,
+        note=log_est.note + "; interval on the log scale",
+    )
+
+
+def _exp(value: float) -> float:
+    return math.nan if math.isnan(value) else math.exp(value)

@@ -1,0 +1,737 @@
+"""Visit plans: the top of a run's list, plus an exploration share drawn by a known design.
+
+A run ranks every dwelling. With a capacity of ``N`` visits and an exploration
+share ``F`` (default :data:`DEFAULT_EXPLORATION`, the run config's
+``exploration_share``), the plan holds
+
+* the top ``N - round(N * F)`` of the list, each with inclusion probability 1
+  (the *certainty* stratum, ``pick = "top"``), and
+* ``round(N * F)`` *exploration* picks drawn at random without replacement,
+  stratified by rank band beyond the top picks: the bands end at ranks 100, 250,
+  500 and 1,000, at the capacity and at twice the capacity (those beyond the top
+  picks), up to rank ``max(2N, 1000)``; a share :data:`POPULATION_SHARE` of the
+  exploration picks is drawn from the rest of the population (a population-wide
+  share, so that prevalence and recall are estimable).
+
+Within a band of ``N_h`` dwellings from which ``n_h`` are drawn, every dwelling has
+inclusion probability ``n_h / N_h``: known, stored with each pick, and the basis
+of the design-based estimates (:mod:`stratum_ml.evaluation.design`). The
+exploration picks are split over the bands as evenly as the band sizes allow
+(equal allocation: the issue's measurement found about equal numbers per band
+give about equal precision per k).
+
+The draw is reproducible: ``numpy.random.default_rng(seed)``, bands in rank
+order, positions sorted; the seed is stored with the plan (default: derived from
+the run id).
+
+Whoever visits cannot tell an exploration pick from a top pick: the visitors'
+export (:func:`plan_export` with ``audience="visitor"``) holds no rank, pick or
+probability and is in a random order. An analyst may decline a pick only with a
+reason from :data:`~stratum_ml.store.tables.DECLINE_REASONS` (and checked free
+text); declined and unvisited picks are non-response, which widens the
+estimates into bounds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from stratum_ml.runs.read import RunNotFound
+from stratum_ml.store import Store
+from stratum_ml.store.free_text import reason_problems
+from stratum_ml.store.tables import (
+    DECLINE_REASONS,
+    PlanDeclineRow,
+    RunItemRow,
+    ScoringRunRow,
+    VisitPlanItemRow,
+    VisitPlanRow,
+)
+
+__all__ = [
+    "DEFAULT_EXPLORATION",
+    "POPULATION_SHARE",
+    "Explanation",
+    "PlanError",
+    "PlanNotFound",
+    "Stratum",
+    "VisitPlan",
+    "create_plan",
+    "decline_pick",
+    "draw_plan",
+    "explain_share",
+    "get_plan",
+    "plan_export",
+    "plan_strata",
+    "stratum_of_rank",
+]
+
+#: z_{0.975}
+Z95 = 1.959963984540054
+#: the default exploration share of the capacity (the run config's ``exploration_share``)
+DEFAULT_EXPLORATION = 0.10
+#: the share of the exploration picks drawn from the population beyond the bands
+POPULATION_SHARE = 0.2
+#: rank band ends (besides the capacity and twice it) beyond the top picks
+BAND_ENDS = (100, 250, 500, 1000)
+#: the plan's bands reach at least this rank
+MIN_REACH = 1000
+#: the columns of the visitors' export (no rank, pick or probability)
+VISITOR_COLUMNS = ("run_id", "visit_order", "address_id", "district", "neighbourhood")
+#: the columns of the analysts' export
+ANALYST_COLUMNS = (
+    "run_id",
+    "address_id",
+    "rank",
+    "pick",
+    "inclusion_probability",
+    "stratum",
+    "band",
+    "district",
+    "neighbourhood",
+    "declined",
+    "decline_reason",
+)
+
+
+class PlanError(ValueError):
+    """A plan or a decline that breaks a rule; nothing was stored."""
+
+
+class PlanNotFound(LookupError):
+    """The run has no visit plan."""
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """One stratum of a plan: ranks ``rank_from..rank_to`` (inclusive), ``drawn`` of ``size``.
+
+    Attributes
+    ----------
+    index : int
+        0 for the top picks, then the bands in rank order; the last may be the
+        population beyond the bands.
+    kind : {"top", "band", "population"}
+    rank_from, rank_to : int
+    size : int
+        Dwellings in the stratum (``N_h``).
+    drawn : int
+        Dwellings drawn from it (``n_h``); ``size`` for the top picks.
+    """
+
+    index: int
+    kind: str
+    rank_from: int
+    rank_to: int
+    size: int
+    drawn: int
+
+    @property
+    def inclusion_probability(self) -> float:
+        """``drawn / size``."""
+        return self.drawn / self.size
+
+    @property
+    def band(self) -> str:
+        """The ranks as text, e.g. ``451-500``."""
+        return f"{self.rank_from}-{self.rank_to}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain fields, with the inclusion probability."""
+        return {**asdict(self), "inclusion_probability": self.inclusion_probability}
+
+
+def _check(population: int, capacity: int, exploration: float) -> None:
+    if capacity < 1:
+        raise PlanError(f"capacity must be at least 1, not {capacity}")
+    if capacity > population:
+        raise PlanError(f"capacity {capacity} exceeds the {population} scored dwellings")
+    if not 0.0 <= exploration <= 1.0 or math.isnan(exploration):
+        raise PlanError(f"exploration share must lie in [0, 1], not {exploration}")
+
+
+def plan_strata(
+    population: int,
+    capacity: int,
+    exploration: float = DEFAULT_EXPLORATION,
+    *,
+    population_share: float = POPULATION_SHARE,
+) -> tuple[Stratum, ...]:
+    """The strata of a plan and how many are drawn from each.
+
+    Parameters
+    ----------
+    population : int
+        Dwellings the run ranked.
+    capacity : int
+        Visits the plan proposes (``N``).
+    exploration : float, default DEFAULT_EXPLORATION
+        Share of the capacity drawn at random (``F``).
+    population_share : float, default POPULATION_SHARE
+        Share of the exploration picks drawn beyond the bands.
+
+    Returns
+    -------
+    tuple of Stratum
+        The top picks first (omitted when ``N * (1 - F)`` rounds to 0), then the bands
+        and the population stratum that hold at least one dwelling; the ``drawn``
+        add up to ``capacity``.
+
+    Examples
+    --------
+    >>> [(s.band, s.drawn) for s in plan_strata(5000, 500, 0.1)]
+    [('1-450', 450), ('451-500', 20), ('501-1000', 20), ('1001-5000', 10)]
+    """
+    _check(population, capacity, exploration)
+    n_explore = int(round(capacity * exploration))
+    n_top = capacity - n_explore
+    reach = min(population, max(2 * capacity, MIN_REACH))
+    ends = sorted({e for e in (*BAND_ENDS, capacity, 2 * capacity) if n_top < e < reach})
+    bounds = [n_top, *ends, reach]
+    bands = [(a + 1, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    rest = (reach + 1, population) if population > reach else None
+    n_pop = 0
+    if rest is not None and n_explore:
+        n_pop = min(rest[1] - rest[0] + 1, max(1, int(round(n_explore * population_share))))
+        if not bands:
+            n_pop = min(rest[1] - rest[0] + 1, n_explore)
+    drawn = _allocate(n_explore - n_pop, [b - a + 1 for a, b in bands])
+    left = n_explore - n_pop - sum(drawn)
+    if left and rest is not None:
+        n_pop = min(rest[1] - rest[0] + 1, n_pop + left)
+    strata: list[Stratum] = []
+    if n_top:
+        strata.append(Stratum(0, "top", 1, n_top, n_top, n_top))
+    # a band nothing is drawn from is still a stratum: the estimates must see it
+    for index, ((a, b), n) in enumerate(zip(bands, drawn, strict=True), 1):
+        strata.append(Stratum(index, "band", a, b, b - a + 1, n))
+    if rest is not None:
+        size = rest[1] - rest[0] + 1
+        strata.append(Stratum(len(bands) + 1, "population", *rest, size, n_pop))
+    return tuple(strata)
+
+
+def _allocate(n: int, sizes: list[int]) -> list[int]:
+    """``n`` draws spread as evenly as possible over strata, none above its size."""
+    out = [0] * len(sizes)
+    while n > 0:
+        open_ = [i for i, size in enumerate(sizes) if out[i] < size]
+        if not open_:
+            break
+        share, extra = divmod(n, len(open_))
+        for position, i in enumerate(open_):
+            give = min(sizes[i] - out[i], share + (1 if position < extra else 0))
+            out[i] += give
+            n -= give
+    return out
+
+
+def stratum_of_rank(ranks: np.ndarray, strata: tuple[Stratum, ...]) -> np.ndarray:
+    """The stratum index of every rank (ranks start at 1)."""
+    out = np.full(len(ranks), -1, dtype=np.int64)
+    r = np.asarray(ranks)
+    for s in strata:
+        out[(r >= s.rank_from) & (r <= s.rank_to)] = s.index
+    if (out < 0).any():
+        raise PlanError("a rank lies outside every stratum of the plan")
+    return out
+
+
+def draw_plan(
+    population: int,
+    capacity: int,
+    exploration: float = DEFAULT_EXPLORATION,
+    *,
+    seed: int,
+    population_share: float = POPULATION_SHARE,
+) -> pd.DataFrame:
+    """Draw a plan over ranks ``1..population`` (numpy only, reproducible).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pick, by rank: ``rank``, ``stratum``, ``pick`` (``top`` or
+        ``exploration``) and ``inclusion_probability``.
+
+    Examples
+    --------
+    >>> plan = draw_plan(2000, 100, 0.1, seed=1)
+    >>> len(plan), plan["pick"].value_counts().to_dict()
+    (100, {'top': 90, 'exploration': 10})
+    >>> plan.equals(draw_plan(2000, 100, 0.1, seed=1))
+    True
+    """
+    strata = plan_strata(population, capacity, exploration, population_share=population_share)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for s in strata:
+        if s.kind == "top":
+            ranks = np.arange(1, s.size + 1)
+        else:
+            ranks = s.rank_from + np.sort(rng.choice(s.size, size=s.drawn, replace=False))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "rank": ranks.astype(np.int64),
+                    "stratum": s.index,
+                    "pick": "top" if s.kind == "top" else "exploration",
+                    "inclusion_probability": s.inclusion_probability,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True).sort_values("rank", ignore_index=True)
+
+
+def seed_of(run_id: str) -> int:
+    """The default seed of a run's plan: 31 bits of a sha256 of the run id."""
+    return int(hashlib.sha256(f"plan\x1f{run_id}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class VisitPlan:
+    """A stored plan.
+
+    Attributes
+    ----------
+    run_id : str
+    as_of : datetime.date
+        The run's scoring date.
+    capacity, n_top, n_exploration, seed : int
+    exploration_share, population_share : float
+    strata : tuple of Stratum
+    items : pandas.DataFrame
+        One row per pick: ``address_id, rank, stratum, pick, inclusion_probability,
+        district, neighbourhood, declined, decline_reason``, by rank.
+    created_at : datetime.datetime
+    created_by : str
+    stored_now : bool
+        False when the plan was stored before and returned as it is.
+    """
+
+    run_id: str
+    as_of: dt.date
+    capacity: int
+    exploration_share: float
+    population_share: float
+    n_top: int
+    n_exploration: int
+    seed: int
+    strata: tuple[Stratum, ...]
+    items: pd.DataFrame
+    created_at: dt.datetime
+    created_by: str
+    stored_now: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan without its items, JSON-serialisable."""
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "capacity": self.capacity,
+            "exploration_share": self.exploration_share,
+            "population_share": self.population_share,
+            "n_top": self.n_top,
+            "n_exploration": self.n_exploration,
+            "seed": self.seed,
+            "strata": [s.to_dict() for s in self.strata],
+            "n_declined": int(self.items["declined"].sum()),
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "stored_now": self.stored_now,
+        }
+
+
+def create_plan(
+    store: Store,
+    run_id: str,
+    capacity: int,
+    exploration: float = DEFAULT_EXPLORATION,
+    *,
+    created_by: str,
+    seed: int | None = None,
+    population_share: float = POPULATION_SHARE,
+) -> VisitPlan:
+    """Draw a run's visit plan and store it, in one transaction.
+
+    A run has at most one plan: asked again with the same capacity and share (and
+    seed, if given), the stored plan is returned; with others, it is refused.
+
+    Parameters
+    ----------
+    store : Store
+    run_id : str
+        A stored run.
+    capacity : int
+        Visits to propose, at most the run's scored dwellings.
+    exploration : float, default DEFAULT_EXPLORATION
+        Share of the capacity drawn at random.
+    created_by : str
+        Who asked (a user name or key id).
+    seed : int, optional
+        The draw's seed; default :func:`seed_of` the run id.
+    population_share : float, default POPULATION_SHARE
+
+    Returns
+    -------
+    VisitPlan
+
+    Raises
+    ------
+    RunNotFound
+        When no run has this id.
+    PlanError
+        When the capacity or share is out of range, or the run already has another plan.
+    """
+    seed = seed_of(run_id) if seed is None else int(seed)
+    try:
+        existing = get_plan(store, run_id)
+    except PlanNotFound:
+        existing = None
+    if existing is not None:
+        if (existing.capacity, existing.exploration_share, existing.seed) != (
+            capacity,
+            exploration,
+            seed,
+        ):
+            raise PlanError(
+                f"run {run_id} already has a visit plan (capacity {existing.capacity}, "
+                f"exploration {existing.exploration_share:g}, seed {existing.seed}); a plan is "
+                "never redrawn"
+            )
+        return existing
+    with store.transaction() as session:
+        run = session.scalar(select(ScoringRunRow).where(ScoringRunRow.run_id == run_id))
+        if run is None:
+            raise RunNotFound(f"no scoring run {run_id}")
+        items = pd.DataFrame(
+            session.execute(
+                select(RunItemRow.address_id, RunItemRow.rank).where(RunItemRow.run_id == run_id)
+            ).all(),
+            columns=["address_id", "rank"],
+        )
+        strata = plan_strata(len(items), capacity, exploration, population_share=population_share)
+        drawn = draw_plan(
+            len(items), capacity, exploration, seed=seed, population_share=population_share
+        )
+        picks = drawn.merge(items, on="rank", how="left", validate="one_to_one")
+        if picks["address_id"].isna().any():  # pragma: no cover - ranks are 1..n
+            raise PlanError(f"run {run_id} has gaps in its ranks")
+        session.add(
+            VisitPlanRow(
+                run_id=run_id,
+                capacity=capacity,
+                exploration_share=float(exploration),
+                population_share=float(population_share),
+                n_top=int((picks["pick"] == "top").sum()),
+                n_exploration=int((picks["pick"] == "exploration").sum()),
+                seed=seed,
+                strata=json.dumps([asdict(s) for s in strata]),
+                created_at=dt.datetime.now(dt.UTC),
+                created_by=created_by,
+            )
+        )
+        session.flush()
+        session.add_all(
+            VisitPlanItemRow(
+                run_id=run_id,
+                address_id=str(address),
+                rank=int(rank),
+                stratum=int(stratum),
+                pick=str(pick),
+                inclusion_probability=float(probability),
+            )
+            for address, rank, stratum, pick, probability in zip(
+                picks["address_id"].tolist(),
+                picks["rank"].tolist(),
+                picks["stratum"].tolist(),
+                picks["pick"].tolist(),
+                picks["inclusion_probability"].tolist(),
+                strict=True,
+            )
+        )
+    plan = get_plan(store, run_id)
+    return VisitPlan(**{**plan.__dict__, "stored_now": True})
+
+
+def get_plan(store: Store, run_id: str) -> VisitPlan:
+    """The stored plan of a run.
+
+    Raises
+    ------
+    PlanNotFound
+        When the run has no plan (or does not exist).
+    """
+    with store.transaction() as session:
+        row = session.scalar(select(VisitPlanRow).where(VisitPlanRow.run_id == run_id))
+        if row is None:
+            raise PlanNotFound(
+                f"run {run_id} has no visit plan: `stratum run ... --capacity N` draws one"
+            )
+        as_of = session.scalar(select(ScoringRunRow.as_of).where(ScoringRunRow.run_id == run_id))
+        picks = session.execute(
+            select(
+                VisitPlanItemRow.address_id,
+                VisitPlanItemRow.rank,
+                VisitPlanItemRow.stratum,
+                VisitPlanItemRow.pick,
+                VisitPlanItemRow.inclusion_probability,
+                RunItemRow.district,
+                RunItemRow.neighbourhood,
+            )
+            .join(
+                RunItemRow,
+                (RunItemRow.run_id == VisitPlanItemRow.run_id)
+                & (RunItemRow.address_id == VisitPlanItemRow.address_id),
+            )
+            .where(VisitPlanItemRow.run_id == run_id)
+            .order_by(VisitPlanItemRow.rank)
+        ).all()
+        declines = dict(
+            session.execute(
+                select(PlanDeclineRow.address_id, PlanDeclineRow.reason).where(
+                    PlanDeclineRow.run_id == run_id
+                )
+            ).all()
+        )
+    items = pd.DataFrame(
+        picks,
+        columns=[
+            "address_id",
+            "rank",
+            "stratum",
+            "pick",
+            "inclusion_probability",
+            "district",
+            "neighbourhood",
+        ],
+    )
+    items["declined"] = items["address_id"].isin(list(declines))
+    items["decline_reason"] = items["address_id"].map(declines)
+    assert as_of is not None
+    return VisitPlan(
+        run_id=row.run_id,
+        as_of=as_of,
+        capacity=row.capacity,
+        exploration_share=row.exploration_share,
+        population_share=row.population_share,
+        n_top=row.n_top,
+        n_exploration=row.n_exploration,
+        seed=row.seed,
+        strata=tuple(Stratum(**s) for s in json.loads(row.strata)),
+        items=items,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def plan_export(
+    plan: VisitPlan, audience: Literal["visitor", "analyst"] = "visitor"
+) -> pd.DataFrame:
+    """The plan as a table for those who visit, or for the analyst.
+
+    Parameters
+    ----------
+    plan : VisitPlan
+    audience : {"visitor", "analyst"}, default "visitor"
+        ``visitor``: ``run_id, visit_order, address_id, district, neighbourhood``, in
+        a random order (seeded by the plan's seed): nothing tells an exploration
+        pick from a top pick, and declined picks are left out. ``analyst``: every
+        pick by rank with ``rank, pick, inclusion_probability, stratum, band`` and
+        whether it was declined.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    items = plan.items.copy()
+    items.insert(0, "run_id", plan.run_id)
+    if audience == "analyst":
+        bands = {s.index: s.band for s in plan.strata}
+        items["band"] = items["stratum"].map(bands)
+        return items[list(ANALYST_COLUMNS)].reset_index(drop=True)
+    if audience != "visitor":
+        raise ValueError(f"audience must be 'visitor' or 'analyst', not {audience!r}")
+    visits = items.loc[~items["declined"]]
+    order = np.random.default_rng(plan.seed + 1).permutation(len(visits))
+    shuffled = visits.iloc[order].reset_index(drop=True)
+    shuffled["visit_order"] = np.arange(1, len(shuffled) + 1)
+    return shuffled[list(VISITOR_COLUMNS)]
+
+
+def decline_pick(
+    store: Store,
+    run_id: str,
+    address_id: str,
+    reason: str,
+    note: str | None,
+    *,
+    declined_by: str,
+) -> None:
+    """Record that an analyst declined a pick of a plan; it then counts as non-response.
+
+    Parameters
+    ----------
+    store : Store
+    run_id, address_id : str
+        The pick.
+    reason : str
+        One of :data:`~stratum_ml.store.tables.DECLINE_REASONS`.
+    note : str or None
+        Free text, required for ``other``; checked like every free text of the store
+        (:func:`~stratum_ml.store.free_text.reason_problems`: no person data).
+    declined_by : str
+
+    Raises
+    ------
+    PlanError
+        When the reason or note is refused, the address is not a pick of the plan, or
+        the pick was declined before; nothing is stored.
+    PlanNotFound
+        When the run has no plan.
+    """
+    problems = []
+    if reason not in DECLINE_REASONS:
+        problems.append(f"reason must be one of {', '.join(DECLINE_REASONS)}, not {reason!r}")
+    text = None if note is None or not note.strip() else note.strip()
+    if reason == "other" and text is None:
+        problems.append("reason 'other' needs a note saying why")
+    if text is not None:
+        problems.extend(f"note: {p}" for p in reason_problems(text))
+    if problems:
+        raise PlanError("the decline was not stored: " + "; ".join(problems))
+    plan = get_plan(store, run_id)
+    if address_id not in set(plan.items["address_id"]):
+        raise PlanError(f"address {address_id} is not a pick of the plan of run {run_id}")
+    try:
+        with store.transaction() as session:
+            session.add(
+                PlanDeclineRow(
+                    run_id=run_id,
+                    address_id=address_id,
+                    reason=reason,
+                    note=text,
+                    declined_at=dt.datetime.now(dt.UTC),
+                    declined_by=declined_by,
+                )
+            )
+    except IntegrityError:
+        raise PlanError(
+            f"address {address_id} was declined before in the plan of run {run_id}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What an exploration share buys, per year of plans.
+
+    Attributes
+    ----------
+    strata : tuple of Stratum
+        One plan's strata.
+    runs_per_year : int
+    bands : pandas.DataFrame
+        Per stratum: ``band, kind, size, per_run, per_year, inclusion_probability``.
+    precision : pandas.DataFrame
+        Per k: ``visits_per_run`` and ``visits_per_year`` (expected exploration visits
+        in the top k), ``half_width_run`` (the worst-case 95% +/- on precision@k from
+        one plan) and ``half_width_year`` (from a year of plans, averaged).
+    """
+
+    strata: tuple[Stratum, ...]
+    runs_per_year: int
+    bands: pd.DataFrame
+    precision: pd.DataFrame
+
+
+def explain_share(
+    population: int,
+    capacity: int,
+    exploration: float = DEFAULT_EXPLORATION,
+    *,
+    runs_per_year: int = 12,
+    ks: tuple[int, ...] = (100, 250, 500),
+    population_share: float = POPULATION_SHARE,
+) -> Explanation:
+    """Expected exploration visits per rank band per year and the +/- they give.
+
+    The +/- on precision@k is ``1.96 * SE / k`` with the stratified variance of the
+    unknown part of the top k (the bands beyond the top picks, without replacement),
+    at the worst case: every dwelling of a band a violation with probability 0.5.
+    Inside the top picks precision@k is counted, not estimated: +/- 0. The yearly
+    figure averages ``runs_per_year`` independent monthly estimates of a precision
+    that is assumed stable over the year (``half_width_run / sqrt(runs_per_year)``).
+
+    Examples
+    --------
+    >>> e = explain_share(60_000, 500, 0.1)
+    >>> e.precision.set_index("k")["half_width_run"].round(3).to_dict()
+    {100: 0.0, 250: 0.0, 500: 0.017}
+    """
+    strata = plan_strata(population, capacity, exploration, population_share=population_share)
+    bands = pd.DataFrame(
+        [
+            {
+                "band": s.band,
+                "kind": s.kind,
+                "size": s.size,
+                "per_run": s.drawn,
+                "per_year": s.drawn * runs_per_year,
+                "inclusion_probability": s.inclusion_probability,
+            }
+            for s in strata
+        ]
+    )
+    rows = []
+    for k in ks:
+        if k > population:
+            continue
+        var = 0.0
+        visits = 0.0
+        feasible = True
+        for s in strata:
+            if s.kind == "top" or s.rank_from > k:
+                continue
+            inside = min(k, s.rank_to) - s.rank_from + 1
+            if s.drawn == 0:
+                feasible = False
+                continue
+            share = inside / s.size
+            visits += s.drawn * share
+            # z = y * [rank <= k] in the stratum, y a violation with probability 0.5
+            s2 = 0.5 * share * (1.0 - 0.5 * share)
+            var += s.size**2 * (1.0 - s.drawn / s.size) * s2 / s.drawn
+        half = Z95 * math.sqrt(var) / k if feasible else math.nan
+        rows.append(
+            {
+                "k": k,
+                "visits_per_run": visits,
+                "visits_per_year": visits * runs_per_year,
+                "half_width_run": half,
+                "half_width_year": half / math.sqrt(runs_per_year),
+            }
+        )
+    return Explanation(
+        strata=strata,
+        runs_per_year=runs_per_year,
+        bands=bands,
+        precision=pd.DataFrame(
+            rows,
+            columns=[
+                "k",
+                "visits_per_run",
+                "visits_per_year",
+                "half_width_run",
+                "half_width_year",
+            ],
+        ),
+    )
