@@ -88,6 +88,17 @@ class RunConfig(BaseModel):
     evaluate_mitigations: bool = Field(
         True, description="also train each mitigation and report its effect side by side"
     )
+    final_fit_folds: int = Field(
+        5,
+        ge=0,
+        description=(
+            "After the time-split evaluation, the registered model is refitted on every "
+            "labelled visit (holdout and visits recorded through the service included), with "
+            "boosting rounds and calibration chosen by this many folds grouped by address "
+            "(training.refit). 0 registers the split model itself. The reported evaluation is "
+            "always the split model's."
+        ),
+    )
     seed: int = 0
 
     @classmethod

@@ -14,7 +14,9 @@ model as ``challenger``.
 5. :func:`_assess` -- honest precision@k and the fairness gate, per variant;
 6. :func:`_baselines` -- random choice and current practice, estimated the same way;
 7. :func:`_holdout_metrics`, :func:`_explain` -- probabilities, calibration, SHAP;
-8. :func:`_report` and :func:`_outcome` -- everything put together.
+8. :func:`_report` and :func:`_outcome` -- everything put together;
+9. :func:`_final_fit` -- the model to register, refitted on every labelled visit
+   (:mod:`stratum_ml.training.refit`); the report stays the split model's.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from stratum_ml.training.holdout import (
 )
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.propensity import visit_propensity
+from stratum_ml.training.refit import FinalFit, refit_on_all_visits
 from stratum_ml.training.report import (
     CalibrationBin,
     EvaluationReport,
@@ -211,6 +214,7 @@ def _proxy_features(sets: _Sets, config: RunConfig, say: Say) -> tuple[pd.DataFr
 class _Variant:
     model: RiskModel
     features: list[str]
+    weights: pd.Series  # per visit of ts_eval, what the trees were fitted with
 
 
 def _fit(sets: _Sets, config: RunConfig, features: list[str], weights: pd.Series) -> RiskModel:
@@ -246,7 +250,7 @@ def _fit_variants(
     """The model without mitigation, and each mitigation the config asks for or compares."""
     say("training the model")
     base = list(sets.feature_set.features)
-    variants = {"none": _Variant(_fit(sets, config, base, weights), base)}
+    variants = {"none": _Variant(_fit(sets, config, base, weights), base, weights)}
     wanted = {config.mitigation}
     if config.evaluate_mitigations:
         wanted |= {"reweight", "drop_proxies"}
@@ -258,10 +262,11 @@ def _fit_variants(
             make_queries(visits["address_id"], visits["inspected_at"], index=sets.ts_eval.X.index),
         )[REWEIGHT_ATTRIBUTE]
         fair_w = weights * _reweigh(groups_fit, sets.ts_eval.y)
-        variants["reweight"] = _Variant(_fit(sets, config, base, fair_w / fair_w.mean()), base)
+        fair_w = fair_w / fair_w.mean()
+        variants["reweight"] = _Variant(_fit(sets, config, base, fair_w), base, fair_w)
     if "drop_proxies" in wanted:
         kept = [f for f in base if f not in flagged]
-        variants["drop_proxies"] = _Variant(_fit(sets, config, kept, weights), kept)
+        variants["drop_proxies"] = _Variant(_fit(sets, config, kept, weights), kept, weights)
     if config.mitigation not in variants:
         raise ValueError(
             f"mitigation {config.mitigation!r} cannot be applied: the audit attributes needed "
@@ -390,6 +395,33 @@ def _explain(
 # --------------------------------------------------------------------------- putting together
 
 
+def _final_fit(sets: _Sets, variant: _Variant, config: RunConfig, say: Say) -> FinalFit | None:
+    """The registered variant refitted on every labelled visit (``None``: folds set to 0).
+
+    Every labelled visit up to the training cut-off (the latest visit) takes part:
+    train, tune and holdout, with the outcomes recorded through the service, which,
+    being the newest, fall in the holdout and would otherwise never reach the trees.
+    Weights are the variant's; under ``weighting: ipw`` the holdout visits, which the
+    propensity model was not fitted on, weigh 1.
+    """
+    if config.final_fit_folds == 0:
+        return None
+    say("refitting on every labelled visit (rounds and calibration by cross-fitting)")
+    ts = sets.ts_eval
+    parts = pd.Series("train", index=ts.X.index)
+    parts[sets.split.tune] = "tune"
+    parts[sets.split.holdout] = "holdout"
+    return refit_on_all_visits(
+        ts.X[variant.features],
+        ts.y,
+        ts.visits,
+        config,
+        sample_weight=variant.weights.reindex(ts.X.index).fillna(1.0).to_numpy(dtype=float),
+        parts=parts,
+        n_folds=config.final_fit_folds,
+    )
+
+
 def _report(
     config: RunConfig,
     chosen: _Assessment,
@@ -470,8 +502,10 @@ def train_model(
     Returns
     -------
     TrainingOutcome
-        The registered variant's model, its :class:`EvaluationReport`, tables,
-        figures and the frames promotion re-scores models on.
+        The registered variant's split model (``model``, what the report measured),
+        its refit on every labelled visit (``final_fit``, what is registered), its
+        :class:`EvaluationReport`, tables, figures and the frames promotion re-scores
+        models on.
     """
     config = config or RunConfig()
     say = say or log.info
@@ -515,6 +549,17 @@ def train_model(
         "feature_params": config.feature_params.model_dump(mode="json"),
         "mitigation": config.mitigation,
     }
+    final = _final_fit(sets, registered, config, say)
+    if final is not None:
+        final.model.metadata_ = {
+            **model.metadata_,
+            "trained_on": (
+                f"all {final.n_visits} labelled visits {final.fit_from} .. {final.fit_until} "
+                f"(evaluated as the model fitted on {periods['train_from']} .. "
+                f"{periods['train_until']})"
+            ),
+            "final_fit": final.to_dict(),
+        }
     return TrainingOutcome(
         model=model,
         config=config,
@@ -542,6 +587,7 @@ def train_model(
         evaluation_data={"holdout": sets.holdout, "population": sets.population},
         fingerprints=dict(tables.fingerprints),
         row_counts={name: len(df) for name, df in tables.items()},
+        final_fit=final,
     )
 
 
