@@ -1,4 +1,4 @@
-"""``stratum train``, ``evaluate`` and ``promote``: a model from training to champion.
+"""``stratum train``, ``evaluate``, ``promote`` and ``compare``: a model from training to champion.
 
 Exit status of ``promote``: 0 promoted, 1 refused.
 """
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from stratum_ml.evaluation.truth import TruthCheck
+    from stratum_ml.training.compare import VersionComparison
     from stratum_ml.training.outcome import TrainingOutcome
     from stratum_ml.training.report import EvaluationReport
     from stratum_ml.training.tracking import RegisteredVersion
@@ -265,3 +266,74 @@ def promote(
     for reason in result.reasons:
         out.print(f"  - {reason}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.promoted else 1)
+
+
+def compare(
+    first: Annotated[str, typer.Argument(help="Version or alias, e.g. champion.")],
+    second: Annotated[
+        str, typer.Argument(help="Version or alias whose holdout visits are used, e.g. challenger.")
+    ],
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model; default: $STRATUM_MODEL_NAME.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Two versions side by side on the same visits, with the paired difference (SECOND - FIRST).
+
+    Both are scored on SECOND's holdout: its random-sample visits, ranked in its
+    logged population. Promotion decides on the same comparison at the headline k.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from stratum_ml.config import get_settings
+    from stratum_ml.model.store import client_for, configure_mlflow
+    from stratum_ml.training.compare import paired_comparison
+    from stratum_ml.training.report import ReportMissing
+    from stratum_ml.training.tracking import json_text
+
+    settings = get_settings()
+    configure_mlflow(settings)
+    name = model_name or settings.model_name
+    client = client_for(settings)
+    try:
+        result = paired_comparison(client, name, second, first, settings)
+    except (MlflowException, ReportMissing, ValueError) as exc:
+        raise fail(f"{name}: cannot compare {first} and {second}: {exc}", 1) from None
+    if as_json:
+        payload = {"model_name": name, "first": first, "second": second, **result.to_dict()}
+        typer.echo(json_text(payload))
+        return
+    out.print(_comparison_table(result, first, second))
+    d = result.comparison.decision
+    out.print(f"decides promotion: {d.describe()}", highlight=False, soft_wrap=True)
+
+
+def _comparison_table(result: VersionComparison, first: str, second: str) -> Table:
+    from rich.table import Table
+
+    c = result.comparison
+    a = f"{second} (v{result.challenger.version})"
+    b = f"{first} (v{result.champion.version})"
+    table = Table(
+        title=f"precision@k on the same {c.n_visits} random-sample visits (holdout of "
+        f"v{result.challenger.version} from {result.visits_from}; population {c.population})"
+    )
+    for col in ("k", a, b, f"difference {second} - {first}", "95% paired interval"):
+        table.add_column(col)
+
+    def one(est: float, low: float, high: float, n: int) -> str:
+        return f"{est:.3f} [{low:.3f}, {high:.3f}] (n={n})" if n else f"- (n={n})"
+
+    for row in c.rows:
+        if row.estimable:
+            diff, interval = f"{row.difference:+.3f}", f"[{row.low:+.3f}, {row.high:+.3f}]"
+        else:
+            diff, interval = "not estimable", "too few random visits in a top"
+        table.add_row(
+            str(row.k),
+            one(row.challenger, row.challenger_low, row.challenger_high, row.n_challenger),
+            one(row.champion, row.champion_low, row.champion_high, row.n_champion),
+            diff,
+            interval,
+        )
+    return table

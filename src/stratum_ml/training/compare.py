@@ -41,6 +41,7 @@ from stratum_ml.model.registry import (
 )
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.holdout import RANDOM_REASON
+from stratum_ml.training.report import read_logged_report
 from stratum_ml.training.tracking import EVALUATED_MODEL_ARTIFACT
 
 __all__ = ["ComparedVersion", "VersionComparison", "paired_comparison", "paired_verdict"]
@@ -123,8 +124,8 @@ def paired_comparison(
     champion: str,
     settings: Settings,
     *,
-    ks: tuple[int, ...],
-    decide_k: int,
+    ks: tuple[int, ...] | None = None,
+    decide_k: int | None = None,
     seed: int = 0,
 ) -> VersionComparison:
     """Score two versions on the challenger's holdout visits and pair their precision@k.
@@ -137,10 +138,10 @@ def paired_comparison(
     challenger, champion : str
         Versions or aliases. The visits are the challenger's.
     settings : Settings
-    ks : tuple of int
-        Cut-offs to show.
-    decide_k : int
-        The cut-off the decision rests on (the challenger's headline k).
+    ks : tuple of int, optional
+        Cut-offs to show; default: the challenger's logged report's.
+    decide_k : int, optional
+        The cut-off the decision rests on; default: the challenger's headline k.
     seed : int, default 0
         Bootstrap seed.
 
@@ -155,8 +156,14 @@ def paired_comparison(
         they lack) or no population is left to rank.
     mlflow.exceptions.MlflowException
         If a version or its run's artifacts do not exist.
+    ReportMissing
+        If ``ks`` or ``decide_k`` is not given and the challenger's run holds no report.
     """
     ours, ours_info = _evaluated_model(client, name, challenger, settings)
+    if ks is None or decide_k is None:
+        report = read_logged_report(ours_info.run_id, settings)
+        ks = ks if ks is not None else tuple(at.k for at in report.precision)
+        decide_k = decide_k if decide_k is not None else report.headline_k
     theirs, theirs_info = _evaluated_model(client, name, champion, settings)
     holdout, population = _frames(ours_info.run_id, settings)
     starts = [pd.Timestamp(s) for s in (ours_info.holdout_from, theirs_info.holdout_from) if s]
