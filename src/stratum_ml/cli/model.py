@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from stratum_ml.evaluation.truth import TruthCheck
+    from stratum_ml.model.risk_model import RiskModel
     from stratum_ml.training.compare import VersionComparison
     from stratum_ml.training.outcome import TrainingOutcome
     from stratum_ml.training.report import EvaluationReport
@@ -152,11 +153,32 @@ def evaluate(
     )
     tables = load(sources)
     guard_date(ref, tables, "--as-of" if as_of else "population_as_of")
-    scorer = Scorer.from_sources(risk_model, tables, ref)
+    measured = _measured_model(info.version)
+    scorer = Scorer.from_sources(measured, tables, ref)
     check = check_against_truth(
         scorer.table["raw_score"], truth_table, ref, report.honest, features=scorer.features
     )
     _print_truth_check(check)
+
+
+def _measured_model(version: str) -> RiskModel:
+    """The model the logged estimates measured: the split model when a final fit is registered.
+
+    The truth check sets the logged honest estimate beside the true precision of the
+    same model; a registered refit on every visit is a different (later) model.
+    """
+    from stratum_ml.config import get_settings
+    from stratum_ml.model.store import client_for
+    from stratum_ml.training.compare import evaluated_model
+
+    settings = get_settings()
+    model, which = evaluated_model(client_for(settings), settings.model_name, version, settings)
+    if which.model != "registered model":
+        out.print(
+            "the truth check is of the evaluated (split) model, which the logged estimates "
+            "measured; the registered model is its refit on every labelled visit"
+        )
+    return model
 
 
 def _precision_table(report: EvaluationReport, title: str) -> Table:

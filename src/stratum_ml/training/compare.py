@@ -44,7 +44,13 @@ from stratum_ml.training.holdout import RANDOM_REASON
 from stratum_ml.training.report import read_logged_report
 from stratum_ml.training.tracking import EVALUATED_MODEL_ARTIFACT
 
-__all__ = ["ComparedVersion", "VersionComparison", "paired_comparison", "paired_verdict"]
+__all__ = [
+    "ComparedVersion",
+    "VersionComparison",
+    "evaluated_model",
+    "paired_comparison",
+    "paired_verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,14 @@ class VersionComparison:
         }
 
 
-def _evaluated_model(
+def evaluated_model(
     client: MlflowClient, name: str, ref: str, settings: Settings
 ) -> tuple[RiskModel, ComparedVersion]:
+    """The model a version's logged evaluation measured, and which one it is.
+
+    The split model (``evaluated_model/``) when the version registered a final fit on
+    every visit, else the registered model (which then is the split model).
+    """
     registered, mv = load_version(client, name, ref, settings)
     run_id = str(mv.run_id)
     tags = client.get_run(run_id).data.tags
@@ -159,12 +170,12 @@ def paired_comparison(
     ReportMissing
         If ``ks`` or ``decide_k`` is not given and the challenger's run holds no report.
     """
-    ours, ours_info = _evaluated_model(client, name, challenger, settings)
+    ours, ours_info = evaluated_model(client, name, challenger, settings)
     if ks is None or decide_k is None:
         report = read_logged_report(ours_info.run_id, settings)
         ks = ks if ks is not None else tuple(at.k for at in report.precision)
         decide_k = decide_k if decide_k is not None else report.headline_k
-    theirs, theirs_info = _evaluated_model(client, name, champion, settings)
+    theirs, theirs_info = evaluated_model(client, name, champion, settings)
     holdout, population = _frames(ours_info.run_id, settings)
     starts = [pd.Timestamp(s) for s in (ours_info.holdout_from, theirs_info.holdout_from) if s]
     visits_from = max(starts) if starts else pd.Timestamp(holdout["inspected_at"].min())
