@@ -331,7 +331,8 @@ def model_card_markdown(
         "- Residents can object to and appeal any decision taken after a visit, and can ask "
         "which data about them was used; the municipality publishes how.",
         "- A new version replaces the champion only through `stratum promote`, which refuses "
-        "it unless the fairness gate passed and its honest precision is not worse.",
+        "it unless the fairness gate passed and its honest precision is not worse than the "
+        "champion's beyond the interval of their paired difference on the same visits.",
     ]
     return _join(parts)
 
@@ -463,13 +464,15 @@ def algoritmeregister_json(
             f"{', '.join(config.fairness.metrics)} tussen groepen binnen "
             f"[{config.fairness.min_ratio:g}, {config.fairness.max_ratio:g}]) en een "
             "proxy-controle per kenmerk; een nieuwe versie wordt alleen in gebruik genomen "
-            "als de toets slaagt en de eerlijke precisie niet slechter is; een deel van de "
+            "als de toets slaagt en de eerlijke precisie niet aantoonbaar slechter is (gepaard "
+            "vergeleken op dezelfde bezoeken); een deel van de "
             "bezoeken blijft aselect."
         ),
         "performance_standard": _given(
             f"Eerlijke precisie@{config.headline_k} (het aandeel overtredingen onder de "
             f"{config.headline_k} hoogst gescoorde adressen, geschat op aselecte "
-            f"bezoeken): {honest}. Een nieuwe versie mag niet slechter zijn dan de huidige."
+            f"bezoeken): {honest}. Een nieuwe versie mag niet aantoonbaar slechter zijn dan de "
+            "huidige."
             + (
                 " Dit getal is gemeten aan het model van de tijdsplitsing; het geregistreerde "
                 "model is hetzelfde recept, opnieuw getraind op alle bezoeken."
