@@ -79,7 +79,7 @@ class RiskModel:
         )
         p = self.params or LightGBMParams()
         self.booster_ = lgb.train(
-            self._lgb_params(),
+            self.lightgbm_params(),
             train,
             num_boost_round=p.n_estimators,
             valid_sets=[tune],
@@ -128,12 +128,31 @@ class RiskModel:
             raise ValueError(f"n_rounds must be at least 1, got {n_rounds}")
         self._describe_columns(X)
         self.booster_ = lgb.train(
-            self._lgb_params(), self._dataset(X, y, sample_weight), num_boost_round=n_rounds
+            self.lightgbm_params(), self._dataset(X, y, sample_weight), num_boost_round=n_rounds
         )
         self.best_iteration_ = int(n_rounds)
         self.calibrator_ = calibrator
         self.metadata_ = {}
         return self
+
+    @classmethod
+    def from_booster(
+        cls, booster: lgb.Booster, *, like: RiskModel, n_rounds: int, calibrator: Calibrator
+    ) -> RiskModel:
+        """A model from trees fitted elsewhere on ``like``'s matrix (same columns, categories).
+
+        For models fitted by another procedure on :meth:`matrix` of the same features
+        (the fairness frontier's GridSearch); ``like`` gives the columns, the category
+        lists and the settings.
+        """
+        model = cls(like.params, like.calibration, like.seed)
+        model.feature_names_in_ = list(like.feature_names_in_)
+        model.categories_ = {k: list(v) for k, v in like.categories_.items()}
+        model.booster_ = booster
+        model.best_iteration_ = int(n_rounds)
+        model.calibrator_ = calibrator
+        model.metadata_ = {}
+        return model
 
     def _describe_columns(self, X: pd.DataFrame) -> None:
         self.feature_names_in_ = [str(c) for c in X.columns]
@@ -155,7 +174,8 @@ class RiskModel:
             free_raw_data=True,
         )
 
-    def _lgb_params(self) -> dict[str, Any]:
+    def lightgbm_params(self) -> dict[str, Any]:
+        """The parameters :func:`lightgbm.train` gets (objective, tree settings, seed)."""
         p = self.params or LightGBMParams()
         return {
             "objective": "binary",

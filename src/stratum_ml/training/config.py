@@ -99,6 +99,16 @@ class RunConfig(BaseModel):
             "always the split model's."
         ),
     )
+    frontier_grid_size: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Points of the fairness frontier (training.frontier): fairlearn GridSearch with a "
+            "false-positive-rate-parity constraint on any_resident_born_outside_europe, each "
+            "point measured like the model and logged as tables/fairness_frontier.csv and "
+            "plots/fairness_frontier.png. 0: not fitted (it adds a fit and an audit per point)."
+        ),
+    )
     seed: int = 0
 
     @classmethod
