@@ -209,3 +209,23 @@ def test_the_final_fit_is_at_least_as_precise_as_the_split_model_in_truth(
         precision[name] = rows.to_dict()
     assert precision["refit"][500] >= precision["split"][500], precision
     assert precision["refit"][100] >= precision["split"][100], precision
+
+
+def test_the_fairness_frontier_is_measured_like_the_model(small_town: Municipality) -> None:
+    config = RunConfig(evaluate_mitigations=False, frontier_grid_size=3, final_fit_folds=0)
+    outcome = train_model(small_town.sources, small_town.audit, config)
+    table = outcome.tables["fairness_frontier"]
+    assert table["kind"].tolist() == ["model", "current_practice", *["frontier"] * 3]
+    points = table.loc[table["kind"] == "frontier"].set_index("point")
+    assert points["multiplier"].is_monotonic_increasing
+    model = table.iloc[0]
+    unconstrained = points.loc[points["multiplier"] == 0].iloc[0]
+    # the point without pressure is the model itself: same ratio, same innocents
+    assert unconstrained["fpr_ratio"] == pytest.approx(model["fpr_ratio"])
+    innocent = [c for c in table.columns if c.startswith("innocent_per_500_")]
+    assert {"innocent_per_500_True", "innocent_per_500_False"} <= set(innocent)
+    assert table.loc[1, innocent].notna().any()  # current practice counted too
+    assert "fairness_frontier" in outcome.figures
+    assert any(
+        n.startswith("innocent households per 500 visits") for n in outcome.fairness_verdict.notes
+    )

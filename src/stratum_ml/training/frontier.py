@@ -31,6 +31,7 @@ rather than fewer of the first: the per-group counts beside the ratio show which
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,7 +176,12 @@ def fit_frontier(
         categorical=tuple(names.index(c) for c in like.categories_),
     )
     search = GridSearch(estimator, constraints=FalsePositiveRateParity(), grid_size=grid_size)
-    search.fit(like.matrix(X_train), np.asarray(y_train, dtype=int), sensitive_features=sensitive)
+    with warnings.catch_warnings():  # fairlearn 0.15's own use of pandas, not ours
+        warnings.filterwarnings("ignore", message="Setting a value on a Series via .at")
+        warnings.filterwarnings("ignore", message="Setting an item of incompatible dtype")
+        search.fit(
+            like.matrix(X_train), np.asarray(y_train, dtype=int), sensitive_features=sensitive
+        )
     tune = like.matrix(X_tune)
     points = []
     for column, predictor in enumerate(search.predictors_):

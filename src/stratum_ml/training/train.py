@@ -490,7 +490,12 @@ def _frontier(
     innocents: tuple[dict[str, float], dict[str, float]],
     say: Say,
 ) -> tuple[pd.DataFrame, Figure] | None:
-    """The GridSearch frontier measured like the model, or None (not asked, or no attribute)."""
+    """The GridSearch frontier measured like the model, or None (not asked, or no attribute).
+
+    The frontier is fitted on the training visits whose attribute is known (an
+    address without registered residents has none), so that the constraint is
+    between two groups and the grid moves along one multiplier.
+    """
     if config.frontier_grid_size == 0 or FRONTIER_ATTRIBUTE not in sets.binary_groups:
         return None
     say("fitting the fairness frontier (GridSearch, false-positive-rate parity)")
@@ -500,10 +505,11 @@ def _frontier(
         audit,
         make_queries(visits["address_id"], visits["inspected_at"], index=sets.train.X.index),
     )[FRONTIER_ATTRIBUTE]
+    known = groups.notna().to_numpy()  # two groups: a one-dimensional frontier
     points = fit_frontier(
-        sets.train.X[variant.features],
-        sets.train.y,
-        groups,
+        sets.train.X.loc[known, variant.features],
+        sets.train.y.loc[known],
+        groups.loc[known],
         sets.tune.X[variant.features],
         sets.tune.y,
         variant.model,
