@@ -234,3 +234,19 @@ def test_stratum_compare_shows_both_side_by_side(setup: Setup, settings: Setting
     missing = runner.invoke(app, ["1", "9", "--model-name", name])
     assert missing.exit_code == 1
     assert "cannot compare 1 and 9" in missing.output
+
+
+def test_a_first_promotion_measures_the_evaluated_model_not_the_refit(
+    setup: Setup, settings: Settings
+) -> None:
+    name = "final-fit-first"
+    log_training_run(setup.refitted, settings=settings, model_name=name)
+    result = promote(name, settings=settings)
+    assert result.promoted, result.reasons
+    assert result.challenger_estimate is not None
+    assert result.challenger_estimate.estimate == setup.refitted.honest[100].estimate
+    final = setup.refitted.final_fit
+    assert final is not None
+    refit_scores = final.model.raw_score(setup.world.population)
+    split_scores = setup.refitted.model.raw_score(setup.world.population)
+    assert not np.allclose(refit_scores, split_scores)  # so the two could differ

@@ -39,11 +39,15 @@ from stratum_ml.model.registry import (
     TAG_PROMOTION_DECISION,
     TAG_PROMOTION_REASONS,
     download_run_artifact,
-    load_version,
     registered_aliases,
 )
 from stratum_ml.model.store import client_for, configure_mlflow
-from stratum_ml.training.compare import VersionComparison, paired_comparison, paired_verdict
+from stratum_ml.training.compare import (
+    VersionComparison,
+    evaluated_model,
+    paired_comparison,
+    paired_verdict,
+)
 from stratum_ml.training.holdout import honest_estimates
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
@@ -103,7 +107,10 @@ def _fairness(report: EvaluationReport | None) -> tuple[bool, str]:
 def _first_check(
     client: MlflowClient, name: str, challenger: str, run_id: str, settings: Settings, k: int
 ) -> tuple[bool, str, HonestEstimate]:
-    """Without a champion: the challenger's honest estimate on its own holdout."""
+    """Without a champion: the challenger's honest estimate on its own holdout.
+
+    Of its evaluated model: a registered final fit has seen the holdout visits.
+    """
     with tempfile.TemporaryDirectory(prefix="stratum-promote-") as tmp_name:
         tmp = Path(tmp_name)
         holdout = pd.read_parquet(
@@ -112,7 +119,7 @@ def _first_check(
         population = pd.read_parquet(
             download_run_artifact(run_id, "evaluation/population.parquet", tmp, settings)
         )
-    challenger_model, _ = load_version(client, name, challenger, settings)
+    challenger_model, _ = evaluated_model(client, name, challenger, settings)
     ours = honest_estimates(challenger_model, holdout, population, [k])[k]
     ok, why = PromotionCheck().compare_honest(ours, None)
     return ok, f"honest precision@{k}: {why}", ours
