@@ -16,6 +16,7 @@ COMMANDS = [
     "train",
     "score",
     "evaluate",
+    "compare",
     "serve",
     "keys",
     "audit",

@@ -4,7 +4,7 @@
 module             commands
 ===================  ========================================================
 :mod:`.data`         ``validate``, ``generate``, ``features``
-:mod:`.model`        ``train``, ``evaluate``, ``promote``
+:mod:`.model`        ``train``, ``evaluate``, ``promote``, ``compare``
 :mod:`.score`        ``score``, ``serve``
 :mod:`.runs`         ``run``, ``runs list|show``, ``changes``
 :mod:`.plan`         ``plan`` (export, ``--explain``, ``decline``), ``feedback import``
@@ -60,6 +60,7 @@ app.add_typer(store.decisions_app, name="decisions")
 app.command()(model.train)
 app.command()(score.score)
 app.command()(model.evaluate)
+app.command()(model.compare)
 app.command()(score.serve)
 app.command()(monitor.drift)
 app.command()(runs.run)

@@ -1,4 +1,4 @@
-"""``stratum train``, ``evaluate`` and ``promote``: a model from training to champion.
+"""``stratum train``, ``evaluate``, ``promote`` and ``compare``: a model from training to champion.
 
 Exit status of ``promote``: 0 promoted, 1 refused.
 """
@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from stratum_ml.evaluation.truth import TruthCheck
+    from stratum_ml.model.risk_model import RiskModel
     from stratum_ml.store import Store
+    from stratum_ml.training.compare import VersionComparison
     from stratum_ml.training.outcome import TrainingOutcome
     from stratum_ml.training.report import EvaluationReport
     from stratum_ml.training.tracking import RegisteredVersion
@@ -179,7 +181,8 @@ def evaluate(
     )
     tables = load(sources)
     guard_date(ref, tables, "--as-of" if as_of else "population_as_of")
-    scorer = Scorer.from_sources(risk_model, tables, ref)
+    measured = _measured_model(info.version)
+    scorer = Scorer.from_sources(measured, tables, ref)
     check = check_against_truth(
         scorer.table["raw_score"], truth_table, ref, report.honest, features=scorer.features
     )
@@ -288,6 +291,24 @@ def _run_groups(store: Store, run_id: str, sources: Path) -> pd.DataFrame | None
     groups = address_groups(tables, audit, queries)
     groups.index = pd.Index(ids.to_numpy())
     return groups[[c for c in RESIDENT_GROUPS if c in groups.columns]]
+def _measured_model(version: str) -> RiskModel:
+    """The model the logged estimates measured: the split model when a final fit is registered.
+
+    The truth check sets the logged honest estimate beside the true precision of the
+    same model; a registered refit on every visit is a different (later) model.
+    """
+    from stratum_ml.config import get_settings
+    from stratum_ml.model.store import client_for
+    from stratum_ml.training.compare import evaluated_model
+
+    settings = get_settings()
+    model, which = evaluated_model(client_for(settings), settings.model_name, version, settings)
+    if which.model != "registered model":
+        out.print(
+            "the truth check is of the evaluated (split) model, which the logged estimates "
+            "measured; the registered model is its refit on every labelled visit"
+        )
+    return model
 
 
 def _precision_table(report: EvaluationReport, title: str) -> Table:
@@ -404,3 +425,74 @@ def promote(
     for reason in result.reasons:
         out.print(f"  - {reason}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.promoted else 1)
+
+
+def compare(
+    first: Annotated[str, typer.Argument(help="Version or alias, e.g. champion.")],
+    second: Annotated[
+        str, typer.Argument(help="Version or alias whose holdout visits are used, e.g. challenger.")
+    ],
+    model_name: Annotated[
+        str | None, typer.Option(help="Registered model; default: $STRATUM_MODEL_NAME.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Two versions side by side on the same visits, with the paired difference (SECOND - FIRST).
+
+    Both are scored on SECOND's holdout: its random-sample visits, ranked in its
+    logged population. Promotion decides on the same comparison at the headline k.
+    """
+    from mlflow.exceptions import MlflowException
+
+    from stratum_ml.config import get_settings
+    from stratum_ml.model.store import client_for, configure_mlflow
+    from stratum_ml.training.compare import paired_comparison
+    from stratum_ml.training.report import ReportMissing
+    from stratum_ml.training.tracking import json_text
+
+    settings = get_settings()
+    configure_mlflow(settings)
+    name = model_name or settings.model_name
+    client = client_for(settings)
+    try:
+        result = paired_comparison(client, name, second, first, settings)
+    except (MlflowException, ReportMissing, ValueError) as exc:
+        raise fail(f"{name}: cannot compare {first} and {second}: {exc}", 1) from None
+    if as_json:
+        payload = {"model_name": name, "first": first, "second": second, **result.to_dict()}
+        typer.echo(json_text(payload))
+        return
+    out.print(_comparison_table(result, first, second))
+    d = result.comparison.decision
+    out.print(f"decides promotion: {d.describe()}", highlight=False, soft_wrap=True)
+
+
+def _comparison_table(result: VersionComparison, first: str, second: str) -> Table:
+    from rich.table import Table
+
+    c = result.comparison
+    a = f"{second} (v{result.challenger.version})"
+    b = f"{first} (v{result.champion.version})"
+    table = Table(
+        title=f"precision@k on the same {c.n_visits} random-sample visits (holdout of "
+        f"v{result.challenger.version} from {result.visits_from}; population {c.population})"
+    )
+    for col in ("k", a, b, f"difference {second} - {first}", "95% paired interval"):
+        table.add_column(col)
+
+    def one(est: float, low: float, high: float, n: int) -> str:
+        return f"{est:.3f} [{low:.3f}, {high:.3f}] (n={n})" if n else f"- (n={n})"
+
+    for row in c.rows:
+        if row.estimable:
+            diff, interval = f"{row.difference:+.3f}", f"[{row.low:+.3f}, {row.high:+.3f}]"
+        else:
+            diff, interval = "not estimable", "too few random visits in a top"
+        table.add_row(
+            str(row.k),
+            one(row.challenger, row.challenger_low, row.challenger_high, row.n_challenger),
+            one(row.champion, row.champion_low, row.champion_high, row.n_champion),
+            diff,
+            interval,
+        )
+    return table

@@ -13,7 +13,8 @@ from stratum_ml.cli.monitor import _thresholds as drift_thresholds
 from stratum_ml.cli.store import open_operational_store
 
 if TYPE_CHECKING:
-    from stratum_ml.runs import RunSummary
+    from stratum_ml.config import Settings
+    from stratum_ml.runs import RunModel, RunSummary
     from stratum_ml.store import Store
 
 runs_app = typer.Typer(help="Stored scoring runs: list them, show a run's work list.")
@@ -68,6 +69,10 @@ def run(
     config: Annotated[
         Path | None, typer.Option(help="Run config (YAML) for exploration_share.")
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(help="Also score every dwelling with the challenger (stored beside it)."),
+    ] = True,
 ) -> None:
     """Score every dwelling as of a date with the champion and store it as a run.
 
@@ -96,6 +101,7 @@ def run(
     limits = drift_thresholds(thresholds)
     risk_model, info = load_model(model)
     settings = get_settings()
+    shadow_model = _challenger(settings, info.version) if shadow else None
     store = open_operational_store(settings)
     try:
         with console.status(f"scoring run as of {ref}"):
@@ -108,6 +114,7 @@ def run(
                 top_k=top,
                 thresholds=limits,
                 changes_min_move=min_move,
+                shadow=shadow_model,
             )
         plan = None
         if capacity is not None:
@@ -137,6 +144,7 @@ def run(
             "notice": notice,
             "notifications": delivered.sentence(),
             "plan": plan,
+            "shadow_model": None if shadow_model is None else shadow_model.info.version,
         }
         typer.echo(json.dumps(payload, indent=2))
         return
@@ -151,6 +159,11 @@ def run(
             f"visit plan: {plan['capacity']} visits, {plan['n_top']} from the top and "
             f"{plan['n_exploration']} exploration picks (seed {plan['seed']}); "
             f"`stratum plan --run {summary.run_id} --out plan.csv` exports it"
+        )
+    if shadow_model is not None and summary.stored_now:
+        typer.echo(
+            f"shadow: challenger {shadow_model.info.name} v{shadow_model.info.version} "
+            "ranked every dwelling beside it"
         )
     console.print(delivered.sentence())
 
@@ -320,3 +333,17 @@ def changes(
         f"than {summary.changes_min_move} places)"
     )
     Console(width=120).print(table)
+
+
+def _challenger(settings: Settings, run_version: str) -> RunModel | None:
+    """The ``challenger`` to shadow-score with, or None (no challenger, or it is the run's)."""
+    from mlflow.exceptions import MlflowException
+
+    from stratum_ml.model.registry import CHALLENGER, load_risk_model
+    from stratum_ml.runs import RunModel
+
+    try:
+        model, info = load_risk_model(settings.model_name, CHALLENGER, settings)
+    except MlflowException:
+        return None
+    return None if info.version == run_version else RunModel(model, info)

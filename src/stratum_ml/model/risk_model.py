@@ -71,43 +71,15 @@ class RiskModel:
         tune_weight: np.ndarray | None = None,
     ) -> RiskModel:
         """Fit trees on ``X``, stop early and calibrate on ``X_tune`` (later visits)."""
-        p = self.params or LightGBMParams()
-        self.feature_names_in_ = [str(c) for c in X.columns]
-        self.categories_ = {
-            c: [str(v) for v in X[c].cat.categories]
-            for c in X.columns
-            if isinstance(X[c].dtype, pd.CategoricalDtype)
-        }
-        train = lgb.Dataset(
-            self.matrix(X),
-            label=np.asarray(y, dtype=float),
-            weight=sample_weight,
-            feature_name=self.feature_names_in_,
-            categorical_feature=[self.feature_names_in_.index(c) for c in self.categories_],
-            free_raw_data=True,
-        )
+        self._describe_columns(X)
+        train = self._dataset(X, y, sample_weight)
         tune_matrix = self.matrix(X_tune)
         tune = lgb.Dataset(
             tune_matrix, label=np.asarray(y_tune, dtype=float), weight=tune_weight, reference=train
         )
-        lgb_params: dict[str, Any] = {
-            "objective": "binary",
-            "metric": "binary_logloss",
-            "num_leaves": p.num_leaves,
-            "learning_rate": p.learning_rate,
-            "min_child_samples": p.min_child_samples,
-            "bagging_fraction": p.subsample,
-            "bagging_freq": p.subsample_freq,
-            "feature_fraction": p.colsample_bytree,
-            "lambda_l2": p.reg_lambda,
-            "num_threads": p.n_jobs,
-            "seed": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "verbosity": -1,
-        }
+        p = self.params or LightGBMParams()
         self.booster_ = lgb.train(
-            lgb_params,
+            self.lightgbm_params(),
             train,
             num_boost_round=p.n_estimators,
             valid_sets=[tune],
@@ -125,6 +97,102 @@ class RiskModel:
         )
         self.metadata_: dict[str, Any] = {}
         return self
+
+    def fit_rounds(
+        self,
+        X: pd.DataFrame,
+        y: pd.Series | np.ndarray,
+        *,
+        n_rounds: int,
+        calibrator: Calibrator,
+        sample_weight: np.ndarray | None = None,
+    ) -> RiskModel:
+        """Fit exactly ``n_rounds`` trees on ``X`` and take a calibrator fitted elsewhere.
+
+        For a final fit on every labelled visit, where no later visits are left to stop
+        early or calibrate on: the number of rounds and the calibrator come from
+        cross-fitting (``stratum_ml.training.refit``), not from ``X`` itself.
+
+        Parameters
+        ----------
+        X, y
+            Features and labels (1 = violation).
+        n_rounds
+            Boosting rounds, at least 1.
+        calibrator
+            Maps this model's raw score to a probability (fitted on out-of-fold scores).
+        sample_weight
+            Optional weight per row.
+        """
+        if n_rounds < 1:
+            raise ValueError(f"n_rounds must be at least 1, got {n_rounds}")
+        self._describe_columns(X)
+        self.booster_ = lgb.train(
+            self.lightgbm_params(), self._dataset(X, y, sample_weight), num_boost_round=n_rounds
+        )
+        self.best_iteration_ = int(n_rounds)
+        self.calibrator_ = calibrator
+        self.metadata_ = {}
+        return self
+
+    @classmethod
+    def from_booster(
+        cls, booster: lgb.Booster, *, like: RiskModel, n_rounds: int, calibrator: Calibrator
+    ) -> RiskModel:
+        """A model from trees fitted elsewhere on ``like``'s matrix (same columns, categories).
+
+        For models fitted by another procedure on :meth:`matrix` of the same features
+        (the fairness frontier's GridSearch); ``like`` gives the columns, the category
+        lists and the settings.
+        """
+        model = cls(like.params, like.calibration, like.seed)
+        model.feature_names_in_ = list(like.feature_names_in_)
+        model.categories_ = {k: list(v) for k, v in like.categories_.items()}
+        model.booster_ = booster
+        model.best_iteration_ = int(n_rounds)
+        model.calibrator_ = calibrator
+        model.metadata_ = {}
+        return model
+
+    def _describe_columns(self, X: pd.DataFrame) -> None:
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        self.categories_ = {
+            c: [str(v) for v in X[c].cat.categories]
+            for c in X.columns
+            if isinstance(X[c].dtype, pd.CategoricalDtype)
+        }
+
+    def _dataset(
+        self, X: pd.DataFrame, y: pd.Series | np.ndarray, weight: np.ndarray | None
+    ) -> lgb.Dataset:
+        return lgb.Dataset(
+            self.matrix(X),
+            label=np.asarray(y, dtype=float),
+            weight=weight,
+            feature_name=self.feature_names_in_,
+            categorical_feature=[self.feature_names_in_.index(c) for c in self.categories_],
+            free_raw_data=True,
+        )
+
+    def lightgbm_params(self) -> dict[str, Any]:
+        """The parameters :func:`lightgbm.train` gets (objective, tree settings, seed)."""
+        p = self.params or LightGBMParams()
+        return {
+            "objective": "binary",
+            "metric": "binary_logloss",
+            "num_leaves": p.num_leaves,
+            "learning_rate": p.learning_rate,
+            "min_child_samples": p.min_child_samples,
+            "bagging_fraction": p.subsample,
+            "bagging_freq": p.subsample_freq,
+            "feature_fraction": p.colsample_bytree,
+            "lambda_l2": p.reg_lambda,
+            "num_threads": p.n_jobs,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
 
     # ---------------------------------------------------------------- predicting
     def matrix(self, X: pd.DataFrame) -> np.ndarray:

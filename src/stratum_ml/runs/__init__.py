@@ -10,7 +10,7 @@ reference, and the changes against the previous run of the same model.
 ``changes``   what entered, left or moved in the top K since the previous run
 ``create``    :func:`create_run`, the one call ``stratum run`` makes
 ``read``      :func:`list_runs`, :func:`get_run`, :func:`work_list`, :func:`changes_of`,
-              :func:`changes_by_district`, :func:`drift_of_run`
+              :func:`changes_by_district`, :func:`drift_of_run`, :func:`shadow_ranks`
 ``tracking``  each run logged to the MLflow experiment ``scoring``
 
 ``scoring/`` stays pure scoring; this package is what makes a score a run.
@@ -29,6 +29,7 @@ from stratum_ml.runs.read import (
     fallback_list,
     get_run,
     list_runs,
+    shadow_ranks,
     work_list,
 )
 
@@ -45,5 +46,6 @@ __all__ = [
     "get_run",
     "list_runs",
     "run_id_of",
+    "shadow_ranks",
     "work_list",
 ]

@@ -19,6 +19,12 @@ row); the MLflow run has them all (``timing_<step>_s``):
 6. in the store's write transaction: the previous run of the same model name,
    the changes against it, and every row;
 7. the MLflow run ``scoring`` gets params, metrics and the drift result.
+
+With a ``shadow`` model (``stratum run`` passes the ``challenger``), every dwelling
+is also scored by it and its rank stored in ``run_shadow_items``
+(:func:`shadow_rows`): the challenger is shadow-scored on every run, so that a
+visit plan can include its top picks and the two lists can be compared on the
+visits that follow. The shadow never changes the run's list, id or reasons.
 """
 
 from __future__ import annotations
@@ -58,10 +64,11 @@ from stratum_ml.store.tables import (
     RunChangeRow,
     RunItemRow,
     RunReasonRow,
+    RunShadowItemRow,
     ScoringRunRow,
 )
 
-__all__ = ["NO_REFERENCE", "RunModel", "create_run", "fallback_ranks"]
+__all__ = ["NO_REFERENCE", "RunModel", "create_run", "fallback_ranks", "shadow_rows"]
 
 #: the drift note of a run whose model version has no training reference
 NO_REFERENCE = "no reference"
@@ -202,6 +209,38 @@ def _item_rows(run_id: str, scorer: Scorer, fallback: pd.Series) -> list[dict[st
     ]
 
 
+def shadow_rows(
+    run_id: str, shadow: RunModel, tables: SourceTables, as_of: dt.date
+) -> tuple[list[dict[str, Any]], str]:
+    """The shadow model's rank and probability of every dwelling, and a note for the log.
+
+    A shadow that cannot score these sources (it reads a feature whose table is
+    missing) gives no rows and says why; the run itself is not held up by it.
+    """
+    label = f"{shadow.info.name} v{shadow.info.version}"
+    try:
+        table = Scorer.from_sources(shadow.model, tables, as_of).table
+    except ValueError as exc:
+        return [], f"{label} could not score: {exc}"[:480]
+    rows = [
+        {
+            "run_id": run_id,
+            "address_id": a,
+            "model_name": shadow.info.name,
+            "model_version": shadow.info.version,
+            "rank": r,
+            "probability": p,
+        }
+        for a, r, p in zip(
+            table.index.astype(str).tolist(),
+            table["rank"].astype(np.int64).tolist(),
+            table["probability"].astype(np.float64).tolist(),
+            strict=True,
+        )
+    ]
+    return rows, label
+
+
 def _insert(session: Session, table: type[Base], rows: list[dict[str, Any]]) -> None:
     """Core executemany in chunks (about twice as fast as the ORM's bulk insert here)."""
     statement = insert(cast(Table, table.__table__))
@@ -242,6 +281,7 @@ def create_run(
     top_k: int = 500,
     thresholds: DriftThresholds | None = None,
     changes_min_move: int = 10,
+    shadow: RunModel | None = None,
 ) -> RunSummary:
     """Score the population as of a date with one model version and store it as a run.
 
@@ -268,6 +308,9 @@ def create_run(
         When the run counts as drifted (default: the documented defaults).
     changes_min_move : int, default 10
         An address on both work lists counts as moved beyond this many places.
+    shadow : RunModel, optional
+        A second version (the challenger) to score every dwelling with beside the
+        run's model; its ranks go to ``run_shadow_items`` (see :func:`shadow_rows`).
 
     Returns
     -------
@@ -311,6 +354,11 @@ def create_run(
     with clock.step("drift"):
         drift, drift_note = _drift(scorer, run_model, thresholds, settings)
     items = _item_rows(run_id, scorer, fallback)
+    shadow_items: list[dict[str, Any]] = []
+    shadow_note = "none"
+    if shadow is not None and shadow.info.version != info.version:
+        with clock.step("shadow"):
+            shadow_items, shadow_note = shadow_rows(run_id, shadow, tables, as_of)
 
     mlflow_run_id = start_scoring_run(
         settings, f"{as_of} {info.name} v{info.version}", {"stratum.run_id": run_id}
@@ -349,6 +397,7 @@ def create_run(
                 _insert(session, RunItemRow, items)
                 _insert(session, RunReasonRow, reasons)
                 _insert(session, RunChangeRow, changes)
+                _insert(session, RunShadowItemRow, shadow_items)
             # the transactional outbox: the run's messages commit with the run
             enqueue_run_messages(session, run_id, public_url=settings.public_url)
     except IntegrityError as exc:
@@ -361,12 +410,17 @@ def create_run(
         end_failed(settings, mlflow_run_id)
         raise
     summary = get_run(store, run_id, stored_now=True)
-    _log(settings, summary, drift, store_seconds=clock.seconds["store"])
+    _log(settings, summary, drift, store_seconds=clock.seconds["store"], shadow=shadow_note)
     return summary
 
 
 def _log(
-    settings: Settings, summary: RunSummary, drift: DriftResult | None, *, store_seconds: float
+    settings: Settings,
+    summary: RunSummary,
+    drift: DriftResult | None,
+    *,
+    store_seconds: float,
+    shadow: str = "none",
 ) -> None:
     """The stored run's params, metrics and drift result in its MLflow run."""
     assert summary.mlflow_run_id is not None
@@ -386,6 +440,7 @@ def _log(
         "changes_min_move": summary.changes_min_move,
         "drift": summary.drift_note or ("drifted" if summary.drifted else "not drifted"),
         "previous_run_id": summary.previous_run_id or "none",
+        "shadow_model": shadow,
     }
     finish_scoring_run(
         settings,

@@ -18,6 +18,7 @@ from stratum_ml.store.tables import (
     RunChangeRow,
     RunItemRow,
     RunReasonRow,
+    RunShadowItemRow,
     ScoringRunRow,
 )
 
@@ -304,6 +305,43 @@ def fallback_list(store: Store, run_id: str) -> pd.DataFrame:
         ).all()
     columns = ["rank", "address_id", "district", "neighbourhood", "model_rank"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def shadow_ranks(store: Store, run_id: str) -> pd.DataFrame:
+    """The shadow (challenger) ranks a run stored beside its own, one row per dwelling.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``address_id``: ``model_name``, ``model_version``, ``rank``
+        (the shadow's), ``probability`` (the shadow's) and ``run_rank`` (the run's
+        own model's), in the shadow's rank order; empty when the run has no shadow.
+
+    Raises
+    ------
+    RunNotFound
+    """
+    with store.transaction() as session:
+        _row(session, run_id)
+        rows = session.execute(
+            select(
+                RunShadowItemRow.address_id,
+                RunShadowItemRow.model_name,
+                RunShadowItemRow.model_version,
+                RunShadowItemRow.rank,
+                RunShadowItemRow.probability,
+                RunItemRow.rank,
+            )
+            .join(
+                RunItemRow,
+                (RunItemRow.run_id == RunShadowItemRow.run_id)
+                & (RunItemRow.address_id == RunShadowItemRow.address_id),
+            )
+            .where(RunShadowItemRow.run_id == run_id)
+            .order_by(RunShadowItemRow.rank)
+        ).all()
+    columns = ["address_id", "model_name", "model_version", "rank", "probability", "run_rank"]
+    return pd.DataFrame(rows, columns=columns).set_index("address_id")
 
 
 def changes_of(store: Store, run_id: str) -> pd.DataFrame:

@@ -311,6 +311,23 @@ class RunItemRow(Base):
     __table_args__ = (UniqueConstraint("run_id", "rank"),)
 
 
+class RunShadowItemRow(Base):
+    """The challenger's rank of one dwelling of a run, scored beside the champion (shadow)."""
+
+    __tablename__ = "run_shadow_items"
+
+    run_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("scoring_runs.run_id"), primary_key=True
+    )
+    address_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    rank: Mapped[int] = mapped_column(Integer)
+    probability: Mapped[float] = mapped_column(Double)
+
+    __table_args__ = (UniqueConstraint("run_id", "rank"),)
+
+
 class RunReasonRow(Base):
     """One reason of one top-K address of a run (a row of ``run_reasons``)."""
 

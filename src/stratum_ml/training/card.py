@@ -83,6 +83,45 @@ def _source_tables(outcome: TrainingOutcome) -> list[str]:
     return [name for name in TABLES if name in used]
 
 
+def _final_fit_en(outcome: TrainingOutcome) -> list[str]:
+    """The card's paragraph on the final fit (English)."""
+    final = outcome.final_fit
+    if final is None:
+        return [
+            "The registered model is the split model itself: the model the evaluation "
+            "below measured."
+        ]
+    parts = ", ".join(f"{n} {part}" for part, n in final.visits_by_part.items())
+    return [
+        "**The registered model is not the evaluated model.** After the evaluation, the "
+        f"same recipe was refitted on all {final.n_visits} labelled visits "
+        f"({final.n_violations} with a violation) from {final.fit_from} to {final.fit_until}"
+        + (f" ({parts})" if parts else "")
+        + ", including the visits recorded through the service, so the newest outcomes "
+        f"reach the trees. Its {final.n_rounds} boosting rounds and its calibration were "
+        f"chosen by cross-fitting over {final.n_folds} folds grouped by address (best rounds "
+        f"of the folds {', '.join(str(r) for r in final.fold_rounds)}, their mean scaled to "
+        "the full data; the calibrator fitted on out-of-fold scores). The reported "
+        "evaluation is that of the split model, which never saw the holdout."
+    ]
+
+
+def _final_fit_nl(outcome: TrainingOutcome) -> str:
+    """The register entry's sentence on the final fit (Dutch), or nothing without one."""
+    final = outcome.final_fit
+    if final is None:
+        return ""
+    return (
+        " Het geregistreerde model is niet het geëvalueerde model: na de evaluatie is "
+        f"hetzelfde recept opnieuw getraind op alle {final.n_visits} bezoeken met een "
+        f"uitkomst van {final.fit_from} tot en met {final.fit_until}, ook de via de dienst "
+        f"vastgelegde bezoeken, met {final.n_rounds} boosting-rondes en een kalibratie "
+        f"gekozen met kruisvalidatie over {final.n_folds} groepen van adressen. De "
+        "gerapporteerde prestaties zijn die van het model van de tijdsplitsing, dat de "
+        "evaluatiebezoeken nooit gezien heeft."
+    )
+
+
 def model_card_markdown(
     outcome: TrainingOutcome,
     version: str | None = None,
@@ -156,6 +195,7 @@ def model_card_markdown(
         "the earliest visits, early stopping and calibration use the next ones, and the "
         "holdout (the latest) is used only for evaluation."
     )
+    parts += _final_fit_en(outcome)
     if outcome.row_counts:
         parts += ["Rows per source table:", _table(["table", "rows"], outcome.row_counts.items())]
     if outcome.fingerprints:
@@ -190,6 +230,14 @@ def model_card_markdown(
         parts.append("Excluded by the run config: " + ", ".join(f"`{f}`" for f in excluded) + ".")
 
     parts.append("## Performance")
+    if outcome.final_fit is not None:
+        parts.append(
+            "**Every number in this section measures the split model** (trees fitted on "
+            f"{outcome.periods.get('train_from')} .. {outcome.periods.get('train_until')}), "
+            "not the registered model: the registered model was refitted on the holdout "
+            "visits too, so no visit is left to measure it on honestly. The refit uses the "
+            "same recipe on more and newer visits; it is expected to do at least as well."
+        )
     if math.isnan(headline.estimate):
         parts.append(f"**Honest precision@{config.headline_k}: no estimate** ({headline.region}).")
     else:
@@ -285,7 +333,8 @@ def model_card_markdown(
         "- Residents can object to and appeal any decision taken after a visit, and can ask "
         "which data about them was used; the municipality publishes how.",
         "- A new version replaces the champion only through `stratum promote`, which refuses "
-        "it unless the fairness gate passed and its honest precision is not worse.",
+        "it unless the fairness gate passed and its honest precision is not worse than the "
+        "champion's beyond the interval of their paired difference on the same visits.",
     ]
     return _join(parts)
 
@@ -399,7 +448,7 @@ def algoritmeregister_json(
             "op de peildatum; waarschijnlijkheden gekalibreerd "
             f"({config.calibration}) op latere bezoeken; correctie voor selectieve labels met "
             f"inverse bezoekkans-weging ({config.weighting}); uitleg per adres met TreeSHAP. "
-            "Training op eerdere en evaluatie op latere bezoeken."
+            "Training op eerdere en evaluatie op latere bezoeken." + _final_fit_nl(outcome)
         ),
         "human_intervention": _given(
             "De score is een reden om te kijken, nooit een besluit. Een medewerker beslist "
@@ -417,13 +466,21 @@ def algoritmeregister_json(
             f"{', '.join(config.fairness.metrics)} tussen groepen binnen "
             f"[{config.fairness.min_ratio:g}, {config.fairness.max_ratio:g}]) en een "
             "proxy-controle per kenmerk; een nieuwe versie wordt alleen in gebruik genomen "
-            "als de toets slaagt en de eerlijke precisie niet slechter is; een deel van de "
+            "als de toets slaagt en de eerlijke precisie niet aantoonbaar slechter is (gepaard "
+            "vergeleken op dezelfde bezoeken); een deel van de "
             "bezoeken blijft aselect."
         ),
         "performance_standard": _given(
             f"Eerlijke precisie@{config.headline_k} (het aandeel overtredingen onder de "
             f"{config.headline_k} hoogst gescoorde adressen, geschat op aselecte "
-            f"bezoeken): {honest}. Een nieuwe versie mag niet slechter zijn dan de huidige."
+            f"bezoeken): {honest}. Een nieuwe versie mag niet aantoonbaar slechter zijn dan de "
+            "huidige."
+            + (
+                " Dit getal is gemeten aan het model van de tijdsplitsing; het geregistreerde "
+                "model is hetzelfde recept, opnieuw getraind op alle bezoeken."
+                if outcome.final_fit is not None
+                else ""
+            )
         ),
         "provider": _to_fill("Leverancier of eigen ontwikkeling; beheerder van het model."),
         "contact_email": _to_fill("E-mailadres voor vragen over dit algoritme."),
@@ -447,6 +504,7 @@ def algoritmeregister_json(
             "random_sample_visits": headline.n,
             "fairness_gate_passed": verdict.passed,
             "fairness_gate_reasons": list(verdict.reasons),
+            "final_fit": outcome.final_fit.to_dict() if outcome.final_fit is not None else None,
             "features_not_approved": [e.name for e in catalogue if not e.approved],
         },
     }

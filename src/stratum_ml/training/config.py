@@ -88,6 +88,27 @@ class RunConfig(BaseModel):
     evaluate_mitigations: bool = Field(
         True, description="also train each mitigation and report its effect side by side"
     )
+    final_fit_folds: int = Field(
+        5,
+        ge=0,
+        description=(
+            "After the time-split evaluation, the registered model is refitted on every "
+            "labelled visit (holdout and visits recorded through the service included), with "
+            "boosting rounds and calibration chosen by this many folds grouped by address "
+            "(training.refit). 0 registers the split model itself. The reported evaluation is "
+            "always the split model's."
+        ),
+    )
+    frontier_grid_size: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Points of the fairness frontier (training.frontier): fairlearn GridSearch with a "
+            "false-positive-rate-parity constraint on any_resident_born_outside_europe, each "
+            "point measured like the model and logged as tables/fairness_frontier.csv and "
+            "plots/fairness_frontier.png. 0: not fitted (it adds a fit and an audit per point)."
+        ),
+    )
     seed: int = 0
     exploration_share: float = Field(
         0.10,

@@ -13,6 +13,7 @@ from stratum_ml.evaluation.metrics import HonestEstimate, NaiveEstimate
 from stratum_ml.features.catalogue import FeatureSet
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.config import RunConfig
+from stratum_ml.training.refit import FinalFit
 from stratum_ml.training.report import EvaluationReport
 
 
@@ -23,7 +24,9 @@ class TrainingOutcome:
     Attributes
     ----------
     model
-        The fitted model; ``model.metadata_`` holds the training period.
+        The model the evaluation measured: trees fitted on the train period, stopped
+        early and calibrated on the tune period; ``model.metadata_`` holds the periods.
+        The report's numbers are this model's.
     config, feature_set
         The run config and the feature set the model reads.
     report
@@ -49,6 +52,9 @@ class TrainingOutcome:
         sha256 of every source file, by file name.
     row_counts
         Rows per source table.
+    final_fit
+        The same recipe refitted on every labelled visit (``training.refit``): what is
+        registered and scores. ``None``: ``model`` itself is registered.
     """
 
     model: RiskModel
@@ -62,6 +68,12 @@ class TrainingOutcome:
     evaluation_data: dict[str, pd.DataFrame] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
+    final_fit: FinalFit | None = None
+
+    @property
+    def registered_model(self) -> RiskModel:
+        """The model to register: the final fit's when there is one, else ``model``."""
+        return self.final_fit.model if self.final_fit is not None else self.model
 
     @property
     def honest(self) -> dict[int, HonestEstimate]:

@@ -4,9 +4,10 @@ The aliases (``challenger``, ``champion``, ``previous_champion``) and loading a
 version are the runtime's: :mod:`stratum_ml.model.registry`.
 
 :func:`promote` moves ``champion`` to a challenger only when (a) the challenger's
-fairness gate passed and (b) its honest precision@k is not worse than the current
-champion's, both models scored on the *challenger's* logged holdout and population
-(the same random-sample visits). Otherwise it refuses, naming every failed check.
+fairness gate passed and (b) it is not worse than the current champion beyond the
+interval of the paired difference in precision@k, both models scored on the
+*challenger's* logged holdout and population (the same random-sample visits; see
+:mod:`stratum_ml.training.compare`). Otherwise it refuses, naming every failed check.
 The challenger's verdict and headline k are read from its logged
 :class:`~stratum_ml.training.report.EvaluationReport`.
 """
@@ -38,11 +39,15 @@ from stratum_ml.model.registry import (
     TAG_PROMOTION_DECISION,
     TAG_PROMOTION_REASONS,
     download_run_artifact,
-    load_version,
     registered_aliases,
 )
-from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.training.compare import (
+    VersionComparison,
+    evaluated_model,
+    paired_comparison,
+    paired_verdict,
+)
 from stratum_ml.training.holdout import honest_estimates
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
@@ -70,7 +75,10 @@ class PromotionResult:
     challenger : str or None
         The version considered.
     challenger_estimate, champion_estimate : HonestEstimate or None
-        Both models' honest estimates on the challenger's holdout, when computed.
+        Both models' estimates on the challenger's holdout visits at the k decided on,
+        when computed.
+    comparison : VersionComparison or None
+        The paired comparison with the champion (per k, and the decision).
     """
 
     promoted: bool
@@ -80,6 +88,7 @@ class PromotionResult:
     challenger: str | None = None
     challenger_estimate: HonestEstimate | None = field(default=None, repr=False)
     champion_estimate: HonestEstimate | None = field(default=None, repr=False)
+    comparison: VersionComparison | None = field(default=None, repr=False)
 
 
 # --------------------------------------------------------------------------- promotion
@@ -95,27 +104,25 @@ def _fairness(report: EvaluationReport | None) -> tuple[bool, str]:
     return False, f"{FAIRNESS_CHECK} failed: {failed}"
 
 
-def _aligned_estimates(
-    challenger: RiskModel,
-    champion: RiskModel,
-    holdout: pd.DataFrame,
-    population: pd.DataFrame,
-    k: int,
-) -> tuple[HonestEstimate, HonestEstimate]:
-    """Both models' honest precision over the same region of the population.
+def _first_check(
+    client: MlflowClient, name: str, challenger: str, run_id: str, settings: Settings, k: int
+) -> tuple[bool, str, HonestEstimate]:
+    """Without a champion: the challenger's honest estimate on its own holdout.
 
-    A model's region can be larger than ``k``: the estimator widens it when too few
-    random-sample visits fall in the top ``k``, and ties at the cut-off join it.
-    When the two regions differ in size, both are re-estimated for the larger one
-    until they agree; ``k`` grows every round, and the whole population is a
-    region both agree on.
+    Of its evaluated model: a registered final fit has seen the holdout visits.
     """
-    while True:
-        ours = honest_estimates(challenger, holdout, population, [k])[k]
-        theirs = honest_estimates(champion, holdout, population, [k])[k]
-        if ours.region_k == theirs.region_k:
-            return ours, theirs
-        k = max(ours.region_k, theirs.region_k)
+    with tempfile.TemporaryDirectory(prefix="stratum-promote-") as tmp_name:
+        tmp = Path(tmp_name)
+        holdout = pd.read_parquet(
+            download_run_artifact(run_id, "evaluation/holdout.parquet", tmp, settings)
+        )
+        population = pd.read_parquet(
+            download_run_artifact(run_id, "evaluation/population.parquet", tmp, settings)
+        )
+    challenger_model, _ = evaluated_model(client, name, challenger, settings)
+    ours = honest_estimates(challenger_model, holdout, population, [k])[k]
+    ok, why = PromotionCheck().compare_honest(ours, None)
+    return ok, f"honest precision@{k}: {why}", ours
 
 
 def _honest_check(
@@ -126,27 +133,28 @@ def _honest_check(
     run_id: str,
     settings: Settings,
     tolerance: float,
-    k: int,
-) -> tuple[bool, str, HonestEstimate | None, HonestEstimate | None]:
-    """Compare challenger and champion on the challenger's holdout: (ok, reason, ours, theirs)."""
-    with tempfile.TemporaryDirectory(prefix="stratum-promote-") as tmp_name:
-        tmp = Path(tmp_name)
-        holdout = pd.read_parquet(
-            download_run_artifact(run_id, "evaluation/holdout.parquet", tmp, settings)
-        )
-        population = pd.read_parquet(
-            download_run_artifact(run_id, "evaluation/population.parquet", tmp, settings)
-        )
+    report: EvaluationReport,
+) -> tuple[bool, str, VersionComparison | None, HonestEstimate | None]:
+    """Challenger against champion, paired on the challenger's holdout visits.
+
+    Returns (ok, reason, the comparison, the challenger's estimate without a champion).
+    The decision is :func:`~stratum_ml.training.compare.paired_verdict`'s.
+    """
+    k = report.headline_k
     label = f"honest precision@{k}"
-    check = PromotionCheck(tolerance=tolerance)
-    challenger_model, _ = load_version(client, name, challenger, settings)
     if champion is None:
-        ours = honest_estimates(challenger_model, holdout, population, [k])[k]
-        ok, why = check.compare_honest(ours, None)
-        return ok, f"{label}: {why}", ours, None
-    champion_model, _ = load_version(client, name, champion, settings)
+        ok, why, ours = _first_check(client, name, challenger, run_id, settings, k)
+        return ok, why, None, ours
     try:
-        ours, theirs = _aligned_estimates(challenger_model, champion_model, holdout, population, k)
+        result = paired_comparison(
+            client,
+            name,
+            challenger,
+            champion,
+            settings,
+            ks=tuple(at.k for at in report.precision),
+            decide_k=k,
+        )
     except ValueError as exc:  # the champion reads a feature the frames lack
         return (
             False,
@@ -155,8 +163,8 @@ def _honest_check(
             None,
             None,
         )
-    ok, why = check.compare_honest(ours, theirs)
-    return ok, f"{label}: {why}", ours, theirs
+    ok, why = paired_verdict(result, tolerance)
+    return ok, f"{label}: {why}", result, None
 
 
 def promote(
@@ -173,10 +181,14 @@ def promote(
 
     1. ``training run``: the challenger's run finished (a crashed run is never promoted);
     2. ``fairness gate``: the challenger's logged verdict passed;
-    3. ``honest precision@k``: on the challenger's logged holdout and population,
-       the challenger's honest precision at the headline k is at least the
-       champion's minus ``tolerance`` (:meth:`PromotionCheck.compare_honest`).
-       Without a champion, a fair challenger is promoted.
+    3. ``honest precision@k``: both versions' evaluated models are scored on the
+       challenger's logged holdout and population, on the same random-sample visits,
+       and the paired difference in precision at the headline k is estimated with a
+       bootstrap interval (:func:`~stratum_ml.training.compare.paired_comparison`);
+       the challenger is refused only when it is worse beyond that interval (its
+       upper end below ``-tolerance``), see
+       :func:`~stratum_ml.training.compare.paired_verdict`. Without a champion, a fair
+       challenger with an honest estimate is promoted.
 
     On promotion the old champion gets the alias ``previous_champion`` (it stays
     registered and loadable) and the ``challenger`` alias is removed. The decision
@@ -271,11 +283,16 @@ def promote(
             "headline k is unknown; retrain it"
         )
     else:
-        ok, reason, ours, theirs = _honest_check(
-            client, name, target, champion, run_id, settings, tolerance, report.headline_k
+        ok, reason, paired, alone = _honest_check(
+            client, name, target, champion, run_id, settings, tolerance, report
         )
         (passed if ok else failed).append(reason)
-        result.challenger_estimate, result.champion_estimate = ours, theirs
+        result.comparison = paired
+        if paired is not None:
+            result.challenger_estimate = paired.challenger_estimate
+            result.champion_estimate = paired.champion_estimate
+        else:
+            result.challenger_estimate = alone
 
     result.promoted = not failed
     result.reasons = passed if result.promoted else failed

@@ -21,7 +21,12 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
                              bins and the model's raw scores on it, what drift is
                              measured against (:func:`drift_reference`)
 ``fairness/verdict.json``    the fairness gate's verdict and checks
-``risk_model/``              the model in its own files (``booster.txt``, ``model.json``)
+``risk_model/``              the registered model in its own files (``booster.txt``,
+                             ``model.json``): the final fit on every labelled visit
+``evaluated_model/``         the split model the evaluation measured (only when a final
+                             fit is registered); promotion compares on it
+``final_fit.json``           rows, dates and rounds of the final fit (also as
+                             ``final_fit.*`` params)
 ``model/``                   the MLflow pyfunc (signature, input example), registered
 ``model_card.md``            the model card; ``algoritmeregister.json`` the register draft
 ===========================  ========================================================
@@ -76,6 +81,7 @@ from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 
 __all__ = [
+    "EVALUATED_MODEL_ARTIFACT",
     "RegisteredVersion",
     "drift_reference",
     "json_text",
@@ -85,6 +91,8 @@ __all__ = [
     "sources_fingerprint",
 ]
 
+#: The split model of a run whose registered model is a final fit on every visit.
+EVALUATED_MODEL_ARTIFACT = "evaluated_model"
 #: Evaluation frames a run must carry: promotion re-scores models on them.
 EVALUATION_FRAMES = ("holdout", "population")
 
@@ -316,7 +324,8 @@ def drift_reference(outcome: TrainingOutcome) -> DriftReference:
     scores on it; see :mod:`stratum_ml.model.reference`.
     """
     population = outcome.evaluation_data["population"]
-    raw = outcome.model.raw_score(population[outcome.model.feature_names_in_])
+    model = outcome.registered_model
+    raw = model.raw_score(population[model.feature_names_in_])
     as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
     return build_reference(population, raw, as_of=as_of, seed=outcome.config.seed)
 
@@ -354,7 +363,10 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
     write_text_atomic(
         folder / "fairness" / "verdict.json", json_text(outcome.fairness_verdict.to_dict())
     )
-    outcome.model.save(folder / RISK_MODEL_ARTIFACT)
+    outcome.registered_model.save(folder / RISK_MODEL_ARTIFACT)
+    if outcome.final_fit is not None:
+        outcome.model.save(folder / EVALUATED_MODEL_ARTIFACT)
+        write_text_atomic(folder / "final_fit.json", json_text(outcome.final_fit.to_dict()))
 
 
 def _params(outcome: TrainingOutcome, source_dir: str | Path | None) -> dict[str, Any]:
@@ -364,6 +376,8 @@ def _params(outcome: TrainingOutcome, source_dir: str | Path | None) -> dict[str
         {_param_key(f"source_sha256.{f}"): sha for f, sha in outcome.fingerprints.items()}
     )
     params.update({_param_key(f"rows.{t}"): n for t, n in outcome.row_counts.items()})
+    if outcome.final_fit is not None:
+        params.update(outcome.final_fit.to_params())
     if source_dir is not None:
         params["source_dir"] = str(source_dir)
     return params
@@ -375,9 +389,17 @@ def _summary(outcome: TrainingOutcome) -> str:
     k = outcome.config.headline_k
     period = f"{outcome.periods.get('train_from')} .. {outcome.periods.get('train_until')}"
     verdict = "passed" if outcome.fairness_verdict.passed else "FAILED"
+    final = outcome.final_fit
+    refit = (
+        f" Registered: the same recipe refitted on all {final.n_visits} labelled visits "
+        f"{final.fit_from} .. {final.fit_until} ({final.n_rounds} rounds); the numbers are "
+        "the split model's."
+        if final is not None
+        else ""
+    )
     return (
         f"Trained on visits {period}; honest precision@{k} {est.estimate:.3f} "
-        f"[{est.ci_low:.3f}, {est.ci_high:.3f}] (n={est.n}); fairness gate {verdict}."
+        f"[{est.ci_low:.3f}, {est.ci_high:.3f}] (n={est.n}); fairness gate {verdict}.{refit}"
     )
 
 
@@ -433,7 +455,7 @@ def log_training_run(
     _check_outcome(outcome)
     experiment_id = configure_mlflow(settings)
     client = client_for(settings)
-    model = outcome.model
+    model = outcome.registered_model
     features = list(model.feature_names_in_)
     example = to_pyfunc_frame(outcome.evaluation_data["population"][features].head(5))
     fingerprint = sources_fingerprint(outcome.fingerprints)
@@ -446,6 +468,8 @@ def log_training_run(
         "trained_from": str(outcome.periods.get("train_from")),
         "trained_until": str(outcome.periods.get("train_until")),
     }
+    if outcome.final_fit is not None:
+        run_tags["final_fit_until"] = outcome.final_fit.fit_until
     if source_dir is not None:
         run_tags["source_dir"] = str(source_dir)
 

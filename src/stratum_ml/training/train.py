@@ -14,11 +14,16 @@ model as ``challenger``.
 5. :func:`_assess` -- honest precision@k and the fairness gate, per variant;
 6. :func:`_baselines` -- random choice and current practice, estimated the same way;
 7. :func:`_holdout_metrics`, :func:`_explain` -- probabilities, calibration, SHAP;
-8. :func:`_report` and :func:`_outcome` -- everything put together.
+8. :func:`_report` and :func:`_outcome` -- everything put together;
+9. :func:`_final_fit` -- the model to register, refitted on every labelled visit
+   (:mod:`stratum_ml.training.refit`); the report stays the split model's;
+10. :func:`_frontier` -- if asked, the fairness frontier (:mod:`stratum_ml.training.frontier`),
+    and, beside the gate's ratio, the innocent households per group per 500 visits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +54,12 @@ from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.sources.tables import AuditTables, SourceTables
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import TrainingSet, build_training_set
+from stratum_ml.training.frontier import (
+    FRONTIER_ATTRIBUTE,
+    fit_frontier,
+    frontier_plot,
+    innocent_per_visits,
+)
 from stratum_ml.training.holdout import (
     RANDOM_REASON,
     honest_estimates,
@@ -57,6 +68,7 @@ from stratum_ml.training.holdout import (
 )
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.propensity import visit_propensity
+from stratum_ml.training.refit import FinalFit, refit_on_all_visits
 from stratum_ml.training.report import (
     CalibrationBin,
     EvaluationReport,
@@ -211,6 +223,7 @@ def _proxy_features(sets: _Sets, config: RunConfig, say: Say) -> tuple[pd.DataFr
 class _Variant:
     model: RiskModel
     features: list[str]
+    weights: pd.Series  # per visit of ts_eval, what the trees were fitted with
 
 
 def _fit(sets: _Sets, config: RunConfig, features: list[str], weights: pd.Series) -> RiskModel:
@@ -246,7 +259,7 @@ def _fit_variants(
     """The model without mitigation, and each mitigation the config asks for or compares."""
     say("training the model")
     base = list(sets.feature_set.features)
-    variants = {"none": _Variant(_fit(sets, config, base, weights), base)}
+    variants = {"none": _Variant(_fit(sets, config, base, weights), base, weights)}
     wanted = {config.mitigation}
     if config.evaluate_mitigations:
         wanted |= {"reweight", "drop_proxies"}
@@ -258,10 +271,11 @@ def _fit_variants(
             make_queries(visits["address_id"], visits["inspected_at"], index=sets.ts_eval.X.index),
         )[REWEIGHT_ATTRIBUTE]
         fair_w = weights * _reweigh(groups_fit, sets.ts_eval.y)
-        variants["reweight"] = _Variant(_fit(sets, config, base, fair_w / fair_w.mean()), base)
+        fair_w = fair_w / fair_w.mean()
+        variants["reweight"] = _Variant(_fit(sets, config, base, fair_w), base, fair_w)
     if "drop_proxies" in wanted:
         kept = [f for f in base if f not in flagged]
-        variants["drop_proxies"] = _Variant(_fit(sets, config, kept, weights), kept)
+        variants["drop_proxies"] = _Variant(_fit(sets, config, kept, weights), kept, weights)
     if config.mitigation not in variants:
         raise ValueError(
             f"mitigation {config.mitigation!r} cannot be applied: the audit attributes needed "
@@ -336,13 +350,18 @@ def _baselines(sets: _Sets, config: RunConfig) -> tuple[RandomBaseline, dict[int
     )
     if CURRENT_PRACTICE_FEATURE not in sets.population.columns:
         return random, {}
+    return random, honest_estimates(_practice_score(config), holdout, sets.population, config.ks)
+
+
+def _practice_score(config: RunConfig) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Current practice as a score: reports in the past year, ties broken at random."""
     jitter = np.random.default_rng(config.seed)
 
     def current_practice(frame: pd.DataFrame) -> np.ndarray:
         reports = frame[CURRENT_PRACTICE_FEATURE].to_numpy(dtype=float)
         return reports + jitter.uniform(0, 1e-3, len(frame))  # ties broken at random
 
-    return random, honest_estimates(current_practice, holdout, sets.population, config.ks)
+    return current_practice
 
 
 def _probabilities(labels: pd.Series, proba: np.ndarray) -> ProbabilityMetrics:
@@ -387,7 +406,163 @@ def _explain(
     return shap_importance(contributions), figure
 
 
+# --------------------------------------------------------------------------- the frontier
+
+
+def _placed(
+    score: RiskModel | Callable[[pd.DataFrame], np.ndarray], sets: _Sets
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Scores and labels with every holdout visit placed, and the groups of the rows."""
+    scores, _, labels = ranked_population(score, sets.holdout, sets.population, visits="all")
+    placed = sets.population.index[~sets.population.index.isin(sets.holdout["address_id"])]
+    groups = pd.concat([sets.groups_population.loc[placed], sets.groups_holdout], ignore_index=True)
+    return scores, labels, groups
+
+
+def _innocents(
+    score: RiskModel | Callable[[pd.DataFrame], np.ndarray], sets: _Sets, config: RunConfig
+) -> dict[str, float]:
+    scores, labels, groups = _placed(score, sets)
+    if FRONTIER_ATTRIBUTE not in groups.columns:
+        return {}
+    return innocent_per_visits(
+        scores, labels, groups[FRONTIER_ATTRIBUTE], max(config.ks), seed=config.seed
+    )
+
+
+def _fpr_ratio(result: FairnessResult) -> tuple[float, float, float]:
+    frame = result.frame
+    rows = frame.loc[
+        (frame["attribute"] == FRONTIER_ATTRIBUTE)
+        & (frame["metric"] == "false_positive_rate")
+        & ~frame["is_reference"].astype(bool)
+    ]
+    if rows.empty:
+        return (np.nan, np.nan, np.nan)
+    row = rows.iloc[0]
+    return float(row["ratio"]), float(row["ratio_ci_low"]), float(row["ratio_ci_high"])
+
+
+def _frontier_row(
+    kind: str,
+    point: int | None,
+    multiplier: float,
+    assessment: _Assessment | None,
+    innocents: dict[str, float],
+    config: RunConfig,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": kind, "point": point, "multiplier": multiplier}
+    if assessment is not None:
+        est = assessment.honest[config.headline_k]
+        ratio, low, high = _fpr_ratio(assessment.fairness)
+        row |= {
+            "precision": est.estimate,
+            "precision_low": est.ci_low,
+            "precision_high": est.ci_high,
+            "precision_region_k": est.region_k,
+            "fpr_ratio": ratio,
+            "fpr_ratio_low": low,
+            "fpr_ratio_high": high,
+            "gate_passed": assessment.verdict.passed,
+        }
+    row |= {f"innocent_per_500_{g}": n for g, n in sorted(innocents.items())}
+    return row
+
+
+def _innocents_note(model: dict[str, float], practice: dict[str, float], k: int) -> str:
+    def fmt(counts: dict[str, float]) -> str:
+        return ", ".join(f"{g} {n:.0f}" for g, n in sorted(counts.items()) if not np.isnan(n))
+
+    return (
+        f"innocent households per 500 visits to the top {k}, by {FRONTIER_ATTRIBUTE} "
+        f"(estimated from the holdout visits): model {fmt(model) or 'not estimable'}; "
+        f"current practice {fmt(practice) or 'not estimable'}"
+    )
+
+
+def _frontier(
+    tables: SourceTables,
+    audit: AuditTables | None,
+    sets: _Sets,
+    config: RunConfig,
+    variant: _Variant,
+    chosen: _Assessment,
+    innocents: tuple[dict[str, float], dict[str, float]],
+    say: Say,
+) -> tuple[pd.DataFrame, Figure] | None:
+    """The GridSearch frontier measured like the model, or None (not asked, or no attribute).
+
+    The frontier is fitted on the training visits whose attribute is known (an
+    address without registered residents has none), so that the constraint is
+    between two groups and the grid moves along one multiplier.
+    """
+    if config.frontier_grid_size == 0 or FRONTIER_ATTRIBUTE not in sets.binary_groups:
+        return None
+    say("fitting the fairness frontier (GridSearch, false-positive-rate parity)")
+    visits = sets.train.visits
+    groups = address_groups(
+        tables,
+        audit,
+        make_queries(visits["address_id"], visits["inspected_at"], index=sets.train.X.index),
+    )[FRONTIER_ATTRIBUTE]
+    known = groups.notna().to_numpy()  # two groups: a one-dimensional frontier
+    points = fit_frontier(
+        sets.train.X.loc[known, variant.features],
+        sets.train.y.loc[known],
+        groups.loc[known],
+        sets.tune.X[variant.features],
+        sets.tune.y,
+        variant.model,
+        grid_size=config.frontier_grid_size,
+    )
+    model_innocents, practice_innocents = innocents
+    rows = [
+        _frontier_row("model", None, np.nan, chosen, model_innocents, config),
+        _frontier_row("current_practice", None, np.nan, None, practice_innocents, config),
+    ]
+    for pt in points:
+        rows.append(
+            _frontier_row(
+                "frontier",
+                pt.point,
+                pt.multiplier,
+                _assess(pt.model, sets, config),
+                _innocents(pt.model, sets, config),
+                config,
+            )
+        )
+    table = pd.DataFrame(rows)
+    return table, frontier_plot(table, k=config.headline_k, attribute=FRONTIER_ATTRIBUTE)
+
+
 # --------------------------------------------------------------------------- putting together
+
+
+def _final_fit(sets: _Sets, variant: _Variant, config: RunConfig, say: Say) -> FinalFit | None:
+    """The registered variant refitted on every labelled visit (``None``: folds set to 0).
+
+    Every labelled visit up to the training cut-off (the latest visit) takes part:
+    train, tune and holdout, with the outcomes recorded through the service, which,
+    being the newest, fall in the holdout and would otherwise never reach the trees.
+    Weights are the variant's; under ``weighting: ipw`` the holdout visits, which the
+    propensity model was not fitted on, weigh 1.
+    """
+    if config.final_fit_folds == 0:
+        return None
+    say("refitting on every labelled visit (rounds and calibration by cross-fitting)")
+    ts = sets.ts_eval
+    parts = pd.Series("train", index=ts.X.index)
+    parts[sets.split.tune] = "tune"
+    parts[sets.split.holdout] = "holdout"
+    return refit_on_all_visits(
+        ts.X[variant.features],
+        ts.y,
+        ts.visits,
+        config,
+        sample_weight=variant.weights.reindex(ts.X.index).fillna(1.0).to_numpy(dtype=float),
+        parts=parts,
+        n_folds=config.final_fit_folds,
+    )
 
 
 def _report(
@@ -470,8 +645,10 @@ def train_model(
     Returns
     -------
     TrainingOutcome
-        The registered variant's model, its :class:`EvaluationReport`, tables,
-        figures and the frames promotion re-scores models on.
+        The registered variant's split model (``model``, what the report measured),
+        its refit on every labelled visit (``final_fit``, what is registered), its
+        :class:`EvaluationReport`, tables, figures and the frames promotion re-scores
+        models on.
     """
     config = config or RunConfig()
     say = say or log.info
@@ -487,6 +664,18 @@ def train_model(
     chosen = assessments[config.mitigation]
     naive = naive_estimates(model, sets.holdout, config.ks)
     random, practice = _baselines(sets, config)
+    innocents = (
+        _innocents(model, sets, config),
+        _innocents(_practice_score(config), sets, config)
+        if CURRENT_PRACTICE_FEATURE in sets.population.columns
+        else {},
+    )
+    if innocents[0] or innocents[1]:
+        note = _innocents_note(*innocents, max(config.ks))
+        chosen = dataclasses.replace(
+            chosen,
+            verdict=dataclasses.replace(chosen.verdict, notes=[*chosen.verdict.notes, note]),
+        )
     proba = model.predict_risk(sets.holdout[features])
     calibration = calibration_table(sets.holdout["label"], proba)
     variant_reports = tuple(
@@ -515,6 +704,21 @@ def train_model(
         "feature_params": config.feature_params.model_dump(mode="json"),
         "mitigation": config.mitigation,
     }
+    final = _final_fit(sets, registered, config, say)
+    frontier = _frontier(tables, audit, sets, config, registered, chosen, innocents, say)
+    extra_tables, extra_figures = {}, {}
+    if frontier is not None:
+        extra_tables["fairness_frontier"], extra_figures["fairness_frontier"] = frontier
+    if final is not None:
+        final.model.metadata_ = {
+            **model.metadata_,
+            "trained_on": (
+                f"all {final.n_visits} labelled visits {final.fit_from} .. {final.fit_until} "
+                f"(evaluated as the model fitted on {periods['train_from']} .. "
+                f"{periods['train_until']})"
+            ),
+            "final_fit": final.to_dict(),
+        }
     return TrainingOutcome(
         model=model,
         config=config,
@@ -532,16 +736,19 @@ def train_model(
             "proxy_report": proxies,
             "honest_vs_naive": report.honest_vs_naive(),
             "mitigation_comparison": pd.DataFrame([v.to_row() for v in variant_reports]),
+            **extra_tables,
         },
         figures={
             "calibration": plot_calibration(
                 sets.holdout["label"], proba, title="Calibration on holdout visits (all reasons)"
             ),
             "shap_summary": shap_figure,
+            **extra_figures,
         },
         evaluation_data={"holdout": sets.holdout, "population": sets.population},
         fingerprints=dict(tables.fingerprints),
         row_counts={name: len(df) for name, df in tables.items()},
+        final_fit=final,
     )
 
 

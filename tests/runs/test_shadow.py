@@ -1,0 +1,110 @@
+"""The challenger shadow-scored on a run: its rank of every dwelling, stored beside the run's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stratum_ml.config import Settings
+from stratum_ml.features.build import build_features
+from stratum_ml.features.population import population_queries
+from stratum_ml.model.params import LightGBMParams
+from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.runs import RunModel, create_run, shadow_ranks, work_list
+from stratum_ml.scoring.scorer import Scorer
+from stratum_ml.store import Store
+from stratum_ml.synthetic.generate import Municipality
+from stratum_ml.synthetic.truth import truth_at
+from tests.runs.conftest import FEATURES, FIRST
+from tests.runs.test_runs import _logged
+
+TOP = 50
+
+
+def _frame(town: Municipality, on: str, features: list[str]) -> tuple[pd.DataFrame, pd.Series]:
+    queries = population_queries(town.sources.addresses, pd.Timestamp(on))
+    X = build_features(town.sources, queries, features=features)
+    return X, pd.Series(truth_at(town.truth, X.index, on).astype(int), index=X.index)
+
+
+def _challenger(town: Municipality, features: list[str], version: str, run: RunModel) -> RunModel:
+    """A second, smaller model on the same town, registered as ``version``."""
+    X, y = _frame(town, "2025-06-01", features)
+    X_tune, y_tune = _frame(town, "2025-12-01", features)
+    params = LightGBMParams(n_estimators=40, early_stopping_rounds=10)
+    model = RiskModel(params, "sigmoid").fit(X, y, X_tune=X_tune, y_tune=y_tune)
+    return RunModel(model, dataclasses.replace(run.info, version=version, aliases=("challenger",)))
+
+
+@pytest.fixture(scope="module")
+def shadow(runs_town: Municipality, run_model: RunModel) -> RunModel:
+    return _challenger(runs_town, FEATURES[:3], "2", run_model)
+
+
+def test_a_run_stores_the_challengers_rank_of_every_dwelling(
+    runs_town: Municipality,
+    run_model: RunModel,
+    shadow: RunModel,
+    store: Store,
+    mlflow_settings: Settings,
+) -> None:
+    summary = create_run(
+        runs_town.sources,
+        FIRST,
+        run_model,
+        store,
+        settings=mlflow_settings,
+        top_k=TOP,
+        shadow=shadow,
+    )
+    ranks = shadow_ranks(store, summary.run_id)
+    assert len(ranks) == summary.n_items
+    assert ranks["rank"].tolist() == list(range(1, summary.n_items + 1))
+    assert set(ranks["model_version"]) == {"2"}
+
+    expected = Scorer.from_sources(shadow.model, runs_town.sources, FIRST).table
+    assert ranks.index.tolist() == expected.index.astype(str).tolist()
+    np.testing.assert_allclose(ranks["probability"], expected["probability"])
+    # the run's own list is the champion's, untouched by the shadow
+    champion = Scorer.from_sources(run_model.model, runs_town.sources, FIRST).table
+    listed = work_list(store, summary.run_id)
+    assert listed["address_id"].tolist() == champion.index[:TOP].astype(str).tolist()
+    assert (ranks.loc[listed["address_id"], "run_rank"].to_numpy() == listed["rank"]).all()
+    assert ranks["run_rank"].ne(ranks["rank"]).any()  # two different lists
+    assert _logged(mlflow_settings, summary).data.params["shadow_model"] == "stratum-risk v2"
+
+
+def test_a_shadow_that_cannot_score_holds_nothing_up(
+    runs_town: Municipality,
+    run_model: RunModel,
+    store: Store,
+    mlflow_settings: Settings,
+) -> None:
+    """A challenger reading the ownership table, on sources without it: the run goes on."""
+    needs_owner = _challenger(runs_town, [*FEATURES[:2], "owner_type"], "3", run_model)
+    sources = dataclasses.replace(runs_town.sources, ownership=None)
+    summary = create_run(
+        sources, FIRST, run_model, store, settings=mlflow_settings, top_k=TOP, shadow=needs_owner
+    )
+    assert summary.stored_now
+    assert shadow_ranks(store, summary.run_id).empty
+    note = _logged(mlflow_settings, summary).data.params["shadow_model"]
+    assert note.startswith("stratum-risk v3 could not score")
+
+
+def test_the_runs_own_version_is_not_shadowed_twice(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    summary = create_run(
+        runs_town.sources,
+        FIRST,
+        run_model,
+        store,
+        settings=mlflow_settings,
+        top_k=TOP,
+        shadow=run_model,
+    )
+    assert shadow_ranks(store, summary.run_id).empty
