@@ -119,8 +119,13 @@ def column_rule(table: TableSpec, column: ColumnSpec) -> str:
             rules.append(f"set only when {cond.when_column} = {cond.when_value}")
     if column.identifier and not (column.pattern or column.references or column.description):
         rules.append("pseudonym or code, never a BSN")
+    for geometry in table.geometries:
+        if geometry.column == column.name:
+            rules.append(f"valid polygon within the Netherlands in {geometry.crs_column}")
     if column.nullable:
         rules.append("nullable")
+    if column.optional:
+        rules.append("optional column")
     return "; ".join(r for r in rules if r)
 
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stratum_ml.sources.contract import TableSpec
+from stratum_ml.sources.geometry import GEOMETRY_PROBLEMS, geometry_problems
 from stratum_ml.sources.schemas import PANDERA_RULES, table_schema
 from stratum_ml.sources.validate._findings import (
     Finding,
@@ -177,6 +178,14 @@ def _cross_column_findings(frame: pd.DataFrame, spec: TableSpec, file: str | Non
                 f"{rule.column} set while {rule.when_column} is not {rule.when_value!r}",
             )
         )
+    for geometry in spec.geometries:
+        if not {geometry.column, geometry.crs_column} <= set(frame.columns):
+            continue
+        problems = geometry_problems(frame[geometry.column], frame[geometry.crs_column])
+        for name, broken in problems.items():
+            findings.extend(
+                _mask_finding(spec, file, geometry.column, name, broken, GEOMETRY_PROBLEMS[name])
+            )
     return findings
 
 
@@ -219,6 +228,8 @@ def _reference_findings(
                 continue
             child = frame[column.name]
             broken = child.notna().to_numpy(dtype=bool) & ~_isin(child, parent)
+            if column.pattern is not None and broken.any():  # malformed: reported already
+                broken &= child.str.fullmatch(column.pattern).fillna(False).to_numpy(dtype=bool)
             findings.extend(
                 _mask_finding(
                     spec,
@@ -261,7 +272,7 @@ def _presence_findings(
                 )
             )
             continue
-        consequence = (
+        consequence = spec.when_absent or (
             "the fairness audit has no protected attributes"
             if spec.audit_only
             else "its features will be absent (not zero-filled)"
