@@ -182,9 +182,9 @@ def _cross_column_findings(frame: pd.DataFrame, spec: TableSpec, file: str | Non
         if not {geometry.column, geometry.crs_column} <= set(frame.columns):
             continue
         problems = geometry_problems(frame[geometry.column], frame[geometry.crs_column])
-        for name, broken in problems.items():
+        for name, mask in problems.items():
             findings.extend(
-                _mask_finding(spec, file, geometry.column, name, broken, GEOMETRY_PROBLEMS[name])
+                _mask_finding(spec, file, geometry.column, name, mask, GEOMETRY_PROBLEMS[name])
             )
     return findings
 
@@ -227,7 +227,7 @@ def _reference_findings(
             if parent is None:
                 continue
             child = frame[column.name]
-            broken = child.notna().to_numpy(dtype=bool) & ~_isin(child, parent)
+            broken: np.ndarray = child.notna().to_numpy(dtype=bool) & ~_isin(child, parent)
             if column.pattern is not None and broken.any():  # malformed: reported already
                 broken &= child.str.fullmatch(column.pattern).fillna(False).to_numpy(dtype=bool)
             findings.extend(
