@@ -68,6 +68,7 @@ from stratum_ml.training.report import (
     VariantReport,
 )
 from stratum_ml.training.split import TimeSplit, time_split
+from stratum_ml.training.violation_type import fit_violation_types
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -515,6 +516,8 @@ def train_model(
         "feature_params": config.feature_params.model_dump(mode="json"),
         "mitigation": config.mitigation,
     }
+    say("fitting the likely-violation-type model")
+    type_tables = fit_violation_types(model, sets.ts_eval, sets.split, tables.inspections, config)
     return TrainingOutcome(
         model=model,
         config=config,
@@ -532,6 +535,7 @@ def train_model(
             "proxy_report": proxies,
             "honest_vs_naive": report.honest_vs_naive(),
             "mitigation_comparison": pd.DataFrame([v.to_row() for v in variant_reports]),
+            **type_tables,
         },
         figures={
             "calibration": plot_calibration(
