@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratum_ml.evaluation.explain import Reason, all_reasons, top_reasons
+from stratum_ml.evaluation.explain import Reason, all_reasons, base_chance, top_reasons
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.population import population_queries
@@ -184,7 +184,12 @@ class Scorer:
         contrib = self.model.contributions(self.matrix[positions])
         contrib.index = pd.Index(address_ids)
         return top_reasons(
-            contrib, self.features.loc[list(address_ids)], self.catalogue, n=n, language=language
+            contrib,
+            self.features.loc[list(address_ids)],
+            self.catalogue,
+            n=n,
+            language=language,
+            calibrator=self.model.calibrator_,
         )
 
     def score(
@@ -213,8 +218,20 @@ class Scorer:
         pos = int(self._position.loc[address_id])
         contrib = self.model.contributions(self.matrix[pos : pos + 1]).iloc[0]
         values = self.features.iloc[pos]
-        reasons = all_reasons(contrib, values, self.catalogue, language)
+        reasons = all_reasons(
+            contrib, values, self.catalogue, language, calibrator=self.model.calibrator_
+        )
         return self._scored(address_id, reasons), float(contrib["bias"])
+
+    @property
+    def base_probability(self) -> float:
+        """The chance at the average raw score (``bias``), where every explanation starts.
+
+        An address's ``contribution_pp`` add up to its probability minus this, in
+        percentage points.
+        """
+        contrib = self.model.contributions(self.matrix[:1])
+        return base_chance(contrib, self.model.calibrator_)
 
     def priority_list(
         self,
