@@ -153,11 +153,18 @@ def _voronoi_cells(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
         [[-1, -1], [1, -1], [1, 1], [-1, 1]]
     )
     vor = Voronoi(np.vstack([points, far]))
-    cells = np.empty(len(points), dtype=object)
-    for i in range(len(points)):
-        region = vor.regions[vor.point_region[i]]
-        cells[i] = shapely.Polygon(vor.vertices[region])  # bounded: the far points enclose all
-    clipped: np.ndarray = shapely.intersection(cells, box)
+    # every region of a real point is bounded: the far points enclose them all
+    regions = [vor.regions[r] for r in vor.point_region[: len(points)]]
+    lengths = np.fromiter((len(r) for r in regions), dtype=np.int64, count=len(regions))
+    vertices = np.fromiter(
+        (v for r in regions for v in r), dtype=np.int64, count=int(lengths.sum())
+    )
+    rings = shapely.linearrings(
+        vor.vertices[vertices], indices=np.repeat(np.arange(len(regions)), lengths)
+    )
+    cells = shapely.polygons(rings)
+    inside = shapely.contains_properly(box, cells)
+    clipped: np.ndarray = np.where(inside, cells, shapely.intersection(cells, box))
     return clipped
 
 
@@ -199,11 +206,11 @@ def area_geometries(
     codes = frame["nbh"].to_numpy()
     neighbourhoods: dict[str, shapely.Geometry] = {}
     for code in pd.unique(codes):
-        merged = shapely.union_all(cells[codes == code])
+        merged = shapely.coverage_union_all(cells[codes == code])  # cells share edges exactly
         neighbourhoods[str(code)] = shapely.set_precision(merged, _GRID_M)
     parent = frame.drop_duplicates("nbh").set_index("nbh")["district"]
     districts: dict[str, shapely.Geometry] = {}
     for code in pd.unique(parent.to_numpy()):
         members = [neighbourhoods[str(n)] for n in parent.index[parent == code]]
-        districts[str(code)] = shapely.set_precision(shapely.union_all(members), _GRID_M)
+        districts[str(code)] = shapely.set_precision(shapely.coverage_union_all(members), _GRID_M)
     return neighbourhoods, districts
