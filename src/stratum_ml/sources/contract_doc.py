@@ -144,7 +144,8 @@ def table_section(table: TableSpec) -> str:
         ]
     lines += ["| column | type | rule |", "|---|---|---|"]
     for column in table.columns:
-        lines.append(f"| {column.name} | {column.kind} | {column_rule(table, column)} |")
+        rule = column_rule(table, column).replace("|", "\\|")  # a pipe would end the cell
+        lines.append(f"| {column.name} | {column.kind} | {rule} |")
     lines += [*table.notes]
     return "\n".join(lines).rstrip() + "\n"
 
