@@ -66,3 +66,11 @@ def test_geometry_problems_per_rule() -> None:
     # RD coordinates stated as WGS84: outside the Netherlands in that CRS
     assert problems["within CRS extent"].tolist() == [False, False, False, True, False, False]
     assert not problems["valid polygon"].any()
+
+
+def test_a_code_must_fit_its_level() -> None:
+    frames = valid_frames()
+    frames["areas"].loc[3, "level"] = "neighbourhood"  # WK036301, a district code
+    (error,) = validate_tables(frames).errors
+    assert (error.table, error.column, error.rows) == ("areas", "code", [4])
+    assert error.rule == "code ^BU[0-9]{8}$ when level == neighbourhood"

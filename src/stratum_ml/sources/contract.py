@@ -54,6 +54,16 @@ class ConditionalNull:
 
 
 @dataclass(frozen=True)
+class PatternWhen:
+    """``column`` must fully match ``pattern`` where ``when_column`` equals ``when_value``."""
+
+    column: str
+    when_column: str
+    when_value: str
+    pattern: str
+
+
+@dataclass(frozen=True)
 class GeometryRule:
     """``column`` holds a GeoJSON Polygon or MultiPolygon in the CRS that ``crs_column`` names.
 
@@ -79,6 +89,7 @@ class TableSpec:
     primary_key: tuple[str, ...] = ()
     own_date: str | None = None  # the column that dates a row for the as-of rule
     audit_only: bool = False  # never a model input
+    patterns_when: tuple[PatternWhen, ...] = ()
     geometries: tuple[GeometryRule, ...] = ()
     when_absent: str = ""  # what its absence means, where not "its features are absent"
     notes: tuple[str, ...] = field(default=())
@@ -243,6 +254,10 @@ CONTRACT: tuple[TableSpec, ...] = (
                 "string",
                 description="GeoJSON Polygon or MultiPolygon geometry, in `crs`",
             ),
+        ),
+        patterns_when=(
+            PatternWhen("code", "level", "district", r"WK[0-9]{6}"),
+            PatternWhen("code", "level", "neighbourhood", r"BU[0-9]{8}"),
         ),
         geometries=(GeometryRule("geometry", "crs"),),
         when_absent="lists show area codes instead of names, and there is no map",

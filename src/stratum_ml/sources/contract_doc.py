@@ -119,6 +119,9 @@ def column_rule(table: TableSpec, column: ColumnSpec) -> str:
             rules.append(f"set only when {cond.when_column} = {cond.when_value}")
     if column.identifier and not (column.pattern or column.references or column.description):
         rules.append("pseudonym or code, never a BSN")
+    for when in table.patterns_when:
+        if when.column == column.name:
+            rules.append(f"`^{when.pattern}$` when {when.when_column} = {when.when_value}")
     for geometry in table.geometries:
         if geometry.column == column.name:
             rules.append(f"valid polygon within the Netherlands in {geometry.crs_column}")

@@ -178,6 +178,25 @@ def _cross_column_findings(frame: pd.DataFrame, spec: TableSpec, file: str | Non
                 f"{rule.column} set while {rule.when_column} is not {rule.when_value!r}",
             )
         )
+    for when in spec.patterns_when:
+        if not {when.column, when.when_column} <= set(frame.columns):
+            continue
+        values = frame[when.column]
+        applies = (frame[when.when_column] == when.when_value).fillna(False).to_numpy(dtype=bool)
+        matches = values.str.fullmatch(when.pattern).fillna(True).to_numpy(dtype=bool)
+        own = spec.column(when.column).pattern
+        if own is not None:  # a value breaking the column's own pattern is reported already
+            matches = matches | ~values.str.fullmatch(own).fillna(True).to_numpy(dtype=bool)
+        findings.extend(
+            _mask_finding(
+                spec,
+                file,
+                when.column,
+                f"{when.column} ^{when.pattern}$ when {when.when_column} == {when.when_value}",
+                applies & ~matches,
+                f"a {when.when_value} code must match ^{when.pattern}$",
+            )
+        )
     for geometry in spec.geometries:
         if not {geometry.column, geometry.crs_column} <= set(frame.columns):
             continue
