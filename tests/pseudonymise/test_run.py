@@ -256,3 +256,12 @@ def test_a_full_cache_is_emptied_without_losing_values(town: Town) -> None:
         b, _ = large.column("person_id", "person", batch)
         assert a.equals(b)
         assert len(small.caches["person_id"]) <= 200
+
+
+def test_street_names_city_and_areas_pass_through_unchanged(town: Town) -> None:
+    sources = load_sources(town.sources)
+    out = load_sources(town.out)
+    for column in ("street_name", "city"):
+        assert out.addresses[column].tolist() == sources.addresses[column].tolist()
+    assert sources.areas is not None and out.areas is not None
+    pd.testing.assert_frame_equal(out.areas, sources.areas)

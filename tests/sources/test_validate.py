@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,12 @@ BSN = "111222333"  # passes the elfproef (checked in test_elfproef_examples)
 PSEUDONYM_9_DIGITS = "123456789"  # 9 digits, fails the elfproef: a pseudonym, not a BSN
 
 
+def _square(x: float, y: float, size: float) -> str:
+    """A square polygon as GeoJSON text, lower-left corner at (x, y)."""
+    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
+    return json.dumps({"type": "Polygon", "coordinates": [ring]})
+
+
 def valid_frames() -> dict[str, pd.DataFrame]:
     """A small valid municipality, as text (how a CSV is read). Missing = None.
 
@@ -55,6 +62,22 @@ def valid_frames() -> dict[str, pd.DataFrame]:
                 "tenure": ["owner_occupied", "social_rent", "unknown"],
                 "x_rd": ["121000.5", None, "122000"],
                 "y_rd": ["487000.25", None, "488000"],
+                "street_name": ["Lindenstraat", "Lindenstraat", None],
+                "city": ["Amsterdam", "Amsterdam", "Amsterdam"],
+            }
+        ),
+        "areas": pd.DataFrame(
+            {
+                "code": ["BU03630000", "BU03630101", "WK036300", "WK036301"],
+                "level": ["neighbourhood", "neighbourhood", "district", "district"],
+                "name": ["Burgwallen-Oude Zijde", "Kinkerbuurt", "Centrum", "Westerpark"],
+                "crs": ["EPSG:28992", "EPSG:4326", "EPSG:28992", "EPSG:28992"],
+                "geometry": [
+                    _square(121000, 487000, 500),
+                    _square(4.87, 52.37, 0.01),
+                    _square(120500, 486500, 1500),
+                    _square(122000, 488000, 1000),
+                ],
             }
         ),
         "registrations": pd.DataFrame(
@@ -185,6 +208,34 @@ MUTATIONS = [
     ("addresses", "tenure", None, "not null"),
     ("addresses", "x_rd", "121000,5", "type float"),
     ("addresses", "y_rd", "inf", "type float"),
+    ("addresses", "neighbourhood_code", "BU03639999", "references areas.code"),
+    ("areas", "code", "BU0363", "pattern ^(WK[0-9]{6}|BU[0-9]{8})$"),
+    ("areas", "code", "WK036300", "unique"),
+    ("areas", "level", "wijk", "domain"),
+    ("areas", "name", None, "not null"),
+    ("areas", "crs", "EPSG:3857", "domain"),
+    ("areas", "geometry", '{"type": "Polygon", "coordinates": [[[0, 0]', "GeoJSON"),
+    ("areas", "geometry", '{"type": "Point", "coordinates": [122000, 488000]}', "polygon"),
+    (
+        "areas",
+        "geometry",
+        json.dumps(
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [122000, 488000],
+                        [123000, 489000],
+                        [123000, 488000],
+                        [122000, 489000],
+                        [122000, 488000],
+                    ]
+                ],
+            }
+        ),
+        "valid polygon",
+    ),
+    ("areas", "geometry", _square(5.0, 52.0, 0.1), "within CRS extent"),
     ("registrations", "person_id", None, "not null"),
     ("registrations", "address_id", "0363019999999999", "references addresses.address_id"),
     ("registrations", "registered_from", "2019-13-01", "type date"),

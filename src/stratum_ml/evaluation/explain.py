@@ -6,10 +6,17 @@ Contributions come from LightGBM's exact TreeSHAP (``pred_contrib=True``, see
 multiplies the odds by about 2. Reasons turn the largest contributions into the
 catalogue's sentence templates, in Dutch or English, with the feature's value
 and whether it raises or lowers the risk.
+
+People read chances, not log-odds: :func:`probability_contributions` turns one
+address's contributions into **percentage points of its chance** (the calibrated
+probability) that add up to the chance minus the base chance (the chance of the
+average raw score, ``bias``), and a :class:`Reason` carries its share as
+``contribution_pp`` beside the log-odds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,6 +46,9 @@ class Reason:
     contribution: float  # log-odds
     direction: str  # "raises" or "lowers"
     text: str
+    #: percentage points of the chance (see :func:`probability_contributions`); ``None``
+    #: where no calibrator was given
+    contribution_pp: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (NaN value -> None)."""
@@ -46,6 +56,68 @@ class Reason:
         if not isinstance(self.value, str) and pd.isna(self.value):
             out["value"] = None
         return out
+
+
+#: maps raw scores (log-odds) to chances (the model's calibrator)
+Calibrate = Callable[[np.ndarray], np.ndarray]
+
+
+def probability_contributions(contributions: pd.DataFrame, calibrator: Calibrate) -> pd.DataFrame:
+    """Log-odds contributions as percentage points of the chance, per address.
+
+    Each row's contributions ``c`` (log-odds, summing to ``raw - bias``) are scaled by
+    the secant slope of the calibrator between the base score and the address's score:
+    ``pp = 100 * c * (P(raw) - P(bias)) / (raw - bias)``, so they keep their signs and
+    order and add up to ``100 * (P(raw) - P(bias))``: the chance minus the base chance,
+    in percentage points. Where ``raw`` equals ``bias`` the slope at ``bias`` is used.
+
+    Parameters
+    ----------
+    contributions : pandas.DataFrame
+        Output of ``RiskModel.contributions``: one column per feature plus ``bias``.
+    calibrator : callable
+        Raw score (log-odds) to chance, e.g. ``model.calibrator_``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same index, one column per feature (no ``bias``), in percentage points.
+
+    Examples
+    --------
+    >>> from scipy.special import expit
+    >>> c = pd.DataFrame({"a": [1.0], "b": [-0.5], "bias": [-1.0]})
+    >>> pp = probability_contributions(c, expit)
+    >>> bool(abs(pp.sum(axis=1).iloc[0] - 100 * (expit(-0.5) - expit(-1.0))) < 1e-9)
+    True
+    >>> bool(pp.at[0, "a"] > 0 > pp.at[0, "b"])
+    True
+    """
+    features = [c for c in contributions.columns if c != "bias"]
+    values = contributions[features].to_numpy(dtype=np.float64)
+    bias = contributions["bias"].to_numpy(dtype=np.float64)
+    raw = bias + values.sum(axis=1)
+    delta = raw - bias
+    p_raw = np.asarray(calibrator(raw), dtype=np.float64)
+    p_bias = np.asarray(calibrator(bias), dtype=np.float64)
+    flat = np.abs(delta) < 1e-9
+    slope = np.empty(len(raw), dtype=np.float64)
+    slope[~flat] = (p_raw[~flat] - p_bias[~flat]) / delta[~flat]
+    if flat.any():
+        h = 1e-3
+        up = np.asarray(calibrator(bias[flat] + h), dtype=np.float64)
+        down = np.asarray(calibrator(bias[flat] - h), dtype=np.float64)
+        slope[flat] = (up - down) / (2 * h)
+    return pd.DataFrame(
+        100.0 * values * slope[:, None], index=contributions.index, columns=features
+    )
+
+
+def base_chance(contributions: pd.DataFrame | pd.Series, calibrator: Calibrate) -> float:
+    """The chance of the average raw score (``bias``): where every explanation starts."""
+    bias = contributions["bias"]
+    first = float(np.asarray(bias, dtype=np.float64).reshape(-1)[0])
+    return float(np.asarray(calibrator(np.array([first])), dtype=np.float64)[0])
 
 
 def _value(X: pd.DataFrame, row: Any, feature: str) -> Any:
@@ -56,7 +128,12 @@ def _value(X: pd.DataFrame, row: Any, feature: str) -> Any:
 
 
 def reason_for(
-    feature: str, value: Any, contribution: float, catalogue: Catalogue, language: Language
+    feature: str,
+    value: Any,
+    contribution: float,
+    catalogue: Catalogue,
+    language: Language,
+    contribution_pp: float | None = None,
 ) -> Reason:
     """A :class:`Reason` with its sentence, e.g. "... is 310% of ... (raises the risk)"."""
     entry = catalogue[feature]
@@ -70,6 +147,7 @@ def reason_for(
         contribution=float(contribution),
         direction="raises" if raises else "lowers",
         text=text,
+        contribution_pp=None if contribution_pp is None else float(contribution_pp),
     )
 
 
@@ -81,6 +159,7 @@ def top_reasons(
     n: int = 3,
     language: Language = "en",
     raising_only: bool = True,
+    calibrator: Calibrate | None = None,
 ) -> list[list[Reason]]:
     """The ``n`` largest contributions of each row as reasons.
 
@@ -99,9 +178,17 @@ def top_reasons(
     raising_only
         Only contributions that raise the risk (what a priority list should say);
         otherwise the largest in absolute value.
+    calibrator
+        The model's calibrator: reasons then carry ``contribution_pp`` (percentage
+        points of the chance, :func:`probability_contributions`).
     """
     features = [c for c in contributions.columns if c != "bias"]
     values = contributions[features].to_numpy()
+    points = (
+        None
+        if calibrator is None
+        else probability_contributions(contributions, calibrator)[features].to_numpy()
+    )
     keyed = values if raising_only else np.abs(values)
     order = np.argsort(-keyed, axis=1, kind="stable")[:, :n]
     out: list[list[Reason]] = []
@@ -112,17 +199,31 @@ def top_reasons(
             if raising_only and c <= 0:
                 break
             name = features[j]
-            reasons.append(reason_for(name, _value(X, row, name), c, catalogue, language))
+            pp = None if points is None else points[i, j]
+            reasons.append(reason_for(name, _value(X, row, name), c, catalogue, language, pp))
         out.append(reasons)
     return out
 
 
 def all_reasons(
-    contributions: pd.Series, x: pd.Series, catalogue: Catalogue, language: Language = "en"
+    contributions: pd.Series,
+    x: pd.Series,
+    catalogue: Catalogue,
+    language: Language = "en",
+    calibrator: Calibrate | None = None,
 ) -> list[Reason]:
-    """Every feature's contribution for one address, largest in absolute value first."""
+    """Every feature's contribution for one address, largest in absolute value first.
+
+    With ``calibrator``, each reason carries ``contribution_pp``; together they add up
+    to the address's chance minus the base chance (:func:`probability_contributions`).
+    """
     features = [c for c in contributions.index if c != "bias"]
     ordered = sorted(features, key=lambda f: -abs(float(contributions[f])))
+    points = (
+        None
+        if calibrator is None
+        else probability_contributions(contributions.to_frame().T, calibrator).iloc[0]
+    )
     return [
         reason_for(
             f,
@@ -130,6 +231,7 @@ def all_reasons(
             float(contributions[f]),
             catalogue,
             language,
+            None if points is None else float(points[f]),
         )
         for f in ordered
     ]

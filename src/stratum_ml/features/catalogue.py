@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stratum_ml.features import THEME_MODULES  # noqa: F401  (registers every feature)
 from stratum_ml.features.registry import (
@@ -33,6 +33,7 @@ from stratum_ml.features.registry import (
     check_sources,
     render,
 )
+from stratum_ml.features.wording import choose_number, format_duration
 
 Language = Literal["en", "nl"]
 __all__ = ["THEMES", "Catalogue", "CatalogueEntry", "FeatureSet", "Language", "load_catalogue"]
@@ -52,6 +53,15 @@ class CatalogueEntry(BaseModel):
     reason_nl: str
     approved: bool
     justification: str = Field(min_length=10)
+    #: what the feature is about, as a short phrase (missing values, chart labels)
+    label_en: str = Field(min_length=2)
+    label_nl: str = Field(min_length=2)
+    #: flags: the sentence for the value 0 (``reason_*`` is the one for 1)
+    reason_en_no: str | None = None
+    reason_nl_no: str | None = None
+    #: categories: each value of the domain in words
+    categories_en: dict[str, str] | None = None
+    categories_nl: dict[str, str] | None = None
 
     @field_validator("theme")
     @classmethod
@@ -66,16 +76,48 @@ class CatalogueEntry(BaseModel):
         check_sources("catalogue entry", sources)
         return sources
 
+    @model_validator(mode="after")
+    def _wording_for_the_unit(self) -> CatalogueEntry:
+        if self.unit == "flag" and (self.reason_en_no is None or self.reason_nl_no is None):
+            raise ValueError(f"{self.name}: a flag needs reason_en_no and reason_nl_no (value 0)")
+        if self.unit == "category" and (self.categories_en is None or self.categories_nl is None):
+            raise ValueError(f"{self.name}: a category needs categories_en and categories_nl")
+        return self
+
+    def label(self, language: Language = "en") -> str:
+        """What the feature is about, as a short phrase in ``language``."""
+        return self.label_en if language == "en" else self.label_nl
+
+    def category(self, value: Any, language: Language = "en") -> str:
+        """A category value in words (the value itself where the catalogue has no words)."""
+        words = self.categories_en if language == "en" else self.categories_nl
+        return (words or {}).get(str(value), str(value))
+
+    def missing(self, language: Language = "en") -> str:
+        """The sentence for a missing value: there is no data on what the feature measures."""
+        if language == "en":
+            return f"no data: {self.label_en} unknown"
+        return f"geen gegevens: {self.label_nl} is onbekend"
+
     def reason(self, value: Any, language: Language = "en") -> str:
         """The reason sentence for this feature's ``value`` in ``language``.
 
-        A missing value cannot fill a template; the sentence then says there is no data.
+        Flags are worded by their value (0 has a sentence of its own), categories in
+        the language's words, days as years and months, counts with the right singular
+        or plural; a missing value gives :meth:`missing`.
         """
         if value is None or (not isinstance(value, str) and pd.isna(value)):
-            prefix = "no data" if language == "en" else "geen gegevens"
-            return f"{prefix}: {self.description[0].lower()}{self.description[1:]}"
-        template = self.reason_en if language == "en" else self.reason_nl
-        return template.format(value=value)
+            return self.missing(language)
+        en = language == "en"
+        template = self.reason_en if en else self.reason_nl
+        if self.unit == "flag" and not float(value):
+            template = str(self.reason_en_no if en else self.reason_nl_no)
+        if self.unit == "category":
+            return template.format(value=self.category(value, language))
+        fields: dict[str, Any] = {"value": value}
+        if self.unit == "days":
+            fields["duration"] = format_duration(float(value), language)
+        return choose_number(template.format(**fields), float(value))
 
 
 class Catalogue:
@@ -146,8 +188,9 @@ def build_catalogue(
         if "sources" in meta or "theme" in meta:
             raise CatalogueError(f"{name}: sources and theme come from the code, not the file")
         try:
-            for key in ("reason_en", "reason_nl"):
-                meta[key] = render(meta[key], params)
+            for key in ("reason_en", "reason_nl", "reason_en_no", "reason_nl_no"):
+                if key in meta:
+                    meta[key] = render(meta[key], params)
             entries[name] = CatalogueEntry(
                 name=name,
                 theme=node.theme or "",

@@ -98,6 +98,11 @@ class _TextFormatter(string.Formatter):
 _TEXT = _TextFormatter()
 
 
+#: template fields a reason sentence fills in per address: the value, and a number of days
+#: in years and months
+SENTENCE_FIELDS = ("value", "duration")
+
+
 def _escape(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
@@ -105,8 +110,9 @@ def _escape(text: str) -> str:
 def render(template: str, params: FeatureParams, **values: Any) -> str:
     """Fill ``{params.<field>}``, and ``{<name>}`` for each of ``values``, into ``template``.
 
-    The result is again a template: fields named ``value`` stay as they are (a reason
-    sentence fills them in later with the feature's value for an address), and braces
+    The result is again a template: the fields of :data:`SENTENCE_FIELDS` (``value``,
+    ``duration``) stay as they are (a reason sentence fills them in later with the
+    feature's value for an address), and braces
     stay escaped; ``render(...).format()`` is the plain text.
 
     Examples
@@ -121,7 +127,7 @@ def render(template: str, params: FeatureParams, **values: Any) -> str:
             continue
         field_text = "{" + name + (f"!{conversion}" if conversion else "")
         field_text += (f":{spec}" if spec else "") + "}"
-        if name == "value":
+        if name in SENTENCE_FIELDS:
             out.append(field_text)
         else:
             out.append(_escape(_TEXT.format(field_text, params=params, **values)))

@@ -18,6 +18,7 @@ import pandas as pd
 from stratum_ml.io import write_text_atomic
 from stratum_ml.model.calibration import Calibrator
 from stratum_ml.model.params import LightGBMParams
+from stratum_ml.model.violation_type import ViolationTypeModel
 
 __all__ = ["FORMAT_VERSION", "RiskModel"]
 
@@ -47,7 +48,12 @@ class RiskModel:
     calibrator_ : Calibrator
     metadata_ : dict
         Free-form facts stored with the model (training period, feature set, ...).
+    violation_types_ : ViolationTypeModel or None
+        The model of the likely violation type, set by training after :meth:`fit`;
+        ``None`` for a model saved without one.
     """
+
+    violation_types_: ViolationTypeModel | None = None
 
     def __init__(
         self,
@@ -241,13 +247,42 @@ class RiskModel:
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "bias"], index=index)
 
+    def likely_violation_type(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
+        """The most likely violation type of each row, should a visit find one.
+
+        Parameters
+        ----------
+        X
+            Feature rows (or their :meth:`matrix`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed like ``X`` (a range for a matrix): ``violation_type`` (str, one of
+            :data:`~stratum_ml.model.violation_type.VIOLATION_TYPE_CLASSES`) and
+            ``violation_type_share`` (float 0..1).
+
+        Raises
+        ------
+        ValueError
+            When the model carries no violation type model (:attr:`violation_types_`).
+        """
+        if self.violation_types_ is None:
+            raise ValueError("this model carries no violation type model (trained before it)")
+        m = X if isinstance(X, np.ndarray) else self.matrix(X)
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(m))
+        return self.violation_types_.likely(m, index)
+
     def get_feature_names_out(self) -> np.ndarray:
         """Names of the features the model reads, in order."""
         return np.asarray(self.feature_names_in_, dtype=object)
 
     # ------------------------------------------------------------------ storage
     def save(self, folder: str | Path) -> None:
-        """Write ``booster.txt`` and ``model.json`` into ``folder`` (each atomically)."""
+        """Write ``booster.txt`` and ``model.json`` into ``folder`` (each atomically).
+
+        A violation type model, when there is one, is written beside them.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / "booster.txt", self.booster_.model_to_string())
@@ -263,6 +298,8 @@ class RiskModel:
             "metadata": self.metadata_,
         }
         write_text_atomic(folder / "model.json", json.dumps(meta, indent=2, default=str))
+        if self.violation_types_ is not None:
+            self.violation_types_.save(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> RiskModel:
@@ -278,4 +315,5 @@ class RiskModel:
         model.calibrator_ = Calibrator(**meta["calibrator"])
         model.metadata_ = dict(meta["metadata"])
         model.booster_ = lgb.Booster(model_str=(folder / "booster.txt").read_text("utf-8"))
+        model.violation_types_ = ViolationTypeModel.load(folder)
         return model

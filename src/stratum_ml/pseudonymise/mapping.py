@@ -16,7 +16,8 @@ their identifier domain and are pseudonymised (``examples/mapping.yaml``)::
 
 Rules (checked by :func:`load_mapping`, each error naming the file and the
 field): every table is a contract table and the required tables are there;
-every contract column of a mapped table is mapped, and nothing else; the
+every contract column of a mapped table is mapped (optional columns may be
+left out), and nothing else; the
 pseudonym columns (:data:`PSEUDONYM_COLUMNS`) are pseudonymised in their
 domain, and no other column is. Raw columns that no table maps are dropped.
 """
@@ -95,7 +96,7 @@ class Mapping(BaseModel):
                 continue
             wanted = TABLES[table].column_names
             for column in wanted:
-                if column not in tm.columns:
+                if column not in tm.columns and not TABLES[table].column(column).optional:
                     problems.append(f"tables.{table}.columns.{column}: not mapped")
             for column, spec in tm.columns.items():
                 where = f"tables.{table}.columns.{column}"

@@ -328,6 +328,8 @@ def bsn_positions(values: pa.Array) -> np.ndarray:
 def _output_schema(table: str, mapping: TableMapping, raw_schema: pa.Schema | None) -> pa.Schema:
     fields = []
     for column in TABLES[table].column_names:
+        if column not in mapping.columns:  # an optional column the mapping leaves out
+            continue
         spec = mapping.columns[column]
         if isinstance(spec, PseudonymColumn) or raw_schema is None:
             fields.append(pa.field(column, pa.string()))

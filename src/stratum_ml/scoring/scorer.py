@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratum_ml.evaluation.explain import Reason, all_reasons, top_reasons
+from stratum_ml.evaluation.explain import Reason, all_reasons, base_chance, top_reasons
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.population import population_queries
@@ -47,6 +47,11 @@ class ScoredAddress:
     district: str | None
     neighbourhood: str | None
     reasons: list[Reason] = field(default_factory=list)
+    #: the most likely violation type, should a visit find one (``None``: the model has
+    #: no violation type model); one of ``model.violation_type.VIOLATION_TYPE_CLASSES``
+    violation_type: str | None = None
+    #: the model's share for that type, 0..1 (``None`` with ``violation_type``)
+    violation_type_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly."""
@@ -59,6 +64,8 @@ class ScoredAddress:
             "district": self.district,
             "neighbourhood": self.neighbourhood,
             "reasons": [r.to_dict() for r in self.reasons],
+            "violation_type": self.violation_type,
+            "violation_type_share": self.violation_type_share,
         }
 
 
@@ -107,6 +114,13 @@ class Scorer:
             index=self.features.index,
         ).sort_values("rank")
         self._position = pd.Series(np.arange(n), index=self.features.index)
+        #: ``violation_type`` and ``violation_type_share`` of every dwelling (index
+        #: ``address_id``), or ``None`` when the model carries no violation type model
+        self.violation_types: pd.DataFrame | None = (
+            model.likely_violation_type(self.matrix).set_axis(self.features.index)
+            if model.violation_types_ is not None
+            else None
+        )
 
     @classmethod
     def from_sources(
@@ -141,6 +155,12 @@ class Scorer:
 
     def _scored(self, address_id: str, reasons: list[Reason]) -> ScoredAddress:
         row = {str(k): v for k, v in self.table.loc[address_id].to_dict().items()}
+        kind: str | None = None
+        share: float | None = None
+        if self.violation_types is not None:
+            position = int(self._position.loc[address_id])
+            kind = str(self.violation_types["violation_type"].iat[position])
+            share = float(self.violation_types["violation_type_share"].to_numpy()[position])
         return ScoredAddress(
             address_id=address_id,
             probability=float(row["probability"]),
@@ -150,6 +170,8 @@ class Scorer:
             district=row["district"],
             neighbourhood=row["neighbourhood"],
             reasons=reasons,
+            violation_type=kind,
+            violation_type_share=share,
         )
 
     def reasons(
@@ -162,7 +184,12 @@ class Scorer:
         contrib = self.model.contributions(self.matrix[positions])
         contrib.index = pd.Index(address_ids)
         return top_reasons(
-            contrib, self.features.loc[list(address_ids)], self.catalogue, n=n, language=language
+            contrib,
+            self.features.loc[list(address_ids)],
+            self.catalogue,
+            n=n,
+            language=language,
+            calibrator=self.model.calibrator_,
         )
 
     def score(
@@ -191,8 +218,20 @@ class Scorer:
         pos = int(self._position.loc[address_id])
         contrib = self.model.contributions(self.matrix[pos : pos + 1]).iloc[0]
         values = self.features.iloc[pos]
-        reasons = all_reasons(contrib, values, self.catalogue, language)
+        reasons = all_reasons(
+            contrib, values, self.catalogue, language, calibrator=self.model.calibrator_
+        )
         return self._scored(address_id, reasons), float(contrib["bias"])
+
+    @property
+    def base_probability(self) -> float:
+        """The chance at the average raw score (``bias``), where every explanation starts.
+
+        An address's ``contribution_pp`` add up to its probability minus this, in
+        percentage points.
+        """
+        contrib = self.model.contributions(self.matrix[:1])
+        return base_chance(contrib, self.model.calibrator_)
 
     def priority_list(
         self,
@@ -205,13 +244,21 @@ class Scorer:
         n_reasons: int = 3,
         language: Language = "en",
         batch: int = 200,
+        violation_type: str | None = None,
     ) -> list[ScoredAddress]:
         """The ``k`` highest-ranked dwellings passing the filters, explained.
 
         ``theme`` keeps addresses whose strongest reason belongs to that catalogue theme;
         candidates are explained in rank order, ``batch`` at a time, until ``k`` are found.
+        ``violation_type`` keeps addresses whose most likely violation type it is (none
+        when the model has no violation type model).
         """
         rows = self.table
+        if violation_type is not None:
+            if self.violation_types is None:
+                return []
+            likely = self.violation_types["violation_type"].reindex(rows.index)
+            rows = rows.loc[(likely == violation_type).to_numpy()]
         if district is not None:
             rows = rows.loc[rows["district"] == district]
         if neighbourhood is not None:

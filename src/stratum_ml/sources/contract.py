@@ -32,6 +32,7 @@ class ColumnSpec:
     references: tuple[str, str] | None = None  # (table, column) that must hold every value
     identifier: bool = False  # checked against the BSN elfproef; value never echoed
     description: str = ""
+    optional: bool = False  # the column may be left out of the file altogether
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,29 @@ class ConditionalNull:
 
 
 @dataclass(frozen=True)
+class PatternWhen:
+    """``column`` must fully match ``pattern`` where ``when_column`` equals ``when_value``."""
+
+    column: str
+    when_column: str
+    when_value: str
+    pattern: str
+
+
+@dataclass(frozen=True)
+class GeometryRule:
+    """``column`` holds a GeoJSON Polygon or MultiPolygon in the CRS that ``crs_column`` names.
+
+    The geometry must parse, be a valid (multi)polygon and lie within the extent of
+    its CRS around the Netherlands (:data:`CRS_EXTENTS`), which catches a wrong CRS
+    and swapped coordinates.
+    """
+
+    column: str
+    crs_column: str
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """One source table: its columns, keys and cross-column rules."""
 
@@ -65,6 +89,9 @@ class TableSpec:
     primary_key: tuple[str, ...] = ()
     own_date: str | None = None  # the column that dates a row for the as-of rule
     audit_only: bool = False  # never a model input
+    patterns_when: tuple[PatternWhen, ...] = ()
+    geometries: tuple[GeometryRule, ...] = ()
+    when_absent: str = ""  # what its absence means, where not "its features are absent"
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -113,6 +140,14 @@ VIOLATION_TYPES = (
     "exploitation",
     "other",
 )
+AREA_LEVELS = ("district", "neighbourhood")
+#: the coordinate systems an area geometry may be given in, and the extent (min x, min y,
+#: max x, max y) of the Netherlands in each: RD New (metres) and WGS84 (longitude, latitude)
+CRS_EXTENTS: dict[str, tuple[float, float, float, float]] = {
+    "EPSG:28992": (-7_000.0, 289_000.0, 300_000.0, 629_000.0),
+    "EPSG:4326": (2.0, 50.0, 8.0, 56.0),
+}
+CRS_CODES = tuple(CRS_EXTENTS)
 GENDERS = ("female", "male", "other", "unknown")
 BIRTH_COUNTRY_GROUPS = ("netherlands", "europe_other", "outside_europe", "unknown")
 
@@ -156,7 +191,11 @@ CONTRACT: tuple[TableSpec, ...] = (
             ColumnSpec("house_number_suffix", "string", nullable=True),
             ColumnSpec("district_code", "string", pattern=r"WK[0-9]{6}", description="CBS wijk"),
             ColumnSpec(
-                "neighbourhood_code", "string", pattern=r"BU[0-9]{8}", description="CBS buurt"
+                "neighbourhood_code",
+                "string",
+                pattern=r"BU[0-9]{8}",
+                references=("areas", "code"),
+                description="CBS buurt; must exist in areas.code when areas is given",
             ),
             ColumnSpec(
                 "floor_area_m2",
@@ -172,6 +211,62 @@ CONTRACT: tuple[TableSpec, ...] = (
             ColumnSpec("tenure", "category", domain=TENURES),
             ColumnSpec("x_rd", "float", nullable=True, description="Rijksdriehoek metres"),
             ColumnSpec("y_rd", "float", nullable=True, description="Rijksdriehoek metres"),
+            ColumnSpec(
+                "street_name",
+                "string",
+                nullable=True,
+                optional=True,
+                description="BAG openbare ruimte (street); shown to people, never a feature",
+            ),
+            ColumnSpec(
+                "city",
+                "string",
+                nullable=True,
+                optional=True,
+                description="BAG woonplaats; shown to people, never a feature",
+            ),
+        ),
+        notes=(
+            "",
+            "`street_name` and `city` may be left out; without them lists show the postcode",
+            "and house number only. When the `areas` table is given, every",
+            "`neighbourhood_code` must be one of its codes.",
+        ),
+    ),
+    TableSpec(
+        name="areas",
+        required=False,
+        description="CBS wijken and buurten: names and boundaries, for lists and maps",
+        primary_key=("code",),
+        columns=(
+            ColumnSpec(
+                "code",
+                "string",
+                pattern=r"(WK[0-9]{6}|BU[0-9]{8})",
+                unique=True,
+                description="CBS wijk (WK) or buurt (BU) code",
+            ),
+            ColumnSpec("level", "category", domain=AREA_LEVELS),
+            ColumnSpec("name", "string"),
+            ColumnSpec("crs", "category", domain=CRS_CODES, description="CRS of `geometry`"),
+            ColumnSpec(
+                "geometry",
+                "string",
+                description="GeoJSON Polygon or MultiPolygon geometry, in `crs`",
+            ),
+        ),
+        patterns_when=(
+            PatternWhen("code", "level", "district", r"WK[0-9]{6}"),
+            PatternWhen("code", "level", "neighbourhood", r"BU[0-9]{8}"),
+        ),
+        geometries=(GeometryRule("geometry", "crs"),),
+        when_absent="lists show area codes instead of names, and there is no map",
+        notes=(
+            "",
+            "Never a model input: names and boundaries label lists and draw the map.",
+            "`crs` is `EPSG:28992` (RD New, metres, x then y) or `EPSG:4326` (WGS84,",
+            "longitude then latitude). A geometry must parse as GeoJSON, be a valid polygon",
+            "or multipolygon and lie within the Netherlands in its CRS.",
         ),
     ),
     TableSpec(

@@ -119,8 +119,16 @@ def column_rule(table: TableSpec, column: ColumnSpec) -> str:
             rules.append(f"set only when {cond.when_column} = {cond.when_value}")
     if column.identifier and not (column.pattern or column.references or column.description):
         rules.append("pseudonym or code, never a BSN")
+    for when in table.patterns_when:
+        if when.column == column.name:
+            rules.append(f"`^{when.pattern}$` when {when.when_column} = {when.when_value}")
+    for geometry in table.geometries:
+        if geometry.column == column.name:
+            rules.append(f"valid polygon within the Netherlands in {geometry.crs_column}")
     if column.nullable:
         rules.append("nullable")
+    if column.optional:
+        rules.append("optional column")
     return "; ".join(r for r in rules if r)
 
 
@@ -139,7 +147,8 @@ def table_section(table: TableSpec) -> str:
         ]
     lines += ["| column | type | rule |", "|---|---|---|"]
     for column in table.columns:
-        lines.append(f"| {column.name} | {column.kind} | {column_rule(table, column)} |")
+        rule = column_rule(table, column).replace("|", "\\|")  # a pipe would end the cell
+        lines.append(f"| {column.name} | {column.kind} | {rule} |")
     lines += [*table.notes]
     return "\n".join(lines).rstrip() + "\n"
 

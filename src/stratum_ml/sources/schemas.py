@@ -200,7 +200,8 @@ def table_schema(spec: TableSpec, *, current_year: int | None = None) -> pa.Data
     Returns
     -------
     pandera.DataFrameSchema
-        Every contract column required, extra columns allowed, no dtype checks.
+        Every contract column required (but the optional ones), extra columns
+        allowed, no dtype checks.
         Validate with ``lazy=True`` to collect every failure.
     """
     year = dt.date.today().year if current_year is None else current_year
@@ -210,6 +211,7 @@ def table_schema(spec: TableSpec, *, current_year: int | None = None) -> pa.Data
                 None,
                 checks=column_checks(c, current_year=year),
                 nullable=c.nullable,
+                required=not c.optional,
                 unique=c.unique,
                 report_duplicates="exclude_first",
                 description=c.description or None,

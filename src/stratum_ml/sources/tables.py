@@ -56,6 +56,8 @@ class SourceTables:
     businesses: pd.DataFrame | None = None
     ownership: pd.DataFrame | None = None
     reports: pd.DataFrame | None = None
+    #: CBS district and neighbourhood names and boundaries; labels lists, never a feature
+    areas: pd.DataFrame | None = None
     #: sha256 of every source file read, by file name (empty when built in memory)
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     source_dir: Path | None = None

@@ -35,6 +35,7 @@ from typing import IO, Any, cast
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import shapely
 
 from stratum_ml.io import atomic_path, table_format
 from stratum_ml.sources.contract import (
@@ -55,7 +56,15 @@ from stratum_ml.sources.contract import (
 )
 from stratum_ml.sources.extract import declaration_text
 from stratum_ml.sources.tables import AuditTables, SourceTables, normalise_table
-from stratum_ml.synthetic import enforcement, mechanisms, population, registers, usage, world
+from stratum_ml.synthetic import (
+    enforcement,
+    mechanisms,
+    places,
+    population,
+    registers,
+    usage,
+    world,
+)
 from stratum_ml.synthetic._util import day, format_ids, scramble, to_datetime64
 from stratum_ml.synthetic.config import GeneratorConfig
 from stratum_ml.synthetic.truth import MECHANISMS, normalise_truth
@@ -89,8 +98,9 @@ class _Tally:
 
 @dataclass
 class _Counters:
-    """Running numbers for sequential ids across chunks."""
+    """Running numbers for sequential ids across chunks, and the names handed out so far."""
 
+    namer: places.StreetNamer
     reports: int = 0
     inspections: int = 0
 
@@ -99,6 +109,8 @@ class _Counters:
 class _Chunk:
     tables: dict[str, pd.DataFrame]
     truth: pd.DataFrame
+    #: code, level and name of the chunk's districts and neighbourhoods (no geometry yet)
+    area_names: pd.DataFrame
 
 
 def _keys(seed: int) -> dict[str, int]:
@@ -164,6 +176,8 @@ def _frames(
     def dates(days: np.ndarray) -> np.ndarray:
         return to_datetime64(days, end=t1)
 
+    streets, area_names = _names(cfg, w, counters.namer)
+
     raw: dict[str, dict[str, Any]] = {
         "addresses": {
             "address_id": addr_id,
@@ -179,6 +193,8 @@ def _frames(
             "tenure": _cat(w.tenure, TENURES),
             "x_rd": w.x_rd,
             "y_rd": w.y_rd,
+            "street_name": streets,
+            "city": np.full(w.n, places.city_name(cfg.seed), dtype=object),
         },
         "registrations": {
             "person_id": _pseudonyms("P", ppl.reg_person, keys["person"]),
@@ -260,7 +276,47 @@ def _frames(
         )
     )
     _count(cfg, w, ep, vis, tables, tally)
-    return _Chunk(tables, truth)
+    return _Chunk(tables, truth, area_names)
+
+
+def _names(
+    cfg: GeneratorConfig, w: world.World, namer: places.StreetNamer
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """A street name per address (one street per postcode) and the chunk's area names."""
+    streets = np.empty(w.n, dtype=object)
+    nbh_names = []
+    for j in range(w.spec.n_nbh):
+        theme, name = namer.neighbourhood(w.spec.nbh_offset + j)
+        nbh_names.append(name)
+        rows = np.flatnonzero(w.nbh == j)
+        codes = pd.unique(w.postcode[rows])
+        street = dict(zip(codes, namer.streets(theme, len(codes)), strict=True))
+        streets[rows] = [street[p] for p in w.postcode[rows]]
+    districts = pd.unique(w.district_code)
+    first = int(cfg.municipality_code) * 100
+    area_names = pd.DataFrame(
+        {
+            "code": [*districts, *w.nbh_code],
+            "level": ["district"] * len(districts) + ["neighbourhood"] * len(w.nbh_code),
+            "name": [places.district_name(int(d[2:]) - first) for d in districts] + nbh_names,
+        }
+    )
+    return streets, area_names
+
+
+def _areas(addresses: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
+    """The ``areas`` table: every district and neighbourhood with its boundary (RD New)."""
+    nbh, dist = places.area_geometries(
+        addresses["x_rd"].to_numpy(dtype=np.float64),
+        addresses["y_rd"].to_numpy(dtype=np.float64),
+        addresses["neighbourhood_code"].to_numpy(dtype=object),
+        addresses["district_code"].to_numpy(dtype=object),
+    )
+    shapes = {**dist, **nbh}
+    names = names.loc[names["code"].isin(list(shapes))].reset_index(drop=True)
+    geometry = shapely.to_geojson(np.array([shapes[c] for c in names["code"]], dtype=object))
+    frame = names.assign(crs=places.AREA_CRS, geometry=geometry)
+    return normalise_table(frame, TABLES["areas"])
 
 
 def _count(
@@ -293,7 +349,7 @@ def _count(
 
 
 def _chunks(cfg: GeneratorConfig, tally: _Tally) -> Iterator[tuple[world.ChunkSpec, _Chunk]]:
-    counters = _Counters()
+    counters = _Counters(namer=places.StreetNamer(cfg.seed))
     for spec in world.plan_chunks(cfg):
         yield spec, _frames(cfg, _simulate(cfg, spec), counters, tally)
 
@@ -312,12 +368,13 @@ def generate_tables(cfg: GeneratorConfig) -> Municipality:
     >>> len(m.sources.addresses)
     300
     """
-    parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in CONTRACT}
-    truths = []
+    parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in CONTRACT if t.name != "areas"}
+    truths, names = [], []
     for _, chunk in _chunks(cfg, _Tally()):
         for name, df in chunk.tables.items():
             parts[name].append(df)
         truths.append(chunk.truth)
+        names.append(chunk.area_names)
     tables = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
     audit = tables.pop("audit_attributes")
     sources = SourceTables(
@@ -329,6 +386,7 @@ def generate_tables(cfg: GeneratorConfig) -> Municipality:
         businesses=tables["businesses"],
         ownership=tables["ownership"],
         reports=tables["reports"],
+        areas=_areas(tables["addresses"], pd.concat(names, ignore_index=True)),
         declared_extract_date=cfg.extract_date,
     )
     return Municipality(
@@ -499,6 +557,9 @@ def generate_municipality(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     tally = _Tally()
     writers = {t.name: _TableWriter(tmp / f"{t.name}.{fmt}", t, fmt) for t in CONTRACT}
+    where: list[pd.DataFrame] = []  # the addresses' places, for the areas written last
+    names: list[pd.DataFrame] = []
+    place_columns = ["x_rd", "y_rd", "neighbourhood_code", "district_code"]
     try:
         with atomic_path(truth_file) as truth_tmp, _progress(progress, cfg.n_addresses) as bar:
             truth_writer = _TableWriter(truth_tmp, None, table_format(truth_file))
@@ -509,7 +570,14 @@ def generate_municipality(
                     truth_writer.write(chunk.truth)
                     if raw is not None:
                         raw.write(chunk.tables)
+                    where.append(chunk.tables["addresses"][place_columns])
+                    names.append(chunk.area_names)
                     bar(spec.n_addresses)
+                areas = _areas(pd.concat(where), pd.concat(names, ignore_index=True))
+                writers["areas"].write(areas)
+                tally.rows["areas"] = len(areas)
+                if raw is not None:
+                    raw.write_areas(areas)
             finally:
                 truth_writer.close()
                 for wr in writers.values():

@@ -14,7 +14,8 @@ kadaster_eigendom         ownership            ``eigenaar``: a BSN (natural pers
                                                number
 hr_vestigingen            businesses           ``kvk_nummer`` and ``rechtsvorm`` (sole
                                                traders), not mapped
-bag_verblijfsobjecten,    addresses, ...       none
+bag_verblijfsobjecten,    addresses, areas,        none
+cbs_wijken_buurten,       ...
 water, energie, meldingen,
 huisbezoeken
 ========================  ===================  ============================================
@@ -57,8 +58,11 @@ RAW_FILES: dict[str, tuple[str, dict[str, str]]] = {
             "building_id": "pand_identificatie",
             "house_number": "huisnummer",
             "house_number_suffix": "huisnummertoevoeging",
+            "street_name": "openbare_ruimte",
+            "city": "woonplaats",
         },
     ),
+    "areas": ("cbs_wijken_buurten", {"code": "gebiedscode", "level": "niveau", "name": "naam"}),
     "registrations": (
         "brp_verblijfplaatsen",
         {
@@ -289,6 +293,10 @@ class RawExtractWriter:
         )
         for name, df in frames.items():
             self._append(name, df)
+
+    def write_areas(self, areas: pd.DataFrame) -> None:
+        """Write the ``areas`` table as a raw extract (it holds no identities: copied as is)."""
+        self._append("areas", _csv_frame(areas, {c.name: c.kind for c in TABLES["areas"].columns}))
 
     def _owner_ids(self, own: pd.DataFrame) -> np.ndarray:
         owner, otype = own["owner_id"].to_numpy(), own["owner_type"].to_numpy()

@@ -79,6 +79,7 @@ from stratum_ml.sources.tables import sources_fingerprint
 from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
+from stratum_ml.training.violation_type import violation_type_metrics
 
 __all__ = [
     "EVALUATED_MODEL_ARTIFACT",
@@ -459,7 +460,7 @@ def log_training_run(
     features = list(model.feature_names_in_)
     example = to_pyfunc_frame(outcome.evaluation_data["population"][features].head(5))
     fingerprint = sources_fingerprint(outcome.fingerprints)
-    metrics = metrics_of(outcome.report)
+    metrics = {**metrics_of(outcome.report), **violation_type_metrics(outcome.model)}
     run_tags = {
         "fairness_passed": str(outcome.fairness_verdict.passed).lower(),
         "sources_fingerprint": fingerprint,

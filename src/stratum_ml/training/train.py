@@ -80,6 +80,7 @@ from stratum_ml.training.report import (
     VariantReport,
 )
 from stratum_ml.training.split import TimeSplit, time_split
+from stratum_ml.training.violation_type import fit_violation_types
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -719,6 +720,10 @@ def train_model(
             ),
             "final_fit": final.to_dict(),
         }
+    say("fitting the likely-violation-type model")
+    type_tables = fit_violation_types(model, sets.ts_eval, sets.split, tables.inspections, config)
+    if final is not None:  # the registered refit carries the same type model
+        final.model.violation_types_ = model.violation_types_
     return TrainingOutcome(
         model=model,
         config=config,
@@ -737,6 +742,7 @@ def train_model(
             "honest_vs_naive": report.honest_vs_naive(),
             "mitigation_comparison": pd.DataFrame([v.to_row() for v in variant_reports]),
             **extra_tables,
+            **type_tables,
         },
         figures={
             "calibration": plot_calibration(

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from stratum_ml.sources.contract import TableSpec
+from stratum_ml.sources.geometry import GEOMETRY_PROBLEMS, geometry_problems
 from stratum_ml.sources.schemas import PANDERA_RULES, table_schema
 from stratum_ml.sources.validate._findings import (
     Finding,
@@ -177,6 +178,33 @@ def _cross_column_findings(frame: pd.DataFrame, spec: TableSpec, file: str | Non
                 f"{rule.column} set while {rule.when_column} is not {rule.when_value!r}",
             )
         )
+    for when in spec.patterns_when:
+        if not {when.column, when.when_column} <= set(frame.columns):
+            continue
+        values = frame[when.column]
+        applies = (frame[when.when_column] == when.when_value).fillna(False).to_numpy(dtype=bool)
+        matches = values.str.fullmatch(when.pattern).fillna(True).to_numpy(dtype=bool)
+        own = spec.column(when.column).pattern
+        if own is not None:  # a value breaking the column's own pattern is reported already
+            matches = matches | ~values.str.fullmatch(own).fillna(True).to_numpy(dtype=bool)
+        findings.extend(
+            _mask_finding(
+                spec,
+                file,
+                when.column,
+                f"{when.column} ^{when.pattern}$ when {when.when_column} == {when.when_value}",
+                applies & ~matches,
+                f"a {when.when_value} code must match ^{when.pattern}$",
+            )
+        )
+    for geometry in spec.geometries:
+        if not {geometry.column, geometry.crs_column} <= set(frame.columns):
+            continue
+        problems = geometry_problems(frame[geometry.column], frame[geometry.crs_column])
+        for name, mask in problems.items():
+            findings.extend(
+                _mask_finding(spec, file, geometry.column, name, mask, GEOMETRY_PROBLEMS[name])
+            )
     return findings
 
 
@@ -218,7 +246,9 @@ def _reference_findings(
             if parent is None:
                 continue
             child = frame[column.name]
-            broken = child.notna().to_numpy(dtype=bool) & ~_isin(child, parent)
+            broken: np.ndarray = child.notna().to_numpy(dtype=bool) & ~_isin(child, parent)
+            if column.pattern is not None and broken.any():  # malformed: reported already
+                broken &= child.str.fullmatch(column.pattern).fillna(False).to_numpy(dtype=bool)
             findings.extend(
                 _mask_finding(
                     spec,
@@ -261,7 +291,7 @@ def _presence_findings(
                 )
             )
             continue
-        consequence = (
+        consequence = spec.when_absent or (
             "the fairness audit has no protected attributes"
             if spec.audit_only
             else "its features will be absent (not zero-filled)"
