@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -242,6 +242,7 @@ def create_run(
     top_k: int = 500,
     thresholds: DriftThresholds | None = None,
     changes_min_move: int = 10,
+    audit_checkpoint: Callable[[], tuple[str, str]] | None = None,
 ) -> RunSummary:
     """Score the population as of a date with one model version and store it as a run.
 
@@ -268,6 +269,11 @@ def create_run(
         When the run counts as drifted (default: the documented defaults).
     changes_min_move : int, default 10
         An address on both work lists counts as moved beyond this many places.
+    audit_checkpoint : callable, optional
+        Takes a signed checkpoint of the audit log's head
+        (:mod:`stratum_ml.serving.audit_anchor`) and returns it as an MLflow tag
+        ``(name, value)``, written to the run's MLflow run; called before the run is
+        stored (when it fails, nothing is stored and the MLflow run ends FAILED).
 
     Returns
     -------
@@ -316,6 +322,7 @@ def create_run(
         settings, f"{as_of} {info.name} v{info.version}", {"stratum.run_id": run_id}
     )
     try:
+        tags = dict([audit_checkpoint()]) if audit_checkpoint is not None else {}
         with store.transaction() as session:
             previous = previous_run(session, info.name, as_of)
             with clock.step("changes"):
@@ -361,12 +368,17 @@ def create_run(
         end_failed(settings, mlflow_run_id)
         raise
     summary = get_run(store, run_id, stored_now=True)
-    _log(settings, summary, drift, store_seconds=clock.seconds["store"])
+    _log(settings, summary, drift, store_seconds=clock.seconds["store"], tags=tags)
     return summary
 
 
 def _log(
-    settings: Settings, summary: RunSummary, drift: DriftResult | None, *, store_seconds: float
+    settings: Settings,
+    summary: RunSummary,
+    drift: DriftResult | None,
+    *,
+    store_seconds: float,
+    tags: dict[str, str],
 ) -> None:
     """The stored run's params, metrics and drift result in its MLflow run."""
     assert summary.mlflow_run_id is not None
@@ -393,4 +405,5 @@ def _log(
         params=params,
         metrics=metrics,
         drift_json=None if drift is None else drift.to_json(),
+        tags=tags,
     )

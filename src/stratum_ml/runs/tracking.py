@@ -29,12 +29,13 @@ def finish_scoring_run(
     params: dict[str, Any],
     metrics: dict[str, float],
     drift_json: str | None,
+    tags: dict[str, str] | None = None,
 ) -> None:
-    """Log a stored scoring run's params, metrics and drift result, and end it FINISHED."""
+    """Log a stored scoring run's params, metrics, tags and drift result, and end it FINISHED."""
     import math
     import time
 
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Metric, Param, RunTag
 
     from stratum_ml.model.store import client_for
 
@@ -44,6 +45,7 @@ def finish_scoring_run(
         mlflow_run_id,
         metrics=[Metric(k, v, now, 0) for k, v in metrics.items() if math.isfinite(v)],
         params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in (tags or {}).items()],
     )
     if drift_json is not None:
         client.log_text(mlflow_run_id, drift_json, DRIFT_ARTIFACT)

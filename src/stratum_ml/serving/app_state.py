@@ -48,6 +48,7 @@ from stratum_ml.runs import RunSummary
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+from stratum_ml.serving.audit_anchor import DAILY_SECONDS, run_checkpointer
 from stratum_ml.serving.auth import KeyStore, default_keys_file
 from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.outcomes import OutcomeStore
@@ -122,6 +123,13 @@ class ServingSettings(BaseSettings):
         default=30.0,
         gt=0,
         description="Least seconds between two registry lookups of the champion alias.",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=DAILY_SECONDS,
+        gt=0,
+        le=DAILY_SECONDS,
+        description="Seconds between two signed checkpoints of the audit log while the "
+        "service runs (at most a day); one is also taken at every start and clean stop.",
     )
 
 
@@ -353,6 +361,7 @@ def load_state() -> ServiceState:
             # a new champion gets a run of the latest stored run's date
             default_as_of=latest_as_of(store, settings.model_name) or first_as_of,
             tables=loaded,
+            audit_checkpoint=run_checkpointer(audit, store),
         )
         if version not in facts_of:
             facts_of[version] = load_model_facts(served.info, settings)
@@ -380,8 +389,8 @@ def load_state() -> ServiceState:
         keys=keys,
         audit=audit,
         store=store,
-        outcomes=OutcomeStore(store, addresses["address_id"]),
-        decisions=DecisionStore(store),
+        outcomes=OutcomeStore(store, addresses["address_id"], audit),
+        decisions=DecisionStore(store, audit),
         follower=follower,
         facts_of=facts_of,
     )

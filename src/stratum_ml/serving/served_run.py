@@ -113,6 +113,7 @@ def load_served_run(
     as_of: dt.date | None,
     default_as_of: dt.date,
     tables: SourceTables | None = None,
+    audit_checkpoint: Callable[[], tuple[str, str]] | None = None,
 ) -> ServedRun:
     """Load the run to serve of one model version, making it first when it is not stored.
 
@@ -130,6 +131,9 @@ def load_served_run(
         The date of the run to make when the version has none (and ``as_of`` is None).
     tables
         The source tables already loaded, if any.
+    audit_checkpoint
+        Passed to :func:`~stratum_ml.runs.create_run` when a run is made: the audit
+        log's checkpoint for its MLflow run.
 
     Raises
     ------
@@ -143,7 +147,12 @@ def load_served_run(
     if run_id is None:
         loaded = tables if tables is not None else load_sources(folder)
         made = create_run(
-            loaded, as_of or default_as_of, RunModel(model, info), store, settings=settings
+            loaded,
+            as_of or default_as_of,
+            RunModel(model, info),
+            store,
+            settings=settings,
+            audit_checkpoint=audit_checkpoint,
         )
         run = get_run(store, made.run_id)
     else:
