@@ -29,7 +29,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from stratum_ml.config import get_settings
+from stratum_ml.config import Settings, get_settings
 
 __all__ = [
     "KEY_BYTES",
@@ -51,10 +51,10 @@ class SigningKeyError(RuntimeError):
     """A signing key cannot be read or created safely; the message says why."""
 
 
-def keys_dir() -> Path:
-    """Where signing keys live: ``$STRATUM_SIGNING_KEYS_DIR`` or ``<STRATUM_HOME>/keys``."""
+def keys_dir(settings: Settings | None = None) -> Path:
+    """Where signing keys live: ``$STRATUM_SIGNING_KEYS_DIR`` or ``<home>/keys``."""
     env = os.environ.get("STRATUM_SIGNING_KEYS_DIR")
-    return Path(env) if env else get_settings().home / "keys"
+    return Path(env) if env else (settings or get_settings()).home / "keys"
 
 
 def _check_rights(path: Path) -> None:
@@ -68,7 +68,9 @@ def _check_rights(path: Path) -> None:
         )
 
 
-def load_signing_key(purpose: str, *, create: bool = True) -> bytes:
+def load_signing_key(
+    purpose: str, *, create: bool = True, settings: Settings | None = None
+) -> bytes:
     """The signing key for ``purpose``, created (0600, in a 0700 folder) when missing.
 
     Parameters
@@ -77,6 +79,9 @@ def load_signing_key(purpose: str, *, create: bool = True) -> bytes:
         ``audit-anchor`` or ``promotion``.
     create
         Create the key when there is none; when False a missing key is an error.
+    settings
+        Whose home holds the keys (when ``STRATUM_SIGNING_KEYS_DIR`` is not set);
+        default: from the environment.
 
     Raises
     ------
@@ -85,7 +90,7 @@ def load_signing_key(purpose: str, *, create: bool = True) -> bytes:
     """
     if purpose not in PURPOSES:
         raise ValueError(f"unknown signing key purpose {purpose!r}; one of {', '.join(PURPOSES)}")
-    folder = keys_dir()
+    folder = keys_dir(settings)
     path = folder / f"{purpose}.key"
     if not path.exists():
         if not create:

@@ -14,11 +14,13 @@ DRIFT_ARTIFACT = "drift.json"
 
 def start_scoring_run(settings: Settings, run_name: str, tags: dict[str, str]) -> str:
     """Start a run in the experiment ``scoring`` (created when missing); return its id."""
-    from stratum_ml.model.store import client_for, configure_mlflow, ensure_experiment
+    from stratum_ml.model.store import client_for, configure_mlflow, ensure_experiment, owner_tags
 
     configure_mlflow(settings)
     experiment_id = ensure_experiment(SCORING_EXPERIMENT, settings)
-    run = client_for(settings).create_run(experiment_id, run_name=run_name, tags=tags)
+    run = client_for(settings).create_run(
+        experiment_id, run_name=run_name, tags=owner_tags() | tags
+    )
     return str(run.info.run_id)
 
 

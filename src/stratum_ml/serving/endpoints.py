@@ -879,6 +879,7 @@ def model_info(state: ServiceState) -> ModelInfoResponse:
         max_batch_size=state.serving.max_batch_size,
         model_card_markdown=facts.card_markdown,
         pause=_pause_out(current_pause(state.store)),
+        registry_problems=[] if state.champion_watch is None else state.champion_watch.problems,
         scoring_run=served_run_out(state),
     )
 
