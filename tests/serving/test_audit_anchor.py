@@ -28,6 +28,7 @@ from stratum_ml.serving.audit import INTENT_STATUS, AuditLog, read_last, record_
 from stratum_ml.serving.audit_anchor import (
     ANCHOR_PURPOSE,
     MLFLOW_TAG,
+    PAUSE_EVENT_PREFIX,
     DailyAnchor,
     mlflow_checkpoints,
     run_checkpointer,
@@ -39,6 +40,7 @@ from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.outcomes import OutcomeStore
 from stratum_ml.signing import SigningKeyError, load_signing_key
 from stratum_ml.store import Store, open_store
+from stratum_ml.store.switch import Actor, SwitchChange, current_pause, pause
 from stratum_ml.store.tables import AuditCheckpointRow, DecisionRow
 
 ADDRESS = "0479010000000001"
@@ -300,3 +302,29 @@ def test_a_visit_outcome_is_announced_before_its_commit(store: Store, tmp_path: 
     intent = read_last(log.path, 1)[0]
     assert intent["detail"] == f"intent {stored.inspection_id}"
     assert len(verify_anchored(log.path, [], key=b"", store=store).not_committed) == 1
+
+
+def test_a_pause_event_is_announced_and_checked_like_the_rows(store: Store, tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    by = Actor("api", "0123456789abcdef", "admin", "beheer")
+
+    def announce(change: SwitchChange) -> None:
+        log.append_intent(
+            key_id=by.name,
+            role="admin",
+            endpoint="pause",
+            address_ids=[],
+            model_version="3",
+            row_id=f"{PAUSE_EVENT_PREFIX}{change.event}",
+        )
+
+    def crash(change: SwitchChange) -> None:
+        announce(change)
+        raise SystemExit("killed before the commit")
+
+    with pytest.raises(SystemExit):
+        pause(store, "the model misbehaves on district 3", by, on_change=crash)
+    assert current_pause(store) is None
+    pause(store, "the model misbehaves on district 3, again", by, on_change=announce)
+    (line,) = verify_anchored(log.path, [], key=b"", store=store).not_committed
+    assert "pause row pause-event-" in line

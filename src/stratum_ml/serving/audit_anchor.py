@@ -55,11 +55,18 @@ from stratum_ml.serving.audit import (
 )
 from stratum_ml.signing import load_signing_key, sign, signature_ok
 from stratum_ml.store import Store
-from stratum_ml.store.tables import AuditCheckpointRow, DecisionRow, VisitOutcomeRow
+from stratum_ml.store.switch import event_name
+from stratum_ml.store.tables import (
+    AuditCheckpointRow,
+    DecisionRow,
+    PauseEventRow,
+    VisitOutcomeRow,
+)
 
 __all__ = [
     "ANCHOR_PURPOSE",
     "MLFLOW_TAG",
+    "PAUSE_EVENT_PREFIX",
     "REASONS",
     "AnchorReport",
     "Checkpoint",
@@ -74,6 +81,9 @@ __all__ = [
 
 #: the signing key's purpose (:func:`stratum_ml.signing.load_signing_key`)
 ANCHOR_PURPOSE = "audit-anchor"
+#: row id of a pause event in an intent record: this prefix and its
+#: :func:`~stratum_ml.store.switch.event_name`
+PAUSE_EVENT_PREFIX = "pause-event-"
 #: why a checkpoint was taken
 REASONS = ("start", "stop", "daily", "run", "manual")
 #: MLflow tag of a scoring run that holds the checkpoint taken with it
@@ -322,7 +332,7 @@ def _scan(path: Path, wanted: set[int]) -> _Scan:
 
 
 def _missing_rows(store: Store, row_ids: Sequence[str]) -> set[str]:
-    """Which of ``row_ids`` are neither a stored decision nor a stored visit outcome."""
+    """Which of ``row_ids`` are not a stored decision, visit outcome or pause event."""
     found: set[str] = set()
     with store.transaction() as session:
         for start in range(0, len(row_ids), 500):
@@ -339,6 +349,12 @@ def _missing_rows(store: Store, row_ids: Sequence[str]) -> set[str]:
                     )
                 )
             )
+        # pause events are few: one query for all of them
+        named = [r.removeprefix(PAUSE_EVENT_PREFIX) for r in row_ids]
+        heads = [n.split("-")[0] for r, n in zip(row_ids, named, strict=True) if n != r]
+        seqs = [int(h) for h in heads if h.isdigit()]
+        for row in session.scalars(select(PauseEventRow).where(PauseEventRow.seq.in_(seqs))):
+            found.add(f"{PAUSE_EVENT_PREFIX}{event_name(row)}")
     return set(row_ids) - found
 
 
