@@ -220,6 +220,8 @@ def test_an_alias_moved_by_hand_is_not_followed(client: MlflowClient, settings: 
     watch = ChampionWatch(settings, alert=told.append)
     assert watch.startup().version == "1"
     assert watch.champion(serving="1") == "1"  # keeps serving the last verified version
+    for thread in watch.alerts:
+        thread.join(10)
     assert len(told) == 1 and "keeps serving version 1" in told[0]
     assert watch.problems == list(check.problems)
     # a real promotion moves it on again, and the problem is gone

@@ -105,6 +105,8 @@ class ChampionWatch:
         self._lock = threading.Lock()
         self._problems: tuple[str, ...] = ()
         self._told: set[str] = set()
+        #: the alert threads started (tests join them)
+        self.alerts: list[threading.Thread] = []
 
     @property
     def problems(self) -> list[str]:
@@ -123,11 +125,19 @@ class ChampionWatch:
                 "verified champion."
             )
             log.warning("%s", message)
-            if self.alert is not None:
-                try:
-                    self.alert(message)
-                except Exception:  # telling the admin must not stop the service
-                    log.exception("the admin could not be notified")
+            if self.alert is not None:  # in the background: a slow receiver delays no answer
+                thread = threading.Thread(
+                    target=self._send, args=(message,), name="registry-alert", daemon=True
+                )
+                thread.start()
+                self.alerts.append(thread)
+
+    def _send(self, message: str) -> None:
+        assert self.alert is not None
+        try:
+            self.alert(message)
+        except Exception:  # telling the admin must not stop the service
+            log.exception("the admin could not be notified")
 
     def startup(self) -> ModelVersionInfo:
         """The version to start with: the newest verified champion.

@@ -10,9 +10,10 @@ the date of the latest stored run, else the extract date of the sources.
 :class:`RunFollower` keeps the service current without a restart. Each request
 calls :meth:`RunFollower.current`, which costs one small query (the latest run
 of the champion version in the store) and, at most every
-``STRATUM_CHAMPION_CHECK_SECONDS``, one registry lookup of the ``champion``
-alias. When either changed, a background thread loads the new run (model
-version, sources when the run was made from other files, the scorer); the old
+``STRATUM_CHAMPION_CHECK_SECONDS``, one registry lookup of the champion (the
+verified one: :mod:`stratum_ml.serving.champion_watch`). When either changed, a
+background thread loads the new run (model version, sources when the run was
+made from other files, the scorer); the old
 run keeps answering until the new one is ready, and it is swapped in at the
 start of a request, never in the middle of one.
 """
