@@ -117,7 +117,7 @@ def verified_champion_version(settings: Settings) -> str:
     try:
         info, check = verified_info(settings)
     except ChampionUnverified as exc:
-        raise fail(str(exc)) from None
+        raise fail(f"no champion model: {exc}") from None
     for problem in check.problems:
         console.print(f"[bold yellow]warning:[/] registry: {problem}", highlight=False)
     return info.version

@@ -265,8 +265,8 @@ def resolve_champion(settings: Settings, watch: ChampionWatch | None = None) -> 
         ) from None
     except ChampionUnverified as exc:
         raise StartupError(
-            f"no verified champion model: {exc} Train one with `stratum train` and promote "
-            "it with `stratum promote`."
+            f"no champion model to serve: {exc} Train one with `stratum train` and promote "
+            "it with `stratum promote` (where the promotion signing key is)."
         ) from None
 
 

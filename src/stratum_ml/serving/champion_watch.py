@@ -79,9 +79,8 @@ def verified_info(settings: Settings) -> tuple[ModelVersionInfo, ChampionCheck]:
         )
         raise ChampionUnverified(
             f"{where}no version of {settings.model_name!r} has a verified promotion record "
-            f"in {settings.tracking_uri}. Promote one with `stratum promote` (on a machine "
-            "that holds the promotion key)."
-            + (f" Problems: {'; '.join(check.problems)}" if check.problems else "")
+            f"in {settings.tracking_uri}."
+            + (f" Problems: {'; '.join(check.problems)}." if check.problems else "")
         )
     mv = client_for(settings).get_model_version(settings.model_name, check.version)
     return ModelVersionInfo.from_mlflow(mv), check
