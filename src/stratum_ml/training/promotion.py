@@ -22,10 +22,11 @@ from stratum_ml.model.promotion import (
     apply_record,
     complete_pending,
     record_promotion,
+    verified_champion,
 )
 from stratum_ml.signing import load_signing_key
 
-__all__ = ["commit_promotion", "finish_interrupted"]
+__all__ = ["commit_promotion", "finish_interrupted", "verified_champion_version"]
 
 
 def finish_interrupted(
@@ -33,6 +34,17 @@ def finish_interrupted(
 ) -> PromotionRecord | None:
     """Complete a recorded promotion a kill interrupted; return it (None when none was)."""
     return complete_pending(client, name, load_signing_key(PROMOTION_PURPOSE, settings=settings))
+
+
+def verified_champion_version(client: MlflowClient, name: str, settings: Settings) -> str | None:
+    """The champion a promotion compares against: the one whose promotion record verifies.
+
+    An alias moved by hand is not the champion. A registry from before promotion
+    records has none: its champion is promoted again once (``stratum promote
+    --version N``) to get one.
+    """
+    key = load_signing_key(PROMOTION_PURPOSE, settings=settings)
+    return verified_champion(client, name, key).version
 
 
 def commit_promotion(

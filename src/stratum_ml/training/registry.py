@@ -28,7 +28,6 @@ from stratum_ml.evaluation.gates import PromotionCheck
 from stratum_ml.evaluation.metrics import HonestEstimate
 from stratum_ml.model.registry import (
     CHALLENGER,
-    CHAMPION,
     TAG_FAIRNESS_RISK_ACCEPTED,
     TAG_FAIRNESS_RISK_ACCEPTED_AT,
     TAG_FAIRNESS_RISK_ACCEPTED_BY,
@@ -43,7 +42,11 @@ from stratum_ml.model.registry import (
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.model.store import client_for, configure_mlflow
 from stratum_ml.training.holdout import honest_estimates
-from stratum_ml.training.promotion import commit_promotion, finish_interrupted
+from stratum_ml.training.promotion import (
+    commit_promotion,
+    finish_interrupted,
+    verified_champion_version,
+)
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
 __all__ = ["FAIRNESS_CHECK", "PromotionResult", "promote"]
@@ -217,7 +220,8 @@ def promote(
         return PromotionResult(
             False, [f"no registered model named {name!r}; train one first"], None, None
         )
-    champion = aliases.get(CHAMPION)
+    # the champion whose promotion record verifies, not whatever the alias says now
+    champion = verified_champion_version(client, name, settings)
     target = str(version) if version is not None else aliases.get(CHALLENGER)
     if target is None:
         return PromotionResult(
