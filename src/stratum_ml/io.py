@@ -3,6 +3,11 @@
 Everything stratum_ml writes goes through these helpers: the content is written
 to a temporary file in the target's folder, flushed and fsynced, then renamed
 over the target (``os.replace`` is atomic on POSIX and Windows).
+
+The temporary file is named ``.<target>.pid<PID>.<random>.tmp``: a process killed
+while writing leaves it behind, and :func:`remove_stale_temp_files` (called at
+the start of ``train`` and of the service) removes every one whose process is
+gone.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +32,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.pid{os.getpid()}.", suffix=".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -37,6 +46,56 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_PID = re.compile(r"\.pid(\d+)\.[^.]+\.tmp$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temp_files(
+    folder: str | os.PathLike[str], *, unowned_after_s: float = 60.0
+) -> list[Path]:
+    """Remove the temporary files of writes that never finished, anywhere under ``folder``.
+
+    A temporary file of :func:`atomic_path` names the process writing it; it is
+    removed when that process is gone. One without a process id (written by an
+    older version, or by another tool with the same pattern) is removed when it
+    was last touched more than ``unowned_after_s`` seconds ago.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    removed: list[Path] = []
+    now = time.time()
+    for path in root.rglob(".*.tmp"):
+        try:
+            if not path.is_file() or path.is_symlink():
+                continue
+            owner = _PID.search(path.name)
+            if owner is not None:
+                if _process_alive(int(owner.group(1))):
+                    continue
+            elif now - path.stat().st_mtime < unowned_after_s:
+                continue
+            path.unlink()
+        except FileNotFoundError:  # its writer finished meanwhile
+            continue
+        removed.append(path)
+    return removed
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> None:

@@ -191,6 +191,10 @@ def test_the_switch_is_audited(server: Server, http: httpx.Client, resumed: None
     assert records[1]["detail"] == "answered with the fallback ranking: the model is paused"
     assert records[1]["address_ids"] == [i["address_id"] for i in listed["items"]]
     assert records[3]["detail"].startswith("command line, OS user ")
+    # the stored event was announced before it committed (issue 8: no row without a record)
+    intent = read_last(server.audit_log, 5)[0]
+    assert (intent["endpoint"], intent["status"], intent["key_id"]) == ("pause", 0, admin_id)
+    assert intent["detail"].startswith("intent pause-event-")
     text = server.audit_log.read_text("utf-8")
     assert all(json.loads(line)["status"] < 500 for line in text.splitlines())
 

@@ -28,6 +28,7 @@ from stratum_ml.runs import RunModel, create_run, list_runs
 from stratum_ml.serving.auth import Role
 from stratum_ml.sources import load_sources
 from stratum_ml.store import Store, open_store
+from stratum_ml.training.promotion import commit_promotion
 
 if TYPE_CHECKING:
     from tests.serving.conftest import Server
@@ -226,7 +227,19 @@ def test_a_visit_moves_the_address_off_the_next_runs_list_picked_up_without_rest
     promoted = client.create_model_version(
         settings.model_name, current.source, current.run_id, tags=dict(current.tags)
     )
-    client.set_registered_model_alias(settings.model_name, CHAMPION, promoted.version)
+    # a recorded, signed promotion (the alias alone is not followed: issue 11, item 7)
+    commit_promotion(
+        client,
+        settings.model_name,
+        str(promoted.version),
+        previous_champion=str(current.version),
+        remove_challenger=False,
+        fairness_passed=True,
+        reasons=["the same model, registered again"],
+        acceptance={},
+        version_tags={"promotion_decision": "promoted"},
+        settings=settings,
+    )
 
     deadline = time.monotonic() + PICKUP_TIMEOUT_S
     after = before

@@ -34,6 +34,7 @@ from stratum_ml.evaluation.gates import FairnessGateConfig, GateVerdict, fairnes
 from stratum_ml.evaluation.metrics import plot_calibration, top_k_mask
 from stratum_ml.features.catalogue import FeatureSet
 from stratum_ml.model.params import LightGBMParams
+from stratum_ml.model.promotion import TAG_RECORD
 from stratum_ml.model.pyfunc import to_pyfunc_frame
 from stratum_ml.model.reference import ReferenceMissing, load_reference
 from stratum_ml.model.registry import (
@@ -595,3 +596,22 @@ def test_stratum_promote_says_why_and_exits_by_verdict(
     missing = runner.invoke(app, ["--model-name", name, "--version", "9"])
     assert missing.exit_code == 1
     assert "has no version 9" in missing.output
+
+
+def test_promote_compares_with_the_verified_champion_not_a_moved_alias(
+    outcomes: Outcomes, settings: Settings
+) -> None:
+    name = "moved-alias"
+    client = _client(settings)
+    log_training_run(outcomes.good, settings=settings, model_name=name)
+    # a registry from before promotion records: its champion alias was set without one
+    client.set_registered_model_alias(name, CHAMPION, "1")
+    again = promote(name, version="1", settings=settings)
+    assert again.promoted and again.previous_champion is None, again.reasons
+    assert TAG_RECORD in client.get_model_version(name, "1").tags
+
+    log_training_run(outcomes.weak, settings=settings, model_name=name)
+    client.set_registered_model_alias(name, CHAMPION, "2")  # moved by hand, in the MLflow UI
+    result = promote(name, settings=settings)
+    assert not result.promoted and result.previous_champion == "1"
+    assert any(r.startswith("honest precision@100") and "worse" in r for r in result.reasons)

@@ -8,7 +8,7 @@ modules are imported inside the commands, so that ``stratum --help`` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,10 @@ from rich.table import Column, Table
 
 from stratum_ml.cli.common import console as err
 from stratum_ml.cli.common import fail
+
+if TYPE_CHECKING:
+    from stratum_ml.serving.audit_anchor import Checkpoint
+    from stratum_ml.store import Store
 
 keys_app = typer.Typer(
     help="Create, list and revoke the API keys of the scoring service.", no_args_is_help=True
@@ -105,21 +109,102 @@ def _log_path(path: Path | None) -> Path:
     return path
 
 
+def _anchor_sources(path: Path) -> tuple[list[Checkpoint], Store | None, list[str]]:
+    """The log's checkpoints (store and MLflow), the store, and notes on what was not read.
+
+    Only stores that exist are read: verifying never creates a database.
+    """
+    from stratum_ml.config import get_settings
+    from stratum_ml.serving.audit_anchor import mlflow_checkpoints, stored_checkpoints
+    from stratum_ml.store import StoreError, open_store
+
+    settings = get_settings()
+    checkpoints: list[Checkpoint] = []
+    notes: list[str] = []
+    store: Store | None = None
+    if settings.database_url or (settings.home / "stratum.db").is_file():
+        try:
+            store = open_store(settings.store_url, legacy_home=settings.home)
+            checkpoints.extend(stored_checkpoints(store, path))
+        except StoreError as exc:
+            notes.append(f"the operational store cannot be read ({exc})")
+    else:
+        notes.append(f"no operational store under {settings.home}")
+    if settings.mlflow_uri or (settings.home / "mlflow.db").is_file():
+        try:
+            checkpoints.extend(mlflow_checkpoints(settings, path))
+        except Exception as exc:  # the MLflow store is a second, optional anchor
+            notes.append(f"the MLflow store cannot be read ({type(exc).__name__})")
+    return checkpoints, store, notes
+
+
 @audit_app.command("verify")
 def audit_verify(path: LogPath = None) -> None:
-    """Check every line and the hash chain; exit 1 when the log was tampered with."""
-    from stratum_ml.serving.audit import verify_log
+    """Check every line, the hash chain and the log against its signed checkpoints (kept in
+    the operational store and MLflow); exit 1 when the log was tampered with."""
+    from stratum_ml.serving.audit import default_audit_log
+    from stratum_ml.serving.audit_anchor import ANCHOR_PURPOSE, verify_anchored
+    from stratum_ml.signing import SigningKeyError, load_signing_key
 
-    path = _log_path(path)
-    result = verify_log(path)
-    if result.ok:
-        typer.echo(f"ok: {result.n_records} records, chain intact; last hash {result.last_hash}")
+    path = path or default_audit_log()
+    checkpoints, store, notes = _anchor_sources(path)
+    if not path.is_file() and not checkpoints:
+        raise fail(f"no audit log at {path}")
+    try:
+        key = load_signing_key(ANCHOR_PURPOSE, create=False)
+    except SigningKeyError as exc:
+        if checkpoints:
+            raise fail(f"the checkpoints cannot be checked: {exc}", 1) from None
+        key = b""
+    try:
+        report = verify_anchored(path, checkpoints, key=key, store=store)
+    finally:
+        if store is not None:
+            store.close()
+    for line in report.not_committed:
+        err.print(f"not committed: {line}", markup=False, highlight=False)
+    for line in notes:
+        err.print(f"note: {line}", markup=False, highlight=False)
+    if report.ok:
+        anchored = (
+            "no checkpoint of it yet"
+            if report.latest is None
+            else f"agrees with {report.n_checkpoints} signed checkpoint(s), the latest "
+            f"{report.latest.describe()} at record {report.latest.head_seq}"
+        )
+        typer.echo(
+            f"ok: {report.n_records} records, chain intact; last hash {report.last_hash}; "
+            f"{anchored}"
+        )
         raise typer.Exit(0)
-    typer.echo(
-        f"TAMPERED: {path}, line {result.first_bad_line}: {result.reason} "
-        f"({result.n_records} intact record(s) before it)"
-    )
+    problems = ([report.chain_problem] if report.chain_problem else []) + report.problems
+    for problem in problems:
+        typer.echo(f"TAMPERED: {path}, {problem}")
+    typer.echo(f"({report.n_records} intact record(s) at the start of the log)")
     raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Take a signed checkpoint of the log's head now (the service takes them itself at
+    start, stop, daily and with every scoring run)."""
+    from stratum_ml.cli.store import open_operational_store
+    from stratum_ml.config import get_settings
+    from stratum_ml.serving.audit import AuditLog, AuditLogError
+    from stratum_ml.serving.audit_anchor import take_checkpoint
+    from stratum_ml.signing import SigningKeyError
+
+    store = open_operational_store(get_settings())
+    try:
+        checkpoint = take_checkpoint(AuditLog(_log_path(None)), store, "manual")
+    except (AuditLogError, SigningKeyError) as exc:
+        raise fail(str(exc), 1) from None
+    finally:
+        store.close()
+    typer.echo(
+        f"checkpoint of {checkpoint.log} at record {checkpoint.head_seq} "
+        f"({checkpoint.head_hash}) stored"
+    )
 
 
 @audit_app.command("show")

@@ -15,6 +15,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from stratum_ml.config import Settings
     from stratum_ml.model.registry import ModelVersionInfo
     from stratum_ml.model.risk_model import RiskModel
     from stratum_ml.sources.tables import SourceTables
@@ -101,12 +102,35 @@ def guard_date(as_of: dt.date, tables: SourceTables, option: str = "--as-of") ->
         raise fail(str(exc)) from None
 
 
+#: the alias resolved through the signed promotion records, not the registry alone
+CHAMPION_ALIAS = "champion"
+
+
+def verified_champion_version(settings: Settings) -> str:
+    """The champion whose promotion record verifies; exit 2 when there is none.
+
+    Problems with the registry (an alias moved outside ``stratum promote``, ...) are
+    printed as warnings.
+    """
+    from stratum_ml.serving.champion_watch import ChampionUnverified, verified_info
+
+    try:
+        info, check = verified_info(settings)
+    except ChampionUnverified as exc:
+        raise fail(f"no champion model: {exc}") from None
+    for problem in check.problems:
+        console.print(f"[bold yellow]warning:[/] registry: {problem}", highlight=False)
+    return info.version
+
+
 def load_model(alias_or_version: str) -> tuple[RiskModel, ModelVersionInfo]:
     """A registered version of the settings' model, or exit 2 saying where it was looked for."""
     from stratum_ml.config import get_settings
     from stratum_ml.model.registry import load_risk_model
 
     settings = get_settings()
+    if alias_or_version == CHAMPION_ALIAS:
+        alias_or_version = verified_champion_version(settings)
     try:
         return load_risk_model(settings.model_name, alias_or_version, settings)
     except Exception as exc:  # noqa: BLE001 - mlflow raises its own exception types
@@ -126,3 +150,17 @@ def say_absent(absent: dict[str, list[str]]) -> None:
             f"[yellow]note:[/] {table} is not in the source folder; {len(names)} features "
             f"are absent (not zero-filled): {', '.join(names)}"
         )
+
+
+def recover_after_crash(settings: Settings) -> None:
+    """What a killed process left: stale temp files under the home folder, RUNNING runs.
+
+    Called at the start of ``train`` (the service does the same at its start).
+    """
+    from stratum_ml.io import remove_stale_temp_files
+    from stratum_ml.model.store import interrupted_runs_failed
+
+    for path in remove_stale_temp_files(settings.home):
+        console.print(f"removed {path}, left by an interrupted write")
+    for run_id in interrupted_runs_failed(settings):
+        console.print(f"MLflow run {run_id} was left RUNNING by a killed process: marked FAILED")

@@ -48,6 +48,7 @@ def train(
     ] = True,
 ) -> None:
     """Train, evaluate honestly, audit and register a model as `challenger`."""
+    from stratum_ml.cli.common import recover_after_crash
     from stratum_ml.config import get_settings
     from stratum_ml.serving.outcomes import read_outcomes
     from stratum_ml.sources import load_audit_tables
@@ -57,6 +58,7 @@ def train(
     from stratum_ml.training.train import train_model
 
     settings = get_settings()
+    recover_after_crash(settings)
     try:
         run_config = RunConfig.from_yaml(config)
     except ValueError as exc:

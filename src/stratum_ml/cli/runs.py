@@ -92,6 +92,9 @@ def run(
     from stratum_ml.notify import DeliveryConfig, deliver
     from stratum_ml.runs import RunModel, create_run
     from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
+    from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+    from stratum_ml.serving.audit_anchor import run_checkpointer
+    from stratum_ml.signing import SigningKeyError
     from stratum_ml.store.switch import current_pause
 
     ref = parse_date(as_of, "--as-of")
@@ -111,6 +114,7 @@ def run(
                 RunModel(risk_model, info),
                 store,
                 settings=settings,
+                audit_checkpoint=run_checkpointer(AuditLog(default_audit_log()), store),
                 top_k=top,
                 thresholds=limits,
                 changes_min_move=min_move,
@@ -129,6 +133,8 @@ def run(
         delivered = deliver(store, DeliveryConfig.from_settings(settings))
     except ValueError as exc:
         raise fail(str(exc), 1) from None
+    except (AuditLogError, SigningKeyError) as exc:
+        raise fail(f"the run's audit checkpoint cannot be taken: {exc}", 1) from None
     finally:
         store.close()
     notice = (

@@ -7,13 +7,21 @@ connect through :func:`configure_mlflow` and :func:`client_for`.
 from __future__ import annotations
 
 import os
+import socket
 
 import mlflow
 from mlflow import MlflowClient
 
 from stratum_ml.config import Settings, get_settings
 
-__all__ = ["EXPERIMENT_NAME", "client_for", "configure_mlflow", "ensure_experiment"]
+__all__ = [
+    "EXPERIMENT_NAME",
+    "client_for",
+    "configure_mlflow",
+    "ensure_experiment",
+    "interrupted_runs_failed",
+    "owner_tags",
+]
 
 #: MLflow experiment that holds every training run.
 EXPERIMENT_NAME = "stratum"
@@ -73,3 +81,58 @@ def ensure_experiment(name: str, settings: Settings) -> str:
 def client_for(settings: Settings) -> MlflowClient:
     """An MLflow client on the store named by ``settings`` (after :func:`configure_mlflow`)."""
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+#: run tags naming the process that started a run (:func:`owner_tags`)
+TAG_OWNER_HOST = "stratum.host"
+TAG_OWNER_PID = "stratum.pid"
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process, set on every run it starts (:func:`interrupted_runs_failed`)."""
+    return {TAG_OWNER_HOST: socket.gethostname(), TAG_OWNER_PID: str(os.getpid())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def interrupted_runs_failed(settings: Settings | None = None) -> list[str]:
+    """Mark FAILED every run still RUNNING whose process on this host is gone.
+
+    A process killed in the middle of a training (say after "Created version N") or
+    of a scoring run leaves its MLflow run RUNNING for ever. ``train`` and ``serve``
+    call this at their start. A run is only touched when it names its process
+    (:func:`owner_tags`), that process ran on this host, and it is no longer alive:
+    a run another live process is writing, or one started elsewhere, is left alone.
+
+    Returns
+    -------
+    list of str
+        The ids of the runs marked FAILED.
+    """
+    settings = settings or get_settings()
+    configure_mlflow(settings)
+    client = client_for(settings)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    host = socket.gethostname()
+    failed: list[str] = []
+    for run in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        pid = tags.get(TAG_OWNER_PID, "")
+        if tags.get(TAG_OWNER_HOST) != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, "FAILED")
+        client.set_tag(
+            run.info.run_id, "stratum.interrupted", "its process ended without ending it"
+        )
+        failed.append(run.info.run_id)
+    return failed

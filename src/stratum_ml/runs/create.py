@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
@@ -282,6 +282,7 @@ def create_run(
     thresholds: DriftThresholds | None = None,
     changes_min_move: int = 10,
     shadow: RunModel | None = None,
+    audit_checkpoint: Callable[[], tuple[str, str]] | None = None,
 ) -> RunSummary:
     """Score the population as of a date with one model version and store it as a run.
 
@@ -311,6 +312,11 @@ def create_run(
     shadow : RunModel, optional
         A second version (the challenger) to score every dwelling with beside the
         run's model; its ranks go to ``run_shadow_items`` (see :func:`shadow_rows`).
+    audit_checkpoint : callable, optional
+        Takes a signed checkpoint of the audit log's head
+        (:mod:`stratum_ml.serving.audit_anchor`) and returns it as an MLflow tag
+        ``(name, value)``, written to the run's MLflow run; called before the run is
+        stored (when it fails, nothing is stored and the MLflow run ends FAILED).
 
     Returns
     -------
@@ -364,6 +370,7 @@ def create_run(
         settings, f"{as_of} {info.name} v{info.version}", {"stratum.run_id": run_id}
     )
     try:
+        tags = dict([audit_checkpoint()]) if audit_checkpoint is not None else {}
         with store.transaction() as session:
             previous = previous_run(session, info.name, as_of)
             with clock.step("changes"):
@@ -410,7 +417,14 @@ def create_run(
         end_failed(settings, mlflow_run_id)
         raise
     summary = get_run(store, run_id, stored_now=True)
-    _log(settings, summary, drift, store_seconds=clock.seconds["store"], shadow=shadow_note)
+    _log(
+        settings,
+        summary,
+        drift,
+        store_seconds=clock.seconds["store"],
+        tags=tags,
+        shadow=shadow_note,
+    )
     return summary
 
 
@@ -420,6 +434,7 @@ def _log(
     drift: DriftResult | None,
     *,
     store_seconds: float,
+    tags: dict[str, str],
     shadow: str = "none",
 ) -> None:
     """The stored run's params, metrics and drift result in its MLflow run."""
@@ -448,4 +463,5 @@ def _log(
         params=params,
         metrics=metrics,
         drift_json=None if drift is None else drift.to_json(),
+        tags=tags,
     )

@@ -9,8 +9,11 @@
 3. the operational store (``STRATUM_DATABASE_URL``, default SQLite under
    ``STRATUM_HOME``; :func:`stratum_ml.store.open_store`), migrated, with the CSV
    stores of an earlier version imported: visit feedback and analysts' decisions;
-4. the ``champion`` version of the registered model from the MLflow store,
-   with its model card, honest estimates and fairness verdict;
+4. the champion of the registered model from the MLflow store, resolved
+   through its signed promotion record (:mod:`stratum_ml.serving.champion_watch`:
+   an alias moved outside ``stratum promote`` is not followed), with its model
+   card, honest estimates and fairness verdict; MLflow runs a killed process left
+   RUNNING are marked FAILED first;
 5. the source folder, validated against the data contract, and its extract date;
 6. the stored scoring run to serve (:mod:`stratum_ml.serving.served_run`): the
    champion's latest run, or its run as of ``STRATUM_AS_OF``; made when missing
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,19 +41,23 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stratum_ml.config import Settings, get_settings
+from stratum_ml.io import remove_stale_temp_files
 from stratum_ml.model.registry import (
-    CHAMPION,
     ArtifactMissing,
     ModelVersionInfo,
-    champion_info,
     read_run_artifact_text,
 )
 from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.model.store import interrupted_runs_failed
+from stratum_ml.notify.alerts import alert_admins
+from stratum_ml.notify.outbox import DeliveryConfig
 from stratum_ml.runs import RunSummary
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
 from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+from stratum_ml.serving.audit_anchor import DAILY_SECONDS, run_checkpointer
 from stratum_ml.serving.auth import KeyStore, default_keys_file
+from stratum_ml.serving.champion_watch import ChampionUnverified, ChampionWatch
 from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.outcomes import OutcomeStore
 from stratum_ml.serving.served_run import (
@@ -71,6 +80,8 @@ from stratum_ml.sources import (
     read_extract_date,
 )
 from stratum_ml.store import Store, StoreError, open_store
+
+log = logging.getLogger(__name__)
 
 #: run artifacts the model endpoint serves (written by ``training.tracking``)
 MODEL_CARD_ARTIFACT = "model_card.md"
@@ -123,6 +134,13 @@ class ServingSettings(BaseSettings):
         gt=0,
         description="Least seconds between two registry lookups of the champion alias.",
     )
+    audit_checkpoint_seconds: float = Field(
+        default=DAILY_SECONDS,
+        gt=0,
+        le=DAILY_SECONDS,
+        description="Seconds between two signed checkpoints of the audit log while the "
+        "service runs (at most a day); one is also taken at every start and clean stop.",
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,7 @@ class ServiceState:
     decisions: DecisionStore
     follower: RunFollower
     facts_of: dict[str, ModelFacts]
+    champion_watch: ChampionWatch | None = None
 
     def refresh(self) -> ServedRun:
         """The run to answer this request with (a newer one when it has been loaded)."""
@@ -231,21 +250,38 @@ def read_settings() -> tuple[Settings, ServingSettings]:
         raise StartupError(f"invalid STRATUM_* setting:\n{exc}") from None
 
 
-def resolve_champion(settings: Settings) -> ModelVersionInfo:
-    """The champion version, or a :class:`StartupError` saying how to get one."""
+def resolve_champion(settings: Settings, watch: ChampionWatch | None = None) -> ModelVersionInfo:
+    """The verified champion version, or a :class:`StartupError` saying how to get one.
+
+    The champion is resolved through the signed promotion records
+    (:mod:`stratum_ml.serving.champion_watch`), not the alias alone.
+    """
+    watch = watch or ChampionWatch(settings)
     try:
-        info = champion_info(settings=settings)
+        return watch.startup()
     except MlflowException as exc:
         raise StartupError(
             f"cannot read the model registry at {settings.tracking_uri}: {exc}"
         ) from None
-    if info is None:
+    except ChampionUnverified as exc:
         raise StartupError(
-            f"no champion model: {settings.model_name!r} in the MLflow store "
-            f"{settings.tracking_uri} has no version with the alias '{CHAMPION}'. "
-            "Train one with `stratum train` and promote it with `stratum promote`."
+            f"no champion model to serve: {exc} Train one with `stratum train` and promote "
+            "it with `stratum promote` (where the promotion signing key is)."
+        ) from None
+
+
+def admin_alert(store: Store, settings: Settings) -> Callable[[str], None]:
+    """Sends a registry alert to the admin subscriptions (:func:`stratum_ml.notify.alerts`)."""
+
+    def alert(text: str) -> None:
+        alert_admins(
+            store,
+            DeliveryConfig.from_settings(settings),
+            "stratum: the registry's champion does not verify",
+            text,
         )
-    return info
+
+    return alert
 
 
 def open_keys_and_log() -> tuple[KeyStore, AuditLog]:
@@ -309,6 +345,17 @@ def source_folder(serving: ServingSettings) -> Path:
     return serving.sources
 
 
+def recover_after_crash(settings: Settings) -> None:
+    """What a killed process left: stale temp files under the home, RUNNING MLflow runs."""
+    for path in remove_stale_temp_files(settings.home):
+        log.info("removed %s, left by an interrupted write", path)
+    try:
+        for run_id in interrupted_runs_failed(settings):
+            log.warning("MLflow run %s was left RUNNING by a killed process: FAILED", run_id)
+    except MlflowException as exc:  # a read-only registry: nothing to repair here
+        log.warning("cannot mark interrupted MLflow runs FAILED: %s", exc)
+
+
 def load_state() -> ServiceState:
     """Load everything the service needs (see the module docstring for the order).
 
@@ -332,7 +379,9 @@ def load_state() -> ServiceState:
         store = open_store(settings.store_url, legacy_home=settings.home)
     except StoreError as exc:
         raise StartupError(str(exc)) from None
-    info = resolve_champion(settings)
+    recover_after_crash(settings)
+    watch = ChampionWatch(settings, alert=admin_alert(store, settings))
+    info = resolve_champion(settings, watch)
     try:
         tables = load_sources(folder)
     except SourceValidationError as exc:
@@ -353,6 +402,7 @@ def load_state() -> ServiceState:
             # a new champion gets a run of the latest stored run's date
             default_as_of=latest_as_of(store, settings.model_name) or first_as_of,
             tables=loaded,
+            audit_checkpoint=run_checkpointer(audit, store),
         )
         if version not in facts_of:
             facts_of[version] = load_model_facts(served.info, settings)
@@ -362,14 +412,17 @@ def load_state() -> ServiceState:
         served = load(info.version, tables)
     except (ServedRunError, ValueError, MlflowException) as exc:
         raise StartupError(f"cannot serve version {info.version} on {folder}: {exc}") from None
+    followers: list[RunFollower] = []
     follower = RunFollower(
         served,
         store,
-        champion=lambda: resolve_champion(settings).version,
+        # a new champion only when its promotion record verifies; else the one serving
+        champion=lambda: watch.champion(followers[0].served.info.version),
         load=load,
         check_seconds=serving.champion_check_seconds,
         pinned=pinned,
     )
+    followers.append(follower)
     addresses = tables.addresses
     return ServiceState(
         settings=settings,
@@ -380,8 +433,9 @@ def load_state() -> ServiceState:
         keys=keys,
         audit=audit,
         store=store,
-        outcomes=OutcomeStore(store, addresses["address_id"]),
-        decisions=DecisionStore(store),
+        outcomes=OutcomeStore(store, addresses["address_id"], audit),
+        decisions=DecisionStore(store, audit),
         follower=follower,
         facts_of=facts_of,
+        champion_watch=watch,
     )

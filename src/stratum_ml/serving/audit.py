@@ -20,9 +20,16 @@ exclusive ``flock`` on the log itself, and the chain is continued from the
 log's last line as read under that lock. So several service worker processes
 can share one log (on a local file system: ``flock`` is not reliable on NFS).
 
-A chain cannot show that lines were cut off its *end*. Record the ``last
-hash`` that ``stratum audit verify`` prints somewhere else from time to time
-(a ticket, another system) to detect that too.
+A chain cannot show that lines were cut off its *end*, or that it was
+rewritten with every later hash recomputed. Signed checkpoints of its head,
+kept outside the log (:mod:`stratum_ml.serving.audit_anchor`), show both.
+
+A write the service commits to the operational store (a decision, a visit
+outcome) is first announced by an *intent* record (:meth:`AuditLog.append_intent`:
+status :data:`INTENT_STATUS`, detail ``intent <row id>``), written before the
+row's transaction commits; the answer's own record follows as usual. So a crash
+can leave an intent without its row (reported as "not committed"), never a row
+without its record.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ from stratum_ml.config import get_settings
 
 GENESIS_HASH = "0" * 64
 DETAIL_MAX = 200
+#: ``status`` of an intent record: a row is about to be committed (not an HTTP answer)
+INTENT_STATUS = 0
+#: ``detail`` of an intent record starts with this, followed by the row's id
+INTENT_PREFIX = "intent "
 
 
 class AuditRecord(TypedDict):
@@ -179,6 +190,43 @@ class AuditLog:
         if not isinstance(seq, int) or not isinstance(last_hash, str):
             raise AuditLogError(f"{self.path}: the last line is not an audit record")
         return seq, last_hash
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last record, read under the log's lock.
+
+        Raises
+        ------
+        AuditLogError
+            When the last line is incomplete or not a record.
+        """
+        with self._locked() as fd:
+            return self._chain_tail(fd)
+
+    def append_intent(
+        self,
+        *,
+        key_id: str | None,
+        role: str | None,
+        endpoint: str,
+        address_ids: Sequence[str],
+        model_version: str | None,
+        row_id: str,
+    ) -> AuditRecord:
+        """Record, durably, that the row ``row_id`` is about to be committed.
+
+        Called inside the row's transaction, before the commit: if this write fails
+        the row is not stored; if the commit fails after it, the intent stays and
+        ``stratum audit verify`` reports it as not committed.
+        """
+        return self.append(
+            key_id=key_id,
+            role=role,
+            endpoint=endpoint,
+            address_ids=address_ids,
+            model_version=model_version,
+            status=INTENT_STATUS,
+            detail=f"{INTENT_PREFIX}{row_id}",
+        )
 
     def append(
         self,

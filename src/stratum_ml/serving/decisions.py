@@ -15,6 +15,12 @@ superseding a decision that is no longer open. A decision that supersedes
 another makes it closed; both are kept. The database enforces the chain, so
 two workers racing cannot both add an open decision.
 
+With an audit log, every new row is announced in it by an intent record
+(:meth:`stratum_ml.serving.audit.AuditLog.append_intent`) inside the row's
+transaction, after the database accepted the row (flush) and before the commit:
+a crash between the two leaves an intent without a row, which ``stratum audit
+verify`` reports as not committed, never a stored row without its audit record.
+
 A request may carry an idempotency key (:mod:`stratum_ml.store.idempotency`):
 sent again, it stores nothing and is answered with the first decision.
 
@@ -39,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from stratum_ml.serving.audit import AuditLog
 from stratum_ml.store import Store
 from stratum_ml.store.free_text import reason_problems
 from stratum_ml.store.idempotency import check_idempotency_key, reused
@@ -187,10 +194,14 @@ class DecisionStore:
     ----------
     store
         The opened operational store (:func:`stratum_ml.store.open_store`).
+    audit
+        The audit log that gets an intent record of every new row before it is
+        committed; None for none (the command line, tests).
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, audit: AuditLog | None = None) -> None:
         self.store = store
+        self.audit = audit
 
     def record(
         self,
@@ -300,6 +311,16 @@ class DecisionStore:
                             return self._replay(first, new)
                     _check_chain(session, new.address_id, new.supersedes)
                     session.add(new)
+                    session.flush()  # the database accepts the row before it is announced
+                    if self.audit is not None:
+                        self.audit.append_intent(
+                            key_id=new.decided_by,
+                            role=new.role,
+                            endpoint="decision",
+                            address_ids=[new.address_id],
+                            model_version=new.model_version,
+                            row_id=new.decision_id,
+                        )
                 return RecordedDecision.of(new)
             except IntegrityError:
                 # another writer stored a competing row first; the checks now see it

@@ -66,6 +66,7 @@ from stratum_ml.serving.api_models import (
     WorkListItemOut,
 )
 from stratum_ml.serving.app_state import ServiceState
+from stratum_ml.serving.audit_anchor import PAUSE_EVENT_PREFIX
 from stratum_ml.serving.auth import Principal
 from stratum_ml.serving.decisions import DecisionConflict, DecisionError, RecordedDecision
 from stratum_ml.serving.dossier import build_dossier
@@ -881,6 +882,7 @@ def model_info(state: ServiceState) -> ModelInfoResponse:
         max_batch_size=state.serving.max_batch_size,
         model_card_markdown=facts.card_markdown,
         pause=_pause_out(current_pause(state.store)),
+        registry_problems=[] if state.champion_watch is None else state.champion_watch.problems,
         scoring_run=served_run_out(state),
     )
 
@@ -930,6 +932,9 @@ def _pause_out(paused: PauseState | None) -> PauseOut:
 def switch(state: ServiceState, request: PauseRequest, caller: Principal) -> PauseResponse:
     """Pause or resume the model (admins); the change holds from the next request on.
 
+    The stored event is announced in the audit log (an intent record) before it
+    commits, so a crash never leaves an event without its record.
+
     Pausing a paused model or resuming a running one changes nothing (``changed``
     false, 200).
 
@@ -939,11 +944,22 @@ def switch(state: ServiceState, request: PauseRequest, caller: Principal) -> Pau
         422 when the reason breaks a rule (the request model checks it first).
     """
     by = Actor("api", caller.key_id, caller.role.value, caller.name)
+
+    def announce(change: SwitchChange) -> None:  # before the event commits (issue 8)
+        state.audit.append_intent(
+            key_id=caller.key_id,
+            role=caller.role.value,
+            endpoint="pause",
+            address_ids=[],
+            model_version=state.model_version,
+            row_id=f"{PAUSE_EVENT_PREFIX}{change.event}",
+        )
+
     try:
         change: SwitchChange = (
-            pause(state.store, request.reason or "", by)
+            pause(state.store, request.reason or "", by, on_change=announce)
             if request.action == "pause"
-            else resume(state.store, by, request.reason)
+            else resume(state.store, by, request.reason, on_change=announce)
         )
     except SwitchError as exc:
         raise RequestError(422, str(exc)) from None

@@ -14,7 +14,12 @@ transaction; the same visit (address, date, reason, outcome, violation type) is
 stored once (:class:`DuplicateOutcome`; the database enforces it, also between
 workers). Besides the contract columns every row records when it was stored
 and by which API key id (``recorded_at``, ``recorded_by``), so that a label can
-be traced to who entered it. A request may carry an idempotency key
+be traced to who entered it. With an audit log, every new row is announced in it by an intent record
+(:meth:`stratum_ml.serving.audit.AuditLog.append_intent`) after the database
+accepted it and before it is committed, so a crash never leaves a stored row
+without its audit record (see :mod:`stratum_ml.serving.decisions`).
+
+A request may carry an idempotency key
 (:mod:`stratum_ml.store.idempotency`): sent again, it stores nothing and is
 answered with the first outcome.
 
@@ -44,6 +49,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from stratum_ml.serving.audit import AuditLog
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.sources.tables import normalise_table
 from stratum_ml.sources.validate import validate_tables
@@ -177,10 +183,16 @@ class OutcomeStore:
         The opened operational store (:func:`stratum_ml.store.open_store`).
     address_ids
         The address register (``addresses.address_id``) outcomes must refer to.
+    audit
+        The audit log that gets an intent record of every new row before it is
+        committed; None for none (the command line, tests).
     """
 
-    def __init__(self, store: Store, address_ids: Collection[str]) -> None:
+    def __init__(
+        self, store: Store, address_ids: Collection[str], audit: AuditLog | None = None
+    ) -> None:
         self.store = store
+        self.audit = audit
         self._addresses = frozenset(address_ids)
 
     def record(
@@ -391,6 +403,16 @@ class OutcomeStore:
                             idempotency_key=idempotency_key,
                         )
                     )
+                    session.flush()  # the database accepts the row before it is announced
+                    if self.audit is not None:
+                        self.audit.append_intent(
+                            key_id=stored.recorded_by,
+                            role=None,
+                            endpoint="feedback",
+                            address_ids=[stored.address_id],
+                            model_version=None,
+                            row_id=stored.inspection_id,
+                        )
                 return stored
             except IntegrityError:
                 # another writer stored the same visit or key first; the checks now see it

@@ -10,9 +10,10 @@ the date of the latest stored run, else the extract date of the sources.
 :class:`RunFollower` keeps the service current without a restart. Each request
 calls :meth:`RunFollower.current`, which costs one small query (the latest run
 of the champion version in the store) and, at most every
-``STRATUM_CHAMPION_CHECK_SECONDS``, one registry lookup of the ``champion``
-alias. When either changed, a background thread loads the new run (model
-version, sources when the run was made from other files, the scorer); the old
+``STRATUM_CHAMPION_CHECK_SECONDS``, one registry lookup of the champion (the
+verified one: :mod:`stratum_ml.serving.champion_watch`). When either changed, a
+background thread loads the new run (model version, sources when the run was
+made from other files, the scorer); the old
 run keeps answering until the new one is ready, and it is swapped in at the
 start of a request, never in the middle of one.
 """
@@ -113,6 +114,7 @@ def load_served_run(
     as_of: dt.date | None,
     default_as_of: dt.date,
     tables: SourceTables | None = None,
+    audit_checkpoint: Callable[[], tuple[str, str]] | None = None,
 ) -> ServedRun:
     """Load the run to serve of one model version, making it first when it is not stored.
 
@@ -130,6 +132,9 @@ def load_served_run(
         The date of the run to make when the version has none (and ``as_of`` is None).
     tables
         The source tables already loaded, if any.
+    audit_checkpoint
+        Passed to :func:`~stratum_ml.runs.create_run` when a run is made: the audit
+        log's checkpoint for its MLflow run.
 
     Raises
     ------
@@ -143,7 +148,12 @@ def load_served_run(
     if run_id is None:
         loaded = tables if tables is not None else load_sources(folder)
         made = create_run(
-            loaded, as_of or default_as_of, RunModel(model, info), store, settings=settings
+            loaded,
+            as_of or default_as_of,
+            RunModel(model, info),
+            store,
+            settings=settings,
+            audit_checkpoint=audit_checkpoint,
         )
         run = get_run(store, made.run_id)
     else:

@@ -86,6 +86,8 @@ from stratum_ml.serving.api_models import (
     SummaryResponse,
 )
 from stratum_ml.serving.app_state import ServiceState, StartupError, load_state
+from stratum_ml.serving.audit import AuditLogError
+from stratum_ml.serving.audit_anchor import DailyAnchor
 from stratum_ml.serving.gate import (
     ApiKeyBackend,
     AuditMiddleware,
@@ -98,6 +100,7 @@ from stratum_ml.serving.gate import (
     request_state,
 )
 from stratum_ml.serving.metrics import run_metrics_text
+from stratum_ml.signing import SigningKeyError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -155,6 +158,13 @@ class RiskService:
     def __init__(self) -> None:
         try:
             self.state: ServiceState = load_state()
+            self.anchor = DailyAnchor(
+                self.state.audit, self.state.store, self.state.serving.audit_checkpoint_seconds
+            )
+            try:
+                self.anchor.start()
+            except (AuditLogError, SigningKeyError) as exc:
+                raise StartupError(f"cannot anchor the audit log: {exc}") from None
         except StartupError as exc:
             log.critical("the stratum scoring service cannot start: %s", exc)
             raise
@@ -166,6 +176,14 @@ class RiskService:
             len(self.state.scorer),
             self.state.as_of,
         )
+
+    @bentoml.on_shutdown
+    def checkpoint_on_stop(self) -> None:
+        """A clean stop: a last signed checkpoint of the audit log's head."""
+        try:
+            self.anchor.stop()
+        except Exception:
+            log.exception("the audit checkpoint at stop could not be taken")
 
     @bentoml.api(output_spec=ScoreResponse)
     def score(self, request: ScoreRequest, /, ctx: bentoml.Context) -> ScoreResponse | JSONResponse:

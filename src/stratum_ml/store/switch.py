@@ -23,6 +23,7 @@ model's probabilities.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -113,12 +114,26 @@ class SwitchChange:
 
     ``changed`` is False when the switch already was where it was asked to go
     (nothing stored); ``state`` is the pause in force afterwards (None: the model
-    runs); ``message`` says it in words.
+    runs); ``message`` says it in words; ``event`` names the stored event
+    (:func:`event_name`; None when nothing was stored).
     """
 
     changed: bool
     state: PauseState | None
     message: str
+    event: str | None = None
+
+
+def event_name(row: PauseEventRow) -> str:
+    """How an event is named in the audit log: ``<seq>-<at>-<digest>``.
+
+    ``at`` is ``YYYYMMDDTHHMMSS`` (UTC) and the digest the first 12 hex digits of the
+    SHA-256 of the action, reason and actor: a ``seq`` alone can be handed out again
+    after a rollback.
+    """
+    content = "\x1f".join([row.action, row.reason or "", row.channel, row.actor])
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:12]
+    return f"{row.seq}-{row.at.astimezone(dt.UTC):%Y%m%dT%H%M%S}-{digest}"
 
 
 def _latest(session: Session) -> PauseEventRow | None:
@@ -224,7 +239,7 @@ def _flip(
                             f"{before.by.describe()}: {before.reason}"
                         )
                     message += ". Lists are the model's again."
-                change = SwitchChange(True, after, message)
+                change = SwitchChange(True, after, message, event=event_name(row))
                 if on_change is not None:
                     on_change(change)
                 return change

@@ -61,6 +61,12 @@ The kill switch:
     flipping the switch at once cannot both act on the same state. The switch's
     state is the latest event.
 
+The audit log's anchor (:mod:`stratum_ml.serving.audit_anchor`):
+
+``audit_checkpoints``
+    Signed checkpoints of the audit log's head (its last ``seq`` and ``hash``),
+    taken at every start and clean stop of the service, daily and with every run.
+
 Notifications (:mod:`stratum_ml.notify`), the one place where rows change after
 they are written, because delivery is a state that moves on:
 
@@ -495,3 +501,23 @@ class PlanDeclineRow(Base):
             ["visit_plan_items.run_id", "visit_plan_items.address_id"],
         ),
     )
+class AuditCheckpointRow(Base):
+    """A signed checkpoint of the audit log's head (a row of ``audit_checkpoints``).
+
+    Written by :mod:`stratum_ml.serving.audit_anchor` at every start and clean stop of
+    the service, with every scoring run and at least daily; ``log`` is the log's
+    resolved path, ``head_seq`` and ``head_hash`` its last record when taken, and
+    ``signature`` the HMAC of those with a key kept outside the log's folder.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    log: Mapped[str] = mapped_column(String(1000), index=True)
+    head_seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    taken_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("head_seq >= 0", name="head_seq"),)

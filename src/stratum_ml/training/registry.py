@@ -29,8 +29,6 @@ from stratum_ml.evaluation.gates import PromotionCheck
 from stratum_ml.evaluation.metrics import HonestEstimate
 from stratum_ml.model.registry import (
     CHALLENGER,
-    CHAMPION,
-    PREVIOUS_CHAMPION,
     TAG_FAIRNESS_RISK_ACCEPTED,
     TAG_FAIRNESS_RISK_ACCEPTED_AT,
     TAG_FAIRNESS_RISK_ACCEPTED_BY,
@@ -49,6 +47,11 @@ from stratum_ml.training.compare import (
     paired_verdict,
 )
 from stratum_ml.training.holdout import honest_estimates
+from stratum_ml.training.promotion import (
+    commit_promotion,
+    finish_interrupted,
+    verified_champion_version,
+)
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
 __all__ = ["FAIRNESS_CHECK", "PromotionResult", "promote"]
@@ -193,7 +196,9 @@ def promote(
     On promotion the old champion gets the alias ``previous_champion`` (it stays
     registered and loadable) and the ``challenger`` alias is removed. The decision
     is recorded as tags on the challenger version (``promotion_decision``,
-    ``promotion_reasons``, ``promotion_checked_at``).
+    ``promotion_reasons``, ``promotion_checked_at``). A promotion is first recorded as
+    one signed decision and then applied (:mod:`stratum_ml.training.promotion`); a
+    promotion a kill interrupted is completed at the start of the next call.
 
     Parameters
     ----------
@@ -221,12 +226,14 @@ def promote(
     configure_mlflow(settings)
     name = model_name or settings.model_name
     client = client_for(settings)
+    finish_interrupted(client, name, settings)  # a promotion a kill interrupted is completed first
     aliases = registered_aliases(client, name)
     if aliases is None:
         return PromotionResult(
             False, [f"no registered model named {name!r}; train one first"], None, None
         )
-    champion = aliases.get(CHAMPION)
+    # the champion whose promotion record verifies, not whatever the alias says now
+    champion = verified_champion_version(client, name, settings)
     target = str(version) if version is not None else aliases.get(CHALLENGER)
     if target is None:
         return PromotionResult(
@@ -301,15 +308,22 @@ def promote(
         TAG_PROMOTION_DECISION: "promoted" if result.promoted else "refused",
         TAG_PROMOTION_REASONS: "; ".join(result.reasons)[:4900],
     }
-    if result.promoted:
-        decision.update(accepted)
-    for key, value in decision.items():
-        client.set_model_version_tag(name, target, key, value)
-    if result.promoted:
-        if champion is not None:
-            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, champion)
-        client.set_registered_model_alias(name, CHAMPION, target)
-        if aliases.get(CHALLENGER) == target:
-            client.delete_registered_model_alias(name, CHALLENGER)
-        result.new_champion = target
+    if not result.promoted:
+        for key, value in decision.items():
+            client.set_model_version_tag(name, target, key, value)
+        return result
+    # one recorded, signed decision, then its writes (training.promotion)
+    commit_promotion(
+        client,
+        name,
+        target,
+        previous_champion=champion,
+        remove_challenger=aliases.get(CHALLENGER) == target,
+        fairness_passed=fair,
+        reasons=result.reasons,
+        acceptance=accepted,
+        version_tags=decision | accepted,
+        settings=settings,
+    )
+    result.new_champion = target
     return result

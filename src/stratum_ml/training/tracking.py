@@ -74,7 +74,7 @@ from stratum_ml.model.registry import (
     TAG_TRAINED_UNTIL,
     honest_precision_tag,
 )
-from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.model.store import client_for, configure_mlflow, owner_tags
 from stratum_ml.sources.tables import sources_fingerprint
 from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
 from stratum_ml.training.outcome import TrainingOutcome
@@ -468,6 +468,7 @@ def log_training_run(
         "stratum_ml_version": package_version(),
         "trained_from": str(outcome.periods.get("train_from")),
         "trained_until": str(outcome.periods.get("train_until")),
+        **owner_tags(),  # a kill leaves it RUNNING: the next start marks it FAILED
     }
     if outcome.final_fit is not None:
         run_tags["final_fit_until"] = outcome.final_fit.fit_until

@@ -550,6 +550,12 @@ class ModelInfoResponse(_Response):
     max_batch_size: int
     model_card_markdown: str
     pause: PauseOut = Field(description="The kill switch: paused or not, since, by, why.")
+    registry_problems: list[str] = Field(
+        default_factory=list,
+        description="What is wrong with the registry's champion (an alias moved outside "
+        "`stratum promote`, a promotion record or fairness-risk acceptance removed); the "
+        "service then keeps serving the last verified version. Empty when all verifies.",
+    )
     scoring_run: ServedRunOut = Field(
         description="The stored scoring run the service answers from, with its drift."
     )
