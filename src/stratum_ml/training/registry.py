@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from stratum_ml.config import Settings, get_settings
+from stratum_ml.docs.pack import TAG_DOCS_PACK_SHA256
 from stratum_ml.evaluation.gates import PromotionCheck
 from stratum_ml.evaluation.metrics import HonestEstimate
 from stratum_ml.model.registry import (
@@ -46,10 +47,13 @@ from stratum_ml.model.store import client_for, configure_mlflow
 from stratum_ml.training.holdout import honest_estimates
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
-__all__ = ["FAIRNESS_CHECK", "PromotionResult", "promote"]
+__all__ = ["FAIRNESS_CHECK", "TAG_PROMOTION_DOCS_PACK", "PromotionResult", "promote"]
 
 #: the name a promotion's fairness reasons start with
 FAIRNESS_CHECK = "fairness gate"
+#: decision tag: the hash of the documentation pack the version carried when decided
+#: (``stratum docs`` tags the version with it; "none" when no pack was written)
+TAG_PROMOTION_DOCS_PACK = "promotion_docs_pack_sha256"
 
 
 @dataclass
@@ -71,6 +75,9 @@ class PromotionResult:
         The version considered.
     challenger_estimate, champion_estimate : HonestEstimate or None
         Both models' honest estimates on the challenger's holdout, when computed.
+    docs_pack_sha256 : str or None
+        The hash of the version's documentation pack (``stratum docs``) at the decision,
+        also recorded as the tag ``promotion_docs_pack_sha256``; None if it has none.
     """
 
     promoted: bool
@@ -80,6 +87,7 @@ class PromotionResult:
     challenger: str | None = None
     challenger_estimate: HonestEstimate | None = field(default=None, repr=False)
     champion_estimate: HonestEstimate | None = field(default=None, repr=False)
+    docs_pack_sha256: str | None = None
 
 
 # --------------------------------------------------------------------------- promotion
@@ -181,7 +189,8 @@ def promote(
     On promotion the old champion gets the alias ``previous_champion`` (it stays
     registered and loadable) and the ``challenger`` alias is removed. The decision
     is recorded as tags on the challenger version (``promotion_decision``,
-    ``promotion_reasons``, ``promotion_checked_at``).
+    ``promotion_reasons``, ``promotion_checked_at``, and ``promotion_docs_pack_sha256``:
+    the hash of the documentation pack ``stratum docs`` wrote for it, or ``none``).
 
     Parameters
     ----------
@@ -286,6 +295,8 @@ def promote(
     }
     if result.promoted:
         decision.update(accepted)
+    result.docs_pack_sha256 = (mv.tags or {}).get(TAG_DOCS_PACK_SHA256) or None
+    decision[TAG_PROMOTION_DOCS_PACK] = result.docs_pack_sha256 or "none"
     for key, value in decision.items():
         client.set_model_version_tag(name, target, key, value)
     if result.promoted:
