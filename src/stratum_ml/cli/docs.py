@@ -76,7 +76,7 @@ def docs(
             log=log,
         )
     except LookupError as exc:
-        raise fail(str(exc).strip("'\""), 1) from None
+        raise fail(str(exc.args[0] if exc.args else exc), 1) from None
     except ValueError as exc:
         raise fail(str(exc), 1) from None
     out.print(f"wrote the documentation pack to {pack.folder} (sha256 {pack.sha256})")

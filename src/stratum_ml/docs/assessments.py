@@ -8,7 +8,7 @@ of a DPIA (GDPR Art. 35(7)), and says plainly where the software knows nothing.
 
 from __future__ import annotations
 
-from stratum_ml.docs.facts import VersionFacts
+from stratum_ml.docs.facts import VersionFacts, names
 from stratum_ml.docs.register import source_tables
 from stratum_ml.docs.technical import _join, changes_since_previous, precision_text, weighting_text
 
@@ -22,7 +22,7 @@ def assessment_inputs_markdown(facts: VersionFacts) -> str:
     run, config = facts.run, facts.run.config
     k = run.headline_k
     gate = config.get("fairness", {}) if isinstance(config.get("fairness"), dict) else {}
-    attributes = ", ".join(gate.get("attributes", ())) or "none"
+    attributes = names(gate.get("attributes"), "every audited attribute")
     acceptance = facts.acceptance
     trade_off = (
         f"The fairness gate failed and the risk was accepted in writing on {acceptance.at[:10]}: "
@@ -71,7 +71,7 @@ def assessment_inputs_markdown(facts: VersionFacts) -> str:
             f"{gate.get('min_group_size', '?')} addresses.",
             "- **Fairness results and the chosen trade-off:** "
             f"{'passed' if run.fairness_passed else 'failed or not recorded'}; "
-            f"gate metrics {', '.join(gate.get('metrics', ())) or '?'} within "
+            f"gate metrics {names(gate.get('metrics'), '?')} within "
             f"[{gate.get('min_ratio', '?')}, {gate.get('max_ratio', '?')}]. {trade_off}",
             "- **Roles and access:** API keys per role (analyst, case_handler, application, "
             "admin); the work list carries no person data; the dossier is for case handlers only.",

@@ -52,6 +52,7 @@ __all__ = [
     "ScoringRun",
     "VersionFacts",
     "gather_facts",
+    "names",
     "precision_at",
     "read_run_folder",
 ]
@@ -71,6 +72,13 @@ TAG_CODE_COMMIT = "stratum_ml_commit"
 #: the tag MLflow itself sets when a run starts from a git checkout
 _MLFLOW_COMMIT = "mlflow.source.git.commit"
 _SCORING_EXPERIMENT = "scoring"
+
+
+def names(value: Any, otherwise: str) -> str:
+    """A config list as comma-separated text; ``otherwise`` for None or an empty list."""
+    if isinstance(value, list | tuple) and value:
+        return ", ".join(str(v) for v in value)
+    return otherwise
 
 
 def _number(value: Any) -> float | None:
@@ -427,8 +435,10 @@ def _scoring_runs(client: MlflowClient, name: str, version: str) -> tuple[Scorin
 
 def _download_run(run_id: str, dst: Path, settings: Settings) -> RunRecord:
     for path in RUN_FILES:
+        folder = dst / Path(path).parent  # MLflow puts a file at dst/<its name>
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            download_run_artifact(run_id, path, dst, settings)
+            download_run_artifact(run_id, path, folder, settings)
         except (MlflowException, OSError):
             continue  # absent: read_run_folder says what it needs
     return read_run_folder(dst)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from stratum_ml.docs.facts import Precision, RunRecord, VersionFacts
+from stratum_ml.docs.facts import Precision, RunRecord, VersionFacts, names
 from stratum_ml.docs.organisation import Organisation
 from stratum_ml.docs.standard import LANGUAGE, STANDARD_VERSION, field_specs
 
@@ -140,7 +140,7 @@ def _fairness_gate(config: dict[str, Any]) -> dict[str, Any]:
 def gate_sentence_nl(facts: VersionFacts) -> str:
     """The fairness gate's rule and this version's verdict."""
     gate = _fairness_gate(facts.run.config)
-    metrics = ", ".join(gate.get("metrics", ())) or "?"
+    metrics = names(gate.get("metrics"), "?")
     rule = (
         f"De toets op gelijke behandeling vergelijkt groepen bewoners ({metrics}); de "
         f"verhouding tussen groepen moet tussen {gate.get('min_ratio', '?')} en "
@@ -249,14 +249,13 @@ def _risks(facts: VersionFacts) -> str:
 
 def _source_data(run: RunRecord) -> str:
     tables = source_tables(run)
-    gate = _fairness_gate(run.config)
     texts = [_SOURCE_TEXT[t] for t in tables]
-    if gate.get("attributes"):
-        texts.append(
-            "Alleen voor de toets op gelijke behandeling, en nooit als invoer van het model: "
-            "per adres of er bewoners wonen die buiten Europa of buiten Nederland geboren "
-            "zijn, en of er een vrouw woont (uit de BRP)."
-        )
+    texts.append(  # every training audits fairness on the protected attributes
+        "Alleen voor de toets op gelijke behandeling, en nooit als invoer van het model: "
+        "per adres of er bewoners wonen die buiten Europa of buiten Nederland geboren zijn, "
+        "en of er een vrouw woont. Deze gegevens staan in een aparte tabel die alleen voor "
+        "deze toets gebruikt wordt."
+    )
     return _ul(texts)
 
 

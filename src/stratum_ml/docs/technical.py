@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from stratum_ml.docs.facts import Precision, VersionFacts
+from stratum_ml.docs.facts import Precision, VersionFacts, names
 from stratum_ml.docs.register import catalogue_rows, source_tables
 from stratum_ml.monitoring.drift import DriftThresholds
 
@@ -159,10 +159,10 @@ def _fairness_section(facts: VersionFacts) -> list[str]:
     run = facts.run
     gate = run.config.get("fairness", {}) if isinstance(run.config.get("fairness"), dict) else {}
     parts = [
-        f"Gate: every group's {', '.join(gate.get('metrics', ())) or '?'} divided by its "
+        f"Gate: every group's {names(gate.get('metrics'), '?')} divided by its "
         f"reference group's must lie within [{gate.get('min_ratio', '?')}, "
         f"{gate.get('max_ratio', '?')}] for the attributes "
-        f"{', '.join(gate.get('attributes', ())) or '?'} (groups under "
+        f"{names(gate.get('attributes'), 'every audited attribute')} (groups under "
         f"{gate.get('min_group_size', '?')} addresses skipped; significant differences only: "
         f"{gate.get('require_significance', '?')}).",
         f"Verdict: **{_verdict_word(run.fairness_passed)}** ({_run_line(facts)}).",
