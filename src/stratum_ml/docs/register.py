@@ -152,7 +152,9 @@ def gate_sentence_nl(facts: VersionFacts) -> str:
     if passed:
         return rule + " Deze versie slaagde voor de toets."
     reasons = "; ".join(facts.run.fairness_reasons) or "geen reden vastgelegd"
-    return rule + f" Deze versie slaagde NIET voor de toets: {_fit(reasons, 600)}."
+    return (
+        rule + f" Deze versie slaagde NIET voor de toets (technische reden: {_fit(reasons, 600)})."
+    )
 
 
 def acceptance_sentence_nl(facts: VersionFacts) -> str:
@@ -180,7 +182,9 @@ def _methods(facts: VersionFacts) -> str:
     lgbm = config.get("lightgbm", {}) if isinstance(config.get("lightgbm"), dict) else {}
     split = config.get("split", {}) if isinstance(config.get("split"), dict) else {}
     best = run.report.get("best_iteration")
-    trees = f"{best} bomen (vroeg stoppen)" if isinstance(best, int) else "bomen"
+    trees = (
+        f"{best} beslisbomen (vroeg stoppen)" if isinstance(best, int) else "een reeks beslisbomen"
+    )
     mitigation = config.get("mitigation", "none")
     k = run.headline_k
     return "".join(
@@ -219,7 +223,8 @@ def _human_intervention() -> str:
         "berust op wat ter plaatse gevonden wordt, niet op de score.",
     ) + _p(
         "Een beheerder kan het model direct stilzetten (noodstop); de dienst geeft dan "
-        "de gewone werklijst zonder model. Elke vraag aan het systeem wordt vastgelegd in "
+        "de werklijst volgens de oude werkwijze (meldingen van het afgelopen jaar). "
+        "Elke vraag aan het systeem wordt vastgelegd in "
         "een beveiligd logboek. Een nieuwe versie wordt alleen in gebruik genomen na "
         "controles en een vastgelegde beslissing van een mens."
     )
@@ -234,8 +239,8 @@ def _risks(facts: VersionFacts) -> str:
         "Ongelijke behandeling: beschermde kenmerken (herkomst, geslacht) zijn nooit invoer, "
         "maar andere kenmerken kunnen ermee samenhangen. " + gate_sentence_nl(facts),
         acceptance_sentence_nl(facts),
-        "Veroudering: elke maand wordt gemeten of de bevolking afwijkt van de trainingsdata "
-        "(drift); bij een alarm wordt het model opnieuw getraind en beoordeeld.",
+        "Veroudering: bij elke scoringsronde wordt gemeten of de adressen afwijken van de "
+        "trainingsdata (drift); bij een alarm wordt het model opnieuw getraind en beoordeeld.",
         "Fouten in registers: een verkeerde registratie kan een score verhogen of verlagen; "
         "de score is daarom nooit bewijs.",
     ]
