@@ -330,3 +330,35 @@ def test_stratum_docs_writes_then_checks_the_champions_pack(
     refused = cli.invoke(app, [*args[:3], "--out", str(occupied), "--model-name", name])
     assert refused.exit_code == 1 and "not a documentation pack" in refused.output
     assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
+
+
+def test_the_monitoring_plan_follows_the_versions_scoring_runs_and_thresholds(
+    runs: Runs, settings: Settings, tmp_path: Path
+) -> None:
+    from stratum_ml.monitoring.drift import DriftThresholds
+    from stratum_ml.runs.tracking import finish_scoring_run, start_scoring_run
+
+    name = "docs-monitoring"
+    log_training_run(runs.weak, settings=settings, model_name=name)
+    for as_of, drift in (("2026-09-01", "not drifted"), ("2026-10-01", "drifted")):
+        run_id = start_scoring_run(settings, f"{as_of} {name} v1", {})
+        params = {"as_of": as_of, "model_name": name, "model_version": "1", "drift": drift}
+        finish_scoring_run(settings, run_id, params=params, metrics={}, drift_json=None)
+    other = start_scoring_run(settings, "another model", {})  # not this version's
+    params = {"as_of": "2026-11-01", "model_name": "other", "model_version": "1", "drift": "x"}
+    finish_scoring_run(settings, other, params=params, metrics={}, drift_json=None)
+
+    write_pack(
+        "1",
+        tmp_path / "pack",
+        model_name=name,
+        settings=settings,
+        client=_client(settings),
+        thresholds=DriftThresholds(psi_alarm=0.4, accepted={}),
+    )
+    plan = (tmp_path / "pack" / "monitoring_plan.md").read_text("utf-8")
+    assert "2 scoring runs recorded for this version, 2026-09-01 .. 2026-10-01" in plan
+    assert "median interval 30 days" in plan
+    assert "Runs that reported drift: 2026-10-01." in plan
+    assert "| PSI alarm (per feature) | 0.400 |" in plan
+    assert "Features whose drift is expected (reported, never alarms): none." in plan
