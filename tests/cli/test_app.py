@@ -21,6 +21,7 @@ COMMANDS = [
     "audit",
     "pause",
     "resume",
+    "docs",
 ]
 
 

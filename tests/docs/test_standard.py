@@ -156,3 +156,18 @@ def test_a_wrong_organisation_file_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="org.yaml") as info:
         read_organisation(path)
     assert "organisation" in str(info.value) and "publication_category" in str(info.value)
+
+
+def test_docs_usage_errors_write_nothing(tmp_path: Path) -> None:
+    cli = CliRunner()
+    out = tmp_path / "pack"
+    assert cli.invoke(app, ["docs"]).exit_code == 2
+    both = cli.invoke(app, ["docs", "--check", str(out), "--model", "1"])
+    assert both.exit_code == 2 and "--check takes a pack folder only" in both.output
+    bad = tmp_path / "org.yaml"
+    bad.write_text("organization: [a, b]\n", "utf-8")
+    wrong = cli.invoke(app, ["docs", "--model", "1", "--out", str(out), "--organisation", str(bad)])
+    assert wrong.exit_code == 2 and "org.yaml" in wrong.output and "organization" in wrong.output
+    assert not out.exists()
+    missing = cli.invoke(app, ["docs", "--check", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "no such folder" in missing.output
