@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -101,3 +102,22 @@ def test_an_estimate_of_the_top_k_is_said_with_its_interval() -> None:
     assert "naar schatting 42% van de huisbezoeken" in entry["methods_and_models"]
     assert "95%-interval 30% tot 55%; geschat op 60 aselecte" in entry["methods_and_models"]
     assert check_entry(entry) == []
+
+
+@pytest.mark.parametrize(
+    ("metrics", "said"),
+    [
+        (["false_positive_rate"], "Selection-rate parity is audited and reported but not gated"),
+        (["selection_rate"], "Selection-rate parity is gated."),
+    ],
+)
+def test_the_fairness_trade_off_said_is_the_gate_of_the_run(metrics: list[str], said: str) -> None:
+    from stratum_ml.docs.assessments import assessment_inputs_markdown
+
+    facts = _facts(_honest())
+    run = dataclasses.replace(
+        facts.run, config=facts.run.config | {"fairness": {"metrics": metrics}}
+    )
+    text = assessment_inputs_markdown(dataclasses.replace(facts, run=run))
+    assert said in text
+    assert f"gated metrics {metrics[0]} within" in text

@@ -69,10 +69,17 @@ def assessment_inputs_markdown(facts: VersionFacts) -> str:
             f"{attributes} are joined per address only for the bias audit, never as features, "
             "and reported only for groups of at least "
             f"{gate.get('min_group_size', '?')} addresses.",
-            "- **Fairness results and the chosen trade-off:** "
-            f"{'passed' if run.fairness_passed else 'failed or not recorded'}; "
-            f"gate metrics {names(gate.get('metrics'), '?')} within "
-            f"[{gate.get('min_ratio', '?')}, {gate.get('max_ratio', '?')}]. {trade_off}",
+            "- **Fairness results and the chosen trade-off:** gated metrics "
+            f"{names(gate.get('metrics'), '?')} within "
+            f"[{gate.get('min_ratio', '?')}, {gate.get('max_ratio', '?')}]. "
+            + (
+                "Selection-rate parity is audited and reported but not gated: where the share "
+                "of violations differs between groups, equal selection rates would mean "
+                "visiting more dwellings without a violation in one group. "
+                if "selection_rate" not in (gate.get("metrics") or ())
+                else "Selection-rate parity is gated. "
+            )
+            + trade_off,
             "- **Roles and access:** API keys per role (analyst, case_handler, application, "
             "admin); the work list carries no person data; the dossier is for case handlers only.",
             "- **Retention:** the software keeps every stored scoring run, decision and the "
