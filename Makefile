@@ -62,7 +62,12 @@ demo: $(STAMP)
 	$(BIN)/stratum evaluate --sources $(DEMO)/sources --truth $(DEMO)/truth.parquet
 	@# The gate may refuse this town's model (see the reasons it prints). The demo then shows
 	@# the accountable way past it: a written, recorded acceptance of the risk.
+	@# The documentation pack reviewed before the decision; promote records its hash.
+	$(BIN)/stratum docs --model challenger --out $(DEMO)/docs-review \
+		--organisation examples/organisation.yaml
 	$(BIN)/stratum promote || $(BIN)/stratum promote --accept-fairness-risk "$(DEMO_RISK_NOTE)"
+	$(BIN)/stratum docs --model champion --out $(DEMO)/docs --organisation examples/organisation.yaml
+	$(BIN)/stratum docs --check $(DEMO)/docs
 	$(BIN)/stratum score --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --top 100 \
 		--out $(DEMO)/priority_list.csv
 	@$(MAKE) --no-print-directory demo-keys

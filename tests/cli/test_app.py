@@ -22,6 +22,7 @@ COMMANDS = [
     "audit",
     "pause",
     "resume",
+    "docs",
 ]
 
 

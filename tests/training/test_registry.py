@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from stratum_ml.cli.model import promote as promote_command
 from stratum_ml.config import Settings
+from stratum_ml.docs.standard import check_entry
 from stratum_ml.evaluation.fairness import fairness_audit
 from stratum_ml.evaluation.gates import FairnessGateConfig, GateVerdict, fairness_gate
 from stratum_ml.evaluation.metrics import plot_calibration, top_k_mask
@@ -335,12 +336,14 @@ def test_a_logged_run_holds_everything_and_the_version_is_challenger(
     assert f"**Honest precision@100: {outcome.headline.estimate:.3f} [" in card
     assert "Human oversight" in card and "never a decision" in card
     register = json.loads((dst / "algoritmeregister.json").read_text())
-    assert register["fields"]["lawful_basis"] == {
-        "value": None,
-        "to_be_filled_by_municipality": True,
-        "hint": register["fields"]["lawful_basis"]["hint"],
-    }
-    assert register["fields"]["methods_and_models"]["to_be_filled_by_municipality"] is False
+    # publication standard 1.0.0: what only the municipality knows is absent, never invented
+    assert "lawful_basis" not in register and "organization" not in register
+    assert check_entry(register) == [
+        f"{f}: required, but missing"
+        for f in ("organization", "contact_email", "publication_category")
+    ]
+    assert "LightGBM" in register["methods_and_models"]
+    assert register["status"] == "In ontwikkeling" and register["source_id"] == "logged versie 1"
     catalogue = pd.read_csv(dst / "features" / "catalogue.csv")
     assert set(catalogue.loc[catalogue["in_model"], "name"]) == set(FEATURES)
 

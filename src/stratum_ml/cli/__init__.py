@@ -14,6 +14,7 @@ module             commands
 :mod:`.switch`       ``pause``, ``resume`` (the kill switch)
 :mod:`.notify`       ``subscriptions add|list|remove``, ``outbox list|deliver|retry``
 :mod:`.pseudonymise` ``pseudonymise``, ``reidentify``, ``keys pseudonym create|rotate``
+:mod:`.docs`         ``docs`` (the documentation pack of a version)
 ===================  ========================================================
 
 Commands import the library inside their bodies, so that ``stratum --help``
@@ -28,6 +29,7 @@ import typer
 from stratum_ml.cli import (
     admin,
     data,
+    docs,
     model,
     monitor,
     notify,
@@ -75,6 +77,7 @@ app.add_typer(notify.outbox_app, name="outbox")
 app.command()(pseudonymise.pseudonymise)
 app.command()(pseudonymise.reidentify)
 admin.keys_app.add_typer(pseudonymise.pseudonym_app, name="pseudonym")
+app.command()(docs.docs)
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -426,6 +426,12 @@ def promote(
         )
     for reason in result.reasons:
         out.print(f"  - {reason}", highlight=False, soft_wrap=True)
+    out.print(
+        f"documentation pack recorded with the decision: sha256 {result.docs_pack_sha256}"
+        if result.docs_pack_sha256
+        else "no documentation pack recorded with the decision (write one with `stratum docs`)",
+        highlight=False,
+    )
     raise typer.Exit(0 if result.promoted else 1)
 
 

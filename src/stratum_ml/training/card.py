@@ -1,13 +1,11 @@
-"""The model card and the Algoritmeregister entry of a trained model.
+"""The model card of a trained model.
 
 Both are written from a :class:`~stratum_ml.training.outcome.TrainingOutcome`
 and logged with its MLflow run, so every registered version carries its own.
 The model card (markdown) is for the people who use, review and audit the
-model; :func:`algoritmeregister_json` drafts an entry in the style of the Dutch
-Algoritmeregister (algoritmes.overheid.nl). Facts the training knows are filled
-in; what only the municipality can say (its organisation, legal basis, DPIA,
-proportionality weighing, contact) is left empty and marked
-``"to_be_filled_by_municipality": true`` with a hint.
+model. The Algoritmeregister entry logged beside it is written by
+:mod:`stratum_ml.docs` (publication standard 1.0.0), the same generator as
+``stratum docs``.
 """
 
 from __future__ import annotations
@@ -19,10 +17,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from stratum_ml.config import Settings
-from stratum_ml.sources.contract import TABLES
 from stratum_ml.training.outcome import TrainingOutcome
 
-__all__ = ["algoritmeregister_json", "model_card_markdown"]
+__all__ = ["model_card_markdown"]
 
 _CHECK_COLUMNS = (
     "attribute",
@@ -76,13 +73,6 @@ def _model_name(outcome: TrainingOutcome, model_name: str | None) -> str:
     return model_name or outcome.config.model_name or default
 
 
-def _source_tables(outcome: TrainingOutcome) -> list[str]:
-    """Source tables the model's features are computed from, in contract order."""
-    catalogue = outcome.feature_set.catalogue()
-    used = {s for f in outcome.feature_set.features for s in catalogue[f].sources}
-    return [name for name in TABLES if name in used]
-
-
 def _final_fit_en(outcome: TrainingOutcome) -> list[str]:
     """The card's paragraph on the final fit (English)."""
     final = outcome.final_fit
@@ -104,22 +94,6 @@ def _final_fit_en(outcome: TrainingOutcome) -> list[str]:
         "the full data; the calibrator fitted on out-of-fold scores). The reported "
         "evaluation is that of the split model, which never saw the holdout."
     ]
-
-
-def _final_fit_nl(outcome: TrainingOutcome) -> str:
-    """The register entry's sentence on the final fit (Dutch), or nothing without one."""
-    final = outcome.final_fit
-    if final is None:
-        return ""
-    return (
-        " Het geregistreerde model is niet het geëvalueerde model: na de evaluatie is "
-        f"hetzelfde recept opnieuw getraind op alle {final.n_visits} bezoeken met een "
-        f"uitkomst van {final.fit_from} tot en met {final.fit_until}, ook de via de dienst "
-        f"vastgelegde bezoeken, met {final.n_rounds} boosting-rondes en een kalibratie "
-        f"gekozen met kruisvalidatie over {final.n_folds} groepen van adressen. De "
-        "gerapporteerde prestaties zijn die van het model van de tijdsplitsing, dat de "
-        "evaluatiebezoeken nooit gezien heeft."
-    )
 
 
 def model_card_markdown(
@@ -240,6 +214,13 @@ def model_card_markdown(
         )
     if math.isnan(headline.estimate):
         parts.append(f"**Honest precision@{config.headline_k}: no estimate** ({headline.region}).")
+    elif headline.widened:
+        parts.append(
+            f"**Honest precision@{config.headline_k}: not estimable** (too few random-sample "
+            f"visits in the top {config.headline_k}). The widened estimate covers the top "
+            f"{headline.region_k}, not the top {config.headline_k}: {headline.estimate:.3f} "
+            f"[{headline.ci_low:.3f}, {headline.ci_high:.3f}] ({headline.region})."
+        )
     else:
         parts.append(
             f"**Honest precision@{config.headline_k}: {headline.estimate:.3f} "
@@ -333,178 +314,8 @@ def model_card_markdown(
         "- Residents can object to and appeal any decision taken after a visit, and can ask "
         "which data about them was used; the municipality publishes how.",
         "- A new version replaces the champion only through `stratum promote`, which refuses "
-        "it unless the fairness gate passed and its honest precision is not worse than the "
-        "champion's beyond the interval of their paired difference on the same visits.",
+        "it unless its honest precision is not worse than the champion's beyond the interval "
+        "of their paired difference on the same visits and the fairness gate passed, or a "
+        "person's written acceptance of the failed gate is recorded on the version.",
     ]
     return _join(parts)
-
-
-def _given(value: Any) -> dict[str, Any]:
-    return {"value": value, "to_be_filled_by_municipality": False}
-
-
-def _to_fill(hint: str) -> dict[str, Any]:
-    return {"value": None, "to_be_filled_by_municipality": True, "hint": hint}
-
-
-def _plain(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 4)
-
-
-def algoritmeregister_json(
-    outcome: TrainingOutcome, *, model_name: str | None = None
-) -> dict[str, Any]:
-    """A draft Algoritmeregister entry (Dutch, publication-standard style) for the model.
-
-    Every field is an object ``{"value": ..., "to_be_filled_by_municipality": bool}``;
-    fields only the municipality can fill have ``"value": None``, the flag ``True``
-    and a ``"hint"``. The prefilled texts are drafts for the municipality to review.
-
-    Parameters
-    ----------
-    outcome : TrainingOutcome
-        The trained, evaluated and audited model.
-    model_name : str, optional
-        Registered model name; default: the run config's, else the settings' default.
-
-    Returns
-    -------
-    dict
-        JSON-serialisable entry: ``fields`` (the register fields) and ``model``
-        (the facts they were drafted from).
-    """
-    config = outcome.config
-    headline = outcome.headline
-    verdict = outcome.fairness_verdict
-    catalogue = outcome.feature_set.catalogue()
-    tables = _source_tables(outcome)
-    honest = (
-        f"{headline.estimate:.0%} (95%-interval {headline.ci_low:.0%} tot {headline.ci_high:.0%}, "
-        f"{headline.n} aselecte huisbezoeken)"
-        if not math.isnan(headline.estimate)
-        else "niet te schatten (te weinig aselecte huisbezoeken)"
-    )
-    fields: dict[str, dict[str, Any]] = {
-        "name": _given("Risicogestuurde prioritering van huisbezoeken (adreskwaliteit en wonen)"),
-        "organization": _to_fill("Naam van de gemeente die het algoritme inzet."),
-        "department": _to_fill("Afdeling of team dat verantwoordelijk is (bijv. Handhaving)."),
-        "description_short": _given(
-            "Een zelflerend model zet adressen in volgorde van de kans dat een huisbezoek een "
-            "overtreding vindt (adresfraude, illegale kamerverhuur, overbewoning, "
-            "arbeidsuitbuiting). Medewerkers kiezen zelf welke adressen zij bezoeken; het "
-            "model neemt geen besluiten."
-        ),
-        "type": _given("Zelflerend algoritme"),
-        "status": _to_fill("In ontwikkeling, in gebruik of buiten gebruik."),
-        "goal": _given(
-            "De beperkte capaciteit voor huisbezoeken richten op adressen waar de kans op een "
-            "overtreding het grootst is, zodat meer misstanden (zoals overbewoning en "
-            "uitbuiting) gevonden worden en minder bewoners zonder aanleiding bezocht worden."
-        ),
-        "impact": _given(
-            "Een hoge score kan ertoe leiden dat een adres bezocht wordt. Er volgt geen "
-            "besluit uit de score zelf: een medewerker beslist over een bezoek en legt vast "
-            "waarom, en een eventuele sanctie berust op wat bij het bezoek is vastgesteld."
-        ),
-        "proportionality": _to_fill(
-            "Afweging van het doel tegen de inbreuk op de privacy van bewoners. Gegevens voor "
-            f"de afweging: eerlijke precisie@{config.headline_k} {honest}; fairness-toets "
-            f"{'geslaagd' if verdict.passed else 'NIET geslaagd'}. Vergelijk met de huidige "
-            "werkwijze (selectie op meldingen) en met aselect bezoeken."
-        ),
-        "decision_making_process": _to_fill(
-            "Hoe de prioriteitenlijst in het werkproces gebruikt wordt: wie kiest de adressen, "
-            "hoe wordt een keuze vastgelegd, wie beslist na een bezoek."
-        ),
-        "documentation": _given(
-            "Modelkaart (model_card.md) en fairness-rapportage, vastgelegd bij elke "
-            "modelversie in MLflow."
-        ),
-        "competent_authority": _to_fill(
-            "Het verantwoordelijke bestuursorgaan (bijv. college van burgemeester en wethouders)."
-        ),
-        "lawful_basis": _to_fill(
-            "Wettelijke grondslag voor de verwerking van elke bron en voor het toezicht "
-            "(bijv. Wet BRP voor adresonderzoek, Huisvestingswet en de eigen verordening voor "
-            "kamerverhuur); vast te stellen door de juridische afdeling."
-        ),
-        "dpia": _to_fill(
-            "Is een gegevensbeschermingseffectbeoordeling (DPIA, AVG art. 35) uitgevoerd? "
-            "Datum en link of samenvatting."
-        ),
-        "iama": _to_fill("Is een Impact Assessment Mensenrechten en Algoritmes uitgevoerd?"),
-        "objection_procedure": _to_fill(
-            "Hoe bewoners bezwaar maken tegen besluiten na een bezoek en inzage vragen in "
-            "hun gegevens."
-        ),
-        "source_data": _given(
-            "; ".join(f"{name}: {TABLES[name].description}" for name in tables)
-            + ". Beschermde kenmerken (herkomst, geslacht) worden alleen gebruikt voor de "
-            "fairness-toets en nooit als invoer van het model."
-        ),
-        "methods_and_models": _given(
-            "Gradient boosting (LightGBM, binair) op "
-            f"{len(outcome.feature_set.features)} goedgekeurde kenmerken per adres, berekend "
-            "op de peildatum; waarschijnlijkheden gekalibreerd "
-            f"({config.calibration}) op latere bezoeken; correctie voor selectieve labels met "
-            f"inverse bezoekkans-weging ({config.weighting}); uitleg per adres met TreeSHAP. "
-            "Training op eerdere en evaluatie op latere bezoeken." + _final_fit_nl(outcome)
-        ),
-        "human_intervention": _given(
-            "De score is een reden om te kijken, nooit een besluit. Een medewerker beslist "
-            "of een adres bezocht wordt en legt vast waarom; de uitkomst van een bezoek wordt "
-            "vastgesteld door de inspecteur op basis van wat ter plaatse gevonden wordt."
-        ),
-        "risks": _given(
-            "Selectieve labels (alleen bezochte adressen hebben een uitkomst), "
-            "terugkoppeling (het model kiest mee wie bezocht wordt), ongelijke behandeling "
-            "van groepen via kenmerken die samenhangen met beschermde kenmerken, fouten en "
-            "vertraging in registraties, en verouderde kalibratie."
-        ),
-        "risk_management": _given(
-            "Beschermde kenmerken zijn geen invoer; een fairness-toets (verhoudingen van "
-            f"{', '.join(config.fairness.metrics)} tussen groepen binnen "
-            f"[{config.fairness.min_ratio:g}, {config.fairness.max_ratio:g}]) en een "
-            "proxy-controle per kenmerk; een nieuwe versie wordt alleen in gebruik genomen "
-            "als de toets slaagt en de eerlijke precisie niet aantoonbaar slechter is (gepaard "
-            "vergeleken op dezelfde bezoeken); een deel van de "
-            "bezoeken blijft aselect."
-        ),
-        "performance_standard": _given(
-            f"Eerlijke precisie@{config.headline_k} (het aandeel overtredingen onder de "
-            f"{config.headline_k} hoogst gescoorde adressen, geschat op aselecte "
-            f"bezoeken): {honest}. Een nieuwe versie mag niet aantoonbaar slechter zijn dan de "
-            "huidige."
-            + (
-                " Dit getal is gemeten aan het model van de tijdsplitsing; het geregistreerde "
-                "model is hetzelfde recept, opnieuw getraind op alle bezoeken."
-                if outcome.final_fit is not None
-                else ""
-            )
-        ),
-        "provider": _to_fill("Leverancier of eigen ontwikkeling; beheerder van het model."),
-        "contact_email": _to_fill("E-mailadres voor vragen over dit algoritme."),
-        "begin_date": _to_fill("Datum (jjjj-mm) waarop het algoritme in gebruik genomen is."),
-        "website": _to_fill("Pagina van de gemeente met uitleg voor bewoners."),
-    }
-    return {
-        "standard": "Algoritmeregister publicatiestandaard (stijl); concept",
-        "lang": "nld",
-        "generated_by": f"stratum_ml {package_version()}",
-        "fields": fields,
-        "model": {
-            "name": _model_name(outcome, model_name),
-            "feature_set": outcome.feature_set.name,
-            "features": list(outcome.feature_set.features),
-            "source_tables": tables,
-            "periods": {k: str(v) for k, v in outcome.periods.items()},
-            "headline_k": config.headline_k,
-            "honest_precision": _plain(headline.estimate),
-            "honest_precision_ci": [_plain(headline.ci_low), _plain(headline.ci_high)],
-            "random_sample_visits": headline.n,
-            "fairness_gate_passed": verdict.passed,
-            "fairness_gate_reasons": list(verdict.reasons),
-            "final_fit": outcome.final_fit.to_dict() if outcome.final_fit is not None else None,
-            "features_not_approved": [e.name for e in catalogue if not e.approved],
-        },
-    }

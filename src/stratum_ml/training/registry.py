@@ -25,6 +25,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from stratum_ml.config import Settings, get_settings
+from stratum_ml.docs.pack import TAG_DOCS_PACK_SHA256
 from stratum_ml.evaluation.gates import PromotionCheck
 from stratum_ml.evaluation.metrics import HonestEstimate
 from stratum_ml.model.registry import (
@@ -54,10 +55,13 @@ from stratum_ml.training.promotion import (
 )
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
-__all__ = ["FAIRNESS_CHECK", "PromotionResult", "promote"]
+__all__ = ["FAIRNESS_CHECK", "TAG_PROMOTION_DOCS_PACK", "PromotionResult", "promote"]
 
 #: the name a promotion's fairness reasons start with
 FAIRNESS_CHECK = "fairness gate"
+#: decision tag: the hash of the documentation pack the version carried when decided
+#: (``stratum docs`` tags the version with it; "none" when no pack was written)
+TAG_PROMOTION_DOCS_PACK = "promotion_docs_pack_sha256"
 
 
 @dataclass
@@ -82,6 +86,10 @@ class PromotionResult:
         when computed.
     comparison : VersionComparison or None
         The paired comparison with the champion (per k, and the decision).
+        Both models' honest estimates on the challenger's holdout, when computed.
+    docs_pack_sha256 : str or None
+        The hash of the version's documentation pack (``stratum docs``) at the decision,
+        also recorded as the tag ``promotion_docs_pack_sha256``; None if it has none.
     """
 
     promoted: bool
@@ -92,6 +100,7 @@ class PromotionResult:
     challenger_estimate: HonestEstimate | None = field(default=None, repr=False)
     champion_estimate: HonestEstimate | None = field(default=None, repr=False)
     comparison: VersionComparison | None = field(default=None, repr=False)
+    docs_pack_sha256: str | None = None
 
 
 # --------------------------------------------------------------------------- promotion
@@ -198,7 +207,9 @@ def promote(
     is recorded as tags on the challenger version (``promotion_decision``,
     ``promotion_reasons``, ``promotion_checked_at``). A promotion is first recorded as
     one signed decision and then applied (:mod:`stratum_ml.training.promotion`); a
-    promotion a kill interrupted is completed at the start of the next call.
+    promotion a kill interrupted is completed at the start of the next call. The decision records
+    ``promotion_docs_pack_sha256``: the hash of the documentation pack ``stratum docs``
+    wrote for the version, or ``none``.
 
     Parameters
     ----------
@@ -308,6 +319,8 @@ def promote(
         TAG_PROMOTION_DECISION: "promoted" if result.promoted else "refused",
         TAG_PROMOTION_REASONS: "; ".join(result.reasons)[:4900],
     }
+    result.docs_pack_sha256 = (mv.tags or {}).get(TAG_DOCS_PACK_SHA256) or None
+    decision[TAG_PROMOTION_DOCS_PACK] = result.docs_pack_sha256 or "none"
     if not result.promoted:
         for key, value in decision.items():
             client.set_model_version_tag(name, target, key, value)

@@ -28,7 +28,10 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
 ``final_fit.json``           rows, dates and rounds of the final fit (also as
                              ``final_fit.*`` params)
 ``model/``                   the MLflow pyfunc (signature, input example), registered
-``model_card.md``            the model card; ``algoritmeregister.json`` the register draft
+``model_card.md``            the model card; ``algoritmeregister.json`` the register
+                             entry as far as the run knows it (publication standard
+                             1.0.0, status "In ontwikkeling"; ``stratum docs`` writes
+                             the full pack with the same generator)
 ===========================  ========================================================
 
 Crash safety: files are prepared before the run starts; inside the run nothing
@@ -39,8 +42,10 @@ has ended FINISHED. A failure anywhere ends the run FAILED and moves no alias;
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +59,8 @@ import pandas as pd
 
 import stratum_ml
 from stratum_ml.config import Settings, get_settings
+from stratum_ml.docs.facts import TAG_CODE_COMMIT, VersionFacts, read_run_folder
+from stratum_ml.docs.register import register_entry
 from stratum_ml.io import atomic_path, write_frame_atomic, write_text_atomic
 from stratum_ml.model.pyfunc import (
     MODEL_DIR_ARTIFACT,
@@ -76,7 +83,7 @@ from stratum_ml.model.registry import (
 )
 from stratum_ml.model.store import client_for, configure_mlflow, owner_tags
 from stratum_ml.sources.tables import sources_fingerprint
-from stratum_ml.training.card import algoritmeregister_json, model_card_markdown, package_version
+from stratum_ml.training.card import model_card_markdown, package_version
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 from stratum_ml.training.violation_type import violation_type_metrics
@@ -404,6 +411,53 @@ def _summary(outcome: TrainingOutcome) -> str:
     )
 
 
+def code_commit() -> str:
+    """The git commit of the stratum_ml source that runs, ``-dirty`` if it has changes.
+
+    ``"unknown"`` when the package is not in a git checkout (an installed wheel).
+    """
+    here = Path(stratum_ml.__file__).parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "") if head else "unknown"
+
+
+def _register_draft(
+    staging: Path,
+    name: str,
+    version: str,
+    run_id: str,
+    tags: dict[str, str],
+    run_tags: dict[str, str],
+) -> dict[str, Any]:
+    """The register entry as far as the run knows it, by the generator ``stratum docs`` uses."""
+    facts = VersionFacts(
+        name=name,
+        version=version,
+        run_id=run_id,
+        run=read_run_folder(staging),
+        tags=tags,
+        run_tags=run_tags,
+        run_started=dt.datetime.now(dt.UTC),
+    )
+    return register_entry(facts).entry
+
+
 def _version_tags(outcome: TrainingOutcome, run_id: str) -> dict[str, str]:
     tags = {
         TAG_RUN_ID: run_id,
@@ -469,6 +523,7 @@ def log_training_run(
         "trained_from": str(outcome.periods.get("train_from")),
         "trained_until": str(outcome.periods.get("train_until")),
         **owner_tags(),  # a kill leaves it RUNNING: the next start marks it FAILED
+        TAG_CODE_COMMIT: code_commit(),
     }
     if outcome.final_fit is not None:
         run_tags["final_fit_until"] = outcome.final_fit.fit_until
@@ -500,11 +555,12 @@ def log_training_run(
                 model_card_markdown(outcome, version, model_name=name, metrics=metrics),
                 "model_card.md",
             )
+            version_tags = _version_tags(outcome, run_id)
             mlflow.log_text(
-                json_text(algoritmeregister_json(outcome, model_name=name)),
+                json_text(_register_draft(staging, name, version, run_id, version_tags, run_tags)),
                 "algoritmeregister.json",
             )
-            for key, value in _version_tags(outcome, run_id).items():
+            for key, value in version_tags.items():
                 client.set_model_version_tag(name, version, key, value)
             client.update_model_version(name, version, description=_summary(outcome))
     client.set_registered_model_alias(name, CHALLENGER, version)
