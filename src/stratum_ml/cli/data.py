@@ -70,7 +70,9 @@ def features(
     ] = "local",
     partitions: Annotated[
         int | None,
-        typer.Option(min=1, help="Partitions of the addresses (default: ~100k per partition)."),
+        typer.Option(
+            min=1, help="Partitions of the addresses (default: ~50k addresses per partition)."
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,7 +53,7 @@ Engine = Literal["local", "partitioned", "dask"]
 #: the engines :func:`build_features_with` knows
 ENGINES: tuple[str, ...] = ("local", "partitioned", "dask")
 #: queries per partition when the number of partitions is not given
-QUERIES_PER_PARTITION = 100_000
+QUERIES_PER_PARTITION = 50_000
 #: town-wide facts that every partition receives whole (small: one value per key)
 TOWN_FACTS = ("building_units", "first_violation")
 #: features computed town-wide per query, then handed to each partition
@@ -231,17 +231,40 @@ class PartitionPlan:
             seeds=seeds,
         )
 
-    def assemble(self, results: Mapping[int, pd.DataFrame]) -> pd.DataFrame:
-        """The partitions' results as one table in the order (and index) of the queries."""
-        parts = sorted(results)
-        if not parts:
-            raise ValueError("no partition results to assemble")
-        table = pd.concat([results[p] for p in parts])
-        order = np.concatenate([np.flatnonzero(self.query_part == p) for p in parts])
-        if len(order) != len(self.queries):
-            raise ValueError(f"{len(order)} rows from the partitions, {len(self.queries)} queries")
-        table = table.iloc[np.argsort(order, kind="stable")]
-        table.index = self.queries.index
+    def assemble(self, results: Iterable[tuple[int, pd.DataFrame]]) -> pd.DataFrame:
+        """The partitions' results as one table in the order (and index) of the queries.
+
+        Each partition's values are written into columns allocated once, as the
+        partition arrives, so the whole table is never held twice.
+        """
+        n = len(self.queries)
+        columns: dict[str, np.ndarray] = {}
+        dtypes: dict[str, Any] = {}
+        filled = np.zeros(n, dtype=bool)
+        for part, table in results:
+            positions = np.flatnonzero(self.query_part == part)
+            if len(table) != len(positions) or filled[positions].any():
+                raise ValueError(f"partition {part}: {len(table)} rows for {len(positions)}")
+            filled[positions] = True
+            for name in table.columns:
+                column = table[name]
+                if dtypes.setdefault(name, column.dtype) != column.dtype:
+                    raise ValueError(f"partition {part}: {name} is {column.dtype}")
+                is_cat = isinstance(column.dtype, pd.CategoricalDtype)
+                values = column.cat.codes.to_numpy() if is_cat else column.to_numpy()
+                if name not in columns:
+                    columns[name] = np.empty(n, dtype=values.dtype)
+                columns[name][positions] = values
+        if not filled.all():
+            raise ValueError(f"{int((~filled).sum())} queries were not computed")
+        out = {
+            name: pd.Categorical.from_codes(values, dtype=dtypes[name])
+            if isinstance(dtypes[name], pd.CategoricalDtype)
+            else values
+            for name, values in columns.items()
+        }
+        columns.clear()
+        table = pd.DataFrame(out, index=self.queries.index, copy=False)
         table.attrs["absent_features"] = self.absent
         return table
 
@@ -319,8 +342,7 @@ def build_features_partitioned(
     if len(queries) == 0:
         return build_features(tables, queries, features=features, params=params)
     tasks = (plan.task_for(p) for p in plan.partitions)
-    results = dict((runner or _run_here)(compute_partition, tasks))
-    return plan.assemble(results)
+    return plan.assemble((runner or _run_here)(compute_partition, tasks))
 
 
 def dask_runner(scheduler: str | None = None, *, n_workers: int = 2) -> Runner:
