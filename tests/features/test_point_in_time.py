@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_features
+from stratum_ml.features.partitioned import build_features_partitioned
 from tests.builders import A, tables_from_frames, tiny_frames
 
 REFS = [dt.date(2023, 5, 1), dt.date(2024, 1, 1), dt.date(2024, 8, 1), dt.date(2025, 1, 1)]
@@ -191,4 +192,46 @@ def test_the_property_can_fail() -> None:
     )
     frames["reports"] = pd.concat([frames["reports"], extra], ignore_index=True)
     after = build_features(tables_from_frames(frames), queries)
+    assert after.loc["s3", "reports_all_90d"] == before.loc["s3", "reports_all_90d"] + 1
+
+
+@functools.cache
+def _partitioned_baseline(ref: pd.Timestamp) -> pd.DataFrame:
+    return build_features_partitioned(
+        tables_from_frames(tiny_frames()), _queries(ref), n_partitions=3
+    )
+
+
+@pytest.mark.parametrize("ref_date", REFS, ids=str)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_partitioned_rows_on_or_after_reference_date_change_no_feature(
+    ref_date: dt.date, data: st.DataObject
+) -> None:
+    """The same property on the partitioned path (3 partitions of six addresses)."""
+    ref = pd.Timestamp(ref_date)
+    tables = tables_from_frames(data.draw(future_facts(ref)))
+    after = build_features_partitioned(tables, _queries(ref), n_partitions=3)
+    pd.testing.assert_frame_equal(_partitioned_baseline(ref), after)
+    pd.testing.assert_frame_equal(_baseline(ref), after, check_exact=False, rtol=1e-9)
+
+
+def test_the_property_can_fail_on_the_partitioned_path() -> None:
+    ref = pd.Timestamp("2025-01-01")
+    frames = tiny_frames()
+    queries = _queries(ref)
+    before = build_features_partitioned(tables_from_frames(frames), queries, n_partitions=3)
+    extra = pd.DataFrame(
+        [
+            {
+                "report_id": "RX",
+                "address_id": A[3],
+                "reported_at": ref - pd.Timedelta(hours=1),
+                "category": "overcrowding",
+                "source": "resident",
+            }
+        ]
+    )
+    frames["reports"] = pd.concat([frames["reports"], extra], ignore_index=True)
+    after = build_features_partitioned(tables_from_frames(frames), queries, n_partitions=3)
     assert after.loc["s3", "reports_all_90d"] == before.loc["s3", "reports_all_90d"] + 1

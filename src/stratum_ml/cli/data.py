@@ -61,18 +61,47 @@ def features(
     sources: Annotated[Path, typer.Option(help="Validated source folder.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Reference date YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (in memory), partitioned (one partition of addresses at a time, "
+            "memory bounded by a partition) or dask (the same partitions on a Dask cluster)."
+        ),
+    ] = "local",
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Partitions of the addresses (default: ~50k addresses per partition)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (with --engine dask); default: a local cluster of "
+            "2 worker processes."
+        ),
+    ] = None,
 ) -> None:
     """Build the feature table, one row per address, as of a date.
 
-    The date may not lie after the extract date of the sources.
+    The date may not lie after the extract date of the sources. Every engine gives the
+    same table.
     """
+    from stratum_ml.features.partitioned import ENGINES
+
+    if engine not in ENGINES:
+        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise fail("--scheduler needs --engine dask")
     from stratum_ml.features.build import build_feature_table
     from stratum_ml.io import write_frame_atomic
 
     ref = parse_date(as_of, "--as-of")
     tables = load(sources)
     guard_date(ref, tables)
-    table = build_feature_table(tables, ref, progress=True)
+    table = build_feature_table(
+        tables, ref, progress=True, engine=engine, partitions=partitions, scheduler=scheduler
+    )
     say_absent(table.attrs.get("absent_features", {}))
     write_frame_atomic(table.reset_index(), out)
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")

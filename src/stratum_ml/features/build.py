@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from rich.progress import Progress
@@ -24,6 +25,7 @@ def build_features(
     features: Sequence[str] | None = None,
     params: FeatureParams | None = None,
     progress: bool = False,
+    seeds: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Compute features for a query frame (see :func:`~stratum_ml.features.asof.make_queries`).
 
@@ -39,6 +41,9 @@ def build_features(
         Feature constants (default :class:`FeatureParams`).
     progress
         Show a progress bar.
+    seeds
+        Values of features or intermediates computed elsewhere, used as they are
+        (see :mod:`stratum_ml.features.partitioned`).
 
     Returns
     -------
@@ -49,7 +54,7 @@ def build_features(
     """
     catalogue = load_catalogue()
     names = list(features) if features is not None else catalogue.names
-    evaluator = Evaluator(tables, queries, params or FeatureParams())
+    evaluator = Evaluator(tables, queries, params or FeatureParams(), seeds=seeds)
     absent = {n: list(evaluator.missing_sources(n)) for n in names if not evaluator.can_compute(n)}
     todo = [n for n in names if n not in absent]
     for name, missing in absent.items():
@@ -85,9 +90,31 @@ def build_feature_table(
     *,
     feature_set: FeatureSet | None = None,
     progress: bool = False,
+    engine: str = "local",
+    partitions: int | None = None,
+    scheduler: str | None = None,
 ) -> pd.DataFrame:
-    """Features of every address as of ``as_of``, indexed by ``address_id``."""
+    """Features of every address as of ``as_of``, indexed by ``address_id``.
+
+    ``engine`` ``local`` computes in memory; ``partitioned`` and ``dask`` compute the
+    same table one partition of addresses at a time (``partitions`` of them), here or
+    on a Dask cluster (``scheduler`` address, or a local cluster): see
+    :mod:`stratum_ml.features.partitioned`.
+    """
     queries = make_queries(tables.addresses["address_id"], as_of)
+    if engine != "local" or partitions is not None or scheduler is not None:
+        from stratum_ml.features.partitioned import build_features_with
+
+        return build_features_with(
+            engine,
+            tables,
+            queries,
+            features=feature_set.features if feature_set else None,
+            params=feature_set.params if feature_set else None,
+            n_partitions=partitions,
+            scheduler=scheduler,
+            progress=progress,
+        )
     return _build_set(tables, queries, feature_set, progress)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stratum_ml.features.asof import REF
-from stratum_ml.features.registry import feature
+from stratum_ml.features.registry import feature, intermediate
 
 
 @feature
@@ -34,8 +34,14 @@ def building_age_years(query_addresses: pd.DataFrame) -> pd.Series:
     return out
 
 
+@intermediate
+def building_units(addresses: pd.DataFrame) -> pd.Series:
+    """Number of BAG units per building, by ``building_id`` (a town-wide fact)."""
+    sizes: pd.Series = addresses.groupby("building_id").size()
+    return sizes
+
+
 @feature
-def units_in_building(query_addresses: pd.DataFrame, addresses: pd.DataFrame) -> pd.Series:
+def units_in_building(query_addresses: pd.DataFrame, building_units: pd.Series) -> pd.Series:
     """Number of BAG units in the same building (count)."""
-    sizes = addresses.groupby("building_id").size()
-    return query_addresses["building_id"].map(sizes).astype("float64")
+    return query_addresses["building_id"].map(building_units).astype("float64")

@@ -303,6 +303,8 @@ class Evaluator:
 
     A function receives exactly the inputs its signature names: the source tables
     among them one by one (``None`` for an absent optional one), never the bundle.
+    ``seeds`` gives values of features or intermediates computed elsewhere (the
+    partitioned path computes town-wide facts once and seeds every partition with them).
     """
 
     def __init__(
@@ -311,6 +313,8 @@ class Evaluator:
         queries: pd.DataFrame,
         params: FeatureParams,
         registry: Registry = REGISTRY,
+        *,
+        seeds: Mapping[str, Any] | None = None,
     ) -> None:
         self.registry = registry
         self.available = set(tables.available)
@@ -319,7 +323,8 @@ class Evaluator:
             "params": params,
             **{name: tables.get(name) for name in MODEL_TABLES},
         }
-        self._cache: dict[str, Any] = {}
+        # values computed elsewhere (the town-wide facts of a partition): taken as they are
+        self._cache: dict[str, Any] = dict(seeds or {})
 
     def can_compute(self, name: str) -> bool:
         """Whether every source table the input needs is present."""

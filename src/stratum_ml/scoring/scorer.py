@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from stratum_ml.evaluation.explain import Reason, all_reasons, base_chance, top_reasons
-from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
+from stratum_ml.features.partitioned import build_features_with
 from stratum_ml.features.population import population_queries
 from stratum_ml.features.registry import FeatureParams
 from stratum_ml.model.risk_model import RiskModel
@@ -124,15 +124,31 @@ class Scorer:
 
     @classmethod
     def from_sources(
-        cls, model: RiskModel, tables: SourceTables, as_of: dt.date, *, progress: bool = False
+        cls,
+        model: RiskModel,
+        tables: SourceTables,
+        as_of: dt.date,
+        *,
+        progress: bool = False,
+        engine: str = "local",
+        partitions: int | None = None,
+        scheduler: str | None = None,
     ) -> Scorer:
-        """Build the feature table of every dwelling as of ``as_of`` and score it."""
+        """Build the feature table of every dwelling as of ``as_of`` and score it.
+
+        ``engine``, ``partitions`` and ``scheduler``: see
+        :func:`~stratum_ml.features.partitioned.build_features_with` (same features,
+        memory bounded by a partition).
+        """
         queries = population_queries(tables.addresses, pd.Timestamp(as_of))
-        features = build_features(
+        features = build_features_with(
+            engine,
             tables,
             queries,
             features=model.feature_names_in_,
             params=feature_params_of(model),
+            n_partitions=partitions,
+            scheduler=scheduler,
             progress=progress,
         )
         absent = features.attrs.get("absent_features", {})
