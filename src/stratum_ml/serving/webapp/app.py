@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import logging
 import math
 import secrets
@@ -50,6 +51,7 @@ from stratum_ml.serving.api_models import (
 from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import PERMISSIONS, AuthError, Endpoint, Principal
 from stratum_ml.serving.gate import StateProvider
+from stratum_ml.serving.outcomes import read_outcomes
 from stratum_ml.serving.webapp import charts
 from stratum_ml.serving.webapp.i18n import (
     DECISION_REASONS,
@@ -729,6 +731,8 @@ def dossier_page(call: Call, status: int = 200, error: str | None = None) -> Res
     except (endpoints.RequestError, ValidationError):
         return _refusal(call, 404, text(lang, "not_found", what=address))
     water = _water_rows(dossier, lang)
+    recorded = read_outcomes(call.service.store)
+    recorded = recorded.loc[recorded["address_id"] == address].sort_values("inspected_at")
     owners = sorted({o.owner_id for o in dossier.ownership})
     return _render(
         call,
@@ -740,6 +744,7 @@ def dossier_page(call: Call, status: int = 200, error: str | None = None) -> Res
         water_spec=charts.water(water, (text(lang, "year"), "m³")) if water else None,
         per_person=f"{WATER_M3_PER_PERSON_YEAR:g}",
         portfolio=_portfolio(call, owners),
+        recorded=recorded.to_dict("records"),
         outcomes=OUTCOMES,
         violation_types=VIOLATION_TYPES,
         inspection_reasons=INSPECTION_REASONS,
@@ -756,12 +761,17 @@ def record_outcome(call: Call) -> Response:
     call.address_ids = [address]
     form = call.form
     try:
-        request = FeedbackRequest(
-            address_id=address,
-            inspected_at=form.get("inspected_at", ""),  # type: ignore[arg-type]
-            reason=form.get("reason", "risk_model"),
-            outcome=form.get("outcome", ""),
-            violation_type=form.get("violation_type") or None,
+        # validated like the API's JSON body (dates as text)
+        request = FeedbackRequest.model_validate_json(
+            json.dumps(
+                {
+                    "address_id": address,
+                    "inspected_at": form.get("inspected_at", ""),
+                    "reason": form.get("reason", "risk_model"),
+                    "outcome": form.get("outcome", ""),
+                    "violation_type": form.get("violation_type") or None,
+                }
+            )
         )
         endpoints.feedback(
             call.service, request, call.principal.key_id, form.get("idempotency_key") or None
@@ -781,6 +791,14 @@ def record_outcome(call: Call) -> Response:
     return _redirect(f"{call.base}/dossier/{quote(address, safe='')}?done=outcome")
 
 
+def _demote_headings(html: str, by: int = 2) -> str:
+    """The model card's headings under the page's own (its h1 becomes an h3)."""
+    for level in range(6, 0, -1):
+        new = min(level + by, 6)
+        html = html.replace(f"<h{level}>", f"<h{new}>").replace(f"</h{level}>", f"</h{new}>")
+    return html
+
+
 def model_page(call: Call) -> Response:
     """``GET /model``: model card, honest metrics, fairness, drift and the pause state."""
     info = endpoints.model_info(call.service)
@@ -794,7 +812,7 @@ def model_page(call: Call) -> Response:
         call,
         "model.html",
         info=info,
-        card_html=PAGES_RENDER.markdown.render(info.model_card_markdown),
+        card_html=_demote_headings(PAGES_RENDER.markdown.render(info.model_card_markdown)),
         checks=checks,
         fairness_spec=charts.fairness(checks, "ratio") if checks else None,
         drift=drift,
