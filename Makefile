@@ -11,7 +11,7 @@ DEMO_RISK_NOTE := demo on a generated municipality only: the refusal above is pa
 never accept a failed fairness gate for real visits without a DPIA and the DPO's sign-off
 export PYTHONHASHSEED := 0
 
-.PHONY: venv test test-fast lint typecheck demo demo-keys bench clean postgresql
+.PHONY: venv test test-fast lint typecheck demo demo-keys bench clean postgresql chromium
 
 venv: $(STAMP)
 
@@ -30,7 +30,16 @@ postgresql:
 	  { echo "error: cannot install PostgreSQL (apt-get install -y postgresql, as root);" \
 	         "the store tests need it" >&2; exit 1; }
 
-test: $(STAMP) postgresql
+# The web app's browser tests drive Chromium from the Debian package: install it when
+# missing, and fail (never skip) when that is not possible.
+chromium:
+	@test -x /usr/bin/chromium || \
+	  { echo "Chromium not found: installing the Debian package chromium"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  { echo "error: cannot install Chromium (apt-get install -y chromium, as root);" \
+	         "the web app's browser tests need it" >&2; exit 1; }
+
+test: $(STAMP) postgresql chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -80,7 +89,9 @@ demo-keys: $(STAMP)
 	echo "" && echo "Once the service below says it is ready, try (demo analyst key):" && \
 	echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/priority_list \\" && \
 	echo "    -H 'Content-Type: application/json' -H 'Authorization: Bearer '$$analyst \\" && \
-	echo "    -d '{\"k\": 10, \"language\": \"nl\"}'" && echo ""
+	echo "    -d '{\"k\": 10, \"language\": \"nl\"}'" && echo "" && \
+	echo "The web app: http://127.0.0.1:$(DEMO_PORT)/app/ (log in with one of the keys above):" && \
+	echo "$$keys" | sed -n 's/^\([a-z_]*\): \(stk_.*\)$$/  \1: open the app, paste \2/p' && echo ""
 
 bench: $(STAMP)
 	$(BIN)/python bench/features.py

@@ -454,6 +454,18 @@ class KeyStore:
             raise AuthError(401, "this API key has been revoked", key_id=key_id)
         return Principal(key_id=key_id, name=record.name, role=record.role)
 
+    def principal_of(self, key_id: str) -> Principal | None:
+        """The caller behind a key id that is known and not revoked (None otherwise).
+
+        For callers authenticated earlier with the secret (a web-app session): a key
+        revoked since then stops working from the next request on.
+        """
+        self._refresh()
+        record = self._keys.get(key_id)
+        if record is None or record.revoked_at is not None:
+            return None
+        return Principal(key_id=key_id, name=record.name, role=record.role)
+
 
 def authorize(principal: Principal, endpoint: Endpoint) -> None:
     """Refuse with 403 unless ``principal``'s role may call ``endpoint``.

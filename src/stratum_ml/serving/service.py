@@ -43,6 +43,9 @@ endpoint shows the pause and the served run's drift. BentoML's ``/readyz``,
 ``/livez``, ``/healthz`` and ``/metrics`` stay public; ``/metrics`` adds the
 gauges of :mod:`stratum_ml.serving.metrics` (drift of the served run, pause).
 
+The web app (:mod:`stratum_ml.serving.webapp`) is mounted at ``/app/``: a browser
+session started with an API key, the same roles, every page audited.
+
 The class is thin on purpose: each API validates nothing itself (the gate and
 the request models do) and computes nothing itself (:mod:`stratum_ml.serving.endpoints`).
 """
@@ -100,6 +103,7 @@ from stratum_ml.serving.gate import (
     request_state,
 )
 from stratum_ml.serving.metrics import run_metrics_text
+from stratum_ml.serving.webapp import create_app
 from stratum_ml.signing import SigningKeyError
 
 T = TypeVar("T")
@@ -313,3 +317,5 @@ _service.add_asgi_middleware(
 )
 _service.add_asgi_middleware(AuthenticationMiddleware, backend=ApiKeyBackend(), on_error=refuse_key)
 _service.add_asgi_middleware(BodyGuard)
+# The web app for analysts and case handlers (/app/): same keys, roles and audit log.
+_service.mount_asgi_app(create_app(_loaded_state), path="/app", name="webapp")

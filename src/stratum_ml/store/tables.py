@@ -66,6 +66,14 @@ The audit log's anchor (:mod:`stratum_ml.serving.audit_anchor`):
 ``audit_checkpoints``
     Signed checkpoints of the audit log's head (its last ``seq`` and ``hash``),
     taken at every start and clean stop of the service, daily and with every run.
+The web app (:mod:`stratum_ml.serving.webapp`), whose sessions also change after they
+are written (a session is seen again, then ends):
+
+``app_sessions``
+    One browser session started with an API key at ``/app/login``: the SHA-256 of
+    its cookie token (never the token), the key id, role and key name, its CSRF
+    token and language, when it started, was last seen and ended. Kept here, not in
+    memory, so that every service worker knows every session.
 
 Notifications (:mod:`stratum_ml.notify`), the one place where rows change after
 they are written, because delivery is a state that moves on:
@@ -521,3 +529,22 @@ class AuditCheckpointRow(Base):
     signature: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("head_seq >= 0", name="head_seq"),)
+class AppSessionRow(Base):
+    """One web-app session (a row of ``app_sessions``); the token itself is never stored."""
+
+    __tablename__ = "app_sessions"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str] = mapped_column(String(200))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint("language IN ('nl', 'en')", name="language"),
+        Index("ix_app_sessions_key_id", "key_id"),
+    )

@@ -1,0 +1,215 @@
+"""Vega-Lite specifications of the web app's charts (rendered in the browser as SVG).
+
+Each function returns a plain dict (a Vega-Lite v5 spec with its data inline);
+the page puts it in a ``<script type="application/json">`` element and
+``static/app.js`` draws it with the vendored vega-embed. Every chart has a
+table with the same figures next to it, for screen readers and keyboards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+#: colours with at least 3:1 contrast against white (WCAG 2.1 non-text contrast)
+RAISES = "#b3261e"
+LOWERS = "#1d6b35"
+NEUTRAL = "#3d4f7c"
+
+
+def _base(description: str, width: int | str = "container") -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA,
+        "description": description,
+        "width": width,
+        "config": {"font": "system-ui, sans-serif", "axis": {"labelLimit": 320}},
+    }
+
+
+def waterfall(
+    steps: Sequence[tuple[str, float]], base: float, final: float, labels: tuple[str, str, str]
+) -> dict[str, Any]:
+    """A waterfall of contributions in percentage points from ``base`` to ``final`` (both %).
+
+    ``steps`` are (label, percentage points) in the order drawn; ``labels`` are the
+    words for the base bar, the final bar and the x axis.
+    """
+    base_label, final_label, axis = labels
+    rows: list[dict[str, Any]] = [
+        {"label": base_label, "start": 0.0, "end": base, "kind": "total", "order": 0, "pp": base}
+    ]
+    level = base
+    for i, (label, pp) in enumerate(steps, start=1):
+        rows.append(
+            {
+                "label": label,
+                "start": level,
+                "end": level + pp,
+                "kind": "raises" if pp >= 0 else "lowers",
+                "order": i,
+                "pp": pp,
+            }
+        )
+        level += pp
+    rows.append(
+        {
+            "label": final_label,
+            "start": 0.0,
+            "end": final,
+            "kind": "total",
+            "order": len(rows),
+            "pp": final,
+        }
+    )
+    spec = _base("waterfall of contributions to the chance")
+    spec.update(
+        {
+            "height": {"step": 22},
+            "data": {"values": rows},
+            "mark": {"type": "bar"},
+            "encoding": {
+                "y": {
+                    "field": "label",
+                    "type": "nominal",
+                    "sort": {"field": "order"},
+                    "title": None,
+                },
+                "x": {"field": "start", "type": "quantitative", "title": axis},
+                "x2": {"field": "end"},
+                "color": {
+                    "field": "kind",
+                    "type": "nominal",
+                    "scale": {
+                        "domain": ["raises", "lowers", "total"],
+                        "range": [RAISES, LOWERS, NEUTRAL],
+                    },
+                    "legend": None,
+                },
+                "tooltip": [
+                    {"field": "label", "type": "nominal"},
+                    {"field": "pp", "type": "quantitative", "format": "+.1f"},
+                ],
+            },
+        }
+    )
+    return spec
+
+
+def rank_history(points: Sequence[tuple[str, int]], axis: tuple[str, str]) -> dict[str, Any]:
+    """The address's rank per run date (rank 1 on top)."""
+    spec = _base("rank of the address per scoring run")
+    spec.update(
+        {
+            "height": 160,
+            "data": {"values": [{"as_of": d, "rank": r} for d, r in points]},
+            "mark": {"type": "line", "point": True, "color": NEUTRAL},
+            "encoding": {
+                "x": {"field": "as_of", "type": "temporal", "title": axis[0]},
+                "y": {
+                    "field": "rank",
+                    "type": "quantitative",
+                    "scale": {"reverse": True, "zero": False},
+                    "title": axis[1],
+                },
+            },
+        }
+    )
+    return spec
+
+
+def water(rows: Sequence[dict[str, Any]], axis: tuple[str, str]) -> dict[str, Any]:
+    """Metered against expected water use per year (grouped bars); rows have year, what, m3."""
+    spec = _base("water use per year against what the registered household would use")
+    spec.update(
+        {
+            "height": 180,
+            "data": {"values": list(rows)},
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {"field": "year", "type": "ordinal", "title": axis[0]},
+                "xOffset": {"field": "what"},
+                "y": {"field": "m3", "type": "quantitative", "title": axis[1]},
+                "color": {
+                    "field": "what",
+                    "type": "nominal",
+                    "scale": {"range": [NEUTRAL, "#8a5a00"]},
+                    "title": None,
+                },
+            },
+        }
+    )
+    return spec
+
+
+def fairness(checks: Sequence[dict[str, Any]], axis: str) -> dict[str, Any]:
+    """Each group's metric ratio to its reference group, with its interval (log scale)."""
+    rows = []
+    for c in checks:
+        ratio = c.get("ratio")
+        if not isinstance(ratio, int | float) or not math.isfinite(ratio) or ratio <= 0:
+            continue
+        low, high = c.get("ratio_ci_low"), c.get("ratio_ci_high")
+        rows.append(
+            {
+                "group": f"{c.get('attribute')}: {c.get('group')} ({c.get('metric')})",
+                "ratio": ratio,
+                "low": low
+                if isinstance(low, int | float) and math.isfinite(low) and low > 0
+                else ratio,
+                "high": high if isinstance(high, int | float) and math.isfinite(high) else ratio,
+            }
+        )
+    spec = _base("fairness: each group's ratio to its reference group, with interval")
+    spec.update(
+        {
+            "height": {"step": 20},
+            "data": {"values": rows},
+            "layer": [
+                {
+                    "mark": {"type": "rule", "color": NEUTRAL},
+                    "encoding": {
+                        "y": {"field": "group", "type": "nominal", "title": None},
+                        "x": {
+                            "field": "low",
+                            "type": "quantitative",
+                            "scale": {"type": "log"},
+                            "title": axis,
+                        },
+                        "x2": {"field": "high"},
+                    },
+                },
+                {
+                    "mark": {"type": "point", "filled": True, "color": NEUTRAL},
+                    "encoding": {
+                        "y": {"field": "group", "type": "nominal"},
+                        "x": {"field": "ratio", "type": "quantitative"},
+                    },
+                },
+                {
+                    "data": {"values": [{"one": 1}]},
+                    "mark": {"type": "rule", "strokeDash": [4, 4], "color": "#555"},
+                    "encoding": {"x": {"field": "one", "type": "quantitative"}},
+                },
+            ],
+        }
+    )
+    return spec
+
+
+def drift(features: Sequence[tuple[str, float]], axis: str) -> dict[str, Any]:
+    """The population stability index per feature of the current run."""
+    spec = _base("drift of the current run: population stability index per feature")
+    spec.update(
+        {
+            "height": {"step": 18},
+            "data": {"values": [{"feature": f, "psi": p} for f, p in features]},
+            "mark": {"type": "bar", "color": NEUTRAL},
+            "encoding": {
+                "y": {"field": "feature", "type": "nominal", "sort": "-x", "title": None},
+                "x": {"field": "psi", "type": "quantitative", "title": axis},
+            },
+        }
+    )
+    return spec

@@ -1,0 +1,264 @@
+"""The web app in a real browser (Chromium) against a real ``bentoml serve``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from stratum_ml.serving.auth import Role
+from stratum_ml.sources import load_sources
+from tests.serving.conftest import Server
+
+pytestmark = pytest.mark.slow
+
+AXE_BLOCKING = ("serious", "critical")
+
+
+def _login(browser: Browser, server: Server, role: Role) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{server.url}/app/login")
+    page.get_by_label("API-sleutel").fill(server.keys[role])
+    page.get_by_role("button", name="Inloggen").click()
+    page.wait_for_load_state("networkidle")
+    return context, page
+
+
+def _axe(page: Page, server: Server) -> list[dict[str, Any]]:
+    """Serious and critical accessibility violations on the page (axe-core, served locally)."""
+    page.add_script_tag(url=f"{server.url}/app/static/vendor/axe.min.js")
+    result = page.evaluate(
+        "async () => { const r = await axe.run(document, "
+        "{runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});"
+        " return r.violations.map(v => ({id: v.id, impact: v.impact,"
+        " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)})); }"
+    )
+    return [v for v in result if v["impact"] in AXE_BLOCKING]
+
+
+def _check_page(page: Page, server: Server, screenshots: Path, name: str) -> None:
+    """Every chart drew an SVG with marks, axe finds nothing serious; save a screenshot."""
+    for chart in page.locator("div.vega").all():
+        expect(chart).to_have_attribute("data-rendered", "1", timeout=20_000)
+        marks = chart.locator(
+            "svg g[class*='mark-'] path, svg g[class*='mark-'] line, "
+            "svg g[class*='mark-'] rect, svg g[class*='mark-'] circle"
+        )
+        assert marks.count() > 0, f"{name}: chart {chart.get_attribute('id')} has no marks"
+    assert _axe(page, server) == [], f"{name}: accessibility violations"
+    page.screenshot(path=str(screenshots / f"{name}.png"), full_page=True)
+
+
+def _top_address(server: Server) -> str:
+    answer = httpx.post(
+        f"{server.url}/priority_list",
+        json={"k": 1},
+        headers={"Authorization": f"Bearer {server.keys[Role.ANALYST]}"},
+        timeout=60,
+    )
+    answer.raise_for_status()
+    return str(answer.json()["items"][0]["address_id"])
+
+
+def _audit_records(server: Server) -> list[dict[str, Any]]:
+    lines = server.audit_log.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("role", "heading"),
+    [
+        (Role.ANALYST, "Werklijst"),
+        (Role.ADMIN, "Werklijst"),
+        (Role.CASE_HANDLER, "Dossier openen"),
+        (Role.APPLICATION, "Het model"),
+    ],
+)
+def test_login_and_logout_per_role(
+    browser: Browser, server: Server, screenshots: Path, role: Role, heading: str
+) -> None:
+    context, page = _login(browser, server, role)
+    cookie = next(c for c in context.cookies() if c["name"] == "stratum_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    if role is Role.CASE_HANDLER:
+        _check_page(page, server, screenshots, "dossier-open")
+    page.get_by_role("button", name="Uitloggen").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Inloggen")
+    expect(page.get_by_text("U bent uitgelogd.")).to_be_visible()
+    page.goto(f"{server.url}/app/model")  # the ended session opens nothing
+    expect(page.get_by_role("heading", level=1)).to_have_text("Inloggen")
+    context.close()
+
+
+def test_a_wrong_key_is_refused_and_audited(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/app/login")
+    _check_page(page, server, screenshots, "login")
+    page.get_by_label("API-sleutel").fill(server.revoked_key)
+    page.get_by_role("button", name="Inloggen").click()
+    expect(page.get_by_role("alert")).to_contain_text("revoked")
+    assert page.get_by_label("API-sleutel").input_value() == ""  # the key is not echoed
+    last = _audit_records(server)[-1]
+    assert (last["endpoint"], last["status"]) == ("app/login", 401)
+    context.close()
+
+
+def test_work_list_shows_the_top_address_and_filters_change_rows(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    top = _top_address(server)
+    addresses = load_sources(server.sources).addresses.set_index("address_id")
+    context, page = _login(browser, server, Role.ANALYST)
+    first = page.locator("table.worklist tbody tr").first
+    assert first.get_attribute("data-address-id") == top
+    expect(first).to_contain_text(str(addresses.loc[top, "postcode"]))
+    if "street_name" in addresses.columns:
+        expect(first).to_contain_text(str(addresses.loc[top, "street_name"]))
+    else:
+        expect(page.get_by_text("Straatnamen ontbreken in de bronnen")).to_be_visible()
+    _check_page(page, server, screenshots, "work-list")
+
+    rows = page.locator("table.worklist tbody tr")
+    before = [r.get_attribute("data-address-id") for r in rows.all()]
+    top_area = first.get_attribute("data-neighbourhood")
+    options = page.locator("#f-neighbourhood option").all()
+    area = next(v for v in (o.get_attribute("value") for o in options) if v and v != top_area)
+    page.select_option("#f-neighbourhood", area)
+    expect(rows.first).to_have_attribute("data-neighbourhood", area)
+    after = [r.get_attribute("data-address-id") for r in rows.all()]
+    assert after and after != before
+    assert {r.get_attribute("data-neighbourhood") for r in rows.all()} == {area}
+    page.select_option("#f-neighbourhood", "")
+    page.fill("#f-min", "100")
+    page.locator("#f-min").dispatch_event("change")
+    expect(page.get_by_text("Geen adressen voldoen aan deze filters.")).to_be_visible()
+    context.close()
+
+
+def test_a_decision_in_the_browser_shows_in_the_list_and_the_audit_log(
+    browser: Browser, server: Server
+) -> None:
+    context, page = _login(browser, server, Role.ANALYST)
+    row = page.locator("table.worklist tbody tr").nth(20)
+    address = row.get_attribute("data-address-id")
+    row.locator("summary").click()
+    row.get_by_label("meer informatie nodig").check()
+    row.get_by_label("Reden").select_option("too_little_information")
+    row.get_by_label("Toelichting (optioneel, geen persoonsgegevens)").fill("browser test")
+    row.get_by_role("button", name="Besluit vastleggen").click()
+    expect(page.get_by_text("Besluit vastgelegd.")).to_be_visible()
+    expect(page.locator(f"#a{address}")).to_contain_text("besluit: meer informatie nodig")
+    records = [r for r in _audit_records(server) if r["endpoint"] == "app/decision"]
+    assert records and records[-1]["address_ids"] == [address]
+    assert records[-1]["status"] == 303 and records[-1]["detail"] == ""
+    decided = httpx.post(
+        f"{server.url}/decisions",
+        json={"address_id": address},
+        headers={"Authorization": f"Bearer {server.keys[Role.ANALYST]}"},
+        timeout=60,
+    ).json()
+    assert decided["decisions"][-1]["decision"] == "needs_more_information"
+    assert (
+        decided["decisions"][-1]["reason"] == "te weinig informatie om te besluiten: browser test"
+    )
+    context.close()
+
+
+def test_address_and_model_pages_draw_their_charts(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    top = _top_address(server)
+    context, page = _login(browser, server, Role.ANALYST)
+    page.goto(f"{server.url}/app/address/{top}")
+    assert page.locator("#chart-waterfall").count() == 1
+    assert page.locator("#chart-history").count() == 1
+    _check_page(page, server, screenshots, "address")
+    page.goto(f"{server.url}/app/model")
+    assert page.locator("#chart-fairness").count() == 1
+    _check_page(page, server, screenshots, "model")
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("The model")
+    page.get_by_role("button", name="Nederlands").click()
+    context.close()
+
+
+def test_an_analyst_gets_403_on_a_dossier(browser: Browser, server: Server) -> None:
+    top = _top_address(server)
+    context, page = _login(browser, server, Role.ANALYST)
+    answer = page.goto(f"{server.url}/app/dossier/{top}")
+    assert answer is not None and answer.status == 403
+    expect(page.get_by_role("alert")).to_have_text(
+        "Deze pagina is niet bedoeld voor uw rol (analist)."
+    )
+    last = _audit_records(server)[-1]
+    assert (last["endpoint"], last["status"], last["address_ids"]) == ("app/dossier", 403, [top])
+    context.close()
+
+
+def test_a_case_handler_opens_a_dossier_and_records_a_visit_outcome(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    tables = load_sources(server.sources)
+    # an address off the work list, with water use: the visit changes no other test's list
+    listed = httpx.post(
+        f"{server.url}/priority_list",
+        json={"k": 500},
+        headers={"Authorization": f"Bearer {server.keys[Role.ANALYST]}"},
+        timeout=60,
+    ).json()
+    on_list = {i["address_id"] for i in listed["items"]}
+    assert tables.water_usage is not None
+    with_water = set(tables.water_usage["address_id"].astype(str))
+    address = next(
+        a for a in tables.addresses["address_id"] if a not in on_list and a in with_water
+    )
+    context, page = _login(browser, server, Role.CASE_HANDLER)
+    page.get_by_label("Adres-id").fill(address)
+    page.get_by_role("button", name="Openen").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Dossier")
+    last = _audit_records(server)[-1]
+    assert (last["endpoint"], last["status"], last["address_ids"]) == (
+        "app/dossier",
+        200,
+        [address],
+    )
+    _check_page(page, server, screenshots, "dossier")
+    visit_day = server.as_of - dt.timedelta(days=30)
+    page.get_by_label("Datum van het bezoek").fill(visit_day.isoformat())
+    page.get_by_label("Uitkomst", exact=True).select_option("violation")
+    page.get_by_label("Vermoedelijke overtreding").select_option("overcrowding")
+    page.get_by_role("button", name="Uitkomst vastleggen").click()
+    expect(page.get_by_text("Uitkomst vastgelegd")).to_be_visible()
+    expect(page.locator("#visits")).to_contain_text(
+        f"{visit_day}: overtreding (overbewoning)"
+    )
+    context.close()
+
+
+def test_a_post_without_the_csrf_token_is_refused(browser: Browser, server: Server) -> None:
+    top = _top_address(server)
+    context, page = _login(browser, server, Role.ANALYST)
+    answer = context.request.post(
+        f"{server.url}/app/decision",
+        form={"address_id": top, "decision": "decline", "reason": "too_little_information"},
+        max_redirects=0,
+    )
+    assert answer.status == 403
+    assert "beveiligingstoken" in answer.text()
+    wrong = context.request.post(
+        f"{server.url}/app/logout", form={"csrf": "not-the-token"}, max_redirects=0
+    )
+    assert wrong.status == 403
+    page.goto(f"{server.url}/app/")  # still logged in
+    expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
+    context.close()
