@@ -293,6 +293,8 @@ def _run_groups(store: Store, run_id: str, sources: Path) -> pd.DataFrame | None
     groups = address_groups(tables, audit, queries)
     groups.index = pd.Index(ids.to_numpy())
     return groups[[c for c in RESIDENT_GROUPS if c in groups.columns]]
+
+
 def _measured_model(version: str) -> RiskModel:
     """The model the logged estimates measured: the split model when a final fit is registered.
 

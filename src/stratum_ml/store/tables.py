@@ -509,6 +509,8 @@ class PlanDeclineRow(Base):
             ["visit_plan_items.run_id", "visit_plan_items.address_id"],
         ),
     )
+
+
 class AuditCheckpointRow(Base):
     """A signed checkpoint of the audit log's head (a row of ``audit_checkpoints``).
 
@@ -529,6 +531,8 @@ class AuditCheckpointRow(Base):
     signature: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("head_seq >= 0", name="head_seq"),)
+
+
 class AppSessionRow(Base):
     """One web-app session (a row of ``app_sessions``); the token itself is never stored."""
 

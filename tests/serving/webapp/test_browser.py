@@ -239,9 +239,7 @@ def test_a_case_handler_opens_a_dossier_and_records_a_visit_outcome(
     page.get_by_label("Vermoedelijke overtreding").select_option("overcrowding")
     page.get_by_role("button", name="Uitkomst vastleggen").click()
     expect(page.get_by_text("Uitkomst vastgelegd")).to_be_visible()
-    expect(page.locator("#visits")).to_contain_text(
-        f"{visit_day}: overtreding (overbewoning)"
-    )
+    expect(page.locator("#visits")).to_contain_text(f"{visit_day}: overtreding (overbewoning)")
     context.close()
 
 
