@@ -160,6 +160,8 @@ class PartitionPlan:
         address_ids = pd.Index(addresses["address_id"])
         building_codes, _ = pd.factorize(addresses["building_id"])
         for name, frame in self.tables.items():
+            if "address_id" not in frame.columns:  # e.g. areas: no address rows, given whole
+                continue
             own = address_partition(frame["address_id"].to_numpy(), self.n_partitions)
             idx = _TableIndex(own=own)
             if name in ENTITY_COLUMNS:
@@ -212,7 +214,10 @@ class PartitionPlan:
         subset: dict[str, pd.DataFrame | None] = {}
         for name in MODEL_TABLES:
             frame = self.tables.get(name)
-            subset[name] = None if frame is None else frame.loc[masks[name]].reset_index(drop=True)
+            if frame is None or name not in masks:
+                subset[name] = frame  # absent, or a table of no address (areas): whole
+            else:
+                subset[name] = frame.loc[masks[name]].reset_index(drop=True)
         return SourceTables(**subset)  # type: ignore[arg-type]
 
     def task_for(self, part: int) -> PartitionTask:
