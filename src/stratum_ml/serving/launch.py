@@ -142,12 +142,29 @@ def preflight(
         raise LaunchError(str(exc), exit_code=2) from None
     except StartupError as exc:
         raise LaunchError(str(exc)) from None
+    check_port_free(host, port)
+    return LaunchPlan(champion=info, as_of=scoring, extract=extract, run_id=run_id)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something listens on; connections of a killed server do not count.
+
+    The probe binds with ``SO_REUSEADDR``, as the server itself does: after a
+    ``kill -9`` the old server's connections linger in TIME-WAIT for a minute,
+    which would refuse a plain bind, yet do not stop a new server from listening.
+    A port another process listens on is still refused.
+
+    Raises
+    ------
+    LaunchError
+        When the port cannot be bound.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
             raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return LaunchPlan(champion=info, as_of=scoring, extract=extract, run_id=run_id)
 
 
 def _stored_run(
