@@ -81,6 +81,7 @@ from stratum_ml.serving.work_list import (
     previous_ranks,
     state_of,
 )
+from stratum_ml.sources import SourceTables
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.store.idempotency import IdempotencyKeyReused
 from stratum_ml.store.switch import (
@@ -631,20 +632,51 @@ def dossier(state: ServiceState, request: DossierRequest) -> DossierResponse:
         ) from None
 
 
+def sources_begin(tables: SourceTables) -> dt.date | None:
+    """The day the sources' visit history begins: their earliest visit (None without one)."""
+    visits = tables.inspections["inspected_at"].dropna()
+    return None if visits.empty else pd.Timestamp(visits.min()).date()
+
+
+def visit_date_problem(
+    inspected_at: dt.date, begin: dt.date | None, today: dt.date | None = None
+) -> str | None:
+    """Why a visit date cannot be a real visit (None when it can); the date is not repeated.
+
+    A visit lies on or after the first visit of the sources (an earlier one,
+    such as 1900-01-01, would become a training label from before the data
+    begin) and not after today.
+    """
+    today = today or dt.date.today()
+    if inspected_at > today:
+        return "inspected_at lies in the future"
+    if begin is not None and inspected_at < begin:
+        return (
+            f"inspected_at lies before the sources' visit history begins ({begin.isoformat()}, "
+            "their earliest visit)"
+        )
+    return None
+
+
 def feedback(
     state: ServiceState,
     request: FeedbackRequest,
     key_id: str,
     idempotency_key: str | None = None,
+    today: dt.date | None = None,
 ) -> FeedbackResponse:
     """Store a visit outcome (checked like the contract) for the next training.
 
     Raises
     ------
     RequestError
-        422 when the outcome breaks a rule or the idempotency key came with another
-        request, 409 when the same visit is already stored.
+        422 when the outcome breaks a rule (a visit before the sources' first visit or
+        in the future among them) or the idempotency key came with another request,
+        409 when the same visit is already stored.
     """
+    problem = visit_date_problem(request.inspected_at, sources_begin(state.tables), today)
+    if problem is not None:
+        raise RequestError(422, f"the visit outcome was not stored: {problem}")
     try:
         stored = state.outcomes.record(
             address_id=request.address_id,
@@ -653,6 +685,7 @@ def feedback(
             outcome=request.outcome,
             violation_type=request.violation_type,
             recorded_by=key_id,
+            today=today,
             idempotency_key=idempotency_key,
         )
     except DuplicateOutcome as exc:

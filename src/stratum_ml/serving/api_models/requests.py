@@ -175,7 +175,10 @@ class DossierRequest(AddressRequest):
 class FeedbackRequest(AddressRequest):
     """The outcome of a home visit; it becomes a training label for the next model."""
 
-    inspected_at: dt.date = Field(description="Day of the visit (YYYY-MM-DD), not in the future.")
+    inspected_at: dt.date = Field(
+        description="Day of the visit (YYYY-MM-DD): not in the future, not before the "
+        "earliest visit in the sources (422 otherwise)."
+    )
     reason: InspectionReason = Field(
         description="Why the address was visited; `risk_model` when this service proposed it."
     )
