@@ -35,7 +35,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stratum_ml.config import Settings, get_settings
+from stratum_ml.config import Settings, get_settings, restrict_umask, secure_home
 from stratum_ml.model.registry import (
     CHAMPION,
     ArtifactMissing,
@@ -326,6 +326,8 @@ def load_state() -> ServiceState:
         stored run cannot be served.
     """
     settings, serving = read_settings()
+    restrict_umask()  # the audit log, the store, run artifacts: the owner's only
+    secure_home(settings.home)
     folder = source_folder(serving)
     keys, audit = open_keys_and_log()
     try:
