@@ -77,9 +77,10 @@ def test_every_call_answered_or_refused_is_audited_as_the_service_records_it(
     records = service.records()
     assert [seen(r) for r in records] == [
         (analyst_id, "analyst", "score", [A], v, 200),
-        (analyst_id, "analyst", "dossier", [B], v, 403),
-        (None, None, "dossier", [B], v, 401),  # the ids of a body that was never judged
-        (handler_id, "case_handler", "score", [A], v, 422),
+        # issue 11.1: a refused call records no ids of its body (they were [B], [B], [A])
+        (analyst_id, "analyst", "dossier", [], v, 403),
+        (None, None, "dossier", [], v, 401),
+        (handler_id, "case_handler", "score", [], v, 422),
         (analyst_id, "analyst", "priority_list", [B, C], v, 200),  # the ids it listed
         (analyst_id, None, "model", [], v, 401),
     ]

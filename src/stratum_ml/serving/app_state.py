@@ -47,7 +47,13 @@ from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.runs import RunSummary
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
-from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+from stratum_ml.serving.audit import (
+    BODY_KEY_FILE,
+    AuditLog,
+    AuditLogError,
+    body_key,
+    default_audit_log,
+)
 from stratum_ml.serving.auth import KeyStore, default_keys_file
 from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.outcomes import OutcomeStore
@@ -123,6 +129,40 @@ class ServingSettings(BaseSettings):
         gt=0,
         description="Least seconds between two registry lookups of the champion alias.",
     )
+    rate_per_address: float = Field(
+        default=50.0, gt=0, description="Requests a second one client address may send."
+    )
+    burst_per_address: int = Field(
+        default=200, ge=1, description="Requests one client address may send at once."
+    )
+    rate_per_key: float = Field(
+        default=50.0, gt=0, description="Requests a second one API key may send."
+    )
+    burst_per_key: int = Field(default=200, ge=1, description="Requests one key may send at once.")
+    bad_keys_per_minute: float = Field(
+        default=12.0,
+        gt=0,
+        description="Calls with a missing, unknown or wrong key one client address may make "
+        "a minute; past that (and the burst), it gets 429 for everything.",
+    )
+    bad_keys_burst: int = Field(
+        default=30, ge=1, description="Calls with a bad key one client address may make at once."
+    )
+    key_lock_after: int = Field(
+        default=10,
+        ge=1,
+        description="Wrong secrets with one key id (within key_lock_window_s) that lock the key "
+        "until an admin unlocks it (`stratum keys unlock`).",
+    )
+    key_lock_window_s: float = Field(
+        default=900.0, gt=0, description="Seconds over which wrong secrets are counted."
+    )
+    min_free_disk_mb: int = Field(
+        default=100,
+        ge=0,
+        description="Below this much free disk (MB) where the audit log or the store lies, the "
+        "writing endpoints answer 503 (0: no floor).",
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +194,8 @@ class ServiceState:
     decisions: DecisionStore
     follower: RunFollower
     facts_of: dict[str, ModelFacts]
+    #: the key of the keyed hash a refused request's body is recorded as (audit.body_key)
+    body_key: bytes = b""
 
     def refresh(self) -> ServedRun:
         """The run to answer this request with (a newer one when it has been loaded)."""
@@ -386,4 +428,5 @@ def load_state() -> ServiceState:
         decisions=DecisionStore(store),
         follower=follower,
         facts_of=facts_of,
+        body_key=body_key(settings.home / BODY_KEY_FILE),
     )

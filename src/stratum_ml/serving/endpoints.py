@@ -188,7 +188,7 @@ def _check_as_of(state: ServiceState, request: ScoreRequest) -> None:
         raise RequestError(
             422,
             f"this service scores as of {state.as_of} only (the date of the run it serves, "
-            f"{state.run.run_id}); it cannot answer as of {request.as_of}. Leave as_of out, "
+            f"{state.run.run_id}); it cannot answer as of another date. Leave as_of out, "
             "or store a run for that date with `stratum run` and serve it.",
         )
 
@@ -203,8 +203,11 @@ def _feature_frame(state: ServiceState, rows: list[dict[str, Any]]) -> pd.DataFr
         unknown = sorted(set(row) - set(expected))
         if missing:
             problems.append(f"row {i}: missing features {', '.join(missing)}")
-        if unknown:
-            problems.append(f"row {i}: unknown features {', '.join(unknown)}")
+        if unknown:  # their names are the caller's: counted, not repeated
+            problems.append(
+                f"row {i}: {len(unknown)} unknown feature{'s' if len(unknown) > 1 else ''} "
+                "(the model endpoint lists the model's features)"
+            )
         for name in expected:
             value = row.get(name)
             if value is None:
@@ -256,10 +259,26 @@ def score(state: ServiceState, request: ScoreRequest) -> ScoreResponse:
         request.address_ids or [], n_reasons=request.n_reasons, language=request.language
     )
     response.results = [_out(s) for s in scored]
-    response.unknown = [
-        UnknownAddress(address_id=a, reason=unknown_reason(state, a)) for a in unknown
-    ]
+    response.unknown = _unknown(state, request.address_ids or [], set(unknown))
     return response
+
+
+def _unknown(state: ServiceState, ids: list[str], unknown: set[str]) -> list[UnknownAddress]:
+    """The ids of ``unknown`` by their first position; a malformed id is not repeated."""
+    out: list[UnknownAddress] = []
+    seen: set[str] = set()
+    for position, address_id in enumerate(ids):
+        if address_id in unknown and address_id not in seen:
+            seen.add(address_id)
+            well_formed = _ADDRESS_ID.fullmatch(address_id) is not None
+            out.append(
+                UnknownAddress(
+                    position=position,
+                    address_id=address_id if well_formed else None,
+                    reason=unknown_reason(state, address_id),
+                )
+            )
+    return out
 
 
 def _score_paused(
@@ -275,11 +294,9 @@ def _score_paused(
         )
     ids = list(dict.fromkeys(request.address_ids or []))
     response.results = [_fallback_out(state, a) for a in ids if a in state.scorer]
-    response.unknown = [
-        UnknownAddress(address_id=a, reason=unknown_reason(state, a))
-        for a in ids
-        if a not in state.scorer
-    ]
+    response.unknown = _unknown(
+        state, request.address_ids or [], {a for a in ids if a not in state.scorer}
+    )
     response.paused, response.ranking = True, "fallback"
     response.notice = _notice(paused, "these ranks are")
     return response

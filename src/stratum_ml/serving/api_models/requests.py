@@ -9,6 +9,7 @@ the service) no batch limit applies.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -33,6 +34,8 @@ from stratum_ml.serving.api_models.fields import (
 )
 from stratum_ml.serving.decisions import MAX_REASON_LENGTH, reason_problems
 from stratum_ml.store.switch import MIN_REASON_LENGTH, SwitchError, check_reason
+
+_BAG_ID = re.compile(r"[0-9]{16}")
 
 
 def _batch_limit(info: ValidationInfo) -> int | None:
@@ -64,7 +67,9 @@ class TopKRequest(ApiRequest):
     def _k_within_limit(self, info: ValidationInfo) -> Self:
         limit = _batch_limit(info)
         if limit is not None and self.k > limit:
-            raise ValueError(f"k is {self.k}; this service {self.k_verb} at most {limit} addresses")
+            raise ValueError(
+                f"k is too large: this service {self.k_verb} at most {limit} addresses"
+            )
         return self
 
 
@@ -78,7 +83,8 @@ class ScoreRequest(ApiRequest):
         default=None,
         description=(
             "BAG verblijfsobject ids (16 digits). Ids that are not scored dwellings are "
-            "listed under `unknown` with the reason; duplicates are answered once. At most "
+            "listed under `unknown` by position with the reason (a malformed id is not "
+            "repeated); duplicates are answered once. At most "
             f"the service's max batch size (default {DEFAULT_MAX_BATCH_SIZE})."
         ),
     )
@@ -120,8 +126,12 @@ class ScoreRequest(ApiRequest):
         return self
 
     def audit_ids(self) -> list[str]:
-        """The address ids asked for (none for feature rows)."""
-        return list(self.address_ids or [])
+        """The well-formed address ids asked for (none for feature rows).
+
+        An id that is not a BAG id (16 digits) is never recorded: it may be anything a
+        caller typed, a BSN included.
+        """
+        return [a for a in self.address_ids or [] if _BAG_ID.fullmatch(a)]
 
 
 class PriorityListRequest(TopKRequest):
