@@ -85,7 +85,7 @@ from stratum_ml.serving.api_models import (
     SummaryRequest,
     SummaryResponse,
 )
-from stratum_ml.serving.app_state import ServiceState, StartupError, load_state
+from stratum_ml.serving.app_state import ServiceState, ServingSettings, StartupError, load_state
 from stratum_ml.serving.gate import (
     ApiKeyBackend,
     AuditMiddleware,
@@ -98,6 +98,7 @@ from stratum_ml.serving.gate import (
     request_state,
 )
 from stratum_ml.serving.metrics import run_metrics_text
+from stratum_ml.serving.openapi import OpenApiDocument, openapi_document
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -295,3 +296,12 @@ _service.add_asgi_middleware(
 )
 _service.add_asgi_middleware(AuthenticationMiddleware, backend=ApiKeyBackend(), on_error=refuse_key)
 _service.add_asgi_middleware(BodyGuard)
+
+
+def _document() -> dict[str, Any]:
+    """The OpenAPI document at /docs.json, made from the gate's models and answers
+    (stratum_ml.serving.openapi) in place of BentoML's, with the batch limit in force."""
+    return openapi_document(_service, max_batch_size=ServingSettings().max_batch_size)
+
+
+_service.add_asgi_middleware(OpenApiDocument, make=_document)

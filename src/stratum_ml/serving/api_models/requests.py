@@ -25,6 +25,7 @@ from stratum_ml.serving.api_models.fields import (
     DecisionId,
     FeatureValue,
     InspectionReason,
+    JsonInt,
     Language,
     Outcome,
     RunId,
@@ -61,7 +62,7 @@ class TopKRequest(ApiRequest):
     #: what the service does with the k addresses, as the refusal of too large a k says it
     k_verb: ClassVar[str]
 
-    k: int
+    k: JsonInt
 
     @model_validator(mode="after")
     def _k_within_limit(self, info: ValidationInfo) -> Self:
@@ -79,8 +80,19 @@ class ScoreRequest(ApiRequest):
     Send exactly one of ``address_ids`` and ``rows``.
     """
 
+    # what _one_input checks, said in the schema too (the OpenAPI document)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["address_ids"], "properties": {"address_ids": {"type": "array"}}},
+                {"required": ["rows"], "properties": {"rows": {"type": "array"}}},
+            ]
+        }
+    )
+
     address_ids: list[BatchId] | None = Field(
         default=None,
+        json_schema_extra={"minItems": 1},
         description=(
             "BAG verblijfsobject ids (16 digits). Ids that are not scored dwellings are "
             "listed under `unknown` by position with the reason (a malformed id is not "
@@ -90,6 +102,7 @@ class ScoreRequest(ApiRequest):
     )
     rows: list[dict[str, FeatureValue]] | None = Field(
         default=None,
+        json_schema_extra={"minItems": 1},
         description=(
             "Rows of raw feature values computed by the caller, one key per feature the "
             "model reads (see the model endpoint): numbers, category strings, or null for "
@@ -106,7 +119,7 @@ class ScoreRequest(ApiRequest):
         ),
     )
     language: Language = Field(default="en", description="Language of the reason texts.")
-    n_reasons: int = Field(default=3, ge=0, le=10, description="Reasons per address.")
+    n_reasons: JsonInt = Field(default=3, ge=0, le=10, description="Reasons per address.")
     run_id: RunId | None = None
 
     @model_validator(mode="after")
@@ -139,7 +152,9 @@ class PriorityListRequest(TopKRequest):
 
     k_verb = "lists"
 
-    k: int = Field(default=100, ge=1, description="How many addresses (at most the batch size).")
+    k: JsonInt = Field(
+        default=100, ge=1, description="How many addresses (at most the batch size)."
+    )
     district: str | None = Field(
         default=None, pattern=r"^WK[0-9]{6}$", description="CBS wijk code, e.g. WK047901."
     )
@@ -153,7 +168,7 @@ class PriorityListRequest(TopKRequest):
         default=None, description="Only addresses whose strongest reason has this theme."
     )
     language: Language = "en"
-    n_reasons: int = Field(default=3, ge=1, le=10)
+    n_reasons: JsonInt = Field(default=3, ge=1, le=10)
     run_id: RunId | None = Field(
         default=None,
         description="A stored run of the served model (`stratum runs list`): its work list "
@@ -207,7 +222,7 @@ class SummaryRequest(TopKRequest):
 
     k_verb = "counts"
 
-    k: int = Field(
+    k: JsonInt = Field(
         default=DEFAULT_SUMMARY_K,
         ge=1,
         description="Length of the priority list counted (at most the batch size).",
@@ -258,7 +273,7 @@ class DecisionsRequest(ApiRequest):
     address_id: AddressId | None = Field(
         default=None, description="Only this address's decisions; default every address."
     )
-    limit: int = Field(
+    limit: JsonInt = Field(
         default=100, ge=1, le=10_000, description="At most this many, the most recent ones."
     )
     run_id: RunId | None = Field(
