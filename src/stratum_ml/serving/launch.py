@@ -22,6 +22,7 @@ server and raises :class:`LaunchError`.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import os
 import re
@@ -165,6 +166,30 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+#: prctl(2) option: the signal a process gets when its parent dies (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Have the kernel kill this process (SIGKILL) when its parent process dies (Linux).
+
+    BentoML starts each worker in a session of its own, so a ``kill -9`` of
+    ``bentoml serve`` would leave the worker orphaned, still listening on the
+    port, and a restart would find the port taken for as long as it lives. The
+    service calls this in its worker at start-up, so the worker dies with the
+    server. Returns False where the platform has no such call (nothing done).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
 
 
 def _stored_run(

@@ -97,6 +97,7 @@ from stratum_ml.serving.gate import (
     refuse_key,
     request_state,
 )
+from stratum_ml.serving.launch import die_with_parent
 from stratum_ml.serving.metrics import run_metrics_text
 from stratum_ml.serving.openapi import OpenApiDocument, openapi_document
 
@@ -154,6 +155,7 @@ class RiskService:
     decisions (recorded and read back), visit feedback and the kill switch."""
 
     def __init__(self) -> None:
+        die_with_parent()  # a kill -9 of the server must not leave this worker holding the port
         try:
             self.state: ServiceState = load_state()
         except StartupError as exc:
