@@ -31,8 +31,10 @@ with a 4xx status: 400 malformed JSON, 404 unknown address, 405 not POST,
 address's open decision, 413 body too large, 415 not JSON, 422
 invalid request (wrong type, unknown field, value out of range, batch too
 large, a scoring date other than the one loaded, a decision reason that seems
-to hold person data); 503 when the audit log
-cannot be written (nothing is answered unaudited).
+to hold person data); 429 too many requests (``Retry-After``); 503 when the audit log
+cannot be written (nothing is answered unaudited) or, for a write, the disk is nearly
+full. Nothing a caller sent that failed validation is repeated in an answer or the log;
+the OpenAPI document at ``/docs.json`` (:mod:`stratum_ml.serving.openapi`) lists all this.
 
 The kill switch: an admin pauses the model with the ``pause`` endpoint (or
 ``stratum pause`` on the server); from the next request on, ``score``,
