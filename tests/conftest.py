@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from tests.pg_server import PostgresServer, PostgresUnavailable
 #: large enough for a model to learn and for random-sample visits to exist, small
 #: enough for 2 cores
 SMALL_TOWN = GeneratorConfig(n_addresses=12_000, seed=3)
+
+
+@pytest.fixture(autouse=True)
+def _restore_umask() -> Iterator[None]:
+    """The command line makes its process's umask 077; a test leaves the suite's as it was."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
 
 
 @pytest.fixture(scope="session")

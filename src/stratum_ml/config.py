@@ -6,6 +6,8 @@ needed. The run configuration for training lives in ``training.config``.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -80,3 +82,58 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Read the settings from the environment now."""
     return Settings()
+
+
+#: the umask of stratum's processes: what they create is their owner's only
+PRIVATE_UMASK = 0o077
+
+
+def restrict_umask() -> int:
+    """Make files and folders this process creates from now on private (0600 / 0700).
+
+    Called by the ``stratum`` command line and the service at start-up, so that
+    the MLflow store, its artifacts, the operational store, the audit log and
+    every file the commands write are readable by their owner only, whatever
+    the library that writes them. Returns the previous umask.
+    """
+    previous = os.umask(PRIVATE_UMASK)
+    return previous
+
+
+def _tighten(path: Path, st: os.stat_result) -> None:
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)
+
+
+def secure_home(home: Path, *, create: bool = True) -> None:
+    """Make ``home`` mode 0700 and every file and folder in it its owner's only.
+
+    Group and other permissions are taken off what this user owns (files 0600,
+    folders 0700); symbolic links are not followed. A home made by an earlier
+    version (0755, ``mlflow.db`` 0644) is tightened this way on the next start.
+
+    Parameters
+    ----------
+    home
+        The state folder (``STRATUM_HOME``).
+    create
+        Create it (mode 0700) when it is missing; otherwise a missing home is left so.
+    """
+    if create:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        st = os.lstat(home)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    _tighten(home, st)
+    for root, dirs, files in os.walk(home):
+        for name in (*dirs, *files):
+            path = Path(root, name)
+            try:
+                entry = os.lstat(path)
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            if not stat.S_ISLNK(entry.st_mode):
+                _tighten(path, entry)

@@ -119,20 +119,55 @@ def table_format(path: str | os.PathLike[str]) -> str:
     raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
 
 
+#: first characters (after leading whitespace) a spreadsheet runs as a formula; a tab or
+#: carriage return first moves a cell in some spreadsheets
+_FORMULA_CELL = re.compile(r"^[\s\u3000]*[=+\-@\uff1d\uff0b\uff0d\uff20]|^[\t\r]")
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` in which no text cell would run as a spreadsheet formula.
+
+    A text cell that starts with ``=``, ``+``, ``-`` or ``@`` (also after
+    leading whitespace, also in full width) or with a tab or carriage return
+    gets a ``'`` in front, as OWASP advises for CSV exports; numbers, dates and
+    other text are left as they are.
+
+    Examples
+    --------
+    >>> neutralise_formulas(pd.DataFrame({"a": ["=1+1", " ok", -1]}))["a"].tolist()
+    ["'=1+1", ' ok', -1]
+    """
+    out = df.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or isinstance(values.dtype, pd.StringDtype):
+            risky = values.map(lambda v: isinstance(v, str) and bool(_FORMULA_CELL.match(v)))
+            if risky.any():
+                out[column] = values.astype(object).where(~risky, "'" + values.astype(str))
+    return out
+
+
 def write_frame_atomic(
     df: pd.DataFrame,
     target: str | os.PathLike[str],
     *,
     index: bool = False,
     writer: Callable[[pd.DataFrame, Path], None] | None = None,
+    spreadsheet_safe: bool = True,
 ) -> None:
-    """Write a frame as CSV or Parquet (chosen by suffix) atomically."""
+    """Write a frame as CSV or Parquet (chosen by suffix) atomically.
+
+    A CSV file is opened in spreadsheets, so by default its text cells are
+    passed through :func:`neutralise_formulas`; ``spreadsheet_safe=False``
+    writes them as they are (a data file read back by programs). Parquet is
+    written as it is.
+    """
     fmt = table_format(target)
     with atomic_path(target) as tmp:
         if writer is not None:
             writer(df, tmp)
         elif fmt == "csv":
-            df.to_csv(tmp, index=index)
+            (neutralise_formulas(df) if spreadsheet_safe else df).to_csv(tmp, index=index)
         else:
             df.to_parquet(tmp, index=index)
 

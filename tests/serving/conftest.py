@@ -105,6 +105,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # the sources' own visits of the last 180 days would leave gaps in them (the
         # 180-day default is tested in test_work_list.py)
         STRATUM_COOL_OFF_DAYS="0",
+        # the service tests are one client sending thousands of calls, bad keys and wrong
+        # secrets among them; the rate limits and the lock-out are tested in
+        # test_gate_security.py
+        STRATUM_BURST_PER_ADDRESS="1000000",
+        STRATUM_BURST_PER_KEY="1000000",
+        STRATUM_BAD_KEYS_BURST="1000000",
+        STRATUM_KEY_LOCK_AFTER="1000000",
     )
     port = _free_port()
     with open(home / "server.log", "w", encoding="utf-8") as log:

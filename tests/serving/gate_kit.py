@@ -1,9 +1,9 @@
 """What the fast tests of the gate's middlewares share: a small service state and a dummy app.
 
-The middlewares read four things of the service's state: its key store, its
-audit log, its limits and its model version. :class:`FakeService` holds real
-ones of the first three (in a temporary folder), and nothing else: no model,
-no data, no BentoML.
+The middlewares read six things of the service's state: its key store, its
+audit log, its limits, its operational store (key lock-outs), the key that
+hashes refused bodies and its model version. :class:`FakeService` holds real
+ones (in a temporary folder), and nothing else: no model, no data, no BentoML.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +30,7 @@ from stratum_ml.serving.app_state import ServiceState, ServingSettings
 from stratum_ml.serving.audit import AuditLog
 from stratum_ml.serving.auth import Endpoint, KeyStore, Role, create_key
 from stratum_ml.serving.gate import STATE_KEY, RequestState, Route, request_state
+from stratum_ml.store import Store, open_store
 
 with warnings.catch_warnings():
     # starlette 1.x would rather drive its test client with httpx2; httpx (installed,
@@ -38,6 +39,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient as TestClient  # for the tests, warning-free
 
 MODEL_VERSION = "7"
+BODY_KEY = b"k" * 32
 MAX_BODY_BYTES = 1024
 MAX_BATCH_SIZE = 3
 ROUTES = {
@@ -59,6 +61,8 @@ class FakeService:
     keys_file: Path
     key_ids: dict[Role, str]
     secrets: dict[Role, str]
+    store: Store
+    body_key: bytes = BODY_KEY
     model_version: str = MODEL_VERSION
 
     def as_state(self) -> ServiceState:
@@ -70,8 +74,11 @@ class FakeService:
         return [json.loads(line) for line in self.audit.path.read_text("utf-8").splitlines()]
 
 
-def fake_service(folder: Path) -> FakeService:
-    """A key per role, an empty audit log and small limits, under ``folder``."""
+def fake_service(folder: Path, **serving: Any) -> FakeService:
+    """A key per role, an empty audit log, a SQLite store and small limits, under ``folder``.
+
+    ``serving`` overrides settings of :class:`ServingSettings` (rate limits, ...).
+    """
     keys_file = folder / "api_keys.json"
     key_ids: dict[Role, str] = {}
     secrets: dict[Role, str] = {}
@@ -80,10 +87,13 @@ def fake_service(folder: Path) -> FakeService:
     return FakeService(
         keys=KeyStore.load(keys_file),
         audit=AuditLog(folder / "audit.jsonl"),
-        serving=ServingSettings(max_body_bytes=MAX_BODY_BYTES, max_batch_size=MAX_BATCH_SIZE),
+        serving=ServingSettings(
+            **{"max_body_bytes": MAX_BODY_BYTES, "max_batch_size": MAX_BATCH_SIZE, **serving}
+        ),
         keys_file=keys_file,
         key_ids=key_ids,
         secrets=secrets,
+        store=open_store(f"sqlite:///{folder / 'stratum.db'}"),
     )
 
 

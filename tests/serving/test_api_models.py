@@ -22,7 +22,7 @@ LIMIT = {MAX_BATCH_CONTEXT: 100}
 )
 def test_k_is_held_to_the_batch_limit_by_one_validator(model: type[TopKRequest], verb: str) -> None:
     assert model.model_validate({"k": 100}, context=LIMIT).k == 100
-    with pytest.raises(ValidationError, match=f"k is 101; this service {verb} at most 100"):
+    with pytest.raises(ValidationError, match=f"k is too large: this service {verb} at most 100"):
         model.model_validate({"k": 101}, context=LIMIT)
     # without the service's context no batch limit applies
     assert model.model_validate({"k": 5000}).k == 5000

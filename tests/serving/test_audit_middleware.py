@@ -20,6 +20,7 @@ from stratum_ml.serving.audit import verify_log
 from stratum_ml.serving.auth import Endpoint, Role
 from stratum_ml.serving.gate import ApiKeyBackend, AuditMiddleware, BodyGuard, refuse_key
 from stratum_ml.serving.gate.auditing import AUDIT_FAILED, UNEXPECTED_ERROR
+from stratum_ml.serving.openapi import OpenApiDocument
 from tests.serving.gate_kit import (
     MAX_BODY_BYTES,
     MODEL_VERSION,
@@ -77,9 +78,10 @@ def test_every_call_answered_or_refused_is_audited_as_the_service_records_it(
     records = service.records()
     assert [seen(r) for r in records] == [
         (analyst_id, "analyst", "score", [A], v, 200),
-        (analyst_id, "analyst", "dossier", [B], v, 403),
-        (None, None, "dossier", [B], v, 401),  # the ids of a body that was never judged
-        (handler_id, "case_handler", "score", [A], v, 422),
+        # issue 11.1: a refused call records no ids of its body (they were [B], [B], [A])
+        (analyst_id, "analyst", "dossier", [], v, 403),
+        (None, None, "dossier", [], v, 401),
+        (handler_id, "case_handler", "score", [], v, 422),
         (analyst_id, "analyst", "priority_list", [B, C], v, 200),  # the ids it listed
         (analyst_id, None, "model", [], v, 401),
     ]
@@ -205,7 +207,9 @@ def test_the_service_stacks_the_gate_audit_first() -> None:
     from stratum_ml.serving import service
 
     stacked = [cls for cls, _ in service.RiskService.middlewares]  # type: ignore[attr-defined]
-    assert stacked == [AuditMiddleware, AuthenticationMiddleware, BodyGuard]
+    # the gate first, in this order; then what is not gated (the OpenAPI document)
+    assert stacked[:3] == [AuditMiddleware, AuthenticationMiddleware, BodyGuard]
+    assert OpenApiDocument in stacked[3:]
     audit_options = service.RiskService.middlewares[0][1]  # type: ignore[attr-defined]
     assert set(audit_options["routes"]) == {f"/{e.value}" for e in Endpoint}
     assert service._loaded_state() is None  # no service instance in this process

@@ -61,22 +61,23 @@ def test_an_empty_body_is_an_empty_request(client: TestClient) -> None:
 
 def test_only_post_is_405(gate: WithState, client: TestClient) -> None:
     assert refusal(client.get("/model"), 405) == "use POST for the model endpoint"
-    assert gate.last is not None and gate.last.address_ids == []
+    assert gate.last is not None and gate.last.address_ids is None  # a refused body: no ids
     assert gate.last.detail == "use POST for the model endpoint"
 
 
 def test_only_json_is_415(gate: WithState, client: TestClient) -> None:
     body = json.dumps({"address_id": A}).encode()
     response = client.post("/dossier", content=body, headers={"Content-Type": "text/plain"})
-    assert refusal(response, 415) == "send the request body as application/json, not text/plain"
-    assert gate.last is not None and gate.last.address_ids == [A]  # as far as they can be read
+    # the media type sent is not repeated (issue 11.1), nor the ids of a refused body
+    assert refusal(response, 415) == "send the request body as application/json"
+    assert gate.last is not None and gate.last.address_ids is None
 
 
 def test_a_body_over_the_limit_is_413(gate: WithState, client: TestClient) -> None:
     big = json.dumps({"address_ids": [A] * MAX_BODY_BYTES}).encode()
     message = f"the request body exceeds {MAX_BODY_BYTES} bytes"
     assert refusal(client.post("/score", content=big), 413) == message
-    assert gate.last is not None and gate.last.address_ids == []
+    assert gate.last is not None and gate.last.address_ids is None  # a refused body: no ids
 
     def chunks() -> Iterator[bytes]:  # no content-length: the size is counted as it arrives
         yield b'{"address_ids": ['
@@ -102,7 +103,7 @@ def test_an_invalid_request_is_422_naming_the_field_not_the_value(
         {"loc": ["oops"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
     ]
     assert "s3cret-value" not in response.text
-    assert gate.last is not None and (gate.last.address_ids, gate.last.detail) == ([A], message)
+    assert gate.last is not None and (gate.last.address_ids, gate.last.detail) == (None, message)
 
 
 def test_the_batch_limit_in_force_applies(client: TestClient) -> None:
@@ -118,11 +119,12 @@ def test_at_most_ten_problems_are_reported(client: TestClient) -> None:
     assert len(response.json()["detail"]) == 10
 
 
-def test_raw_ids_are_capped_at_the_batch_size_and_id_length(
-    gate: WithState, client: TestClient
-) -> None:
-    client.post("/score", json={"address_ids": [A, "x" * 65, B, C, A, A], "oops": 1})
-    assert gate.last is not None and gate.last.address_ids == [A, B, C]
+def test_a_refused_body_leaves_no_ids_only_its_size(gate: WithState, client: TestClient) -> None:
+    # issue 11.1: nothing of a body that failed validation is recorded (it was [A, B, C])
+    body = json.dumps({"address_ids": [A, "x" * 65, B, C, A, A], "oops": 1}).encode()
+    client.post("/score", content=body, headers={"Content-Type": "application/json"})
+    assert gate.last is not None and gate.last.address_ids is None
+    assert gate.last.body_size == len(body)
 
 
 def test_an_unprotected_path_passes_untouched(client: TestClient) -> None:

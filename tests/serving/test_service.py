@@ -146,11 +146,15 @@ def test_score_by_id_reports_unknown_ids_per_id(server: Server, places: dict[str
         assert 0.0 < result["percentile"] <= 100.0
         assert len(result["reasons"]) <= 3
         assert all("risico" in r["text"] for r in result["reasons"])  # Dutch
-    unknown = {u["address_id"]: u["reason"] for u in answer["unknown"]}
-    assert set(unknown) == {places["non_dwelling"], places["unknown"], "not-an-id"}
-    assert "not a dwelling" in unknown[places["non_dwelling"]]
-    assert "not in the address register" in unknown[places["unknown"]]
-    assert "16 digits" in unknown["not-an-id"]
+    # by position; a malformed id is not repeated (issue 11.1)
+    n = len(places["dwellings"])
+    unknown = {u["position"]: (u["address_id"], u["reason"]) for u in answer["unknown"]}
+    assert set(unknown) == {n, n + 1, n + 2}
+    assert unknown[n][0] == places["non_dwelling"] and "not a dwelling" in unknown[n][1]
+    assert unknown[n + 1][0] == places["unknown"]
+    assert "not in the address register" in unknown[n + 1][1]
+    assert unknown[n + 2][0] is None and "16 digits" in unknown[n + 2][1]
+    assert "not-an-id" not in json.dumps(answer)
 
 
 def test_score_as_of_must_be_the_loaded_date(
@@ -160,7 +164,8 @@ def test_score_as_of_must_be_the_loaded_date(
     same = post(http, "/score", {"address_ids": ids, "as_of": str(server.as_of)}, key)
     assert same.status_code == 200
     other = post(http, "/score", {"address_ids": ids, "as_of": "2026-06-01"}, key)
-    assert_clean_error(other, 422, server.as_of.isoformat(), "2026-06-01")
+    assert_clean_error(other, 422, server.as_of.isoformat(), "another date")
+    assert "2026-06-01" not in other.text  # the date sent is not repeated (issue 11.1)
 
 
 def test_explain_adds_up_in_log_odds_and_rows_score_alike(
@@ -791,15 +796,17 @@ def test_audit_records_every_call_and_detects_tampering(
     analyst_id, handler_id = server.key_ids[Role.ANALYST], server.key_ids[Role.CASE_HANDLER]
     expected = [
         (analyst_id, "analyst", "explain", [a], 200),
-        (analyst_id, "analyst", "dossier", [b], 403),
-        (None, None, "dossier", [b], 401),
-        (handler_id, "case_handler", "score", [a], 422),
+        # a refused call records no ids of its body, only its size and keyed hash (11.1)
+        (analyst_id, "analyst", "dossier", [], 403),
+        (None, None, "dossier", [], 401),
+        (handler_id, "case_handler", "score", [], 422),
         (analyst_id, "analyst", "priority_list", [item["address_id"] for item in listed], 200),
     ]
     seen = [(r["key_id"], r["role"], r["endpoint"], r["address_ids"], r["status"]) for r in records]
     assert seen == expected
     assert {r["model_version"] for r in records} == {server.model_version}
     assert "oops" in records[3]["detail"]
+    assert all(set(r["body"]) == {"bytes", "hmac"} for r in records[1:4])
 
     # the whole log (every call of every test) is intact, and no key leaked into it
     result = verify_log(server.audit_log)

@@ -142,7 +142,9 @@ def test_pause_turns_every_list_into_the_fallback_and_resume_back(
     scored = ok(http, server, Role.APPLICATION, "score", {"address_ids": [top["address_id"], "x"]})
     assert (scored["paused"], scored["ranking"]) == (True, "fallback")
     assert "these ranks are the fallback ranking" in scored["notice"]
-    assert scored["results"] == [top] and scored["unknown"][0]["address_id"] == "x"
+    assert scored["results"] == [top]
+    # by position; a malformed id is not repeated (issue 11.1)
+    assert (scored["unknown"][0]["position"], scored["unknown"][0]["address_id"]) == (1, None)
     rows = call(http, server, Role.APPLICATION, "score", {"rows": [{"floor_area_m2": 50.0}]})
     assert rows.status_code == 409 and "The model is paused since" in rows.json()["error"]
     explained = ok(http, server, Role.ANALYST, "explain", {"address_id": top["address_id"]})

@@ -622,3 +622,36 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(bad)])
     assert result.exit_code == 1, result.output
     assert "NOT valid: 1 error" in result.output
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "parquet"),
+    [
+        ("registrations", "bsn", False),  # an extra column named for what it holds
+        ("addresses", "remarks", False),  # an extra column with an innocent name
+        ("addresses", "house_number_suffix", False),  # a contract column, not an identifier
+        ("registrations", "nummer", True),  # Parquet integers
+    ],
+)
+def test_a_column_of_bsns_is_refused_whatever_its_name(
+    tmp_path: Path, table: str, column: str, parquet: bool
+) -> None:
+    frames = valid_frames()
+    n = len(frames[table])
+    bsns = ["111222333", "123456782", "999999990", "100000009"][:n]
+    assert looks_like_bsn(pd.Series(bsns)).all()
+    frames[table][column] = [int(b) for b in bsns] if parquet else bsns
+    write_sources(tmp_path, frames, parquet=(table,) if parquet else ())
+    report = validate_source_dir(tmp_path)
+    assert not report.ok
+    [error] = [f for f in report.errors if f.column == column]
+    assert error.rule == "BSN elfproef" and error.rows == list(range(1, n + 1))
+    assert "whatever the column is called" in error.message
+    assert not [w for w in report.warnings if w.column == column]  # not "extra column ignored"
+    with pytest.raises(SourceValidationError) as caught:
+        load_sources(tmp_path)
+    everything = "\n".join(
+        [report.summary(), printed(report), str(caught.value), *map(repr, report.findings)]
+    )
+    for bsn in bsns:
+        assert bsn not in everything

@@ -51,6 +51,22 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _private_state() -> None:
+    """What every command writes is its owner's only; the state folder is made so."""
+    from pydantic import ValidationError
+
+    from stratum_ml.config import get_settings, restrict_umask, secure_home
+
+    restrict_umask()
+    try:
+        home = get_settings().home
+    except ValidationError:  # a bad STRATUM_* setting: the command says so itself
+        return
+    secure_home(home, create=False)
+
+
 app.command()(data.validate)
 app.command()(data.generate)
 app.command()(data.features)

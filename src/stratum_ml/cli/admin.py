@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from stratum_ml.store import Store
 
 keys_app = typer.Typer(
-    help="Create, list and revoke the API keys of the scoring service.", no_args_is_help=True
+    help="Create, list, revoke and unlock the API keys of the scoring service.",
+    no_args_is_help=True,
 )
 audit_app = typer.Typer(
     help="Show and verify the service's audit log (AI Act art. 12).", no_args_is_help=True
@@ -81,6 +82,60 @@ def keys_revoke(
     except LookupError as exc:
         raise fail(str(exc), 1) from None
     err.print(f"key {info.key_id} ({info.role.value}, {info.name!r}) revoked at {info.revoked_at}")
+
+
+def _shell_user() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (e.g. a bare container)
+        return "cli:unknown"
+
+
+@keys_app.command("unlock")
+def keys_unlock(
+    key_id: Annotated[str, typer.Argument(help="The key id (see `keys locked`).")],
+) -> None:
+    """Unlock a key the service locked after repeated wrong secrets (audited)."""
+    from stratum_ml.cli.common import admin_audit_recorder
+    from stratum_ml.cli.store import open_operational_store
+    from stratum_ml.config import get_settings
+    from stratum_ml.serving.auth import default_keys_file, list_keys
+    from stratum_ml.serving.key_lockout import is_locked, unlock
+
+    if key_id not in {k.key_id for k in list_keys(default_keys_file())}:
+        raise fail(f"no key with id {key_id!r}", 1)
+    who = _shell_user()
+    record = admin_audit_recorder("keys unlock", who)
+    store = open_operational_store(get_settings())
+    try:
+        if not is_locked(store, key_id):
+            err.print(f"key {key_id} is not locked; nothing changed")
+            return
+        record(f"unlocked key {key_id}")  # audited first: no unlock without its record
+        unlock(store, key_id, who)
+    finally:
+        store.close()
+    err.print(f"key {key_id} unlocked")
+
+
+@keys_app.command("locked")
+def keys_locked() -> None:
+    """List the keys the service locked after repeated wrong secrets."""
+    from stratum_ml.cli.store import open_operational_store
+    from stratum_ml.config import get_settings
+    from stratum_ml.serving.key_lockout import locked_keys
+
+    store = open_operational_store(get_settings())
+    try:
+        locked = locked_keys(store)
+    finally:
+        store.close()
+    if not locked:
+        err.print("no key is locked")
+    for key_id, since in sorted(locked.items()):
+        typer.echo(f"{key_id}  locked since {since:%Y-%m-%d %H:%M:%S} UTC")
 
 
 @keys_app.command("demo")

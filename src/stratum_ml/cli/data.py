@@ -103,5 +103,6 @@ def features(
         tables, ref, progress=True, engine=engine, partitions=partitions, scheduler=scheduler
     )
     say_absent(table.attrs.get("absent_features", {}))
-    write_frame_atomic(table.reset_index(), out)
+    # a data file the feature tools read back: written as it is
+    write_frame_atomic(table.reset_index(), out, spreadsheet_safe=False)
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")

@@ -12,7 +12,7 @@ import socket
 import mlflow
 from mlflow import MlflowClient
 
-from stratum_ml.config import Settings, get_settings
+from stratum_ml.config import Settings, get_settings, secure_home
 
 __all__ = [
     "EXPERIMENT_NAME",
@@ -52,7 +52,9 @@ def configure_mlflow(settings: Settings | None = None) -> str:
     uri = settings.tracking_uri
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.mlflow_uri is None:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        secure_home(settings.home)
+        # created owner-only here: SQLite keeps a file's mode, and gives its journal the same
+        os.close(os.open(settings.home / "mlflow.db", os.O_RDWR | os.O_CREAT, 0o600))
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return ensure_experiment(EXPERIMENT_NAME, settings)

@@ -40,7 +40,7 @@ from mlflow.exceptions import MlflowException
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stratum_ml.config import Settings, get_settings
+from stratum_ml.config import Settings, get_settings, restrict_umask, secure_home
 from stratum_ml.io import remove_stale_temp_files
 from stratum_ml.model.registry import (
     ArtifactMissing,
@@ -54,7 +54,13 @@ from stratum_ml.notify.outbox import DeliveryConfig
 from stratum_ml.runs import RunSummary
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.api_models import DEFAULT_MAX_BATCH_SIZE
-from stratum_ml.serving.audit import AuditLog, AuditLogError, default_audit_log
+from stratum_ml.serving.audit import (
+    BODY_KEY_FILE,
+    AuditLog,
+    AuditLogError,
+    body_key,
+    default_audit_log,
+)
 from stratum_ml.serving.audit_anchor import DAILY_SECONDS, run_checkpointer
 from stratum_ml.serving.auth import KeyStore, default_keys_file
 from stratum_ml.serving.champion_watch import ChampionUnverified, ChampionWatch
@@ -141,6 +147,40 @@ class ServingSettings(BaseSettings):
         description="Seconds between two signed checkpoints of the audit log while the "
         "service runs (at most a day); one is also taken at every start and clean stop.",
     )
+    rate_per_address: float = Field(
+        default=50.0, gt=0, description="Requests a second one client address may send."
+    )
+    burst_per_address: int = Field(
+        default=200, ge=1, description="Requests one client address may send at once."
+    )
+    rate_per_key: float = Field(
+        default=50.0, gt=0, description="Requests a second one API key may send."
+    )
+    burst_per_key: int = Field(default=200, ge=1, description="Requests one key may send at once.")
+    bad_keys_per_minute: float = Field(
+        default=12.0,
+        gt=0,
+        description="Calls with a missing, unknown or wrong key one client address may make "
+        "a minute; past that (and the burst), it gets 429 for everything.",
+    )
+    bad_keys_burst: int = Field(
+        default=30, ge=1, description="Calls with a bad key one client address may make at once."
+    )
+    key_lock_after: int = Field(
+        default=10,
+        ge=1,
+        description="Wrong secrets with one key id (within key_lock_window_s) that lock the key "
+        "until an admin unlocks it (`stratum keys unlock`).",
+    )
+    key_lock_window_s: float = Field(
+        default=900.0, gt=0, description="Seconds over which wrong secrets are counted."
+    )
+    min_free_disk_mb: int = Field(
+        default=100,
+        ge=0,
+        description="Below this much free disk (MB) where the audit log or the store lies, the "
+        "writing endpoints answer 503 (0: no floor).",
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +213,8 @@ class ServiceState:
     follower: RunFollower
     facts_of: dict[str, ModelFacts]
     champion_watch: ChampionWatch | None = None
+    #: the key of the keyed hash a refused request's body is recorded as (audit.body_key)
+    body_key: bytes = b""
 
     def refresh(self) -> ServedRun:
         """The run to answer this request with (a newer one when it has been loaded)."""
@@ -373,6 +415,8 @@ def load_state() -> ServiceState:
         stored run cannot be served.
     """
     settings, serving = read_settings()
+    restrict_umask()  # the audit log, the store, run artifacts: the owner's only
+    secure_home(settings.home)
     folder = source_folder(serving)
     keys, audit = open_keys_and_log()
     try:
@@ -438,4 +482,5 @@ def load_state() -> ServiceState:
         follower=follower,
         facts_of=facts_of,
         champion_watch=watch,
+        body_key=body_key(settings.home / BODY_KEY_FILE),
     )

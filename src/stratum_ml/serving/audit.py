@@ -7,6 +7,13 @@ One JSON line per request, allowed or refused::
      "model_version": "7", "status": 200, "detail": "", "prev_hash": "000...0",
      "hash": "9a4e..."}
 
+A request refused before its body passed the request model (no key, a wrong
+role, a body too large, not JSON, invalid) records no address ids and no
+other content of it: only its size and a keyed hash of it, ``"body":
+{"bytes": 1234, "hmac": "..."}`` (HMAC-SHA256 under the service's body key,
+:func:`body_key`), so that the record stays small however large or hostile
+the body, and a body produced later can still be matched to it.
+
 ``hash`` is the SHA-256 of the record's canonical JSON (sorted keys, no
 spaces, ASCII) without ``hash`` itself; ``prev_hash`` is the previous line's
 ``hash`` (64 zeros for the first line) and ``seq`` counts from 1. Changing,
@@ -37,6 +44,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import threading
@@ -45,7 +53,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from stratum_ml.config import get_settings
 
@@ -57,8 +65,15 @@ INTENT_STATUS = 0
 INTENT_PREFIX = "intent "
 
 
+class BodyDigest(TypedDict):
+    """What a refused request's record keeps of its body: its size and a keyed hash."""
+
+    bytes: int
+    hmac: str | None
+
+
 class AuditRecord(TypedDict):
-    """One line of the audit log."""
+    """One line of the audit log (``body`` only on a request refused before its body passed)."""
 
     seq: int
     time: str
@@ -71,9 +86,14 @@ class AuditRecord(TypedDict):
     detail: str
     prev_hash: str
     hash: str
+    body: NotRequired[BodyDigest]
 
 
-_FIELDS = frozenset(AuditRecord.__annotations__)
+#: fields a record may leave out (a TypedDict cannot tell under postponed annotations)
+_OPTIONAL_FIELDS = frozenset({"body"})
+_FIELDS = frozenset(AuditRecord.__annotations__) - _OPTIONAL_FIELDS
+#: the file of the key that hashes refused bodies, beside the audit log's folder default
+BODY_KEY_FILE = "audit_body.key"
 
 
 class AuditLogError(Exception):
@@ -109,6 +129,37 @@ def default_audit_log() -> Path:
     """The audit log in force: ``$STRATUM_AUDIT_LOG`` or ``<home>/audit.jsonl``."""
     env = os.environ.get("STRATUM_AUDIT_LOG")
     return Path(env) if env else get_settings().home / "audit.jsonl"
+
+
+def body_key(path: str | os.PathLike[str] | None = None) -> bytes:
+    """The service's key for hashing refused bodies: 32 random bytes, made once (mode 0600).
+
+    Parameters
+    ----------
+    path
+        The key file; default ``<home>/audit_body.key``.
+    """
+    path = Path(path) if path is not None else get_settings().home / BODY_KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise AuditLogError(f"{path}: not a body key (32 bytes)") from None
+        return key
+    key = os.urandom(32)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return key
+
+
+def body_digest(key: bytes, body: bytes | None, size: int) -> BodyDigest:
+    """A refused request's :class:`BodyDigest`: ``size`` bytes, HMAC of ``body`` if it was read."""
+    mac = None if body is None else hmac.new(key, body, hashlib.sha256).hexdigest()
+    return BodyDigest(bytes=int(size), hmac=mac)
 
 
 def record_hash(record: Mapping[str, object]) -> str:
@@ -238,6 +289,7 @@ class AuditLog:
         model_version: str | None,
         status: int,
         detail: str = "",
+        body: BodyDigest | None = None,
     ) -> AuditRecord:
         """Write one record and make it durable before returning it.
 
@@ -257,6 +309,8 @@ class AuditLog:
             The HTTP status code of the answer.
         detail
             A short outcome; at most :data:`DETAIL_MAX` characters are kept.
+        body
+            Size and keyed hash of a refused request's body (:func:`body_digest`).
 
         Returns
         -------
@@ -280,6 +334,8 @@ class AuditLog:
                 prev_hash=prev_hash,
                 hash="",
             )
+            if body is not None:
+                record["body"] = BodyDigest(bytes=int(body["bytes"]), hmac=body["hmac"])
             record["hash"] = record_hash(record)
             line = memoryview((json.dumps(record, separators=(",", ":")) + "\n").encode("ascii"))
             while line:  # a write to a regular file may, rarely, be short
@@ -300,7 +356,7 @@ def _check_line(raw: bytes, seq: int, prev_hash: str) -> str:
         record = json.loads(raw)
     except ValueError:
         raise _Broken("the line is not valid JSON") from None
-    if not isinstance(record, dict) or set(record) != _FIELDS:
+    if not isinstance(record, dict) or set(record) - _OPTIONAL_FIELDS != _FIELDS:
         raise _Broken("the line is not an audit record (fields missing or unexpected)")
     if record["hash"] != record_hash(record):
         raise _Broken("the hash does not match the record's content: the line was changed")

@@ -150,13 +150,23 @@ class AuthError(Exception):
 
     ``key_id`` is set when the key id is known to the key store, so that the
     audit log can record which key was refused; it is never the key itself.
+    ``wrong_secret`` is True when a known key id came with a wrong secret (the
+    service counts those towards the key's lock-out).
     """
 
-    def __init__(self, status: Literal[401, 403], detail: str, key_id: str | None = None) -> None:
+    def __init__(
+        self,
+        status: Literal[401, 403],
+        detail: str,
+        key_id: str | None = None,
+        *,
+        wrong_secret: bool = False,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.key_id = key_id
+        self.wrong_secret = wrong_secret
 
 
 @dataclass(frozen=True)
@@ -449,7 +459,7 @@ class KeyStore:
             raise AuthError(401, "invalid API key")
         expected = bytes.fromhex(record.secret_sha256)
         if not hmac.compare_digest(_digest(bytes.fromhex(record.salt), secret), expected):
-            raise AuthError(401, "invalid API key", key_id=key_id)
+            raise AuthError(401, "invalid API key", key_id=key_id, wrong_secret=True)
         if record.revoked_at is not None:
             raise AuthError(401, "this API key has been revoked", key_id=key_id)
         return Principal(key_id=key_id, name=record.name, role=record.role)

@@ -82,6 +82,7 @@ from stratum_ml.serving.work_list import (
     previous_ranks,
     state_of,
 )
+from stratum_ml.sources import SourceTables
 from stratum_ml.sources.contract import TABLES
 from stratum_ml.store.idempotency import IdempotencyKeyReused
 from stratum_ml.store.switch import (
@@ -188,7 +189,7 @@ def _check_as_of(state: ServiceState, request: ScoreRequest) -> None:
         raise RequestError(
             422,
             f"this service scores as of {state.as_of} only (the date of the run it serves, "
-            f"{state.run.run_id}); it cannot answer as of {request.as_of}. Leave as_of out, "
+            f"{state.run.run_id}); it cannot answer as of another date. Leave as_of out, "
             "or store a run for that date with `stratum run` and serve it.",
         )
 
@@ -203,8 +204,11 @@ def _feature_frame(state: ServiceState, rows: list[dict[str, Any]]) -> pd.DataFr
         unknown = sorted(set(row) - set(expected))
         if missing:
             problems.append(f"row {i}: missing features {', '.join(missing)}")
-        if unknown:
-            problems.append(f"row {i}: unknown features {', '.join(unknown)}")
+        if unknown:  # their names are the caller's: counted, not repeated
+            problems.append(
+                f"row {i}: {len(unknown)} unknown feature{'s' if len(unknown) > 1 else ''} "
+                "(the model endpoint lists the model's features)"
+            )
         for name in expected:
             value = row.get(name)
             if value is None:
@@ -256,10 +260,26 @@ def score(state: ServiceState, request: ScoreRequest) -> ScoreResponse:
         request.address_ids or [], n_reasons=request.n_reasons, language=request.language
     )
     response.results = [_out(s) for s in scored]
-    response.unknown = [
-        UnknownAddress(address_id=a, reason=unknown_reason(state, a)) for a in unknown
-    ]
+    response.unknown = _unknown(state, request.address_ids or [], set(unknown))
     return response
+
+
+def _unknown(state: ServiceState, ids: list[str], unknown: set[str]) -> list[UnknownAddress]:
+    """The ids of ``unknown`` by their first position; a malformed id is not repeated."""
+    out: list[UnknownAddress] = []
+    seen: set[str] = set()
+    for position, address_id in enumerate(ids):
+        if address_id in unknown and address_id not in seen:
+            seen.add(address_id)
+            well_formed = _ADDRESS_ID.fullmatch(address_id) is not None
+            out.append(
+                UnknownAddress(
+                    position=position,
+                    address_id=address_id if well_formed else None,
+                    reason=unknown_reason(state, address_id),
+                )
+            )
+    return out
 
 
 def _score_paused(
@@ -275,11 +295,9 @@ def _score_paused(
         )
     ids = list(dict.fromkeys(request.address_ids or []))
     response.results = [_fallback_out(state, a) for a in ids if a in state.scorer]
-    response.unknown = [
-        UnknownAddress(address_id=a, reason=unknown_reason(state, a))
-        for a in ids
-        if a not in state.scorer
-    ]
+    response.unknown = _unknown(
+        state, request.address_ids or [], {a for a in ids if a not in state.scorer}
+    )
     response.paused, response.ranking = True, "fallback"
     response.notice = _notice(paused, "these ranks are")
     return response
@@ -632,20 +650,51 @@ def dossier(state: ServiceState, request: DossierRequest) -> DossierResponse:
         ) from None
 
 
+def sources_begin(tables: SourceTables) -> dt.date | None:
+    """The day the sources' visit history begins: their earliest visit (None without one)."""
+    visits = tables.inspections["inspected_at"].dropna()
+    return None if visits.empty else pd.Timestamp(visits.min()).date()
+
+
+def visit_date_problem(
+    inspected_at: dt.date, begin: dt.date | None, today: dt.date | None = None
+) -> str | None:
+    """Why a visit date cannot be a real visit (None when it can); the date is not repeated.
+
+    A visit lies on or after the first visit of the sources (an earlier one,
+    such as 1900-01-01, would become a training label from before the data
+    begin) and not after today.
+    """
+    today = today or dt.date.today()
+    if inspected_at > today:
+        return "inspected_at lies in the future"
+    if begin is not None and inspected_at < begin:
+        return (
+            f"inspected_at lies before the sources' visit history begins ({begin.isoformat()}, "
+            "their earliest visit)"
+        )
+    return None
+
+
 def feedback(
     state: ServiceState,
     request: FeedbackRequest,
     key_id: str,
     idempotency_key: str | None = None,
+    today: dt.date | None = None,
 ) -> FeedbackResponse:
     """Store a visit outcome (checked like the contract) for the next training.
 
     Raises
     ------
     RequestError
-        422 when the outcome breaks a rule or the idempotency key came with another
-        request, 409 when the same visit is already stored.
+        422 when the outcome breaks a rule (a visit before the sources' first visit or
+        in the future among them) or the idempotency key came with another request,
+        409 when the same visit is already stored.
     """
+    problem = visit_date_problem(request.inspected_at, sources_begin(state.tables), today)
+    if problem is not None:
+        raise RequestError(422, f"the visit outcome was not stored: {problem}")
     try:
         stored = state.outcomes.record(
             address_id=request.address_id,
@@ -654,6 +703,7 @@ def feedback(
             outcome=request.outcome,
             violation_type=request.violation_type,
             recorded_by=key_id,
+            today=today,
             idempotency_key=idempotency_key,
             run_id=request.run_id,
         )

@@ -22,6 +22,7 @@ server and raises :class:`LaunchError`.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import os
 import re
@@ -142,12 +143,53 @@ def preflight(
         raise LaunchError(str(exc), exit_code=2) from None
     except StartupError as exc:
         raise LaunchError(str(exc)) from None
+    check_port_free(host, port)
+    return LaunchPlan(champion=info, as_of=scoring, extract=extract, run_id=run_id)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port something listens on; connections of a killed server do not count.
+
+    The probe binds with ``SO_REUSEADDR``, as the server itself does: after a
+    ``kill -9`` the old server's connections linger in TIME-WAIT for a minute,
+    which would refuse a plain bind, yet do not stop a new server from listening.
+    A port another process listens on is still refused.
+
+    Raises
+    ------
+    LaunchError
+        When the port cannot be bound.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
             raise LaunchError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return LaunchPlan(champion=info, as_of=scoring, extract=extract, run_id=run_id)
+
+
+#: prctl(2) option: the signal a process gets when its parent dies (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """Have the kernel kill this process (SIGKILL) when its parent process dies (Linux).
+
+    BentoML starts each worker in a session of its own, so a ``kill -9`` of
+    ``bentoml serve`` would leave the worker orphaned, still listening on the
+    port, and a restart would find the port taken for as long as it lives. The
+    service calls this in its worker at start-up, so the worker dies with the
+    server. Returns False where the platform has no such call (nothing done).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
 
 
 def _stored_run(

@@ -31,8 +31,10 @@ with a 4xx status: 400 malformed JSON, 404 unknown address, 405 not POST,
 address's open decision, 413 body too large, 415 not JSON, 422
 invalid request (wrong type, unknown field, value out of range, batch too
 large, a scoring date other than the one loaded, a decision reason that seems
-to hold person data); 503 when the audit log
-cannot be written (nothing is answered unaudited).
+to hold person data); 429 too many requests (``Retry-After``); 503 when the audit log
+cannot be written (nothing is answered unaudited) or, for a write, the disk is nearly
+full. Nothing a caller sent that failed validation is repeated in an answer or the log;
+the OpenAPI document at ``/docs.json`` (:mod:`stratum_ml.serving.openapi`) lists all this.
 
 The kill switch: an admin pauses the model with the ``pause`` endpoint (or
 ``stratum pause`` on the server); from the next request on, ``score``,
@@ -88,7 +90,7 @@ from stratum_ml.serving.api_models import (
     SummaryRequest,
     SummaryResponse,
 )
-from stratum_ml.serving.app_state import ServiceState, StartupError, load_state
+from stratum_ml.serving.app_state import ServiceState, ServingSettings, StartupError, load_state
 from stratum_ml.serving.audit import AuditLogError
 from stratum_ml.serving.audit_anchor import DailyAnchor
 from stratum_ml.serving.gate import (
@@ -102,7 +104,9 @@ from stratum_ml.serving.gate import (
     refuse_key,
     request_state,
 )
+from stratum_ml.serving.launch import die_with_parent
 from stratum_ml.serving.metrics import run_metrics_text
+from stratum_ml.serving.openapi import OpenApiDocument, openapi_document
 from stratum_ml.serving.webapp import create_app
 from stratum_ml.signing import SigningKeyError
 
@@ -160,6 +164,7 @@ class RiskService:
     decisions (recorded and read back), visit feedback and the kill switch."""
 
     def __init__(self) -> None:
+        die_with_parent()  # a kill -9 of the server must not leave this worker holding the port
         try:
             self.state: ServiceState = load_state()
             self.anchor = DailyAnchor(
@@ -317,5 +322,15 @@ _service.add_asgi_middleware(
 )
 _service.add_asgi_middleware(AuthenticationMiddleware, backend=ApiKeyBackend(), on_error=refuse_key)
 _service.add_asgi_middleware(BodyGuard)
+
+
+def _document() -> dict[str, Any]:
+    """The OpenAPI document at /docs.json, made from the gate's models and answers
+    (stratum_ml.serving.openapi) in place of BentoML's, with the batch limit in force."""
+    return openapi_document(_service, max_batch_size=ServingSettings().max_batch_size)
+
+
+_service.add_asgi_middleware(OpenApiDocument, make=_document)
+
 # The web app for analysts and case handlers (/app/): same keys, roles and audit log.
 _service.mount_asgi_app(create_app(_loaded_state), path="/app", name="webapp")

@@ -48,8 +48,9 @@ Handelsregister (KvK), the Kadaster, the municipality's own reports
 only, protected attributes.
 
 Identifiers of persons are pseudonyms. A citizen service number (BSN) must
-never enter: any identifier column whose value is 9 digits passing the BSN
-"elfproef" (11-test) is rejected, and the error does not echo the value.
+never enter: any column, whatever its name (an extra one too), with a value of
+9 digits passing the BSN "elfproef" (11-test) is rejected, and the error names
+the rows, never the value.
 """
 
 _POINT_IN_TIME = """\

@@ -74,6 +74,12 @@ are written (a session is seen again, then ends):
     its cookie token (never the token), the key id, role and key name, its CSRF
     token and language, when it started, was last seen and ended. Kept here, not in
     memory, so that every service worker knows every session.
+API keys (:mod:`stratum_ml.serving.key_lockout`):
+
+``key_lockout_events``
+    Wrong secrets sent with a known key id, a key's lock-out after too many of
+    them, and an admin's unlock (``stratum keys unlock``). A key is locked when
+    its latest ``locked`` / ``unlocked`` event is ``locked``.
 
 Notifications (:mod:`stratum_ml.notify`), the one place where rows change after
 they are written, because delivery is a state that moves on:
@@ -255,6 +261,27 @@ class PauseEventRow(Base):
         CheckConstraint("channel IN ('cli', 'api')", name="channel"),
         CheckConstraint("action = 'resume' OR reason IS NOT NULL", name="pause_has_reason"),
         CheckConstraint("follows >= 0", name="follows"),
+    )
+
+
+#: what a row of ``key_lockout_events`` records
+KEY_LOCKOUT_EVENTS = ("wrong_secret", "locked", "unlocked")
+
+
+class KeyLockoutEventRow(Base):
+    """A wrong secret sent with a key id, the key's lock-out, or an admin's unlock."""
+
+    __tablename__ = "key_lockout_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(16))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        CheckConstraint("event IN ('wrong_secret', 'locked', 'unlocked')", name="event"),
+        Index("ix_key_lockout_events_key_id_seq", "key_id", "seq"),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from stratum_ml.features.catalogue import THEMES
 from stratum_ml.serving.decisions import DECISIONS
@@ -69,3 +69,15 @@ AreaLevel = Literal[LEVELS]  # type: ignore[valid-type]
 #: default length of the priority list the summary counts
 DEFAULT_SUMMARY_K = 250
 FeatureValue = float | str | None
+
+
+def _integral(value: object) -> object:
+    """A JSON number with an integral value (``8.0``) as the integer it is; else unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: an integer field: JSON Schema counts ``8.0`` as the integer 8, so the service does too
+#: (strings and fractions stay refused)
+JsonInt = Annotated[int, BeforeValidator(_integral)]

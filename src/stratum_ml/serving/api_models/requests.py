@@ -9,6 +9,7 @@ the service) no batch limit applies.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -24,6 +25,7 @@ from stratum_ml.serving.api_models.fields import (
     DecisionId,
     FeatureValue,
     InspectionReason,
+    JsonInt,
     Language,
     Outcome,
     RunId,
@@ -33,6 +35,8 @@ from stratum_ml.serving.api_models.fields import (
 )
 from stratum_ml.serving.decisions import MAX_REASON_LENGTH, reason_problems
 from stratum_ml.store.switch import MIN_REASON_LENGTH, SwitchError, check_reason
+
+_BAG_ID = re.compile(r"[0-9]{16}")
 
 
 def _batch_limit(info: ValidationInfo) -> int | None:
@@ -58,13 +62,15 @@ class TopKRequest(ApiRequest):
     #: what the service does with the k addresses, as the refusal of too large a k says it
     k_verb: ClassVar[str]
 
-    k: int
+    k: JsonInt
 
     @model_validator(mode="after")
     def _k_within_limit(self, info: ValidationInfo) -> Self:
         limit = _batch_limit(info)
         if limit is not None and self.k > limit:
-            raise ValueError(f"k is {self.k}; this service {self.k_verb} at most {limit} addresses")
+            raise ValueError(
+                f"k is too large: this service {self.k_verb} at most {limit} addresses"
+            )
         return self
 
 
@@ -74,16 +80,29 @@ class ScoreRequest(ApiRequest):
     Send exactly one of ``address_ids`` and ``rows``.
     """
 
+    # what _one_input checks, said in the schema too (the OpenAPI document)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["address_ids"], "properties": {"address_ids": {"type": "array"}}},
+                {"required": ["rows"], "properties": {"rows": {"type": "array"}}},
+            ]
+        }
+    )
+
     address_ids: list[BatchId] | None = Field(
         default=None,
+        json_schema_extra={"minItems": 1},
         description=(
             "BAG verblijfsobject ids (16 digits). Ids that are not scored dwellings are "
-            "listed under `unknown` with the reason; duplicates are answered once. At most "
+            "listed under `unknown` by position with the reason (a malformed id is not "
+            "repeated); duplicates are answered once. At most "
             f"the service's max batch size (default {DEFAULT_MAX_BATCH_SIZE})."
         ),
     )
     rows: list[dict[str, FeatureValue]] | None = Field(
         default=None,
+        json_schema_extra={"minItems": 1},
         description=(
             "Rows of raw feature values computed by the caller, one key per feature the "
             "model reads (see the model endpoint): numbers, category strings, or null for "
@@ -100,7 +119,7 @@ class ScoreRequest(ApiRequest):
         ),
     )
     language: Language = Field(default="en", description="Language of the reason texts.")
-    n_reasons: int = Field(default=3, ge=0, le=10, description="Reasons per address.")
+    n_reasons: JsonInt = Field(default=3, ge=0, le=10, description="Reasons per address.")
     run_id: RunId | None = None
 
     @model_validator(mode="after")
@@ -120,8 +139,12 @@ class ScoreRequest(ApiRequest):
         return self
 
     def audit_ids(self) -> list[str]:
-        """The address ids asked for (none for feature rows)."""
-        return list(self.address_ids or [])
+        """The well-formed address ids asked for (none for feature rows).
+
+        An id that is not a BAG id (16 digits) is never recorded: it may be anything a
+        caller typed, a BSN included.
+        """
+        return [a for a in self.address_ids or [] if _BAG_ID.fullmatch(a)]
 
 
 class PriorityListRequest(TopKRequest):
@@ -129,7 +152,9 @@ class PriorityListRequest(TopKRequest):
 
     k_verb = "lists"
 
-    k: int = Field(default=100, ge=1, description="How many addresses (at most the batch size).")
+    k: JsonInt = Field(
+        default=100, ge=1, description="How many addresses (at most the batch size)."
+    )
     district: str | None = Field(
         default=None, pattern=r"^WK[0-9]{6}$", description="CBS wijk code, e.g. WK047901."
     )
@@ -143,7 +168,7 @@ class PriorityListRequest(TopKRequest):
         default=None, description="Only addresses whose strongest reason has this theme."
     )
     language: Language = "en"
-    n_reasons: int = Field(default=3, ge=1, le=10)
+    n_reasons: JsonInt = Field(default=3, ge=1, le=10)
     run_id: RunId | None = Field(
         default=None,
         description="A stored run of the served model (`stratum runs list`): its work list "
@@ -175,7 +200,10 @@ class DossierRequest(AddressRequest):
 class FeedbackRequest(AddressRequest):
     """The outcome of a home visit; it becomes a training label for the next model."""
 
-    inspected_at: dt.date = Field(description="Day of the visit (YYYY-MM-DD), not in the future.")
+    inspected_at: dt.date = Field(
+        description="Day of the visit (YYYY-MM-DD): not in the future, not before the "
+        "earliest visit in the sources (422 otherwise)."
+    )
     reason: InspectionReason = Field(
         description="Why the address was visited; `risk_model` when this service proposed it."
     )
@@ -203,7 +231,7 @@ class SummaryRequest(TopKRequest):
 
     k_verb = "counts"
 
-    k: int = Field(
+    k: JsonInt = Field(
         default=DEFAULT_SUMMARY_K,
         ge=1,
         description="Length of the priority list counted (at most the batch size).",
@@ -254,7 +282,7 @@ class DecisionsRequest(ApiRequest):
     address_id: AddressId | None = Field(
         default=None, description="Only this address's decisions; default every address."
     )
-    limit: int = Field(
+    limit: JsonInt = Field(
         default=100, ge=1, le=10_000, description="At most this many, the most recent ones."
     )
     run_id: RunId | None = Field(

@@ -128,9 +128,13 @@ class _Ranked(_Response):
 
 
 class UnknownAddress(_Response):
-    """An id that could not be scored, and why."""
+    """An id that could not be scored: where it was in the request, and why."""
 
-    address_id: str
+    position: int = Field(description="Position of the id in `address_ids` (0-based).")
+    address_id: str | None = Field(
+        description="The id, when it is a well-formed BAG id (16 digits); null otherwise: "
+        "what a caller sends that is not an address id is never repeated."
+    )
     reason: str
 
 

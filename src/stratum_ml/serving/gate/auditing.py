@@ -10,8 +10,11 @@ status, why refused) to the hash-chained log
 first byte of the answer is sent. So every call is recorded, answered or
 refused by the authentication middleware, the body guard or the endpoint.
 
-A call refused before its body was read (a refused key) is recorded with the
-address ids its body asks for, as far as they can be read. If the record
+A call refused before its body passed the request model (a refused key, a
+body too large, not JSON or invalid) is recorded without address ids or any
+other content of its body: with the body's size and its keyed hash
+(:func:`~stratum_ml.serving.audit.body_digest`), so that its record stays small
+and bounded however large or hostile the body. If the record
 cannot be written, the caller gets 503 instead of the answer: nothing is
 answered unaudited. An error escaping the inner layers before the answer
 starts is a 500 (audited), with the details in the server log only. While the
@@ -29,6 +32,7 @@ import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stratum_ml.serving.audit import body_digest
 from stratum_ml.serving.gate.request_state import (
     STATE_KEY,
     Refusal,
@@ -36,7 +40,6 @@ from stratum_ml.serving.gate.request_state import (
     Route,
     StateProvider,
     error_response,
-    ids_from_raw,
     read_body,
 )
 
@@ -112,25 +115,34 @@ class _AuditedCall:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            if self.state.address_ids is None:  # refused before the body was read
-                self.state.address_ids = await self._ids_from_unread_body()
+            if self.state.address_ids is None and self.state.body_size is None:
+                await self._read_unread_body()  # refused before the body was read
             if not await self._record(int(message["status"])):
                 self.suppressed = True
                 await error_response(503, AUDIT_FAILED)(self.scope, self.receive, self.send)
                 return
         await self.send(message)
 
-    async def _ids_from_unread_body(self) -> list[str]:
-        serving = self.state.service.serving
+    async def _read_unread_body(self) -> None:
+        """Read a refused call's body, for its size and keyed hash (never its content)."""
+        headers = Headers(scope=self.scope)
         try:
-            body = await read_body(self.receive, Headers(scope=self.scope), serving.max_body_bytes)
+            body = await read_body(self.receive, headers, self.state.service.serving.max_body_bytes)
         except Refusal:
-            return []
-        return ids_from_raw(body, serving.max_batch_size)
+            declared = headers.get("content-length", "")
+            self.state.body_size = int(declared) if declared.isdigit() else None
+            return
+        self.state.body, self.state.body_size = body, len(body)
 
     async def _record(self, status: int) -> bool:
         """Append the audit record; False when it cannot be written."""
         state = self.state
+        refused_body = state.address_ids is None
+        body = (
+            body_digest(state.service.body_key, state.body, state.body_size or 0)
+            if refused_body
+            else None
+        )
         try:
             await anyio.to_thread.run_sync(
                 functools.partial(
@@ -142,6 +154,7 @@ class _AuditedCall:
                     model_version=state.service.model_version,
                     status=status,
                     detail=state.detail,
+                    body=body,
                 )
             )
         except Exception:  # any failure to record means no answer

@@ -3,11 +3,19 @@
 Installed as ``AuthenticationMiddleware(app, backend=ApiKeyBackend(),
 on_error=refuse_key)``. On a protected call the backend
 
-1. authenticates the API key (:meth:`~stratum_ml.serving.auth.KeyStore.authenticate`):
+0. applies the rate limits (:mod:`~stratum_ml.serving.gate.limits`; 429 with
+   ``Retry-After``): per client address for every call, per client address for
+   calls with a missing, unknown or wrong key (a tighter limit, against key
+   guessing and log filling), and per key id;
+1. refuses a key locked out after repeated wrong secrets
+   (:mod:`~stratum_ml.serving.key_lockout`; 401), and records a wrong secret
+   sent with a known key id, locking the key at the limit (the call's audit
+   record says so);
+2. authenticates the API key (:meth:`~stratum_ml.serving.auth.KeyStore.authenticate`):
    401 for a missing, malformed, unknown or revoked key or a wrong secret;
-2. checks the role against the permission table
+3. checks the role against the permission table
    (:func:`~stratum_ml.serving.auth.authorize`): 403;
-3. puts the caller on ``scope["user"]`` (a
+4. puts the caller on ``scope["user"]`` (a
    :class:`~stratum_ml.serving.auth.Principal`) and its role as the auth scope
    (``scope["auth"].scopes == [role]``).
 
@@ -22,6 +30,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio.to_thread
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -31,8 +40,10 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from stratum_ml.serving.auth import AuthError, authorize
-from stratum_ml.serving.gate.request_state import error_response, request_state
+from stratum_ml.serving.auth import AuthError, Principal, authorize
+from stratum_ml.serving.gate.limits import RateLimiter
+from stratum_ml.serving.gate.request_state import RequestState, error_response, request_state
+from stratum_ml.serving.key_lockout import LockoutPolicy, is_locked, record_wrong_secret
 
 #: the answer when the key file cannot be read
 KEY_FILE_DAMAGED = "the API key file is damaged; no request can be authorised"
@@ -40,17 +51,77 @@ KEY_FILE_DAMAGED = "the API key file is damaged; no request can be authorised"
 log = logging.getLogger(__name__)
 
 
-class KeyRefused(AuthenticationError):
-    """A call refused by the backend: ``status`` 401, 403 or 503, and why."""
+#: the answer to a locked key
+KEY_LOCKED = (
+    "this API key is locked after repeated wrong secrets; an admin unlocks it with "
+    "`stratum keys unlock KEY_ID`"
+)
+#: the audit detail of the wrong secret that locked a key
+KEY_NOW_LOCKED = "invalid API key; the key is now locked after repeated wrong secrets"
 
-    def __init__(self, status: int, message: str) -> None:
+
+class KeyRefused(AuthenticationError):
+    """A call refused by the backend: ``status`` 401, 403, 429 or 503, and why."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
+        self.audit_detail = message
+
+
+def _too_many(wait: int, whose: str) -> KeyRefused:
+    return KeyRefused(429, f"too many requests {whose}; retry after {wait} s", retry_after=wait)
 
 
 class ApiKeyBackend(AuthenticationBackend):
-    """Authenticate the API key of a protected call and authorise its role."""
+    """Rate-limit, authenticate the API key of a protected call and authorise its role.
+
+    Parameters
+    ----------
+    limiter
+        The token buckets of this worker (a new :class:`RateLimiter` by default).
+    """
+
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        self.limiter = limiter or RateLimiter()
+
+    def _limit_address(self, state: RequestState, client: str) -> None:
+        serving = state.service.serving
+        bad = (serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst)
+        if wait := self.limiter.peek("bad key", client, *bad):
+            raise _too_many(wait, "with bad API keys from this address")
+        if wait := self.limiter.take(
+            "address", client, serving.rate_per_address, serving.burst_per_address
+        ):
+            raise _too_many(wait, "from this address")
+
+    def _authenticate(self, state: RequestState, conn: HTTPConnection, client: str) -> Principal:
+        serving = state.service.serving
+        try:
+            principal = state.service.keys.authenticate(conn.headers)
+        except AuthError as exc:
+            state.key_id = exc.key_id
+            self.limiter.take(
+                "bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst
+            )
+            refused = KeyRefused(exc.status, exc.detail)
+            if exc.key_id is not None and exc.wrong_secret:
+                if is_locked(state.service.store, exc.key_id):
+                    raise KeyRefused(401, KEY_LOCKED) from None
+                policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
+                if record_wrong_secret(state.service.store, exc.key_id, policy):
+                    log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
+                    refused.audit_detail = KEY_NOW_LOCKED
+            raise refused from None
+        except ValueError:  # the key file was replaced by an invalid one
+            log.exception("cannot read the API key file")
+            raise KeyRefused(503, KEY_FILE_DAMAGED) from None
+        state.key_id = principal.key_id
+        if is_locked(state.service.store, principal.key_id):
+            raise KeyRefused(401, KEY_LOCKED)
+        return principal
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The caller's role (as auth scope) and principal; None for an unprotected call.
@@ -58,20 +129,21 @@ class ApiKeyBackend(AuthenticationBackend):
         Raises
         ------
         KeyRefused
-            401 (who are you?), 403 (not for your role) or 503 (damaged key file).
+            401 (who are you?), 403 (not for your role), 429 (too many requests) or
+            503 (damaged key file).
         """
         state = request_state(conn.scope)
         if state is None:
             return None
-        try:
-            principal = state.service.keys.authenticate(conn.headers)
-        except AuthError as exc:
-            state.key_id = exc.key_id
-            raise KeyRefused(exc.status, exc.detail) from None
-        except ValueError:  # the key file was replaced by an invalid one
-            log.exception("cannot read the API key file")
-            raise KeyRefused(503, KEY_FILE_DAMAGED) from None
-        state.principal, state.key_id = principal, principal.key_id
+        client = conn.client.host if conn.client is not None else "unknown"
+        self._limit_address(state, client)
+        principal = await anyio.to_thread.run_sync(self._authenticate, state, conn, client)
+        serving = state.service.serving
+        if wait := self.limiter.take(
+            "key", principal.key_id, serving.rate_per_key, serving.burst_per_key
+        ):
+            raise _too_many(wait, "with this API key")
+        state.principal = principal
         try:
             authorize(principal, state.route.endpoint)
         except AuthError as exc:
@@ -84,5 +156,7 @@ def refuse_key(conn: HTTPConnection, exc: AuthenticationError) -> Response:
     status, message = (exc.status, exc.message) if isinstance(exc, KeyRefused) else (401, str(exc))
     state = request_state(conn.scope)
     if state is not None:
-        state.detail = message
-    return error_response(status, message)
+        state.detail = exc.audit_detail if isinstance(exc, KeyRefused) else message
+    retry = exc.retry_after if isinstance(exc, KeyRefused) else None
+    headers = {"Retry-After": str(retry)} if retry is not None else None
+    return error_response(status, message, headers=headers)

@@ -9,7 +9,6 @@ The accepted caller is also the Starlette user, ``scope["user"]``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +23,6 @@ from stratum_ml.serving.auth import Endpoint, Principal
 
 #: the scope key under which the :class:`RequestState` of a protected call is kept
 STATE_KEY = "stratum"
-#: longest string taken as an address id from a body that could not be validated
-MAX_ID_LENGTH = 64
 
 #: returns the service's loaded state, or None while the service is starting
 StateProvider = Callable[[], ServiceState | None]
@@ -55,12 +52,17 @@ class RequestState:
     principal
         The caller, once authenticated (also when then refused for its role).
     address_ids
-        The address ids the body asks for: None until the body was read, then
-        as far as they can be read, and the request's own once it is valid.
+        The address ids the request asks for, once its body passed the request
+        model; None before (and for a refused body: nothing a caller sends that
+        failed validation is recorded).
     listed_ids
         Address ids the endpoint listed in its answer (the priority list).
     detail
         Why the call was refused, for the audit record; empty when answered.
+    body
+        The body as read (only its keyed hash is ever recorded); None until read.
+    body_size
+        Its size in bytes, or the size it declared when it was too large to read.
     """
 
     route: Route
@@ -70,6 +72,8 @@ class RequestState:
     address_ids: list[str] | None = None
     listed_ids: list[str] = field(default_factory=list)
     detail: str = ""
+    body: bytes | None = field(default=None, repr=False)
+    body_size: int | None = None
 
     def audited_ids(self) -> list[str]:
         """Every address id the call asked for or was answered with."""
@@ -97,21 +101,33 @@ def caller(scope: Scope) -> Principal:
 
 
 class Refusal(Exception):
-    """A call the gate answers itself with a 4xx or 5xx error."""
+    """A call the gate answers itself with a 4xx or 5xx error (and headers, such as ``Allow``)."""
 
-    def __init__(self, status: int, message: str, detail: list[ErrorDetail] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        detail: list[ErrorDetail] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail
+        self.headers = headers
 
 
 def error_response(
-    status: int, message: str, detail: list[ErrorDetail] | None = None
+    status: int,
+    message: str,
+    detail: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The JSON error answer every refusal uses."""
     body = ErrorResponse(error=message, detail=detail)
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status)
+    return JSONResponse(
+        body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers
+    )
 
 
 def protected_routes(service: Any) -> dict[str, Route]:
@@ -156,18 +172,3 @@ async def read_body(receive: Receive, headers: Headers, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def ids_from_raw(body: bytes, limit: int) -> list[str]:
-    """Address ids a body asks for, read without validation (for refused requests)."""
-    if not body:
-        return []
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return []
-    if not isinstance(data, dict):
-        return []
-    found = data.get("address_ids")
-    candidates = found if isinstance(found, list) else [data.get("address_id")]
-    return [c for c in candidates if isinstance(c, str) and len(c) <= MAX_ID_LENGTH][:limit]

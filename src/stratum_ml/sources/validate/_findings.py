@@ -11,6 +11,7 @@ import pandas as pd
 
 from stratum_ml.sources.contract import CONTRACT, TABLES, TableSpec
 from stratum_ml.sources.extract import ExtractDate
+from stratum_ml.sources.schemas import looks_like_bsn
 
 Severity = Literal["error", "warning", "note"]
 
@@ -220,6 +221,8 @@ def _first_distinct(values: pd.Series) -> list[Any]:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, str | int) and looks_like_bsn(pd.Series([str(value).strip()])).iloc[0]:
+        return "(a BSN, not shown)"
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "(empty)"
     if isinstance(value, pd.Timestamp):

@@ -12,8 +12,10 @@ import pyarrow.compute as pc
 
 from stratum_ml.sources.contract import TableSpec
 from stratum_ml.sources.geometry import GEOMETRY_PROBLEMS, geometry_problems
-from stratum_ml.sources.schemas import PANDERA_RULES, table_schema
+from stratum_ml.sources.schemas import BSN_RULE, PANDERA_RULES, looks_like_bsn, table_schema
 from stratum_ml.sources.validate._findings import (
+    MAX_ROWS,
+    ROWS_EXPLAINED,
     Finding,
     _mask_finding,
     _row_finding,
@@ -43,8 +45,10 @@ def _check_table(
         )
     if len(set(names)) < len(names):
         raw = raw.set_axis(names, axis=1).loc[:, ~pd.Index(names).duplicated()]
+    findings.extend(holders := _bsn_column_findings(raw, spec, file))
+    with_bsns = {f.column for f in holders}
     for name in names:
-        if name not in spec.column_names and names.count(name) == 1:
+        if name not in spec.column_names and names.count(name) == 1 and name not in with_bsns:
             findings.append(
                 _table_finding(
                     "warning",
@@ -81,6 +85,48 @@ def _check_table(
     findings.extend(_schema_findings(frame, spec, file, year, bad))
     findings.extend(_cross_column_findings(frame, spec, file))
     return findings, frame
+
+
+def _bsn_column_findings(raw: pd.DataFrame, spec: TableSpec, file: str | None) -> list[Finding]:
+    """An error for every column, contract or extra, whatever its name, that holds a BSN.
+
+    Identifier columns are left to the schema's own elfproef rule. Values are
+    read as text (a Parquet integer as its digits); the error names the rows,
+    never the values.
+    """
+    findings: list[Finding] = []
+    for name in dict.fromkeys(str(c) for c in raw.columns):
+        if name in spec.column_names and spec.column(name).identifier:
+            continue
+        column = raw[name]
+        if isinstance(column, pd.DataFrame):  # a duplicated name: reported above
+            continue
+        present = column.notna().to_numpy(dtype=bool)
+        text = column.astype("string").str.strip()
+        rows = np.flatnonzero(looks_like_bsn(text.where(present, "")).to_numpy(dtype=bool))
+        if not len(rows):
+            continue
+        shown = ", ".join(str(int(r) + 1) for r in rows[:MAX_ROWS])
+        shown += ", ..." if len(rows) > MAX_ROWS else ""
+        findings.append(
+            Finding(
+                severity="error",
+                table=spec.name,
+                file=file,
+                column=name,
+                rule=BSN_RULE,
+                rows=[int(r) + 1 for r in rows[:MAX_ROWS]],
+                n_failed=len(rows),
+                message=(
+                    f"{_where(spec.name, file)}, column {name}: {len(rows):,} "
+                    f"{'row holds' if len(rows) == 1 else 'rows hold'} a citizen service "
+                    f"number (9 digits passing the elfproef); rows {shown} ({ROWS_EXPLAINED}); "
+                    "a BSN must never enter a source folder, whatever the column is called: "
+                    "drop the column or pseudonymise it; the values are never shown"
+                ),
+            )
+        )
+    return findings
 
 
 def _schema_findings(
