@@ -146,8 +146,9 @@ def precision_at(report: Mapping[str, Any], k: int) -> Precision | None:
     """The honest precision at ``k`` from a report (plain JSON), or None if it has none.
 
     Read defensively: a missing or null field is unknown; a report that marks the
-    estimate as not estimable (any boolean field ``estimable``/``estimable_at_k``
-    that is false) gets no estimate.
+    estimate as not estimable at ``k`` (any boolean field ``estimable``/``estimable_at_k``
+    that is false) is treated as widened: its number is never precision@k, only
+    the hit rate of the region it covers.
     """
     for at in report.get("precision", ()) or ():
         if not isinstance(at, Mapping) or at.get("k") != k:
@@ -160,13 +161,13 @@ def precision_at(report: Mapping[str, Any], k: int) -> Precision | None:
         )
         return Precision(
             k=k,
-            estimate=_number(honest.get("estimate")) if estimable else None,
-            ci_low=_number(honest.get("ci_low")) if estimable else None,
-            ci_high=_number(honest.get("ci_high")) if estimable else None,
+            estimate=_number(honest.get("estimate")),
+            ci_low=_number(honest.get("ci_low")),
+            ci_high=_number(honest.get("ci_high")),
             n=_int(honest.get("n")),
             region_k=_int(honest.get("region_k")),
             population=_int(honest.get("population")),
-            widened=honest.get("widened") is not False,
+            widened=honest.get("widened") is not False or not estimable,
             confidence=_number(honest.get("confidence")),
         )
     return None
