@@ -33,7 +33,8 @@ Scoring runs (:mod:`stratum_ml.runs`), written once, in one transaction, never c
     timings, its drift result and the run it was compared with.
 ``run_items``
     Every scored dwelling of a run: rank, probability, the fallback rank
-    (current practice), district and neighbourhood.
+    (current practice), district and neighbourhood, and the likely violation type
+    with its share (when the model has a violation type model).
 ``run_reasons``
     The reasons of the top K of a run, in English and Dutch.
 ``run_changes``
@@ -321,6 +322,10 @@ class RunItemRow(Base):
     fallback_rank: Mapped[int] = mapped_column(Integer)
     district: Mapped[str | None] = mapped_column(String(64))
     neighbourhood: Mapped[str | None] = mapped_column(String(64))
+    #: the model's most likely violation type and its share (0..1); NULL for a model
+    #: without a violation type model and for runs stored before revision 0012
+    violation_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    violation_type_share: Mapped[float | None] = mapped_column(Double, nullable=True)
 
     __table_args__ = (UniqueConstraint("run_id", "rank"),)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from stratum_ml.model.violation_type import VIOLATION_TYPE_LABELS
+
 Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
 
@@ -76,7 +78,10 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "huisnummer.",
         "no_area_names": "Namen van wijken en buurten ontbreken in de bronnen: de CBS-codes "
         "staan er.",
-        "no_violation_model": "Er is geen model voor het soort overtreding: de kolom blijft leeg.",
+        "no_violation_model": (
+            "Deze run kent geen vermoedelijk soort overtreding (het model heeft er geen, of "
+            "de run is opgeslagen voordat het werd bewaard): de kolom toont —."
+        ),
         "state_new": "nieuw",
         "state_rank_change": "rang gewijzigd (was {previous})",
         "state_unchanged": "ongewijzigd",
@@ -222,7 +227,10 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "and house number.",
         "no_area_names": "District and neighbourhood names are missing from the sources: the "
         "CBS codes are shown.",
-        "no_violation_model": "There is no model of the violation type: the column stays empty.",
+        "no_violation_model": (
+            "This run has no likely violation type (the model has none, or the run was "
+            "stored before it was kept): the column shows —."
+        ),
         "state_new": "new",
         "state_rank_change": "rank changed (was {previous})",
         "state_unchanged": "unchanged",
@@ -419,7 +427,10 @@ def label(language: Language, value: object) -> str:
     """A category value in words; the value itself when it has no words."""
     if value is None:
         return ""
-    return _LABELS[language].get(str(value), str(value))
+    words = _LABELS[language].get(str(value))
+    if words is None:  # the likely violation type's groups
+        words = VIOLATION_TYPE_LABELS[language].get(str(value), str(value))
+    return words
 
 
 def chance(language: Language, probability: float | None) -> str:
