@@ -260,3 +260,30 @@ def test_a_post_without_the_csrf_token_is_refused(browser: Browser, server: Serv
     page.goto(f"{server.url}/app/")  # still logged in
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     context.close()
+
+
+def test_the_areas_page_maps_every_neighbourhood_and_draws_its_charts(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    tables = load_sources(server.sources)
+    assert tables.areas is not None
+    neighbourhoods = int((tables.areas["level"] == "neighbourhood").sum())
+    context, page = _login(browser, server, Role.ANALYST)
+    page.get_by_role("link", name="Gebieden").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Gebieden")
+    chart = page.locator("#chart-map")
+    expect(chart).to_have_attribute("data-rendered", "1", timeout=20_000)
+    assert chart.locator("svg g.mark-shape path").count() == neighbourhoods
+    assert page.locator("#map-table tbody tr").count() == neighbourhoods
+    shown = page.locator("#map-table tbody td.num").all_inner_texts()
+    assert all(s == "minder dan 5" or s == "0" or int(s) >= 5 for s in shown)
+    assert page.locator("#chart-trends").count() == 1
+    assert page.locator("#chart-distribution").count() == 1
+    _check_page(page, server, screenshots, "areas")
+    last = [r for r in _audit_records(server) if r["endpoint"] == "app/areas"][-1]
+    assert last["status"] == 200 and last["address_ids"] == []
+    context.close()
+    context, page = _login(browser, server, Role.CASE_HANDLER)
+    answer = page.goto(f"{server.url}/app/areas")
+    assert answer is not None and answer.status == 403
+    context.close()

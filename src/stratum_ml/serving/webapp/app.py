@@ -52,7 +52,7 @@ from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import PERMISSIONS, AuthError, Endpoint, Principal
 from stratum_ml.serving.gate import StateProvider
 from stratum_ml.serving.outcomes import read_outcomes
-from stratum_ml.serving.webapp import charts
+from stratum_ml.serving.webapp import areas, charts
 from stratum_ml.serving.webapp.i18n import (
     DECISION_REASONS,
     LANGUAGES,
@@ -96,6 +96,7 @@ PAGES: dict[str, frozenset[Endpoint]] = {
     "dossier": frozenset({Endpoint.DOSSIER}),
     "feedback": frozenset({Endpoint.FEEDBACK}),
     "model": frozenset({Endpoint.MODEL}),
+    "areas": frozenset({Endpoint.PRIORITY_LIST, Endpoint.SUMMARY}),
     "language": frozenset(),
     "logout": frozenset(),
 }
@@ -821,6 +822,72 @@ def model_page(call: Call) -> Response:
     )
 
 
+#: the runs the areas page follows over time
+AREA_TREND_RUNS = 12
+
+
+def areas_page(call: Call) -> Response:
+    """``GET /areas``: the neighbourhood map of a run, trends per district, score distribution.
+
+    Aggregated only (no address ids are shown or audited); counts below
+    :data:`~.areas.SUPPRESS_BELOW` are suppressed on the map and in its table.
+    """
+    run = _run_for(call)
+    if run is None:
+        return _refusal(call, 404, text(call.language, "not_found", what="run"))
+    lang = call.language
+    fewer = text(lang, "fewer_than", n=areas.SUPPRESS_BELOW)
+    counts = areas.listed_counts(call.service.store, run)
+    area_map = areas.neighbourhood_map(
+        getattr(call.service.tables, "areas", None), counts, fewer, call.service.tables.addresses
+    )
+    map_spec = None
+    if area_map.projection is not None:
+        features = [
+            {
+                "type": "Feature",
+                "geometry": a.geometry,
+                "properties": {"code": a.code, "name": a.name, "band": a.band, "shown": a.shown},
+            }
+            for a in area_map.neighbourhoods
+        ]
+        map_spec = charts.area_map(
+            features, area_map.projection, areas.bands(fewer), text(lang, "listed_addresses")
+        )
+    runs = list_runs(call.service.store, model_name=run.model_name, limit=AREA_TREND_RUNS)
+    if run.run_id not in {r.run_id for r in runs}:
+        runs = [run, *runs[:-1]]
+    names = areas.area_names(getattr(call.service.tables, "areas", None))
+    trends = [
+        {"as_of": d, "district": names.get(code, code), "count": n}
+        for d, _, code, n in areas.district_trends(call.service.store, runs)
+    ]
+    distribution = [
+        {"as_of": d, "band": b, "count": n}
+        for d, _, b, n in areas.score_distribution(call.service.store, runs)
+    ]
+    call.detail = f"areas of run {run.run_id}"
+    return _render(
+        call,
+        "areas.html",
+        run=run,
+        runs=runs,
+        threshold=areas.SUPPRESS_BELOW,
+        area_map=area_map,
+        map_spec=map_spec,
+        trends=trends,
+        trends_spec=charts.district_trends(
+            trends, (text(lang, "run_date"), text(lang, "listed_addresses"), text(lang, "district"))
+        ),
+        distribution=distribution,
+        distribution_spec=charts.score_distribution(
+            distribution,
+            (text(lang, "chance_from"), text(lang, "dwellings"), text(lang, "run_date")),
+        ),
+        band_width=areas.SCORE_BAND_PCT,
+    )
+
+
 def _render(call: Call, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     return PAGES_RENDER.render(
         template,
@@ -863,6 +930,7 @@ def create_app(provider: StateProvider) -> Starlette:
                 methods=["POST"],
             ),
             Route("/model", page("model", model_page), methods=["GET"]),
+            Route("/areas", page("areas", areas_page), methods=["GET"]),
             Route("/language", page("language", switch_language), methods=["POST"]),
             Route("/logout", page("logout", logout), methods=["POST"]),
             Route("/login", login(provider), methods=["GET", "POST"]),

@@ -22,6 +22,32 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "skip": "Naar de inhoud",
         "nav_list": "Werklijst",
         "nav_model": "Model",
+        "nav_areas": "Gebieden",
+        "areas_title": "Gebieden",
+        "areas_intro": "Adressen op de werklijst van run {run} ({date}) per buurt. Aantallen "
+        "van 1 tot en met {m} worden niet getoond maar als \u201cminder dan {n}\u201d.",
+        "fewer_than": "minder dan {n}",
+        "listed_addresses": "Adressen op de lijst",
+        "areas_missing": "Er is geen kaart: de bronnen hebben geen tabel areas met de grenzen "
+        "van wijken en buurten (zie de README, \u201cStreet names and areas\u201d).",
+        "areas_no_neighbourhoods": "Er is geen kaart: de tabel areas heeft geen buurten.",
+        "areas_mixed_crs": "Er is geen kaart: de buurtgrenzen staan niet in \u00e9\u00e9n "
+        "co\u00f6rdinatenstelsel (RD New of WGS84).",
+        "areas_unmapped": "{n} adressen op de lijst liggen in een buurt zonder grens.",
+        "map_caption": "Kaart van de adressen op de lijst per buurt; de tabel geeft dezelfde "
+        "aantallen.",
+        "map_table": "Per buurt (tabel)",
+        "trends_title": "Per wijk over de runs",
+        "trends_caption": "Adressen op de lijst per wijk per run; de tabel geeft dezelfde "
+        "aantallen.",
+        "distribution_title": "Verdeling van de kans over de runs",
+        "distribution_caption": "Aantal woningen per kansklasse van {w} procentpunt per run "
+        "(verticale as logaritmisch); de tabel geeft dezelfde aantallen.",
+        "chance_from": "Kans vanaf (%)",
+        "dwellings": "Woningen",
+        "run_date": "Peildatum van de run",
+        "unknown": "onbekend",
+        "table": "Tabel",
         "nav_dossier": "Dossier openen",
         "logout": "Uitloggen",
         "signed_in_as": "Ingelogd als",
@@ -171,6 +197,32 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "skip": "Skip to content",
         "nav_list": "Work list",
         "nav_model": "Model",
+        "nav_areas": "Areas",
+        "areas_title": "Areas",
+        "areas_intro": "Addresses on the work list of run {run} ({date}) per neighbourhood. "
+        "Counts from 1 to {m} are not shown but as \u201cfewer than {n}\u201d.",
+        "fewer_than": "fewer than {n}",
+        "listed_addresses": "Listed addresses",
+        "areas_missing": "There is no map: the sources have no areas table with the "
+        "boundaries of districts and neighbourhoods (see the README, \u201cStreet names and "
+        "areas\u201d).",
+        "areas_no_neighbourhoods": "There is no map: the areas table has no neighbourhoods.",
+        "areas_mixed_crs": "There is no map: the neighbourhood boundaries are not in one "
+        "coordinate system (RD New or WGS84).",
+        "areas_unmapped": "{n} listed addresses lie in a neighbourhood without a boundary.",
+        "map_caption": "Map of the listed addresses per neighbourhood; the table gives the "
+        "same counts.",
+        "map_table": "Per neighbourhood (table)",
+        "trends_title": "Per district over runs",
+        "trends_caption": "Listed addresses per district per run; the table gives the same counts.",
+        "distribution_title": "Distribution of the chance over runs",
+        "distribution_caption": "Dwellings per chance band of {w} percentage points per run "
+        "(vertical axis logarithmic); the table gives the same counts.",
+        "chance_from": "Chance from (%)",
+        "dwellings": "Dwellings",
+        "run_date": "Run date",
+        "unknown": "unknown",
+        "table": "Table",
         "nav_dossier": "Open a dossier",
         "logout": "Log out",
         "signed_in_as": "Signed in as",
