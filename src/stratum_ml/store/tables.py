@@ -70,6 +70,9 @@ The audit log's anchor (:mod:`stratum_ml.serving.audit_anchor`):
 The web app (:mod:`stratum_ml.serving.webapp`), whose sessions also change after they
 are written (a session is seen again, then ends):
 
+``case_file_exports``
+    A case file (PDF) exported from a dossier: address, who, purpose and legal
+    basis as entered, run, model version and the PDF's SHA-256 (never changed).
 ``app_sessions``
     One browser session started with an API key at ``/app/login``: the SHA-256 of
     its cookie token (never the token), the key id, role and key name, its CSRF
@@ -557,3 +560,28 @@ class AppSessionRow(Base):
         CheckConstraint("language IN ('nl', 'en')", name="language"),
         Index("ix_app_sessions_key_id", "key_id"),
     )
+
+
+class CaseFileExportRow(Base):
+    """One case file (PDF) exported from a dossier (a row of ``case_file_exports``).
+
+    Never changed: who exported it, for which purpose and on which legal basis (as the
+    case handler entered them), from which run and model version, and the SHA-256 of
+    the PDF's bytes (the PDF itself is not kept).
+    """
+
+    __tablename__ = "case_file_exports"
+
+    export_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    address_id: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(1000))
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    model_version: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_case_file_exports_address_id", "address_id"),)

@@ -23,6 +23,37 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "nav_list": "Werklijst",
         "nav_model": "Model",
         "nav_areas": "Gebieden",
+        "casefile": "Casusdossier (PDF)",
+        "casefile_intro": "Maak van dit dossier een casusdossier voor het RIEC: alleen "
+        "pseudoniemen, de redenen en het bewijs op deze pagina. Vul het doel en de rechtsgrond "
+        "in; de export wordt in het auditlog en bij het adres vastgelegd.",
+        "casefile_purpose": "Doel",
+        "casefile_legal_basis": "Rechtsgrond",
+        "casefile_purpose_hint": "Bijvoorbeeld: voorbereiding casusoverleg RIEC over "
+        "mogelijke uitbuiting (geen persoonsgegevens).",
+        "casefile_basis_hint": "Bijvoorbeeld: art. 4 Convenant RIEC, art. 20 Wet BRP.",
+        "casefile_submit": "Casusdossier maken (PDF)",
+        "casefile_needs_purpose": "Vul het doel (minstens 10 tekens) en de rechtsgrond "
+        "(minstens 5 tekens) in; zonder die twee wordt geen casusdossier gemaakt.",
+        "casefile_too_long": "Het doel mag hoogstens {purpose} en de rechtsgrond hoogstens "
+        "{basis} tekens lang zijn.",
+        "casefile_title": "Casusdossier adres {address}",
+        "casefile_made": "Gemaakt",
+        "casefile_source": "Bron",
+        "casefile_source_text": "dossier op peildatum {date}, run {run}, modelversie {version}",
+        "casefile_pseudonyms": "Dit casusdossier bevat alleen pseudoniemen van personen, "
+        "families en eigenaren; herleiden kan alleen via de bronhouder.",
+        "casefile_exports": "Gemaakte casusdossiers",
+        "casefile_export_line": "{when}: {who} ({role}); doel: {purpose}; rechtsgrond: "
+        "{basis}; sha256 {sha}",
+        "model_reasons": "Redenen van het model",
+        "pp": "procentpunt",
+        "docs_pack": "Documentatiepakket",
+        "docs_pack_at": "Het documentatiepakket van deze versie (registertekst voor het "
+        "Algoritmeregister, technisch dossier, gebruiksinstructies, monitoringplan, invoer "
+        "voor IAMA en DPIA) staat in {uri}:",
+        "docs_pack_none": "Voor versie {version} is nog geen documentatiepakket geschreven "
+        "(`stratum docs --model champion --out publish/`).",
         "areas_title": "Gebieden",
         "areas_intro": "Adressen op de werklijst van run {run} ({date}) per buurt. Aantallen "
         "van 1 tot en met {m} worden niet getoond maar als \u201cminder dan {n}\u201d.",
@@ -198,6 +229,37 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "nav_list": "Work list",
         "nav_model": "Model",
         "nav_areas": "Areas",
+        "casefile": "Case file (PDF)",
+        "casefile_intro": "Export this dossier as a case file for the RIEC: pseudonyms "
+        "only, the reasons and the evidence on this page. Enter the purpose and the legal "
+        "basis; the export is recorded in the audit log and on the address.",
+        "casefile_purpose": "Purpose",
+        "casefile_legal_basis": "Legal basis",
+        "casefile_purpose_hint": "For example: preparing the RIEC case meeting on possible "
+        "exploitation (no personal data).",
+        "casefile_basis_hint": "For example: art. 4 RIEC covenant, art. 20 Wet BRP.",
+        "casefile_submit": "Make the case file (PDF)",
+        "casefile_needs_purpose": "Enter the purpose (at least 10 characters) and the legal "
+        "basis (at least 5 characters); without both no case file is made.",
+        "casefile_too_long": "The purpose may be at most {purpose} and the legal basis at "
+        "most {basis} characters long.",
+        "casefile_title": "Case file address {address}",
+        "casefile_made": "Made",
+        "casefile_source": "Source",
+        "casefile_source_text": "dossier as of {date}, run {run}, model version {version}",
+        "casefile_pseudonyms": "This case file holds pseudonyms of persons, families and "
+        "owners only; only the source holder can trace them back.",
+        "casefile_exports": "Case files made",
+        "casefile_export_line": "{when}: {who} ({role}); purpose: {purpose}; legal basis: "
+        "{basis}; sha256 {sha}",
+        "model_reasons": "The model's reasons",
+        "pp": "percentage points",
+        "docs_pack": "Documentation pack",
+        "docs_pack_at": "This version's documentation pack (the Algoritmeregister entry, "
+        "technical file, instructions for use, monitoring plan, inputs for the IAMA and the "
+        "DPIA) is at {uri}:",
+        "docs_pack_none": "No documentation pack has been written for version {version} yet "
+        "(`stratum docs --model champion --out publish/`).",
         "areas_title": "Areas",
         "areas_intro": "Addresses on the work list of run {run} ({date}) per neighbourhood. "
         "Counts from 1 to {m} are not shown but as \u201cfewer than {n}\u201d.",
