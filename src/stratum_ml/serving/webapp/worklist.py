@@ -38,7 +38,7 @@ from stratum_ml.serving.work_list import (
 
 SortKey = Literal["rank", "chance", "postcode", "district"]
 SORT_KEYS: tuple[SortKey, ...] = ("rank", "chance", "postcode", "district")
-PAGE_SIZES = (25, 50, 100)
+PAGE_SIZES = (25, 50, 100, 250)
 #: the first characters a spreadsheet treats as the start of a formula
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
