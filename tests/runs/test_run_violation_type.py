@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from types import SimpleNamespace
+from typing import cast
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import select
 
 from stratum_ml.config import Settings
@@ -16,6 +19,9 @@ from stratum_ml.features.population import population_queries
 from stratum_ml.model.violation_type import VIOLATION_TYPE_CLASSES, ViolationTypeModel
 from stratum_ml.runs import RunModel, create_run, work_list
 from stratum_ml.scoring.scorer import Scorer
+from stratum_ml.serving.api_models import PriorityListRequest
+from stratum_ml.serving.app_state import ServiceState
+from stratum_ml.serving.endpoints import _stored_priority_list
 from stratum_ml.store import Store
 from stratum_ml.store.tables import RunItemRow
 from stratum_ml.synthetic.generate import Municipality
@@ -93,3 +99,22 @@ def test_a_run_stores_the_likely_violation_type_and_an_older_model_has_none(
     )
     first = work_list(store, without.run_id)
     assert first["violation_type"].isna().all() and first["violation_type_share"].isna().all()
+
+
+def test_the_api_answers_a_stored_runs_violation_types(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    typed = _with_types(runs_town, run_model)
+    older = create_run(
+        runs_town.sources, FIRST, run_model, store, settings=mlflow_settings, top_k=TOP
+    )
+    run = create_run(runs_town.sources, SECOND, typed, store, settings=mlflow_settings, top_k=TOP)
+    state = cast(ServiceState, SimpleNamespace(store=store))
+    answer = _stored_priority_list(state, PriorityListRequest(k=20), run.run_id, None)
+    listed = work_list(store, run.run_id).head(20)
+    assert [i.violation_type for i in answer.items] == listed["violation_type"].tolist()
+    assert [i.violation_type_share for i in answer.items] == pytest.approx(
+        listed["violation_type_share"].tolist()
+    )
+    before = _stored_priority_list(state, PriorityListRequest(k=20), older.run_id, None)
+    assert all(i.violation_type is None and i.violation_type_share is None for i in before.items)
