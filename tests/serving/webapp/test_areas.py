@@ -27,7 +27,8 @@ FEWER = "fewer than 5"
 
 def test_suppression_and_bands() -> None:
     assert [areas.suppressed(n, FEWER) for n in (0, 1, 4, 5, 12)] == ["0", FEWER, FEWER, "5", "12"]
-    assert [areas.band_of(n, FEWER) for n in (0, 1, 4, 5, 9, 10, 19, 20, 400)] == [
+    counts = (0, 1, 4, 5, 9, 10, 19, 20, 39, 40, 400)
+    assert [areas.band_of(n, FEWER) for n in counts] == [
         "0",
         FEWER,
         FEWER,
@@ -35,8 +36,10 @@ def test_suppression_and_bands() -> None:
         "5–9",
         "10–19",
         "10–19",
-        "20+",
-        "20+",
+        "20–39",
+        "20–39",
+        "40+",
+        "40+",
     ]
     assert len(areas.bands(FEWER)) == len(charts.MAP_COLOURS)
 

@@ -73,24 +73,31 @@ def suppressed(count: int, fewer: str) -> str:
 
 
 def bands(fewer: str) -> list[str]:
-    """The map's colour bands, in order: 0, the suppressed band, then ranges."""
+    """The map's colour bands, in order: 0, the suppressed band, then doubling ranges."""
     s = SUPPRESS_BELOW
-    return ["0", fewer, f"{s}–{2 * s - 1}", f"{2 * s}–{4 * s - 1}", f"{4 * s}+"]
+    return [
+        "0",
+        fewer,
+        f"{s}–{2 * s - 1}",
+        f"{2 * s}–{4 * s - 1}",
+        f"{4 * s}–{8 * s - 1}",
+        f"{8 * s}+",
+    ]
 
 
 def band_of(count: int, fewer: str) -> str:
     """The colour band of a count (a suppressed count gets the band, never its number)."""
     names = bands(fewer)
-    s = SUPPRESS_BELOW
     if count == 0:
         return names[0]
-    if count < s:
+    if count < SUPPRESS_BELOW:
         return names[1]
-    if count < 2 * s:
-        return names[2]
-    if count < 4 * s:
-        return names[3]
-    return names[4]
+    upper = 2 * SUPPRESS_BELOW
+    for name in names[2:-1]:
+        if count < upper:
+            return name
+        upper *= 2
+    return names[-1]
 
 
 def area_names(areas: pd.DataFrame | None) -> dict[str, str]:

@@ -216,7 +216,7 @@ def drift(features: Sequence[tuple[str, float]], axis: str) -> dict[str, Any]:
 
 
 #: the map's band colours, light to dark; the suppressed band is grey (not a number)
-MAP_COLOURS = ("#f2f2f2", "#bdbdbd", "#9ecae1", "#4292c6", "#08519c")
+MAP_COLOURS = ("#f2f2f2", "#bdbdbd", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
 
 
 def area_map(
