@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pydantic import ValidationError
 
@@ -58,3 +60,32 @@ def test_a_pause_needs_a_reason_fit_to_store_and_a_resume_may_have_one() -> None
     assert "Nothing was stored" not in str(info.value)
     with pytest.raises(ValidationError, match="action"):
         PauseRequest.model_validate({"action": "stop", "reason": reason})
+
+
+def test_violation_type_and_percentage_points_are_optional_additive_fields() -> None:
+    from stratum_ml.evaluation.explain import Reason
+    from stratum_ml.serving.api_models import ReasonOut, ScoredAddressOut
+
+    reason = Reason("floor_area_m2", "bag", 31.0, 0.4, "raises", "small", contribution_pp=2.5)
+    out = ReasonOut.of(reason)
+    assert out.contribution_pp == 2.5
+    assert ReasonOut.of(dataclasses.replace(reason, contribution_pp=None)).contribution_pp is None
+    base = {
+        "address_id": "0363010000000001",
+        "probability": 0.4,
+        "raw_score_log_odds": -0.4,
+        "rank": 1,
+        "percentile": 100.0,
+        "district": None,
+        "neighbourhood": None,
+        "reasons": [out.model_dump()],
+    }
+    older = ScoredAddressOut.model_validate(base)  # an answer without them still validates
+    assert older.violation_type is None and older.violation_type_share is None
+    typed = ScoredAddressOut.model_validate(
+        base | {"violation_type": "overcrowding", "violation_type_share": 0.61}
+    )
+    assert typed.model_dump()["violation_type"] == "overcrowding"
+    properties = ScoredAddressOut.model_json_schema()["properties"]
+    assert {"violation_type", "violation_type_share"} <= set(properties)
+    assert "contribution_pp" in ReasonOut.model_json_schema()["properties"]

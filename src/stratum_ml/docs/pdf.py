@@ -96,7 +96,9 @@ def _write_lines(pdf: FPDF, lines: Sequence[str]) -> None:
         )
 
 
-def markdown_to_pdf(documents: Sequence[tuple[str, str]], *, created: dt.datetime) -> bytes:
+def markdown_to_pdf(
+    documents: Sequence[tuple[str, str]], *, created: dt.datetime, compress: bool = True
+) -> bytes:
     """One PDF of several Markdown documents, each starting on a new page.
 
     Parameters
@@ -105,12 +107,15 @@ def markdown_to_pdf(documents: Sequence[tuple[str, str]], *, created: dt.datetim
         In order.
     created : datetime
         The creation date written into the PDF (fixed, so the bytes are reproducible).
+    compress : bool, default True
+        Deflate the page streams; False leaves the text readable in the bytes.
 
     Returns
     -------
     bytes
     """
     pdf = FPDF(format="A4")
+    pdf.set_compression(compress)
     pdf.set_creation_date(created if created.tzinfo else created.replace(tzinfo=dt.UTC))
     pdf.set_title(_latin1(documents[0][0]) if documents else "")
     pdf.set_producer("stratum_ml")

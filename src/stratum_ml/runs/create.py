@@ -9,7 +9,8 @@ row); the MLflow run has them all (``timing_<step>_s``):
 1. guard the date (:func:`stratum_ml.sources.extract.guard_as_of`) and derive the
    run id; a run already stored under that id is returned as it is, nothing is
    computed or stored again;
-2. score every dwelling (:meth:`Scorer.from_sources`);
+2. score every dwelling (:meth:`Scorer.from_sources`), with its likely violation
+   type and share when the model has a violation type model (stored per item);
 3. the reasons of the top K, in English and Dutch;
 4. the fallback ranking: current practice, the number of reports in the past
    year (:data:`~stratum_ml.features.population.CURRENT_PRACTICE_FEATURE`), the
@@ -187,6 +188,20 @@ def _item_rows(run_id: str, scorer: Scorer, fallback: pd.Series) -> list[dict[st
         values = table[column].astype(object)
         return values.where(values.notna(), None).tolist()
 
+    kinds: list[str | None] = [None] * len(table)
+    shares: list[float | None] = [None] * len(table)
+    if scorer.violation_types is not None:  # the model's likely violation type, per dwelling
+        likely = scorer.violation_types.reindex(table.index)
+        kinds = [
+            str(v) if isinstance(v, str) and v else None
+            for v in likely["violation_type"].astype(object).tolist()
+        ]
+        shares = [
+            None if k is None or not np.isfinite(s) else float(s)
+            for k, s in zip(
+                kinds, likely["violation_type_share"].astype(np.float64).tolist(), strict=True
+            )
+        ]
     return [
         {
             "run_id": run_id,
@@ -196,14 +211,18 @@ def _item_rows(run_id: str, scorer: Scorer, fallback: pd.Series) -> list[dict[st
             "fallback_rank": f,
             "district": d,
             "neighbourhood": n,
+            "violation_type": k,
+            "violation_type_share": s,
         }
-        for a, r, p, f, d, n in zip(
+        for a, r, p, f, d, n, k, s in zip(
             table.index.astype(str).tolist(),
             table["rank"].astype(np.int64).tolist(),
             table["probability"].astype(np.float64).tolist(),
             fallback.reindex(table.index).astype(np.int64).tolist(),
             texts("district"),
             texts("neighbourhood"),
+            kinds,
+            shares,
             strict=True,
         )
     ]

@@ -209,11 +209,22 @@ def _items(session: Session, run_id: str, top_k: int) -> pd.DataFrame:
             RunItemRow.fallback_rank,
             RunItemRow.district,
             RunItemRow.neighbourhood,
+            RunItemRow.violation_type,
+            RunItemRow.violation_type_share,
         )
         .where(RunItemRow.run_id == run_id, RunItemRow.rank <= top_k)
         .order_by(RunItemRow.rank)
     ).all()
-    columns = ["rank", "address_id", "probability", "fallback_rank", "district", "neighbourhood"]
+    columns = [
+        "rank",
+        "address_id",
+        "probability",
+        "fallback_rank",
+        "district",
+        "neighbourhood",
+        "violation_type",
+        "violation_type_share",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -231,7 +242,10 @@ def work_list(store: Store, run_id: str, *, language: Literal["en", "nl"] = "en"
     -------
     pandas.DataFrame
         ``rank``, ``address_id``, ``probability``, ``fallback_rank``, ``district``,
-        ``neighbourhood``, ``state`` (``new``: not on the previous run's list;
+        ``neighbourhood``, ``violation_type`` and ``violation_type_share`` (the
+        model's likely violation type and its share; None for a model without one
+        and for runs stored before they were kept), ``state`` (``new``: not on the
+        previous run's list;
         ``rank change``: on it at another rank, ``previous_rank``; ``unchanged``;
         every item of a model's first run is ``new``), ``previous_rank`` and
         ``reason_1`` ... ``reason_3``.

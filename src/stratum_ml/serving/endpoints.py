@@ -118,7 +118,19 @@ def _out(scored: ScoredAddress) -> ScoredAddressOut:
         district=scored.district,
         neighbourhood=scored.neighbourhood,
         reasons=[ReasonOut.of(r) for r in scored.reasons],
+        violation_type=scored.violation_type,
+        violation_type_share=scored.violation_type_share,
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _float_or_none(value: object) -> float | None:
+    if value is None or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
 
 
 def _fallback_out(state: ServiceState, address_id: str) -> ScoredAddressOut:
@@ -499,6 +511,10 @@ def _stored_priority_list(
             district=row["district"],
             neighbourhood=row["neighbourhood"],
             reasons=reasons.get(address, []),
+            violation_type=None if paused else _text_or_none(row.get("violation_type")),
+            violation_type_share=None
+            if paused
+            else _float_or_none(row.get("violation_type_share")),
         )
         if paused is not None:
             items.append(scored)

@@ -33,7 +33,8 @@ Scoring runs (:mod:`stratum_ml.runs`), written once, in one transaction, never c
     timings, its drift result and the run it was compared with.
 ``run_items``
     Every scored dwelling of a run: rank, probability, the fallback rank
-    (current practice), district and neighbourhood.
+    (current practice), district and neighbourhood, and the likely violation type
+    with its share (when the model has a violation type model).
 ``run_reasons``
     The reasons of the top K of a run, in English and Dutch.
 ``run_changes``
@@ -69,6 +70,9 @@ The audit log's anchor (:mod:`stratum_ml.serving.audit_anchor`):
 The web app (:mod:`stratum_ml.serving.webapp`), whose sessions also change after they
 are written (a session is seen again, then ends):
 
+``case_file_exports``
+    A case file (PDF) exported from a dossier: address, who, purpose and legal
+    basis as entered, run, model version and the PDF's SHA-256 (never changed).
 ``app_sessions``
     One browser session started with an API key at ``/app/login``: the SHA-256 of
     its cookie token (never the token), the key id, role and key name, its CSRF
@@ -348,6 +352,10 @@ class RunItemRow(Base):
     fallback_rank: Mapped[int] = mapped_column(Integer)
     district: Mapped[str | None] = mapped_column(String(64))
     neighbourhood: Mapped[str | None] = mapped_column(String(64))
+    #: the model's most likely violation type and its share (0..1); NULL for a model
+    #: without a violation type model and for runs stored before revision 0012
+    violation_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    violation_type_share: Mapped[float | None] = mapped_column(Double, nullable=True)
 
     __table_args__ = (UniqueConstraint("run_id", "rank"),)
 
@@ -579,3 +587,28 @@ class AppSessionRow(Base):
         CheckConstraint("language IN ('nl', 'en')", name="language"),
         Index("ix_app_sessions_key_id", "key_id"),
     )
+
+
+class CaseFileExportRow(Base):
+    """One case file (PDF) exported from a dossier (a row of ``case_file_exports``).
+
+    Never changed: who exported it, for which purpose and on which legal basis (as the
+    case handler entered them), from which run and model version, and the SHA-256 of
+    the PDF's bytes (the PDF itself is not kept).
+    """
+
+    __tablename__ = "case_file_exports"
+
+    export_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    address_id: Mapped[str] = mapped_column(String(32))
+    key_id: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    key_name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(1000))
+    legal_basis: Mapped[str] = mapped_column(String(500))
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    model_version: Mapped[str] = mapped_column(String(64))
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (Index("ix_case_file_exports_address_id", "address_id"),)

@@ -260,3 +260,100 @@ def test_a_post_without_the_csrf_token_is_refused(browser: Browser, server: Serv
     page.goto(f"{server.url}/app/")  # still logged in
     expect(page.get_by_role("heading", level=1)).to_have_text("Werklijst")
     context.close()
+
+
+def test_the_areas_page_maps_every_neighbourhood_and_draws_its_charts(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    tables = load_sources(server.sources)
+    assert tables.areas is not None
+    neighbourhoods = int((tables.areas["level"] == "neighbourhood").sum())
+    context, page = _login(browser, server, Role.ANALYST)
+    page.get_by_role("link", name="Gebieden").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Gebieden")
+    chart = page.locator("#chart-map")
+    expect(chart).to_have_attribute("data-rendered", "1", timeout=20_000)
+    assert chart.locator("svg g.mark-shape path").count() == neighbourhoods
+    assert page.locator("#map-table tbody tr").count() == neighbourhoods
+    shown = [(c.text_content() or "").strip() for c in page.locator("#map-table td.num").all()]
+    assert all(s == "minder dan 5" or s == "0" or int(s) >= 5 for s in shown)
+    assert page.locator("#chart-trends").count() == 1
+    assert page.locator("#chart-distribution").count() == 1
+    _check_page(page, server, screenshots, "areas")
+    last = [r for r in _audit_records(server) if r["endpoint"] == "app/areas"][-1]
+    assert last["status"] == 200 and last["address_ids"] == []
+    context.close()
+    context, page = _login(browser, server, Role.CASE_HANDLER)
+    answer = page.goto(f"{server.url}/app/areas")
+    assert answer is not None and answer.status == 403
+    context.close()
+
+
+def test_a_case_handler_exports_a_case_file_only_with_purpose_and_legal_basis(
+    browser: Browser, server: Server
+) -> None:
+    top = _top_address(server)
+    context, page = _login(browser, server, Role.CASE_HANDLER)
+    page.goto(f"{server.url}/app/dossier/{top}")
+    expect(page.locator("#model-reasons li").first).to_be_visible()
+    token = page.locator("input[name=csrf]").first.get_attribute("value")
+    refused = context.request.post(
+        f"{server.url}/app/dossier/{top}/casefile",
+        form={"csrf": token or "", "purpose": "", "legal_basis": "art. 4 Convenant RIEC"},
+        max_redirects=0,
+    )
+    assert refused.status == 422
+    assert "zonder die twee wordt geen casusdossier gemaakt" in refused.text()
+    page.get_by_label("Doel").fill("voorbereiding casusoverleg RIEC")
+    page.get_by_label("Rechtsgrond").fill("art. 4 Convenant RIEC")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Casusdossier maken (PDF)").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    words = pdf.decode("latin-1")
+    assert "voorbereiding casusoverleg RIEC" in words and "Convenant RIEC" in words
+    tables = load_sources(server.sources)
+    stays = tables.registrations.loc[tables.registrations["address_id"] == top]
+    for person in stays["person_id"].astype(str).head(3):
+        assert person in words  # the pseudonyms the page shows
+    records = [r for r in _audit_records(server) if r["endpoint"] == "app/casefile"]
+    assert [r["status"] for r in records[-2:]] == [422, 200]
+    assert records[-1]["address_ids"] == [top] and "exported" in records[-1]["detail"]
+    page.goto(f"{server.url}/app/dossier/{top}")
+    expect(page.locator("#casefile-exports")).to_contain_text("voorbereiding casusoverleg RIEC")
+    context.close()
+    context, page = _login(browser, server, Role.ANALYST)
+    page.goto(f"{server.url}/app/address/{top}")
+    expect(page.locator("#casefile-exports")).to_contain_text("art. 4 Convenant RIEC")
+    context.close()
+
+
+def test_the_model_page_links_the_documentation_pack_once_written(
+    browser: Browser, server: Server, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from stratum_ml.config import Settings
+    from stratum_ml.docs import write_pack
+
+    context, page = _login(browser, server, Role.ANALYST)
+    page.goto(f"{server.url}/app/model")
+    if page.locator("#no-docs").count():
+        expect(page.locator("#no-docs")).to_contain_text("nog geen documentatiepakket")
+    settings = Settings(home=server.home, mlflow_uri=None)
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    pack = write_pack(
+        "champion",
+        tmp_path / "pack",
+        model_name=settings.model_name,
+        settings=settings,
+        client=client,
+    )
+    page.goto(f"{server.url}/app/model")
+    expect(page.locator("#docs-files")).to_be_visible()
+    assert pack.uri is not None and pack.uri in page.locator("#h-docs + p").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="documentation.pdf").click()
+    got = Path(download.value.path()).read_bytes()
+    assert got == (tmp_path / "pack" / "documentation.pdf").read_bytes()
+    context.close()

@@ -54,6 +54,11 @@ class ReasonOut(_Response):
     contribution_log_odds: float
     direction: Literal["raises", "lowers"]
     text: str
+    contribution_pp: float | None = Field(
+        default=None,
+        description="The contribution in percentage points of the chance (the reasons of "
+        "an address add up to its chance minus the base chance); null where not known.",
+    )
 
     @classmethod
     def of(cls, reason: Reason) -> ReasonOut:
@@ -67,6 +72,7 @@ class ReasonOut(_Response):
             contribution_log_odds=reason.contribution,
             direction="raises" if reason.direction == "raises" else "lowers",
             text=reason.text,
+            contribution_pp=reason.contribution_pp,
         )
 
 
@@ -93,6 +99,15 @@ class ScoredAddressOut(_Response):
         default=None,
         description="Reports in the year before the scoring date: what the fallback ranking "
         "ranks by; shown while the model is paused.",
+    )
+    violation_type: str | None = Field(
+        default=None,
+        description="The most likely violation type should a visit find one (address_fraud, "
+        "subletting_or_room_rental, overcrowding, exploitation, other); null for a model "
+        "without a violation type model, a run stored before it was kept, or while paused.",
+    )
+    violation_type_share: float | None = Field(
+        default=None, description="The model's share (0..1) for that violation type."
     )
 
 

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import secrets
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from stratum_ml.docs import pack_location
+from stratum_ml.model.registry import download_run_artifact
+from stratum_ml.model.store import client_for
 from stratum_ml.runs import RunNotFound, get_run, list_runs
 from stratum_ml.serving import endpoints
 from stratum_ml.serving.api_models import (
@@ -52,7 +56,7 @@ from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import PERMISSIONS, AuthError, Endpoint, Principal
 from stratum_ml.serving.gate import StateProvider
 from stratum_ml.serving.outcomes import read_outcomes
-from stratum_ml.serving.webapp import charts
+from stratum_ml.serving.webapp import areas, casefile, charts
 from stratum_ml.serving.webapp.i18n import (
     DECISION_REASONS,
     LANGUAGES,
@@ -95,7 +99,9 @@ PAGES: dict[str, frozenset[Endpoint]] = {
     "address": frozenset({Endpoint.EXPLAIN, Endpoint.DECISIONS}),
     "dossier": frozenset({Endpoint.DOSSIER}),
     "feedback": frozenset({Endpoint.FEEDBACK}),
+    "casefile": frozenset({Endpoint.DOSSIER, Endpoint.EXPLAIN}),
     "model": frozenset({Endpoint.MODEL}),
+    "areas": frozenset({Endpoint.PRIORITY_LIST, Endpoint.SUMMARY}),
     "language": frozenset(),
     "logout": frozenset(),
 }
@@ -667,6 +673,7 @@ def address_page(call: Call) -> Response:
         open_id=open_id,
         decisions=DECISIONS,
         decision_reasons=DECISION_REASONS,
+        exports=casefile.exports_of(call.service.store, address),
         done=call.request.query_params.get("done"),
         error=call.request.query_params.get("error"),
     )
@@ -721,7 +728,28 @@ def _portfolio(call: Call, owners: list[str]) -> dict[str, int]:
     return {str(k): int(v) for k, v in current.groupby("owner_id")["address_id"].nunique().items()}
 
 
-def dossier_page(call: Call, status: int = 200, error: str | None = None) -> Response:
+#: the model's reasons a dossier and its case file show (strongest first)
+DOSSIER_REASONS = 5
+
+
+def _model_reasons(call: Call, address: str) -> list[Any]:
+    """The strongest reasons of the model for an address (none while paused or unknown)."""
+    try:
+        explained = endpoints.explain(
+            call.service, ExplainRequest(address_id=address, language=call.language)
+        )
+    except (endpoints.RequestError, ValidationError):
+        return []
+    ordered = sorted(explained.contributions, key=lambda c: -abs(c.contribution_log_odds))
+    return ordered[:DOSSIER_REASONS]
+
+
+def dossier_page(
+    call: Call,
+    status: int = 200,
+    error: str | None = None,
+    casefile_error: str | None = None,
+) -> Response:
     """``GET /dossier/{id}``: what is known about one address, under pseudonyms; audited."""
     address = call.request.path_params["address_id"]
     call.address_ids = [address]
@@ -740,6 +768,10 @@ def dossier_page(call: Call, status: int = 200, error: str | None = None) -> Res
         status=status,
         dossier=dossier,
         address_id=address,
+        reasons=_model_reasons(call, address),
+        exports=casefile.exports_of(call.service.store, address),
+        casefile_error=casefile_error,
+        form=call.form,
         water=water,
         water_spec=charts.water(water, (text(lang, "year"), "m³")) if water else None,
         per_person=f"{WATER_M3_PER_PERSON_YEAR:g}",
@@ -752,6 +784,64 @@ def dossier_page(call: Call, status: int = 200, error: str | None = None) -> Res
         done=call.request.query_params.get("done"),
         error=error,
         run_id=call.service.run.run_id,
+    )
+
+
+def case_file(call: Call) -> Response:
+    """``POST /dossier/{id}/casefile``: the dossier as a PDF case file; stored and audited.
+
+    Refused (422, the dossier with a plain sentence) without a purpose and a legal
+    basis. The PDF holds pseudonyms only: what the dossier page shows, with the
+    model's reasons.
+    """
+    address = call.request.path_params["address_id"]
+    call.address_ids = [address]
+    lang = call.language
+    try:
+        request = casefile.check_request(call.form, lang)
+    except casefile.CaseFileRefused as exc:
+        call.detail = "case file refused: no purpose or legal basis"
+        return dossier_page(call, 422, casefile_error=str(exc))
+    try:
+        dossier = endpoints.dossier(call.service, DossierRequest(address_id=address))
+    except (endpoints.RequestError, ValidationError):
+        return _refusal(call, 404, text(lang, "not_found", what=address))
+    created = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run_id = call.service.run.run_id
+    markdown = casefile.case_file_markdown(
+        dossier,
+        request=request,
+        reasons=_model_reasons(call, address),
+        water=_water_rows(dossier, lang),
+        portfolio=_portfolio(call, sorted({o.owner_id for o in dossier.ownership})),
+        principal=call.principal,
+        run_id=run_id,
+        model_version=call.service.model_version,
+        created=created,
+        language=lang,
+    )
+    pdf = casefile.case_file_pdf(markdown, text(lang, "casefile_title", address=address), created)
+    stored = casefile.record_export(
+        call.service.store,
+        address_id=address,
+        principal=call.principal,
+        request=request,
+        run_id=run_id,
+        model_version=call.service.model_version,
+        pdf=pdf,
+        created=created,
+    )
+    call.detail = (
+        f"case file {stored.export_id} exported (sha256 {stored.pdf_sha256}); "
+        f"legal basis: {request.legal_basis}"
+    )[:480]
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Disposition": f'attachment; filename="casusdossier-{address}.pdf"',
+        },
     )
 
 
@@ -799,6 +889,53 @@ def _demote_headings(html: str, by: int = 2) -> str:
     return html
 
 
+#: the files of a documentation pack the model page offers (name -> media type)
+DOCS_FILES: dict[str, str] = {
+    "documentation.pdf": "application/pdf",
+    "algoritmeregister.json": "application/json",
+    "technical_file.md": "text/markdown; charset=utf-8",
+    "instructions_for_use.md": "text/markdown; charset=utf-8",
+    "monitoring_plan.md": "text/markdown; charset=utf-8",
+    "assessment_inputs.md": "text/markdown; charset=utf-8",
+    "register_todo.json": "application/json",
+    "manifest.json": "application/json",
+}
+
+
+def _docs_pack(call: Call) -> str | None:
+    """Where the served version's latest documentation pack is (``runs:/<run>/docs``)."""
+    info = call.service.facts.info
+    try:
+        return pack_location(info.name, info.version, client_for(call.service.settings))
+    except Exception:  # the registry cannot be read: the page says there is no pack
+        log.exception("cannot read the documentation pack's location of %s", info.version)
+        return None
+
+
+def model_docs(call: Call) -> Response:
+    """``GET /model/docs/{name}``: one file of the served version's documentation pack."""
+    name = call.request.path_params["name"]
+    location = _docs_pack(call)
+    if name not in DOCS_FILES or location is None or not location.startswith("runs:/"):
+        return _refusal(call, 404, text(call.language, "not_found", what=name))
+    run_id, folder = location.removeprefix("runs:/").split("/", 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = download_run_artifact(
+                run_id, f"{folder}/{name}", Path(tmp), call.service.settings
+            )
+        except Exception:
+            log.exception("cannot read %s of the documentation pack %s", name, location)
+            return _refusal(call, 404, text(call.language, "not_found", what=name))
+        data = path.read_bytes()
+    call.detail = f"documentation pack file {name} of {location}"
+    return Response(
+        data,
+        media_type=DOCS_FILES[name],
+        headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 def model_page(call: Call) -> Response:
     """``GET /model``: model card, honest metrics, fairness, drift and the pause state."""
     info = endpoints.model_info(call.service)
@@ -818,6 +955,74 @@ def model_page(call: Call) -> Response:
         drift=drift,
         drift_spec=charts.drift(drift_features, "PSI") if drift_features else None,
         language_name=TEXTS[lang]["lang_name"],
+        docs_location=_docs_pack(call),
+        docs_files=list(DOCS_FILES),
+    )
+
+
+#: the runs the areas page follows over time
+AREA_TREND_RUNS = 12
+
+
+def areas_page(call: Call) -> Response:
+    """``GET /areas``: the neighbourhood map of a run, trends per district, score distribution.
+
+    Aggregated only (no address ids are shown or audited); counts below
+    :data:`~.areas.SUPPRESS_BELOW` are suppressed on the map and in its table.
+    """
+    run = _run_for(call)
+    if run is None:
+        return _refusal(call, 404, text(call.language, "not_found", what="run"))
+    lang = call.language
+    fewer = text(lang, "fewer_than", n=areas.SUPPRESS_BELOW)
+    counts = areas.listed_counts(call.service.store, run)
+    area_map = areas.neighbourhood_map(
+        getattr(call.service.tables, "areas", None), counts, fewer, call.service.tables.addresses
+    )
+    map_spec = None
+    if area_map.projection is not None:
+        features = [
+            {
+                "type": "Feature",
+                "geometry": a.geometry,
+                "properties": {"code": a.code, "name": a.name, "band": a.band, "shown": a.shown},
+            }
+            for a in area_map.neighbourhoods
+        ]
+        map_spec = charts.area_map(
+            features, area_map.projection, areas.bands(fewer), text(lang, "listed_addresses")
+        )
+    runs = list_runs(call.service.store, model_name=run.model_name, limit=AREA_TREND_RUNS)
+    if run.run_id not in {r.run_id for r in runs}:
+        runs = [run, *runs[:-1]]
+    names = areas.area_names(getattr(call.service.tables, "areas", None))
+    trends = [
+        {"as_of": d, "district": names.get(code, code), "count": n}
+        for d, _, code, n in areas.district_trends(call.service.store, runs)
+    ]
+    distribution = [
+        {"as_of": d, "band": b, "count": n}
+        for d, _, b, n in areas.score_distribution(call.service.store, runs)
+    ]
+    call.detail = f"areas of run {run.run_id}"
+    return _render(
+        call,
+        "areas.html",
+        run=run,
+        runs=runs,
+        threshold=areas.SUPPRESS_BELOW,
+        area_map=area_map,
+        map_spec=map_spec,
+        trends=trends,
+        trends_spec=charts.district_trends(
+            trends, (text(lang, "run_date"), text(lang, "listed_addresses"), text(lang, "district"))
+        ),
+        distribution=distribution,
+        distribution_spec=charts.score_distribution(
+            distribution,
+            (text(lang, "chance_from"), text(lang, "dwellings"), text(lang, "run_date")),
+        ),
+        band_width=areas.SCORE_BAND_PCT,
     )
 
 
@@ -862,7 +1067,14 @@ def create_app(provider: StateProvider) -> Starlette:
                 page("feedback", record_outcome),
                 methods=["POST"],
             ),
+            Route(
+                "/dossier/{address_id}/casefile",
+                page("casefile", case_file),
+                methods=["POST"],
+            ),
             Route("/model", page("model", model_page), methods=["GET"]),
+            Route("/areas", page("areas", areas_page), methods=["GET"]),
+            Route("/model/docs/{name}", page("model", model_docs), methods=["GET"]),
             Route("/language", page("language", switch_language), methods=["POST"]),
             Route("/logout", page("logout", logout), methods=["POST"]),
             Route("/login", login(provider), methods=["GET", "POST"]),

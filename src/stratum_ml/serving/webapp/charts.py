@@ -213,3 +213,86 @@ def drift(features: Sequence[tuple[str, float]], axis: str) -> dict[str, Any]:
         }
     )
     return spec
+
+
+#: the map's band colours, light to dark; the suppressed band is grey (not a number)
+MAP_COLOURS = ("#f2f2f2", "#bdbdbd", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
+
+
+def area_map(
+    features: Sequence[dict[str, Any]],
+    projection: dict[str, Any],
+    bands: Sequence[str],
+    legend: str,
+) -> dict[str, Any]:
+    """Neighbourhood shapes (GeoJSON Features, ``properties.band``) coloured by band.
+
+    ``projection`` is a Vega projection: ``identity`` with ``reflectY`` draws RD New
+    coordinates as they are; the shapes are fitted to the chart.
+    """
+    spec = _base("map of listed addresses per neighbourhood")
+    spec.update(
+        {
+            "height": 520,
+            "data": {
+                "values": {"type": "FeatureCollection", "features": list(features)},
+                "format": {"type": "json", "property": "features"},
+            },
+            "projection": projection,
+            "mark": {"type": "geoshape", "stroke": "#ffffff", "strokeWidth": 0.8},
+            "encoding": {
+                "color": {
+                    "field": "properties.band",
+                    "type": "ordinal",
+                    "title": legend,
+                    "scale": {"domain": list(bands), "range": list(MAP_COLOURS)},
+                },
+            },
+        }
+    )
+    return spec
+
+
+def district_trends(points: Sequence[dict[str, Any]], axis: tuple[str, str, str]) -> dict[str, Any]:
+    """Listed addresses per district (``district``) per run (``as_of``), one line each."""
+    x, y, colour = axis
+    spec = _base("listed addresses per district over runs")
+    spec.update(
+        {
+            "height": 260,
+            "data": {"values": list(points)},
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "as_of", "type": "ordinal", "title": x},
+                "y": {"field": "count", "type": "quantitative", "title": y},
+                "color": {"field": "district", "type": "nominal", "title": colour},
+            },
+        }
+    )
+    return spec
+
+
+def score_distribution(
+    points: Sequence[dict[str, Any]], axis: tuple[str, str, str]
+) -> dict[str, Any]:
+    """Dwellings per chance band (``band``, % lower bound) per run (``as_of``)."""
+    x, y, colour = axis
+    spec = _base("distribution of the chance over runs")
+    spec.update(
+        {
+            "height": 260,
+            "data": {"values": list(points)},
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "band", "type": "quantitative", "title": x},
+                "y": {
+                    "field": "count",
+                    "type": "quantitative",
+                    "title": y,
+                    "scale": {"type": "symlog"},
+                },
+                "color": {"field": "as_of", "type": "ordinal", "title": colour},
+            },
+        }
+    )
+    return spec

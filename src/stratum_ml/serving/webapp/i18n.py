@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
+from stratum_ml.model.violation_type import VIOLATION_TYPE_LABELS
+
 Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
 
@@ -20,6 +22,63 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "skip": "Naar de inhoud",
         "nav_list": "Werklijst",
         "nav_model": "Model",
+        "nav_areas": "Gebieden",
+        "casefile": "Casusdossier (PDF)",
+        "casefile_intro": "Maak van dit dossier een casusdossier voor het RIEC: alleen "
+        "pseudoniemen, de redenen en het bewijs op deze pagina. Vul het doel en de rechtsgrond "
+        "in; de export wordt in het auditlog en bij het adres vastgelegd.",
+        "casefile_purpose": "Doel",
+        "casefile_legal_basis": "Rechtsgrond",
+        "casefile_purpose_hint": "Bijvoorbeeld: voorbereiding casusoverleg RIEC over "
+        "mogelijke uitbuiting (geen persoonsgegevens).",
+        "casefile_basis_hint": "Bijvoorbeeld: art. 4 Convenant RIEC, art. 20 Wet BRP.",
+        "casefile_submit": "Casusdossier maken (PDF)",
+        "casefile_needs_purpose": "Vul het doel (minstens 10 tekens) en de rechtsgrond "
+        "(minstens 5 tekens) in; zonder die twee wordt geen casusdossier gemaakt.",
+        "casefile_too_long": "Het doel mag hoogstens {purpose} en de rechtsgrond hoogstens "
+        "{basis} tekens lang zijn.",
+        "casefile_title": "Casusdossier adres {address}",
+        "casefile_made": "Gemaakt",
+        "casefile_source": "Bron",
+        "casefile_source_text": "dossier op peildatum {date}, run {run}, modelversie {version}",
+        "casefile_pseudonyms": "Dit casusdossier bevat alleen pseudoniemen van personen, "
+        "families en eigenaren; herleiden kan alleen via de bronhouder.",
+        "casefile_exports": "Gemaakte casusdossiers",
+        "casefile_export_line": "{when}: {who} ({role}); doel: {purpose}; rechtsgrond: "
+        "{basis}; sha256 {sha}",
+        "model_reasons": "Redenen van het model",
+        "pp": "procentpunt",
+        "docs_pack": "Documentatiepakket",
+        "docs_pack_at": "Het documentatiepakket van deze versie (registertekst voor het "
+        "Algoritmeregister, technisch dossier, gebruiksinstructies, monitoringplan, invoer "
+        "voor IAMA en DPIA) staat in {uri}:",
+        "docs_pack_none": "Voor versie {version} is nog geen documentatiepakket geschreven "
+        "(`stratum docs --model champion --out publish/`).",
+        "areas_title": "Gebieden",
+        "areas_intro": "Adressen op de werklijst van run {run} ({date}) per buurt. Aantallen "
+        "van 1 tot en met {m} worden niet getoond maar als \u201cminder dan {n}\u201d.",
+        "fewer_than": "minder dan {n}",
+        "listed_addresses": "Adressen op de lijst",
+        "areas_missing": "Er is geen kaart: de bronnen hebben geen tabel areas met de grenzen "
+        "van wijken en buurten (zie de README, \u201cStreet names and areas\u201d).",
+        "areas_no_neighbourhoods": "Er is geen kaart: de tabel areas heeft geen buurten.",
+        "areas_mixed_crs": "Er is geen kaart: de buurtgrenzen staan niet in \u00e9\u00e9n "
+        "co\u00f6rdinatenstelsel (RD New of WGS84).",
+        "areas_unmapped": "{n} adressen op de lijst liggen in een buurt zonder grens.",
+        "map_caption": "Kaart van de adressen op de lijst per buurt; de tabel geeft dezelfde "
+        "aantallen.",
+        "map_table": "Per buurt (tabel)",
+        "trends_title": "Per wijk over de runs",
+        "trends_caption": "Adressen op de lijst per wijk per run; de tabel geeft dezelfde "
+        "aantallen.",
+        "distribution_title": "Verdeling van de kans over de runs",
+        "distribution_caption": "Aantal woningen per kansklasse van {w} procentpunt per run "
+        "(verticale as logaritmisch); de tabel geeft dezelfde aantallen.",
+        "chance_from": "Kans vanaf (%)",
+        "dwellings": "Woningen",
+        "run_date": "Peildatum van de run",
+        "unknown": "onbekend",
+        "table": "Tabel",
         "nav_dossier": "Dossier openen",
         "logout": "Uitloggen",
         "signed_in_as": "Ingelogd als",
@@ -76,7 +135,10 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "huisnummer.",
         "no_area_names": "Namen van wijken en buurten ontbreken in de bronnen: de CBS-codes "
         "staan er.",
-        "no_violation_model": "Er is geen model voor het soort overtreding: de kolom blijft leeg.",
+        "no_violation_model": (
+            "Deze run kent geen vermoedelijk soort overtreding (het model heeft er geen, of "
+            "de run is opgeslagen voordat het werd bewaard): de kolom toont —."
+        ),
         "state_new": "nieuw",
         "state_rank_change": "rang gewijzigd (was {previous})",
         "state_unchanged": "ongewijzigd",
@@ -166,6 +228,63 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "skip": "Skip to content",
         "nav_list": "Work list",
         "nav_model": "Model",
+        "nav_areas": "Areas",
+        "casefile": "Case file (PDF)",
+        "casefile_intro": "Export this dossier as a case file for the RIEC: pseudonyms "
+        "only, the reasons and the evidence on this page. Enter the purpose and the legal "
+        "basis; the export is recorded in the audit log and on the address.",
+        "casefile_purpose": "Purpose",
+        "casefile_legal_basis": "Legal basis",
+        "casefile_purpose_hint": "For example: preparing the RIEC case meeting on possible "
+        "exploitation (no personal data).",
+        "casefile_basis_hint": "For example: art. 4 RIEC covenant, art. 20 Wet BRP.",
+        "casefile_submit": "Make the case file (PDF)",
+        "casefile_needs_purpose": "Enter the purpose (at least 10 characters) and the legal "
+        "basis (at least 5 characters); without both no case file is made.",
+        "casefile_too_long": "The purpose may be at most {purpose} and the legal basis at "
+        "most {basis} characters long.",
+        "casefile_title": "Case file address {address}",
+        "casefile_made": "Made",
+        "casefile_source": "Source",
+        "casefile_source_text": "dossier as of {date}, run {run}, model version {version}",
+        "casefile_pseudonyms": "This case file holds pseudonyms of persons, families and "
+        "owners only; only the source holder can trace them back.",
+        "casefile_exports": "Case files made",
+        "casefile_export_line": "{when}: {who} ({role}); purpose: {purpose}; legal basis: "
+        "{basis}; sha256 {sha}",
+        "model_reasons": "The model's reasons",
+        "pp": "percentage points",
+        "docs_pack": "Documentation pack",
+        "docs_pack_at": "This version's documentation pack (the Algoritmeregister entry, "
+        "technical file, instructions for use, monitoring plan, inputs for the IAMA and the "
+        "DPIA) is at {uri}:",
+        "docs_pack_none": "No documentation pack has been written for version {version} yet "
+        "(`stratum docs --model champion --out publish/`).",
+        "areas_title": "Areas",
+        "areas_intro": "Addresses on the work list of run {run} ({date}) per neighbourhood. "
+        "Counts from 1 to {m} are not shown but as \u201cfewer than {n}\u201d.",
+        "fewer_than": "fewer than {n}",
+        "listed_addresses": "Listed addresses",
+        "areas_missing": "There is no map: the sources have no areas table with the "
+        "boundaries of districts and neighbourhoods (see the README, \u201cStreet names and "
+        "areas\u201d).",
+        "areas_no_neighbourhoods": "There is no map: the areas table has no neighbourhoods.",
+        "areas_mixed_crs": "There is no map: the neighbourhood boundaries are not in one "
+        "coordinate system (RD New or WGS84).",
+        "areas_unmapped": "{n} listed addresses lie in a neighbourhood without a boundary.",
+        "map_caption": "Map of the listed addresses per neighbourhood; the table gives the "
+        "same counts.",
+        "map_table": "Per neighbourhood (table)",
+        "trends_title": "Per district over runs",
+        "trends_caption": "Listed addresses per district per run; the table gives the same counts.",
+        "distribution_title": "Distribution of the chance over runs",
+        "distribution_caption": "Dwellings per chance band of {w} percentage points per run "
+        "(vertical axis logarithmic); the table gives the same counts.",
+        "chance_from": "Chance from (%)",
+        "dwellings": "Dwellings",
+        "run_date": "Run date",
+        "unknown": "unknown",
+        "table": "Table",
         "nav_dossier": "Open a dossier",
         "logout": "Log out",
         "signed_in_as": "Signed in as",
@@ -222,7 +341,10 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "and house number.",
         "no_area_names": "District and neighbourhood names are missing from the sources: the "
         "CBS codes are shown.",
-        "no_violation_model": "There is no model of the violation type: the column stays empty.",
+        "no_violation_model": (
+            "This run has no likely violation type (the model has none, or the run was "
+            "stored before it was kept): the column shows —."
+        ),
         "state_new": "new",
         "state_rank_change": "rank changed (was {previous})",
         "state_unchanged": "unchanged",
@@ -419,7 +541,10 @@ def label(language: Language, value: object) -> str:
     """A category value in words; the value itself when it has no words."""
     if value is None:
         return ""
-    return _LABELS[language].get(str(value), str(value))
+    words = _LABELS[language].get(str(value))
+    if words is None:  # the likely violation type's groups
+        words = VIOLATION_TYPE_LABELS[language].get(str(value), str(value))
+    return words
 
 
 def chance(language: Language, probability: float | None) -> str:

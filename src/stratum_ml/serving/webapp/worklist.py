@@ -4,8 +4,9 @@
 the fallback ranking while the model is paused) and adds what a person reads:
 the address (street and house number when the sources have street names, the
 postcode always), district and neighbourhood names (from the optional ``areas``
-table; the CBS codes otherwise), the likely violation type with its share (when
-the model has one), the latest decision and the latest visit. For the served run,
+table; the CBS codes otherwise), the likely violation type with its share (as
+the run stored it; runs stored before it was kept have none), the latest decision
+and the latest visit. For the served run,
 addresses visited within the cool-off are left off, as in the API's
 ``priority_list``. :func:`filter_rows` and :func:`sort_rows` apply the page's
 filters and order; :func:`csv_text` writes what is selected, with no person data
@@ -37,7 +38,7 @@ from stratum_ml.serving.work_list import (
 
 SortKey = Literal["rank", "chance", "postcode", "district"]
 SORT_KEYS: tuple[SortKey, ...] = ("rank", "chance", "postcode", "district")
-PAGE_SIZES = (25, 50, 100)
+PAGE_SIZES = (25, 50, 100, 250)
 #: the first characters a spreadsheet treats as the start of a formula
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -99,33 +100,24 @@ def _area_names(state: ServiceState) -> dict[str, str]:
     return {str(c): str(n) for c, n in zip(areas["code"], areas["name"], strict=True)}
 
 
-def _violation_types(
-    state: ServiceState, run: RunSummary, ids: Sequence[str]
-) -> dict[str, tuple[str, float | None]]:
-    """Address -> (likely violation type, its share), for the served run when the model has one."""
-    if run.run_id != state.run.run_id or not ids:
+def _violation_types(table: pd.DataFrame) -> dict[str, tuple[str, float | None]]:
+    """Address -> (likely violation type, its share), as the run stored them.
+
+    Runs stored before the type was kept, and runs of a model without a violation
+    type model, have none: the list shows "—" and offers no filter on it.
+    """
+    if "violation_type" not in table.columns:
         return {}
-    table = state.scorer.table
-    if "violation_type" in table.columns:
-        kept = table.loc[table.index.intersection(list(ids))]
-        shares = (
-            kept["violation_type_share"]
-            if "violation_type_share" in kept.columns
-            else pd.Series(math.nan, index=kept.index)
-        )
-        return {
-            str(a): (str(v), None if pd.isna(s) else float(s))
-            for a, v, s in zip(kept.index, kept["violation_type"], shares, strict=True)
-            if isinstance(v, str) and v
-        }
-    scored, _ = state.scorer.score(list(ids))
-    out: dict[str, tuple[str, float | None]] = {}
-    for s in scored:
-        kind = getattr(s, "violation_type", None)
-        if kind:
-            share = getattr(s, "violation_type_share", None)
-            out[s.address_id] = (str(kind), None if share is None else float(share))
-    return out
+    shares = (
+        table["violation_type_share"]
+        if "violation_type_share" in table.columns
+        else pd.Series(math.nan, index=table.index)
+    )
+    return {
+        str(a): (str(v), None if s is None or pd.isna(s) else float(s))
+        for a, v, s in zip(table["address_id"], table["violation_type"], shares, strict=True)
+        if isinstance(v, str) and v
+    }
 
 
 def _address_facts(state: ServiceState, ids: Sequence[str]) -> pd.DataFrame:
@@ -162,7 +154,7 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
         str(k): {str(c): x for c, x in v.items()} for k, v in facts.to_dict("index").items()
     }
     names = _area_names(state)
-    kinds = {} if paused_state else _violation_types(state, run, ids)
+    kinds = {} if paused_state else _violation_types(table)
     decided = latest_decisions(state.store, ids)
     has_streets = "street_name" in facts.columns
     rows: list[Row] = []
