@@ -55,6 +55,9 @@ from stratum_ml.serving.api_models import (
 from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import PERMISSIONS, AuthError, Endpoint, Principal
 from stratum_ml.serving.gate import StateProvider
+from stratum_ml.serving.gate.authentication import KEY_LOCKED, KEY_NOW_LOCKED
+from stratum_ml.serving.gate.limits import RateLimiter
+from stratum_ml.serving.key_lockout import LockoutPolicy, is_locked, record_wrong_secret
 from stratum_ml.serving.outcomes import read_outcomes
 from stratum_ml.serving.webapp import areas, casefile, charts
 from stratum_ml.serving.webapp.i18n import (
@@ -369,8 +372,43 @@ def _login_page(
     return response
 
 
+def check_login_key(
+    service: ServiceState, key: object, client: str, limiter: RateLimiter
+) -> tuple[Principal | None, str | None, str | None]:
+    """The login's key check under the API gate's rules: the principal, or the key id and why not.
+
+    A wrong key costs a token of the client address's bad-key bucket (the same rate as
+    the API's); a wrong secret counts towards locking its key id, and a locked key id is
+    refused even with the right secret (:mod:`stratum_ml.serving.key_lockout`).
+    """
+    serving = service.serving
+    try:
+        principal = service.keys.authenticate(
+            {"Authorization": f"Bearer {key if isinstance(key, str) else ''}".strip()}
+        )
+    except AuthError as exc:
+        limiter.take("bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst)
+        detail = exc.detail
+        if exc.key_id is not None and exc.wrong_secret:
+            policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
+            if is_locked(service.store, exc.key_id):
+                detail = KEY_LOCKED
+            elif record_wrong_secret(service.store, exc.key_id, policy):
+                log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
+                detail = KEY_NOW_LOCKED
+        return None, exc.key_id, detail
+    if is_locked(service.store, principal.key_id):
+        return None, principal.key_id, KEY_LOCKED
+    return principal, principal.key_id, None
+
+
 def login(provider: StateProvider) -> Callable[[Request], Awaitable[Response]]:
-    """``GET /login``: the form; ``POST /login``: check the key, start a session."""
+    """``GET /login``: the form; ``POST /login``: check the key, start a session.
+
+    A login is held to the API gate's rules: too many bad keys from one client address
+    answer 429 with ``Retry-After``, and wrong secrets lock a key id like API calls do.
+    """
+    limiter = RateLimiter()
 
     async def endpoint(request: Request) -> Response:
         service = provider()
@@ -380,6 +418,7 @@ def login(provider: StateProvider) -> Callable[[Request], Awaitable[Response]]:
         if request.method == "GET":
             return _login_page(request, language)
         form = await request.form()
+        client = request.client.host if request.client is not None else "unknown"
         sent, expected = form.get("csrf"), request.cookies.get(LOGIN_CSRF_COOKIE)
         key = form.get("key")
         principal: Principal | None = None
@@ -387,16 +426,25 @@ def login(provider: StateProvider) -> Callable[[Request], Awaitable[Response]]:
         if not (isinstance(sent, str) and expected and secrets.compare_digest(sent, expected)):
             status, detail = 403, "login form without a valid CSRF token"
             response = _login_page(request, language, 403, text(language, "csrf_refused"))
+        elif wait := limiter.peek(
+            "bad key",
+            client,
+            service.serving.bad_keys_per_minute / 60.0,
+            service.serving.bad_keys_burst,
+        ):
+            status, detail = 429, "too many logins with bad API keys from this address"
+            response = _login_page(
+                request, language, 429, text(language, "login_failed", why=detail)
+            )
+            response.headers["Retry-After"] = str(wait)
         else:
-            try:
-                principal = service.keys.authenticate(
-                    {"Authorization": f"Bearer {key if isinstance(key, str) else ''}".strip()}
-                )
-            except AuthError as exc:
-                key_id = exc.key_id
-                status, detail = 401, exc.detail
+            principal, key_id, why = await anyio.to_thread.run_sync(
+                check_login_key, service, key, client, limiter
+            )
+            if principal is None:
+                status, detail = 401, why or "invalid API key"
                 response = _login_page(
-                    request, language, 401, text(language, "login_failed", why=exc.detail)
+                    request, language, 401, text(language, "login_failed", why=detail)
                 )
             else:
                 sessions = SessionStore(service.store, dt.timedelta(minutes=idle_minutes()))
