@@ -51,7 +51,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 _PID = re.compile(r"\.pid(\d+)\.[^.]+\.tmp$")
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (another user's process counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -87,7 +88,7 @@ def remove_stale_temp_files(
                 continue
             owner = _PID.search(path.name)
             if owner is not None:
-                if _process_alive(int(owner.group(1))):
+                if process_alive(int(owner.group(1))):
                     continue
             elif now - path.stat().st_mtime < unowned_after_s:
                 continue

@@ -13,6 +13,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from stratum_ml.config import Settings, get_settings, secure_home
+from stratum_ml.io import process_alive
 
 __all__ = [
     "EXPERIMENT_NAME",
@@ -95,16 +96,6 @@ def owner_tags() -> dict[str, str]:
     return {TAG_OWNER_HOST: socket.gethostname(), TAG_OWNER_PID: str(os.getpid())}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def interrupted_runs_failed(settings: Settings | None = None) -> list[str]:
     """Mark FAILED every run still RUNNING whose process on this host is gone.
 
@@ -130,7 +121,7 @@ def interrupted_runs_failed(settings: Settings | None = None) -> list[str]:
     for run in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'"):
         tags = run.data.tags
         pid = tags.get(TAG_OWNER_PID, "")
-        if tags.get(TAG_OWNER_HOST) != host or not pid.isdigit() or _alive(int(pid)):
+        if tags.get(TAG_OWNER_HOST) != host or not pid.isdigit() or process_alive(int(pid)):
             continue
         client.set_terminated(run.info.run_id, "FAILED")
         client.set_tag(
