@@ -79,6 +79,8 @@ demo: $(STAMP)
 	$(BIN)/stratum docs --check $(DEMO)/docs
 	$(BIN)/stratum score --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --top 100 \
 		--out $(DEMO)/priority_list.csv
+	@# A stored run with a visit plan: 250 visits, 10% of them drawn by design (exploration).
+	$(BIN)/stratum run --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --capacity 250
 	@$(MAKE) --no-print-directory demo-keys
 	$(BIN)/stratum serve --sources $(DEMO)/sources --as-of $(DEMO_AS_OF) --port $(DEMO_PORT)
 
