@@ -9,6 +9,7 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import cast
 
+import pandas as pd
 import pytest
 
 from stratum_ml.serving import endpoints
@@ -22,7 +23,11 @@ A = "0479010000000001"
 
 
 def _state(store: Store) -> ServiceState:
-    return cast(ServiceState, SimpleNamespace(outcomes=OutcomeStore(store, [A])))
+    """The parts of a service state ``feedback`` reads: the outcome store and the
+    sources' visit history (visits begin 2020-01-02, so the dates below are real)."""
+    history = pd.DataFrame({"inspected_at": pd.to_datetime(["2020-01-02"])})
+    tables = SimpleNamespace(inspections=history)
+    return cast(ServiceState, SimpleNamespace(outcomes=OutcomeStore(store, [A]), tables=tables))
 
 
 def _request(**changes: object) -> FeedbackRequest:
