@@ -55,6 +55,10 @@ class TrainingOutcome:
     final_fit
         The same recipe refitted on every labelled visit (``training.refit``): what is
         registered and scores. ``None``: ``model`` itself is registered.
+    reference_population
+        Features of every address as of ``periods['reference_as_of']``, the extract
+        date of the training sources: the world the model is first used in, which
+        drift is measured against. ``None``: ``evaluation_data['population']``.
     """
 
     model: RiskModel
@@ -69,6 +73,7 @@ class TrainingOutcome:
     fingerprints: dict[str, str] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
     final_fit: FinalFit | None = None
+    reference_population: pd.DataFrame | None = None
 
     @property
     def registered_model(self) -> RiskModel:

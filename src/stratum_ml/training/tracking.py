@@ -18,8 +18,9 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
 ``evaluation/report.json``   the :class:`EvaluationReport` itself (``stratum evaluate``
                              and ``stratum promote`` read it)
 ``reference/``               ``drift_reference.json``: the population's per-feature
-                             bins and the model's raw scores on it, what drift is
-                             measured against (:func:`drift_reference`)
+                             bins as of the sources' extract date and the model's raw
+                             scores on it, what drift is measured against
+                             (:func:`drift_reference`)
 ``fairness/verdict.json``    the fairness gate's verdict and checks
 ``risk_model/``              the registered model in its own files (``booster.txt``,
                              ``model.json``): the final fit on every labelled visit
@@ -269,6 +270,9 @@ def metrics_of(report: EvaluationReport) -> dict[str, float]:
         metrics[f"honest_precision_at_{k}_ci_high"] = est.ci_high
         metrics[f"honest_precision_at_{k}_n_random"] = float(est.n)
         metrics[f"honest_precision_at_{k}_region_k"] = float(est.region_k)
+        # 1: the estimate is precision@k itself; 0: widened or too few visits, so the
+        # number beside it describes a wider region and precision@k is "not estimable"
+        metrics[f"honest_precision_estimable_at_{k}"] = float(est.estimable and not est.widened)
         metrics[f"naive_precision_at_{k}"] = at.naive.estimate
         if random is not None:
             metrics[f"baseline_random_precision_at_{k}"] = random.precision
@@ -325,16 +329,23 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
 
 
 def drift_reference(outcome: TrainingOutcome) -> DriftReference:
-    """The training reference drift is measured against: the population as the model saw it.
+    """The training reference drift is measured against: the world the model is first used in.
 
-    Built from ``evaluation_data["population"]`` (every approved feature whose table
-    was present, as of ``periods["population_as_of"]``) and the registered model's raw
-    scores on it; see :mod:`stratum_ml.model.reference`.
+    Built from ``outcome.reference_population`` (every approved feature whose table
+    was present, as of ``periods["reference_as_of"]``, the extract date of the
+    training sources) and the registered model's raw scores on it; see
+    :mod:`stratum_ml.model.reference`. An outcome without it (built before the
+    reference moved to the extract date) falls back to ``evaluation_data["population"]``
+    as of ``periods["population_as_of"]``.
     """
-    population = outcome.evaluation_data["population"]
+    if outcome.reference_population is not None and "reference_as_of" in outcome.periods:
+        population = outcome.reference_population
+        as_of = pd.Timestamp(outcome.periods["reference_as_of"]).date()
+    else:
+        population = outcome.evaluation_data["population"]
+        as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
     model = outcome.registered_model
     raw = model.raw_score(population[model.feature_names_in_])
-    as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
     return build_reference(population, raw, as_of=as_of, seed=outcome.config.seed)
 
 
