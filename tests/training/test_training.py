@@ -226,6 +226,11 @@ def test_the_fairness_frontier_is_measured_like_the_model(small_town: Municipali
     assert {"innocent_per_500_True", "innocent_per_500_False"} <= set(innocent)
     assert table.loc[1, innocent].notna().any()  # current practice counted too
     assert "fairness_frontier" in outcome.figures
+    # every point's model and report are kept for `promote --frontier-point N`
+    assert sorted(outcome.frontier_points) == sorted(points.index.astype(int))
+    for n, (point_model, point_report) in outcome.frontier_points.items():
+        assert point_report.headline.estimate == pytest.approx(points.loc[n, "precision"])
+        assert list(point_model.feature_names_in_) == list(outcome.model.feature_names_in_)
     assert any(
         n.startswith("innocent households per 500 visits") for n in outcome.fairness_verdict.notes
     )

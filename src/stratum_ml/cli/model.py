@@ -399,6 +399,22 @@ def promote(
             "(>= 30 characters); recorded on the version with your user name."
         ),
     ] = None,
+    frontier_point: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Promote point N of the fairness frontier of the version's training run "
+            "(the `point` column of tables/fairness_frontier.csv) instead of its model; "
+            "it is registered as a version of its own. Needs --reason.",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why this frontier point (>= 30 characters); recorded in the signed "
+            "decision with the point's estimated trade-off and your user name."
+        ),
+    ] = None,
 ) -> None:
     """Promote the challenger to champion if it is fair and not worse than the champion."""
     from stratum_ml.config import get_settings
@@ -412,6 +428,8 @@ def promote(
         settings=settings,
         tolerance=tolerance,
         accept_fairness_risk=accept_fairness_risk,
+        frontier_point=frontier_point,
+        frontier_reason=reason,
     )
     if result.promoted:
         out.print(f"[bold green]PROMOTED[/] {name} version {result.new_champion} is the champion.")

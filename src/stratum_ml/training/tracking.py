@@ -26,6 +26,9 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
                              ``model.json``): the final fit on every labelled visit
 ``evaluated_model/``         the split model the evaluation measured (only when a final
                              fit is registered); promotion compares on it
+``frontier/point_<N>/``      with the frontier on: each point's model (``risk_model/``),
+                             its report and drift reference; ``stratum promote
+                             --frontier-point N`` registers one
 ``final_fit.json``           rows, dates and rounds of the final fit (also as
                              ``final_fit.*`` params)
 ``model/``                   the MLflow pyfunc (signature, input example), registered
@@ -82,9 +85,11 @@ from stratum_ml.model.registry import (
     TAG_TRAINED_UNTIL,
     honest_precision_tag,
 )
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.model.store import client_for, configure_mlflow, owner_tags
 from stratum_ml.sources.tables import sources_fingerprint
 from stratum_ml.training.card import model_card_markdown, package_version
+from stratum_ml.training.frontier import frontier_point_artifact
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 from stratum_ml.training.violation_type import violation_type_metrics
@@ -328,13 +333,14 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
                 raise ValueError(f"{kind} name {name!r} is not a safe file name")
 
 
-def drift_reference(outcome: TrainingOutcome) -> DriftReference:
+def drift_reference(outcome: TrainingOutcome, model: RiskModel | None = None) -> DriftReference:
     """The training reference drift is measured against: the world the model is first used in.
 
     Built from ``outcome.reference_population`` (every approved feature whose table
     was present, as of ``periods["reference_as_of"]``, the extract date of the
     training sources) and the registered model's raw scores on it; see
-    :mod:`stratum_ml.model.reference`. An outcome without it (built before the
+    :mod:`stratum_ml.model.reference`. ``model`` (a frontier point's, say) scores
+    instead of the registered model. An outcome without it (built before the
     reference moved to the extract date) falls back to ``evaluation_data["population"]``
     as of ``periods["population_as_of"]``.
     """
@@ -344,7 +350,7 @@ def drift_reference(outcome: TrainingOutcome) -> DriftReference:
     else:
         population = outcome.evaluation_data["population"]
         as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
-    model = outcome.registered_model
+    model = model or outcome.registered_model
     raw = model.raw_score(population[model.feature_names_in_])
     return build_reference(population, raw, as_of=as_of, seed=outcome.config.seed)
 
@@ -386,6 +392,13 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
     if outcome.final_fit is not None:
         outcome.model.save(folder / EVALUATED_MODEL_ARTIFACT)
         write_text_atomic(folder / "final_fit.json", json_text(outcome.final_fit.to_dict()))
+    for point, (point_model, point_report) in sorted(outcome.frontier_points.items()):
+        where = folder / frontier_point_artifact(point)
+        point_model.save(where / RISK_MODEL_ARTIFACT)
+        write_text_atomic(where / "report.json", point_report.to_json())
+        write_text_atomic(
+            where / "drift_reference.json", drift_reference(outcome, point_model).to_json()
+        )
 
 
 def _params(outcome: TrainingOutcome, source_dir: str | Path | None) -> dict[str, Any]:

@@ -508,8 +508,9 @@ def _frontier(
     variant: _Variant,
     chosen: _Assessment,
     innocents: tuple[dict[str, float], dict[str, float]],
+    practice: dict[int, HonestEstimate],
     say: Say,
-) -> tuple[pd.DataFrame, Figure] | None:
+) -> tuple[pd.DataFrame, Figure, dict[int, tuple[RiskModel, EvaluationReport]]] | None:
     """The GridSearch frontier measured like the model, or None (not asked, or no attribute).
 
     The frontier is fitted on the training visits whose attribute is known (an
@@ -540,19 +541,45 @@ def _frontier(
         _frontier_row("model", None, np.nan, chosen, model_innocents, config),
         _frontier_row("current_practice", None, np.nan, None, practice_innocents, config),
     ]
+    models: dict[int, tuple[RiskModel, EvaluationReport]] = {}
     for pt in points:
+        assessment = _assess(pt.model, sets, config)
         rows.append(
             _frontier_row(
                 "frontier",
                 pt.point,
                 pt.multiplier,
-                _assess(pt.model, sets, config),
+                assessment,
                 _innocents(pt.model, sets, config),
                 config,
             )
         )
+        naive = naive_estimates(pt.model, sets.holdout, config.ks)
+        models[pt.point] = (pt.model, _point_report(config, assessment, naive, practice, pt.model))
     table = pd.DataFrame(rows)
-    return table, frontier_plot(table, k=config.headline_k, attribute=FRONTIER_ATTRIBUTE)
+    plot = frontier_plot(table, k=config.headline_k, attribute=FRONTIER_ATTRIBUTE)
+    return table, plot, models
+
+
+def _point_report(
+    config: RunConfig,
+    assessment: _Assessment,
+    naive: dict[int, NaiveEstimate],
+    practice: dict[int, HonestEstimate],
+    model: RiskModel,
+) -> EvaluationReport:
+    """A frontier point's own report: what promoting it is decided on."""
+    return EvaluationReport(
+        headline_k=config.headline_k,
+        precision=tuple(
+            PrecisionAtK(
+                k=k, honest=assessment.honest[k], naive=naive[k], current_practice=practice.get(k)
+            )
+            for k in config.ks
+        ),
+        fairness=assessment.verdict,
+        best_iteration=model.best_iteration_,
+    )
 
 
 # --------------------------------------------------------------------------- putting together
@@ -726,10 +753,13 @@ def train_model(
         "mitigation": config.mitigation,
     }
     final = _final_fit(sets, registered, config, say)
-    frontier = _frontier(tables, audit, sets, config, registered, chosen, innocents, say)
+    frontier = _frontier(tables, audit, sets, config, registered, chosen, innocents, practice, say)
     extra_tables, extra_figures = {}, {}
+    frontier_points: dict[int, tuple[RiskModel, EvaluationReport]] = {}
     if frontier is not None:
-        extra_tables["fairness_frontier"], extra_figures["fairness_frontier"] = frontier
+        extra_tables["fairness_frontier"], extra_figures["fairness_frontier"], frontier_points = (
+            frontier
+        )
     if final is not None:
         final.model.metadata_ = {
             **model.metadata_,
@@ -776,6 +806,7 @@ def train_model(
         row_counts={name: len(df) for name, df in tables.items()},
         final_fit=final,
         reference_population=sets.reference,
+        frontier_points=frontier_points,
     )
 
 
