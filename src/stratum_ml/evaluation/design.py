@@ -286,7 +286,7 @@ def _total(
         m = values.size
         if m == 0:
             return _Total(math.nan, math.nan)
-        total += size * float(values.mean())
+        total += size * float(values.sum()) / m  # exact for a census stratum (m == size)
         if m >= size:
             continue
         s2 = float(values.var(ddof=1)) if m > 1 else 0.0

@@ -41,6 +41,7 @@ from stratum_ml.model.registry import (
     registered_aliases,
 )
 from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.store import Store
 from stratum_ml.training.compare import (
     VersionComparison,
     evaluated_model,
@@ -163,6 +164,7 @@ def _honest_check(
     settings: Settings,
     tolerance: float,
     report: EvaluationReport,
+    store: Store | None = None,
 ) -> tuple[bool, str, VersionComparison | None, HonestEstimate | None]:
     """Challenger against champion, paired on the challenger's holdout visits.
 
@@ -183,6 +185,7 @@ def _honest_check(
             settings,
             ks=tuple(at.k for at in report.precision),
             decide_k=k,
+            store=store,
         )
     except ValueError as exc:  # the champion reads a feature the frames lack
         return (
@@ -205,6 +208,7 @@ def promote(
     accept_fairness_risk: str | None = None,
     frontier_point: int | None = None,
     frontier_reason: str | None = None,
+    store: Store | None = None,
 ) -> PromotionResult:
     """Move ``champion`` to a challenger if it is fair and not worse; otherwise refuse.
 
@@ -261,6 +265,11 @@ def promote(
         ``frontier_point_tradeoff``: the point's estimated precision and innocent
         households per group per 500 visits against the model and current practice,
         ``frontier_point_chosen_by``, ``frontier_point_chosen_at``).
+    store : Store, optional
+        The operational store. Where the run of the challenger's date has a visit
+        plan with visits (and both versions were scored on that date), check 3
+        decides on the design-based (Horvitz-Thompson) paired difference on the
+        plan's visits instead of the bootstrap; the reason says which.
 
     Returns
     -------
@@ -383,7 +392,7 @@ def promote(
         )
     else:
         ok, reason, paired, alone = _honest_check(
-            client, name, target, champion, run_id, settings, tolerance, report
+            client, name, target, champion, run_id, settings, tolerance, report, store
         )
         (passed if ok else failed).append(reason)
         result.comparison = paired
