@@ -147,7 +147,7 @@ def _check_design_based_comparison(
         shadow = shadow_ranks(store, run_id).sort_values("rank")
     finally:
         store.close()
-    assert len(shadow) == len(ranked) and set(shadow["model_version"]) == {"2"}
+    assert len(shadow) >= len(ranked) and set(shadow["model_version"]) == {"2"}
 
     code, out = run(["compare", "champion", "challenger", "--json"], home)
     assert code == 0, out
@@ -160,7 +160,8 @@ def _check_design_based_comparison(
         champion_true = float(truth_at(truth, ranked["address_id"][:k], AS_OF).mean())
         challenger_true = float(truth_at(truth, shadow.index[:k], AS_OF).mean())
         diff = rows[k]["difference"]
-        assert diff["low"] <= challenger_true - champion_true <= diff["high"], (k, diff)
+        true_diff = challenger_true - champion_true  # floats: 0.51 - 0.57 != -0.06 exactly
+        assert diff["low"] - 1e-9 <= true_diff <= diff["high"] + 1e-9, (k, true_diff, diff)
         assert rows[k]["champion"]["low"] <= champion_true <= rows[k]["champion"]["high"]
     code, out = run(["compare", "champion", "challenger"], home)
     assert code == 0 and "method: design-based (Horvitz-Thompson)" in " ".join(out.split())
@@ -168,4 +169,5 @@ def _check_design_based_comparison(
     code, out = run(["promote"], home)
     said = " ".join(out.split())
     assert code in (0, 1), out
-    assert "design-based (Horvitz-Thompson) on the visits of a visit plan] on the 497" in said
+    assert "(method: design-based (Horvitz-Thompson)" in said, said
+    assert f"497 visits of the plan of run {run_id}" in said, said

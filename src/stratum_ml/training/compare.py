@@ -376,7 +376,7 @@ def paired_verdict(result: VersionComparison, tolerance: float = 0.0) -> tuple[b
         diff = design.decision
         assert diff is not None  # estimable
         on = (
-            f"[{DESIGN_METHOD}] on the {design.n_visits} visits of the plan of run "
+            f"(method: {DESIGN_METHOD}) on the {design.n_visits} visits of the plan of run "
             f"{design.plan_run_id} ({design.as_of}), both versions' rankings of that date "
             f"(challenger v{result.challenger.version}, champion v{result.champion.version})"
         )
@@ -398,7 +398,7 @@ def paired_verdict(result: VersionComparison, tolerance: float = 0.0) -> tuple[b
     c = result.comparison
     d = c.decision
     on = (
-        f"[{BOOTSTRAP_METHOD}] "
+        f"(method: {BOOTSTRAP_METHOD}) "
         f"on {c.n_visits} random-sample visits of version {result.challenger.version}'s "
         f"holdout from {result.visits_from} (challenger v{result.challenger.version}, champion "
         f"v{result.champion.version}: {result.champion.model})"
