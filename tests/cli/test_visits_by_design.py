@@ -47,6 +47,11 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
     assert code == 0, out
     code, out = run(["promote"], home)
     assert code == 0 and "PROMOTED" in out, out
+    # a challenger (another seed), shadow-scored on the run below
+    challenger_config = tmp_path / "challenger.yaml"
+    challenger_config.write_text("evaluate_mitigations: false\nseed: 1\n", "utf-8")
+    code, out = run(["train", "--sources", str(src), "--config", str(challenger_config)], home)
+    assert code == 0, out
 
     # run with a plan: capacity 500, the run config's exploration share (0.10)
     code, out = run(
@@ -117,3 +122,52 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
         float(labels[:100].mean())
     )  # inside the top picks: counted, not estimated
     assert rows[500]["high"] - rows[500]["low"] < 0.25  # informative, not [0, 1]
+
+    _check_design_based_comparison(home, run_id, ranked, truth)
+
+
+def _check_design_based_comparison(
+    home: Path, run_id: str, ranked: pd.DataFrame, truth: pd.DataFrame
+) -> None:
+    """``compare`` and ``promote`` pair both rankings on the plan's visits (Horvitz-Thompson).
+
+    The challenger was shadow-scored on the run; the paired difference's interval
+    holds the true difference of the two lists' precision on the run's date.
+    """
+    from stratum_ml.config import Settings
+    from stratum_ml.runs.read import shadow_ranks
+    from stratum_ml.store import open_store
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STRATUM_HOME", str(home))
+        mp.setenv("STRATUM_DATABASE_URL", "")
+        settings = Settings()
+    store = open_store(settings.store_url, legacy_home=settings.home)
+    try:
+        shadow = shadow_ranks(store, run_id).sort_values("rank")
+    finally:
+        store.close()
+    assert len(shadow) >= len(ranked) and set(shadow["model_version"]) == {"2"}
+
+    code, out = run(["compare", "champion", "challenger", "--json"], home)
+    assert code == 0, out
+    result = json.loads(out)
+    assert result["method"].startswith("design-based (Horvitz-Thompson)"), result["method"]
+    assert result["design"]["plan_run_id"] == run_id and result["design"]["n_visits"] == 497
+    rows = {r["k"]: r for r in result["design"]["rows"]}
+    assert {100, 500} <= set(rows)
+    for k in (100, 500):
+        champion_true = float(truth_at(truth, ranked["address_id"][:k], AS_OF).mean())
+        challenger_true = float(truth_at(truth, shadow.index[:k], AS_OF).mean())
+        diff = rows[k]["difference"]
+        true_diff = challenger_true - champion_true  # floats: 0.51 - 0.57 != -0.06 exactly
+        assert diff["low"] - 1e-9 <= true_diff <= diff["high"] + 1e-9, (k, true_diff, diff)
+        assert rows[k]["champion"]["low"] <= champion_true <= rows[k]["champion"]["high"]
+    code, out = run(["compare", "champion", "challenger"], home)
+    assert code == 0 and "method: design-based (Horvitz-Thompson)" in " ".join(out.split())
+
+    code, out = run(["promote"], home)
+    said = " ".join(out.split())
+    assert code in (0, 1), out
+    assert "(method: design-based (Horvitz-Thompson)" in said, said
+    assert f"497 visits of the plan of run {run_id}" in said, said

@@ -15,6 +15,7 @@ from stratum_ml.evaluation.design import (
     group_fpr,
     ht_total,
     precision_at_k,
+    precision_difference_at_k,
     prevalence,
     recall_at_k,
 )
@@ -206,3 +207,52 @@ def test_intervals_cover_the_truth_over_repeated_designs() -> None:
     assert estimable["precision@300"] == estimable["precision@1000"] == repeats
     assert np.mean(widths) < 0.15
     assert estimable["other precision@300"] > repeats / 2
+
+
+def test_the_paired_difference_is_unbiased_with_a_conservative_variance_by_brute_force() -> None:
+    """Two rankings' top 6 on the same plan visits: HT difference against the truth."""
+    a = np.isin(np.arange(14), [0, 1, 3, 6, 9, 13])
+    b = np.isin(np.arange(14), [0, 2, 4, 5, 9, 12])
+    truth = Y[a].mean() - Y[b].mean()
+    values = [precision_difference_at_k(design_of(m), a, b, min_visits=0) for m in all_samples()]
+    assert {v.method for v in values} == {"horvitz_thompson"}
+    estimates = np.array([v.estimate for v in values])
+    assert estimates.mean() == pytest.approx(truth)
+    # the floored variance is at least the unfloored one, which is unbiased
+    unfloored = [ht_total(design_of(m), Y * (a.astype(float) - b))[1] / 36 for m in all_samples()]
+    assert np.mean(unfloored) == pytest.approx(estimates.var(), rel=1e-9)
+    assert all(v.se**2 >= u - 1e-12 for v, u in zip(values, unfloored, strict=True))
+    # paired: the variance is that of one total, not the sum of two precisions' variances
+    separate = [
+        precision_at_k(design_of(m), a, min_visits=0).se ** 2
+        + precision_at_k(design_of(m), b, min_visits=0).se ** 2
+        for m in all_samples()
+    ]
+    assert np.mean([v.se**2 for v in values]) < np.mean(separate)
+
+
+def test_the_paired_difference_bounds_missing_outcomes_and_says_not_estimable() -> None:
+    a = np.isin(np.arange(14), [0, 1, 3, 6, 9, 13])
+    b = np.isin(np.arange(14), [0, 2, 4, 5, 9, 12])
+    for mask in all_samples():
+        drawn = np.flatnonzero(mask & (STRATUM > 0))
+        observed = mask.copy()
+        observed[drawn[0]] = False
+        est = precision_difference_at_k(design_of(mask, observed), a, b, min_visits=1)
+        full = precision_difference_at_k(design_of(mask), a, b, min_visits=1)
+        if est.method == NOT_ESTIMABLE:  # the bounds hold the truth itself
+            assert est.low - 1e-12 <= Y[a].mean() - Y[b].mean() <= est.high + 1e-12
+            continue
+        assert est.n_missing == 1
+        assert est.estimate_low <= full.estimate <= est.estimate_high
+        # the interval holds both extremes (clipped to [-1, 1]: an HT total may pass it)
+        assert est.low <= max(est.estimate_low, -1.0) and est.high >= min(est.estimate_high, 1.0)
+    nothing = np.zeros(14, dtype=bool)
+    none = StratifiedDesign.of(STRATUM, nothing, nothing, np.full(14, np.nan))
+    blind = precision_difference_at_k(none, a, b)
+    assert blind.method == NOT_ESTIMABLE and math.isnan(blind.estimate)
+    assert (blind.low, blind.high) == pytest.approx((-4 / 6, 4 / 6))  # 4 addresses differ
+    same = precision_difference_at_k(none, a, a)
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="one size"):
+        precision_difference_at_k(none, a, b & (np.arange(14) > 0))

@@ -1,9 +1,9 @@
 """The issue's test: a generated town with its water readings halved has drifted; as it is, not.
 
 A real model (LightGBM on the town's visits, split by time as training splits
-them), its real reference on the population as of the holdout start, and a
-scoring run one quarter later -- on the town as generated and on a copy whose
-water meters read half.
+them), its real reference on the population as of the sources' extract date (as
+training builds it: the world the model is first used in), and a scoring run as
+of that date -- on the town as generated and on a copy whose water meters read half.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from stratum_ml.model.reference import DriftReference, build_reference
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.monitoring.drift import DriftResult, drift_of
 from stratum_ml.scoring.scorer import Scorer
+from stratum_ml.sources.extract import extract_date
 from stratum_ml.sources.tables import SourceTables
 from stratum_ml.synthetic.generate import Municipality
 from stratum_ml.training.config import RunConfig
@@ -41,11 +42,12 @@ def trained(small_town: Municipality) -> Trained:
     split = time_split(ts.visits["inspected_at"], RunConfig().split)
     train, tune = ts.subset(split.train), ts.subset(split.tune)
     model = RiskModel(seed=0).fit(train.X, train.y, X_tune=tune.X, y_tune=tune.y)
-    queries = population_queries(tables.addresses, split.holdout_start)
+    extract = extract_date(tables).date
+    queries = population_queries(tables.addresses, extract)
     population = build_features(tables, queries, features=list(ts.X.columns))
     raw = model.raw_score(population[model.feature_names_in_])
-    reference = build_reference(population, raw, as_of=split.holdout_start.date())
-    return Trained(model, reference, split.holdout_start + pd.DateOffset(months=3))
+    reference = build_reference(population, raw, as_of=extract)
+    return Trained(model, reference, pd.Timestamp(extract))
 
 
 def _run(trained: Trained, tables: SourceTables) -> DriftResult:

@@ -122,6 +122,10 @@ def test_promotion_refuses_a_challenger_worse_beyond_the_paired_interval(
     reason = " ".join(result.reasons)
     assert "honest precision@100" in reason and "worse than champion beyond the paired" in reason
     assert "[" in reason and "paired interval" in reason  # the interval is named
+    # no store, no plan: the bootstrap on the holdout decides, and says so
+    assert result.comparison.design is None
+    assert result.comparison.method.startswith("paired bootstrap")
+    assert "(method: paired bootstrap on the challenger's random-sample holdout" in reason
 
 
 def test_the_champions_number_in_promote_is_its_number_in_evaluate(

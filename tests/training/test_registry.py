@@ -10,11 +10,12 @@ shuffled labels.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import lightgbm
@@ -618,3 +619,135 @@ def test_promote_compares_with_the_verified_champion_not_a_moved_alias(
     result = promote(name, settings=settings)
     assert not result.promoted and result.previous_champion == "1"
     assert any(r.startswith("honest precision@100") and "worse" in r for r in result.reasons)
+
+
+# --------------------------------------------------------------------------- frontier points
+
+
+def _with_frontier(outcome: TrainingOutcome, world: World) -> TrainingOutcome:
+    """The outcome with a real GridSearch frontier (3 points) logged beside its model.
+
+    The constraint's groups are the tenure proxy (a real disparity in this world);
+    each point is measured like the model: honest precision@k on the holdout's
+    random-sample visits, its own fairness verdict, innocents per 500 visits.
+    """
+    from stratum_ml.training.frontier import fit_frontier, innocent_per_visits
+
+    groups_train = pd.Series(
+        (world.X_train["tenure"] == "private_rent").to_numpy(), index=world.X_train.index
+    )
+    points = fit_frontier(
+        world.X_train[list(FEATURES)],
+        pd.Series(world.y_train, index=world.X_train.index),
+        groups_train,
+        world.X_tune[list(FEATURES)],
+        pd.Series(world.y_tune, index=world.X_tune.index),
+        outcome.model,
+        grid_size=3,
+    )
+    attribute = pd.Series(
+        (world.population["tenure"] == "private_rent").map({True: "yes", False: "no"}),
+        name="private_rent_proxy",
+    )
+
+    random_visits = world.holdout.loc[world.holdout["reason"] == "random_sample"]
+    others = world.population.index[~world.population.index.isin(random_visits["address_id"])]
+    groups = pd.Series(
+        np.concatenate(
+            [attribute.loc[others].to_numpy(), attribute.loc[random_visits["address_id"]]]
+        )
+    )
+
+    def practice(frame: pd.DataFrame) -> np.ndarray:
+        return frame["reports_all_365d"].to_numpy(dtype=float)
+
+    def row(
+        kind: str, point: int | None, mult: float, model: RiskModel | None
+    ) -> dict[str, object]:
+        values: dict[str, object] = {"kind": kind, "point": point, "multiplier": mult}
+        scored = practice if model is None else model
+        scores, _, labels = ranked_population(scored, world.holdout, world.population)
+        if model is not None:
+            est = honest_estimates(model, world.holdout, world.population, CONFIG.ks)[100]
+            values |= {
+                "precision": est.estimate,
+                "precision_low": est.ci_low,
+                "precision_high": est.ci_high,
+                "fpr_ratio": np.nan,
+                "fpr_ratio_low": np.nan,
+                "fpr_ratio_high": np.nan,
+            }
+        innocents = innocent_per_visits(scores, labels, groups, max(CONFIG.ks))
+        values |= {f"innocent_per_500_{g}": n for g, n in innocents.items()}
+        return values
+
+    rows = [row("model", None, np.nan, outcome.model), row("current_practice", None, np.nan, None)]
+    rows += [row("frontier", p.point, p.multiplier, p.model) for p in points]
+    reports = {
+        p.point: (p.model, _outcome(p.model, world, FEATURES, attribute).report) for p in points
+    }
+    return replace(
+        outcome,
+        tables={**outcome.tables, "fairness_frontier": pd.DataFrame(rows)},
+        frontier_points=reports,
+    )
+
+
+def test_promote_a_frontier_point_registers_it_and_records_the_choice(
+    outcomes: Outcomes, settings: Settings
+) -> None:
+    from stratum_ml.model.promotion import PromotionRecord
+
+    name = "frontier"
+    outcome = _with_frontier(outcomes.good, outcomes.world)
+    source = log_training_run(outcome, settings=settings, model_name=name)
+    client = _client(settings)
+    logged = {a.path for a in client.list_artifacts(source.run_id, "frontier")}
+    assert logged == {f"frontier/point_{n}" for n in range(3)}
+
+    app = typer.Typer()
+    app.command()(promote_command)
+    runner = CliRunner()
+    short = runner.invoke(app, ["--model-name", name, "--frontier-point", "1", "--reason", "why"])
+    assert short.exit_code == 1 and "at least 30 characters" in short.output
+    assert len(client.search_model_versions(f"name = '{name}'")) == 1  # nothing registered
+    absent = runner.invoke(
+        app, ["--model-name", name, "--frontier-point", "7", "--reason", "x" * 40]
+    )
+    assert absent.exit_code == 1 and "has no point 7" in absent.output, absent.output
+
+    reason = "the council chose fewer innocent private renters over precision"
+    point_model, point_report = outcome.frontier_points[1]
+    risk = []  # the point's own gate decides; a failed one needs an accepted risk too
+    if not point_report.fairness.passed:
+        risk = ["--accept-fairness-risk", "accepted by the council for the pilot year, see minutes"]
+    args = ["--model-name", name, "--frontier-point", "1", "--reason", reason, *risk]
+    chosen = runner.invoke(app, args)
+    assert chosen.exit_code == 0, chosen.output
+    said = " ".join(chosen.output.split())
+    assert "frontier point 1 of version 1" in said and "registered as version 2" in said
+    assert "version 2 is the champion" in said
+    mv = client.get_model_version(name, "2")
+    assert mv.tags["frontier_point"] == "1" and mv.tags["frontier_source_run"] == source.run_id
+    loaded, _ = load_risk_model(name, "2", settings)
+    X = outcomes.world.population[list(FEATURES)].head(200)
+    np.testing.assert_allclose(loaded.predict_risk(X), point_model.predict_risk(X))
+    assert mv.tags["fairness_passed"] == str(point_report.fairness.passed).lower()
+    assert _aliases(settings, name)["champion"] == "2"
+    assert _aliases(settings, name)["challenger"] == "1"  # the source stays the challenger
+    record = PromotionRecord.from_json(mv.tags[TAG_RECORD])
+    assert record.acceptance["frontier_point_chosen"] == "1"
+    assert record.acceptance["frontier_point_reason"] == reason
+    assert record.acceptance["frontier_point_source_version"] == "1"
+    tradeoff = record.acceptance["frontier_point_tradeoff"]
+    assert "precision@100" in tradeoff and "innocent households per 500 visits" in tradeoff
+    assert re.search(r"point no \d+, yes \d+; model no \d+, yes \d+; current practice no", tradeoff)
+    assert mv.tags["frontier_point_reason"] == reason
+    assert champion_info(name, settings) is not None  # the signed record verifies
+    # choosing it again uses the version registered for it
+    again = runner.invoke(app, ["--model-name", name, "--frontier-point", "1", "--reason", reason])
+    assert again.exit_code == 1
+    assert "registered as version 2, which is already the champion" in " ".join(
+        again.output.split()
+    )
+    assert len(client.search_model_versions(f"name = '{name}'")) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -150,6 +151,9 @@ def test_flattening_gives_the_metric_keys_of_every_run() -> None:
     assert metrics["honest_precision_at_100_ci_low"] == pytest.approx(0.5)
     assert metrics["honest_precision_at_100_n_random"] == 40.0
     assert metrics["honest_precision_at_250_region_k"] == 400.0
+    # k=250 was widened to the top 400: not estimable; k=100 was not
+    assert metrics["honest_precision_estimable_at_100"] == 1.0
+    assert metrics["honest_precision_estimable_at_250"] == 0.0
     assert metrics["naive_precision_at_100"] == 0.8
     assert metrics["baseline_random_precision_at_100"] == 0.15
     assert metrics["lift_over_random_at_100"] == pytest.approx(4.0)
@@ -178,6 +182,66 @@ def test_a_minimal_report_flattens_to_what_it_holds() -> None:
         "honest_precision_at_100_ci_high",
         "honest_precision_at_100_n_random",
         "honest_precision_at_100_region_k",
+        "honest_precision_estimable_at_100",
         "naive_precision_at_100",
         "fairness_passed",
     }
+
+
+def _card_headline(estimate: HonestEstimate) -> str:
+    """The performance paragraph of the card of a report whose headline is ``estimate``."""
+    from stratum_ml.features.catalogue import FeatureSet
+    from stratum_ml.model.risk_model import RiskModel
+    from stratum_ml.training.card import model_card_markdown
+    from stratum_ml.training.config import RunConfig
+    from stratum_ml.training.outcome import TrainingOutcome
+
+    report = _report()
+    report = report.model_copy(
+        update={
+            "headline_k": 250,
+            "precision": (
+                report.precision[0],
+                PrecisionAtK(k=250, honest=estimate, naive=_naive(250, 0.7)),
+            ),
+        }
+    )
+    outcome = TrainingOutcome(
+        model=RiskModel(),
+        config=RunConfig(ks=(100, 250), headline_k=250),
+        feature_set=FeatureSet.default(),
+        report=report,
+        params={},
+        periods={},
+    )
+    card = model_card_markdown(outcome, "3")
+    (paragraph,) = [p for p in card.split("\n\n") if p.startswith("**Honest precision@250")]
+    return paragraph
+
+
+def test_the_card_headline_says_not_estimable_with_bounds_when_widened() -> None:
+    widened = dataclasses.replace(
+        _honest(250, 0.085, 11461),
+        estimable=False,
+        bound_low=0.012,
+        bound_high=0.988,
+        n_in_top_k=3,
+    )
+    text = _card_headline(widened)
+    assert text.startswith("**Honest precision@250: not estimable.**")
+    assert "between 0.012 and 0.988" in text and "Only 3 random-sample visits" in text
+    assert "wider top 11461" in text and "do not read it as precision@250" in text
+    assert not text.startswith("**Honest precision@250: 0.085")
+    metrics = metrics_of(
+        _report().model_copy(
+            update={"precision": (PrecisionAtK(k=250, honest=widened, naive=_naive(250, 0.7)),)}
+        )
+    )
+    assert metrics["honest_precision_estimable_at_250"] == 0.0
+    assert metrics["honest_precision_at_250"] == 0.085  # the number stays, flagged beside it
+
+
+def test_the_card_headline_gives_the_interval_when_estimable() -> None:
+    text = _card_headline(_honest(250, 0.4))
+    assert text.startswith("**Honest precision@250: 0.400 [0.300, 0.500]**")
+    assert "not estimable" not in text

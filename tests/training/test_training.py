@@ -226,6 +226,31 @@ def test_the_fairness_frontier_is_measured_like_the_model(small_town: Municipali
     assert {"innocent_per_500_True", "innocent_per_500_False"} <= set(innocent)
     assert table.loc[1, innocent].notna().any()  # current practice counted too
     assert "fairness_frontier" in outcome.figures
+    # every point's model and report are kept for `promote --frontier-point N`
+    assert sorted(outcome.frontier_points) == sorted(points.index.astype(int))
+    for n, (point_model, point_report) in outcome.frontier_points.items():
+        assert point_report.headline.estimate == pytest.approx(points.loc[n, "precision"])
+        assert list(point_model.feature_names_in_) == list(outcome.model.feature_names_in_)
     assert any(
         n.startswith("innocent households per 500 visits") for n in outcome.fairness_verdict.notes
     )
+
+
+def test_a_fresh_model_first_run_at_the_extract_date_is_not_drifted(
+    outcome: TrainingOutcome, small_town: Municipality
+) -> None:
+    """The drift reference is the population as of the extract date, not the holdout start."""
+    from stratum_ml.monitoring.drift import drift_of
+    from stratum_ml.training.tracking import drift_reference
+
+    extract = extract_date(small_town.sources).date
+    assert outcome.periods["reference_as_of"] == str(extract)
+    assert outcome.periods["population_as_of"] != str(extract)  # two worlds on this town
+    reference = drift_reference(outcome)
+    assert reference.as_of == extract
+    scorer = Scorer.from_sources(outcome.registered_model, small_town.sources, extract)
+    result = drift_of(scorer, reference)
+    assert not result.drifted, result.reasons
+    assert result.score.ks_statistic < 0.05
+    assert outcome.reference_population is not None
+    assert outcome.reference_population is not outcome.evaluation_data["population"]

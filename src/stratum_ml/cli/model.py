@@ -27,10 +27,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
 
+    from stratum_ml.evaluation.design import DesignEstimate
     from stratum_ml.evaluation.truth import TruthCheck
     from stratum_ml.model.risk_model import RiskModel
     from stratum_ml.store import Store
-    from stratum_ml.training.compare import VersionComparison
+    from stratum_ml.training.compare import DesignComparison, VersionComparison
     from stratum_ml.training.outcome import TrainingOutcome
     from stratum_ml.training.report import EvaluationReport
     from stratum_ml.training.tracking import RegisteredVersion
@@ -399,6 +400,22 @@ def promote(
             "(>= 30 characters); recorded on the version with your user name."
         ),
     ] = None,
+    frontier_point: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Promote point N of the fairness frontier of the version's training run "
+            "(the `point` column of tables/fairness_frontier.csv) instead of its model; "
+            "it is registered as a version of its own. Needs --reason.",
+        ),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Why this frontier point (>= 30 characters); recorded in the signed "
+            "decision with the point's estimated trade-off and your user name."
+        ),
+    ] = None,
 ) -> None:
     """Promote the challenger to champion if it is fair and not worse than the champion."""
     from stratum_ml.config import get_settings
@@ -406,13 +423,20 @@ def promote(
 
     settings = get_settings()
     name = model_name or settings.model_name
-    result = promote_version(
-        name,
-        version,
-        settings=settings,
-        tolerance=tolerance,
-        accept_fairness_risk=accept_fairness_risk,
-    )
+    store = _open_store()  # a visit plan with visits makes the comparison design-based
+    try:
+        result = promote_version(
+            name,
+            version,
+            settings=settings,
+            tolerance=tolerance,
+            accept_fairness_risk=accept_fairness_risk,
+            frontier_point=frontier_point,
+            frontier_reason=reason,
+            store=store,
+        )
+    finally:
+        store.close()
     if result.promoted:
         out.print(f"[bold green]PROMOTED[/] {name} version {result.new_champion} is the champion.")
         if result.previous_champion is not None:
@@ -464,17 +488,46 @@ def compare(
     configure_mlflow(settings)
     name = model_name or settings.model_name
     client = client_for(settings)
+    store = _open_store()
     try:
-        result = paired_comparison(client, name, second, first, settings)
+        result = paired_comparison(client, name, second, first, settings, store=store)
     except (MlflowException, ReportMissing, ValueError) as exc:
         raise fail(f"{name}: cannot compare {first} and {second}: {exc}", 1) from None
+    finally:
+        store.close()
     if as_json:
         payload = {"model_name": name, "first": first, "second": second, **result.to_dict()}
         typer.echo(json_text(payload))
         return
+    out.print(f"method: {result.method}", highlight=False, soft_wrap=True)
+    if result.design is not None:
+        out.print(_design_table(result.design, first, second))
     out.print(_comparison_table(result, first, second))
-    d = result.comparison.decision
-    out.print(f"decides promotion: {d.describe()}", highlight=False, soft_wrap=True)
+    if result.design is not None and result.design.estimable:
+        out.print(f"decides promotion: {result.design.describe()}", highlight=False, soft_wrap=True)
+    else:
+        d = result.comparison.decision
+        out.print(f"decides promotion: {d.describe()}", highlight=False, soft_wrap=True)
+
+
+def _design_table(design: DesignComparison, first: str, second: str) -> Table:
+    from rich.table import Table
+
+    table = Table(
+        title=f"precision@k on the {design.n_visits} visits of the plan of run "
+        f"{design.plan_run_id} ({design.as_of}), design-based (Horvitz-Thompson)"
+    )
+    for col in ("k", second, first, f"difference {second} - {first}"):
+        table.add_column(col)
+
+    def one(e: DesignEstimate) -> str:
+        if e.method == "not_estimable":  # evaluation.design.NOT_ESTIMABLE
+            return f"not estimable [{e.low:.3f}, {e.high:.3f}]"
+        return f"{e.estimate:+.3f} [{e.low:+.3f}, {e.high:+.3f}]"
+
+    for k, a, b, d in design.rows:
+        table.add_row(str(k), one(a), one(b), one(d))
+    return table
 
 
 def _comparison_table(result: VersionComparison, first: str, second: str) -> Table:

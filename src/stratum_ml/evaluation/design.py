@@ -68,6 +68,7 @@ __all__ = [
     "group_fpr",
     "ht_total",
     "precision_at_k",
+    "precision_difference_at_k",
     "prevalence",
     "recall_at_k",
 ]
@@ -285,12 +286,12 @@ def _total(
         m = values.size
         if m == 0:
             return _Total(math.nan, math.nan)
-        total += size * float(values.mean())
+        total += size * float(values.sum()) / m  # exact for a census stratum (m == size)
         if m >= size:
             continue
         s2 = float(values.var(ddof=1)) if m > 1 else 0.0
-        if binary:
-            p = (float(values.sum()) + 2.0) / (m + 4.0)
+        if binary:  # 0/1, or -1/0/1 (a paired difference): floor on the non-zero share
+            p = (float(np.abs(values).sum()) + 2.0) / (m + 4.0)
             s2 = max(s2, p * (1.0 - p))
         var += size**2 * (1.0 - m / size) * s2 / m
     return _Total(total, var)
@@ -517,6 +518,98 @@ def _share_interval(
     low = p_lo / (p_lo + q_hi) if p_lo + q_hi > 0 else 0.0
     high = p_hi / (p_hi + q_lo) if p_hi + q_lo > 0 else 1.0
     return low, high
+
+
+def precision_difference_at_k(
+    design: StratifiedDesign,
+    in_a: ArrayLike,
+    in_b: ArrayLike,
+    *,
+    min_visits: int = MIN_VISITS,
+    label: str | None = None,
+) -> DesignEstimate:
+    """Paired difference of the precision of two selections of one size, on the same visits.
+
+    ``precision(A) - precision(B) = sum_i y_i ([i in A] - [i in B]) / k``: one
+    Horvitz-Thompson total of ``z_i = y_i c_i`` with ``c_i`` in {-1, 0, 1}, so its
+    stratified variance accounts for the pairing (an address in both selections
+    contributes nothing). Non-response: a missing outcome is set to 1 where it
+    lowers the difference (``c_i < 0``) and 0 where ``c_i > 0`` for the low end,
+    and the other way round for the high end. Each stratum's variance is floored
+    at the Agresti-Coull value of its share of non-zero ``z`` (as for 0/1 totals),
+    so a stratum whose visits all agree does not claim zero variance.
+
+    Parameters
+    ----------
+    design : StratifiedDesign
+        The plan's strata and visits.
+    in_a, in_b : array-like of bool, shape (n,)
+        The two selections (for example two model versions' top k on the run's date).
+    min_visits : int, default MIN_VISITS
+        Fewest visits outside the certainty stratum, among the addresses in exactly
+        one of the selections, needed (scaled as in :func:`precision_at_k`).
+    label : str, optional
+        The quantity's name (default ``precision@<k> difference``).
+
+    Returns
+    -------
+    DesignEstimate
+        In [-1, 1]; ``not estimable`` with the worst and best case where the design
+        holds too little on the addresses the selections disagree on. Identical
+        selections give exactly 0.
+
+    Raises
+    ------
+    ValueError
+        If the selections are empty or of different sizes.
+    """
+    a = np.asarray(in_a, dtype=bool)
+    b = np.asarray(in_b, dtype=bool)
+    k = int(a.sum())
+    if k == 0 or int(b.sum()) != k:
+        raise ValueError("the two selections must be non-empty and of one size")
+    quantity = label or f"precision@{k} difference"
+    c = a.astype(np.float64) - b.astype(np.float64)
+    differ = c != 0
+    if not differ.any():
+        n_visits = int((design.observed & a).sum())
+        return DesignEstimate(
+            quantity=quantity,
+            estimate=0.0,
+            low=0.0,
+            high=0.0,
+            method=HT,
+            n_visits=n_visits,
+            n_missing=0,
+            estimate_low=0.0,
+            estimate_high=0.0,
+            se=0.0,
+            naive=None,
+            note="the two selections are the same addresses",
+        )
+    obs = design.observed & differ
+    seen = float((np.nan_to_num(design.y) * c)[obs].sum())
+    unseen = differ & ~design.observed
+
+    def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
+        t = _total(d, np.nan_to_num(y) * c, used, binary=True, only=differ)
+        return t.total / k, math.sqrt(t.var) / k
+
+    return _estimate(
+        quantity,
+        design,
+        differ,
+        stat,
+        fill_low=np.where(c < 0, 1.0, 0.0),
+        fill_high=np.where(c > 0, 1.0, 0.0),
+        bounds=(
+            (seen + float(c[unseen & (c < 0)].sum())) / k,
+            (seen + float(c[unseen & (c > 0)].sum())) / k,
+        ),
+        naive=_rate((design.y * c)[obs]),
+        limits=(-1.0, 1.0),
+        min_visits=min_visits,
+    )
 
 
 def recall_at_k(

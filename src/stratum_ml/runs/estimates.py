@@ -38,9 +38,9 @@ from stratum_ml.evaluation.design import (
 from stratum_ml.runs.plan import PlanNotFound, VisitPlan, get_plan, stratum_of_rank
 from stratum_ml.runs.read import RunNotFound
 from stratum_ml.store import Store
-from stratum_ml.store.tables import RunItemRow, ScoringRunRow, VisitOutcomeRow
+from stratum_ml.store.tables import RunItemRow, RunShadowItemRow, ScoringRunRow, VisitOutcomeRow
 
-__all__ = ["RunEvaluation", "evaluate_run"]
+__all__ = ["RunEvaluation", "evaluate_run", "plan_designs_on_date"]
 
 #: outcomes that are a label; ``inconclusive`` is non-response
 CONCLUSIVE = ("violation", "no_violation")
@@ -283,3 +283,101 @@ def _group_masks(groups: pd.DataFrame, index: pd.Index) -> dict[str, tuple[Any, 
         if inside.any() and outside.any():
             masks[str(column)] = (inside, outside)
     return masks
+
+
+def _version_ranks(store: Store, as_of: dt.date) -> dict[str, pd.Series]:
+    """Every ranking stored for a date, by ``model_name vN``: runs' lists and shadows."""
+    ranks: dict[str, pd.Series] = {}
+    with store.transaction() as session:
+        runs = list(
+            session.scalars(
+                select(ScoringRunRow)
+                .where(ScoringRunRow.as_of == as_of)
+                .order_by(ScoringRunRow.seq.desc())
+            )
+        )
+        for run in runs:
+            label = f"{run.model_name} v{run.model_version}"
+            if label not in ranks:
+                rows = session.execute(
+                    select(RunItemRow.address_id, RunItemRow.rank).where(
+                        RunItemRow.run_id == run.run_id
+                    )
+                ).all()
+                ranks[label] = pd.Series(
+                    [r[1] for r in rows], index=[r[0] for r in rows], dtype="int64"
+                )
+            shadow = session.execute(
+                select(
+                    RunShadowItemRow.address_id,
+                    RunShadowItemRow.rank,
+                    RunShadowItemRow.model_name,
+                    RunShadowItemRow.model_version,
+                ).where(RunShadowItemRow.run_id == run.run_id)
+            ).all()
+            if shadow:
+                label = f"{shadow[0][2]} v{shadow[0][3]}"
+                if label not in ranks:
+                    ranks[label] = pd.Series(
+                        [r[1] for r in shadow], index=[r[0] for r in shadow], dtype="int64"
+                    )
+    return ranks
+
+
+def plan_designs_on_date(
+    store: Store, model_name: str, model_version: str
+) -> list[tuple[str, dt.date, StratifiedDesign, dict[str, pd.Series]]]:
+    """The visit plans with visits on the latest date a version was scored, newest first.
+
+    The date is the latest ``as_of`` of a run that ranked ``model_version``, as the
+    run's own model or as its shadow (a challenger is shadow-scored on every run).
+    Every run of that date with a plan holding at least one conclusive visit gives
+    one entry: the plan's run id, the date, its design over the plan run's
+    population, and every ranking of that date (runs' lists and shadows, by
+    ``model_name vN``) aligned to that population (missing where not scored).
+    """
+    version = str(model_version)
+    with store.transaction() as session:
+        own = session.scalar(
+            select(ScoringRunRow.as_of)
+            .where(ScoringRunRow.model_name == model_name, ScoringRunRow.model_version == version)
+            .order_by(ScoringRunRow.as_of.desc())
+        )
+        shadowed = session.scalar(
+            select(ScoringRunRow.as_of)
+            .join(RunShadowItemRow, RunShadowItemRow.run_id == ScoringRunRow.run_id)
+            .where(
+                RunShadowItemRow.model_name == model_name,
+                RunShadowItemRow.model_version == version,
+            )
+            .order_by(ScoringRunRow.as_of.desc())
+        )
+        dates = [d for d in (own, shadowed) if d is not None]
+        if not dates:
+            return []
+        as_of = max(dates)
+        same_day = list(
+            session.scalars(
+                select(ScoringRunRow)
+                .where(ScoringRunRow.as_of == as_of)
+                .order_by(ScoringRunRow.seq.desc())
+            )
+        )
+    by_version = _version_ranks(store, as_of)
+    found = []
+    for candidate in same_day:
+        try:
+            plan = get_plan(store, candidate.run_id)
+        except PlanNotFound:
+            continue
+        visits = _outcomes(store, candidate.run_id, None)
+        if visits.empty:
+            continue
+        _, all_ranks, _ = _ranks_on_date(store, candidate.run_id)
+        ranks = all_ranks[candidate.run_id].sort_values()
+        design = _design(plan, ranks, visits)
+        if not design.observed.any():
+            continue
+        aligned = {label: r.reindex(ranks.index) for label, r in by_version.items()}
+        found.append((candidate.run_id, as_of, design, aligned))
+    return found

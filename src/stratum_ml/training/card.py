@@ -214,12 +214,17 @@ def model_card_markdown(
         )
     if math.isnan(headline.estimate):
         parts.append(f"**Honest precision@{config.headline_k}: no estimate** ({headline.region}).")
-    elif headline.widened:
+    elif headline.widened or not headline.estimable:
+        k = config.headline_k
         parts.append(
-            f"**Honest precision@{config.headline_k}: not estimable** (too few random-sample "
-            f"visits in the top {config.headline_k}). The widened estimate covers the top "
-            f"{headline.region_k}, not the top {config.headline_k}: {headline.estimate:.3f} "
-            f"[{headline.ci_low:.3f}, {headline.ci_high:.3f}] ({headline.region})."
+            f"**Honest precision@{k}: not estimable.** Only {max(headline.n_in_top_k, 0)} "
+            f"random-sample visits fell in the top {k}, too few to estimate its precision. "
+            f"What is known: precision@{k} lies between {headline.bound_low:.3f} and "
+            f"{headline.bound_high:.3f} (the unvisited addresses of the top {k} counted as all "
+            "without, and as all with, a violation). The estimate "
+            f"{headline.estimate:.3f} [{headline.ci_low:.3f}, {headline.ci_high:.3f}] "
+            f"describes the wider top {headline.region_k}, not the top {k} "
+            f"({headline.region}); do not read it as precision@{k}."
         )
     else:
         parts.append(

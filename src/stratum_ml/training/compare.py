@@ -23,6 +23,7 @@ honest precision@k wherever that was not widened.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,12 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from stratum_ml.config import Settings
+from stratum_ml.evaluation.design import (
+    NOT_ESTIMABLE,
+    DesignEstimate,
+    precision_at_k,
+    precision_difference_at_k,
+)
 from stratum_ml.evaluation.metrics import HonestEstimate, honest_precision_at_k
 from stratum_ml.evaluation.paired import MIN_VISITS, PairedComparison, paired_precision_at_k
 from stratum_ml.model.registry import (
@@ -40,12 +47,17 @@ from stratum_ml.model.registry import (
     load_version,
 )
 from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.runs.estimates import plan_designs_on_date
+from stratum_ml.store import Store
 from stratum_ml.training.holdout import RANDOM_REASON
 from stratum_ml.training.report import read_logged_report
 from stratum_ml.training.tracking import EVALUATED_MODEL_ARTIFACT
 
 __all__ = [
+    "BOOTSTRAP_METHOD",
+    "DESIGN_METHOD",
     "ComparedVersion",
+    "DesignComparison",
     "VersionComparison",
     "evaluated_model",
     "paired_comparison",
@@ -72,6 +84,119 @@ class ComparedVersion:
         }
 
 
+#: how a comparison was made, in words (``method`` of a :class:`VersionComparison`)
+DESIGN_METHOD = "design-based (Horvitz-Thompson) on the visits of a visit plan"
+BOOTSTRAP_METHOD = "paired bootstrap on the challenger's random-sample holdout visits"
+
+
+@dataclass(frozen=True)
+class DesignComparison:
+    """Both versions' rankings on the same visits of one run's visit plan.
+
+    Attributes
+    ----------
+    plan_run_id, as_of : str
+        The run whose plan drew the visits, and its date.
+    n_visits : int
+        Conclusive visits of the plan's picks.
+    rows : tuple
+        Per k: ``(k, challenger, champion, difference)``, each a
+        :class:`~stratum_ml.evaluation.design.DesignEstimate` (the difference is
+        challenger - champion, paired: one Horvitz-Thompson total).
+    decide_k : int
+        The k the decision rests on.
+    """
+
+    plan_run_id: str
+    as_of: str
+    n_visits: int
+    rows: tuple[tuple[int, DesignEstimate, DesignEstimate, DesignEstimate], ...]
+    decide_k: int
+
+    @property
+    def decision(self) -> DesignEstimate | None:
+        """The difference at ``decide_k``; None when that k is larger than the population."""
+        return next((d for k, _, _, d in self.rows if k == self.decide_k), None)
+
+    @property
+    def estimable(self) -> bool:
+        """Whether the difference at ``decide_k`` is estimable from the design."""
+        d = self.decision
+        return d is not None and d.method != NOT_ESTIMABLE
+
+    def describe(self) -> str:
+        """The decision's difference and interval, in words."""
+        d = self.decision
+        if d is None or d.method == NOT_ESTIMABLE:
+            low, high = (math.nan, math.nan) if d is None else (d.low, d.high)
+            return (
+                f"difference in precision@{self.decide_k} not estimable from the plan "
+                f"(bounds [{low:+.3f}, {high:+.3f}])"
+            )
+        return (
+            f"difference in precision@{self.decide_k} (challenger - champion) "
+            f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}] ({d.method})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain fields for ``--json``."""
+        return {
+            "plan_run_id": self.plan_run_id,
+            "as_of": self.as_of,
+            "n_visits": self.n_visits,
+            "decide_k": self.decide_k,
+            "rows": [
+                {
+                    "k": k,
+                    "challenger": a.to_dict(),
+                    "champion": b.to_dict(),
+                    "difference": d.to_dict(),
+                }
+                for k, a, b, d in self.rows
+            ],
+        }
+
+
+def design_comparison(
+    store: Store,
+    name: str,
+    challenger: str,
+    champion: str,
+    ks: tuple[int, ...],
+    decide_k: int,
+) -> DesignComparison | None:
+    """Challenger and champion on the visit plan of the challenger's latest run date.
+
+    Both versions must have been scored on that date (the challenger's shadow run and
+    the champion's run); the plan is that of a run of the date with at least one
+    conclusive visit. None when there is no such plan: the caller falls back to the
+    paired bootstrap on the holdout.
+    """
+    wanted = {f"{name} v{challenger}": "challenger", f"{name} v{champion}": "champion"}
+    for plan_run_id, as_of, design, ranks in plan_designs_on_date(store, name, challenger):
+        by_role = {role: ranks[label] for label, role in wanted.items() if label in ranks}
+        if set(by_role) != {"challenger", "champion"}:
+            continue
+        rows = []
+        for k in ks:
+            ours = (by_role["challenger"] <= k).fillna(False).to_numpy(dtype=bool)
+            theirs = (by_role["champion"] <= k).fillna(False).to_numpy(dtype=bool)
+            if k > design.size or int(ours.sum()) != k or int(theirs.sum()) != k:
+                continue
+            rows.append(
+                (
+                    k,
+                    precision_at_k(design, ours),
+                    precision_at_k(design, theirs),
+                    precision_difference_at_k(design, ours, theirs),
+                )
+            )
+        return DesignComparison(
+            plan_run_id, str(as_of), int(design.observed.sum()), tuple(rows), decide_k
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class VersionComparison:
     """Two versions scored on the challenger's visits, with the paired differences."""
@@ -82,10 +207,20 @@ class VersionComparison:
     comparison: PairedComparison
     challenger_estimate: HonestEstimate
     champion_estimate: HonestEstimate
+    design: DesignComparison | None = None
+
+    @property
+    def method(self) -> str:
+        """What the decision rests on: the plan's visits (design-based) or the bootstrap."""
+        if self.design is not None and self.design.estimable:
+            return f"{DESIGN_METHOD} of run {self.design.plan_run_id} ({self.design.as_of})"
+        return BOOTSTRAP_METHOD
 
     def to_dict(self) -> dict[str, Any]:
         """Plain fields for ``--json``."""
         return {
+            "method": self.method,
+            "design": None if self.design is None else self.design.to_dict(),
             "challenger": self.challenger.to_dict(),
             "champion": self.champion.to_dict(),
             "visits": f"random-sample holdout visits of version {self.challenger.version} "
@@ -138,6 +273,7 @@ def paired_comparison(
     ks: tuple[int, ...] | None = None,
     decide_k: int | None = None,
     seed: int = 0,
+    store: Store | None = None,
 ) -> VersionComparison:
     """Score two versions on the challenger's holdout visits and pair their precision@k.
 
@@ -155,6 +291,12 @@ def paired_comparison(
         The cut-off the decision rests on; default: the challenger's headline k.
     seed : int, default 0
         Bootstrap seed.
+    store : Store, optional
+        The operational store. Where the run of the challenger's latest date has a
+        visit plan with visits and both versions were scored on that date, the
+        comparison also carries the design-based (Horvitz-Thompson) estimates of both
+        rankings on the plan's visits (:func:`design_comparison`), and the decision
+        rests on their paired difference; otherwise on the bootstrap.
 
     Returns
     -------
@@ -199,6 +341,11 @@ def paired_comparison(
         ours_scores, theirs_scores, mask, labels, shown, decide_k=min(decide_k, n), seed=seed
     )
     k = comparison.decision.k
+    design = (
+        design_comparison(store, name, ours_info.version, theirs_info.version, ks, decide_k)
+        if store is not None
+        else None
+    )
     return VersionComparison(
         ours_info,
         theirs_info,
@@ -206,6 +353,7 @@ def paired_comparison(
         comparison,
         honest_precision_at_k(ours_scores, mask, labels, k, min_random_visits=MIN_VISITS),
         honest_precision_at_k(theirs_scores, mask, labels, k, min_random_visits=MIN_VISITS),
+        design,
     )
 
 
@@ -223,23 +371,48 @@ def paired_verdict(result: VersionComparison, tolerance: float = 0.0) -> tuple[b
         Whether the challenger may be promoted on this check, and why (one sentence,
         naming the k decided on and the visits).
     """
+    design = result.design
+    if design is not None and design.estimable:
+        diff = design.decision
+        assert diff is not None  # estimable
+        on = (
+            f"(method: {DESIGN_METHOD}) on the {design.n_visits} visits of the plan of run "
+            f"{design.plan_run_id} ({design.as_of}), both versions' rankings of that date "
+            f"(challenger v{result.challenger.version}, champion v{result.champion.version})"
+        )
+        if diff.high < -tolerance:
+            return False, (
+                f"challenger is worse than champion beyond the design-based paired interval: "
+                f"{design.describe()} {on}"
+                + (f", by more than the tolerance {tolerance:g}" if tolerance else "")
+            )
+        return True, (
+            f"challenger is not worse than champion beyond the design-based paired interval: "
+            f"{design.describe()} {on}"
+        )
+    fallback = (
+        ""
+        if design is None
+        else f"the plan of run {design.plan_run_id} gives no estimate ({design.describe()}); "
+    )
     c = result.comparison
     d = c.decision
     on = (
+        f"(method: {BOOTSTRAP_METHOD}) "
         f"on {c.n_visits} random-sample visits of version {result.challenger.version}'s "
         f"holdout from {result.visits_from} (challenger v{result.challenger.version}, champion "
         f"v{result.champion.version}: {result.champion.model})"
     )
     if not d.estimable:
         return False, (
-            f"challenger and champion cannot be compared {on}: no top holds "
+            f"{fallback}challenger and champion cannot be compared {on}: no top holds "
             "enough random visits of both"
         )
     where = (
-        ""
+        fallback
         if d.k == c.decide_k
-        else f" precision@{c.decide_k} is not estimable, so decided at the smallest top with "
-        f"enough random visits in both lists;"
+        else f"{fallback} precision@{c.decide_k} is not estimable, so decided at the smallest "
+        "top with enough random visits in both lists;"
     )
     if d.high < -tolerance:
         return False, (

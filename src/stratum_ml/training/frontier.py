@@ -51,8 +51,18 @@ __all__ = [
     "FrontierPoint",
     "fit_frontier",
     "frontier_plot",
+    "frontier_point_artifact",
     "innocent_per_visits",
 ]
+
+#: where a training run logs its frontier points (``frontier/point_<N>/``)
+FRONTIER_ARTIFACT = "frontier"
+
+
+def frontier_point_artifact(point: int) -> str:
+    """The run artifact folder of frontier point ``point``: its model, report and reference."""
+    return f"{FRONTIER_ARTIFACT}/point_{int(point)}"
+
 
 #: the protected attribute the frontier's constraint equalises false-positive rates over
 FRONTIER_ATTRIBUTE = "any_resident_born_outside_europe"

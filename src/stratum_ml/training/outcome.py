@@ -55,6 +55,16 @@ class TrainingOutcome:
     final_fit
         The same recipe refitted on every labelled visit (``training.refit``): what is
         registered and scores. ``None``: ``model`` itself is registered.
+    frontier_points
+        Each fairness-frontier point's model and its report, measured like ``model``
+        (``report`` of the point: honest precision@k and the fairness verdict), by
+        point number; empty when the frontier is off. Logged under
+        ``frontier/point_<N>/`` so that ``stratum promote --frontier-point N`` can
+        register one.
+    reference_population
+        Features of every address as of ``periods['reference_as_of']``, the extract
+        date of the training sources: the world the model is first used in, which
+        drift is measured against. ``None``: ``evaluation_data['population']``.
     """
 
     model: RiskModel
@@ -69,6 +79,8 @@ class TrainingOutcome:
     fingerprints: dict[str, str] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
     final_fit: FinalFit | None = None
+    reference_population: pd.DataFrame | None = None
+    frontier_points: dict[int, tuple[RiskModel, EvaluationReport]] = field(default_factory=dict)
 
     @property
     def registered_model(self) -> RiskModel:

@@ -41,12 +41,14 @@ from stratum_ml.model.registry import (
     registered_aliases,
 )
 from stratum_ml.model.store import client_for, configure_mlflow
+from stratum_ml.store import Store
 from stratum_ml.training.compare import (
     VersionComparison,
     evaluated_model,
     paired_comparison,
     paired_verdict,
 )
+from stratum_ml.training.frontier_point import FrontierPointError, register_frontier_point
 from stratum_ml.training.holdout import honest_estimates
 from stratum_ml.training.promotion import (
     commit_promotion,
@@ -55,13 +57,29 @@ from stratum_ml.training.promotion import (
 )
 from stratum_ml.training.report import EvaluationReport, ReportMissing, read_logged_report
 
-__all__ = ["FAIRNESS_CHECK", "TAG_PROMOTION_DOCS_PACK", "PromotionResult", "promote"]
+__all__ = [
+    "FAIRNESS_CHECK",
+    "FRONTIER_CHECK",
+    "TAG_FRONTIER_CHOSEN",
+    "TAG_PROMOTION_DOCS_PACK",
+    "PromotionResult",
+    "promote",
+]
 
 #: the name a promotion's fairness reasons start with
 FAIRNESS_CHECK = "fairness gate"
 #: decision tag: the hash of the documentation pack the version carried when decided
 #: (``stratum docs`` tags the version with it; "none" when no pack was written)
 TAG_PROMOTION_DOCS_PACK = "promotion_docs_pack_sha256"
+#: the name a frontier choice's reasons start with
+FRONTIER_CHECK = "frontier point"
+#: decision tags of a frontier point chosen by ``promote --frontier-point``
+TAG_FRONTIER_CHOSEN = "frontier_point_chosen"
+TAG_FRONTIER_SOURCE_VERSION = "frontier_point_source_version"
+TAG_FRONTIER_REASON = "frontier_point_reason"
+TAG_FRONTIER_TRADEOFF = "frontier_point_tradeoff"
+TAG_FRONTIER_CHOSEN_BY = "frontier_point_chosen_by"
+TAG_FRONTIER_CHOSEN_AT = "frontier_point_chosen_at"
 
 
 @dataclass
@@ -146,6 +164,7 @@ def _honest_check(
     settings: Settings,
     tolerance: float,
     report: EvaluationReport,
+    store: Store | None = None,
 ) -> tuple[bool, str, VersionComparison | None, HonestEstimate | None]:
     """Challenger against champion, paired on the challenger's holdout visits.
 
@@ -166,6 +185,7 @@ def _honest_check(
             settings,
             ks=tuple(at.k for at in report.precision),
             decide_k=k,
+            store=store,
         )
     except ValueError as exc:  # the champion reads a feature the frames lack
         return (
@@ -186,6 +206,9 @@ def promote(
     settings: Settings | None = None,
     tolerance: float = 0.0,
     accept_fairness_risk: str | None = None,
+    frontier_point: int | None = None,
+    frontier_reason: str | None = None,
+    store: Store | None = None,
 ) -> PromotionResult:
     """Move ``champion`` to a challenger if it is fair and not worse; otherwise refuse.
 
@@ -228,6 +251,25 @@ def promote(
         (``fairness_risk_accepted``, ``fairness_risk_reason``, ``fairness_risk_accepted_by``,
         ``fairness_risk_accepted_at``) and stay in the reasons of the result; the
         failed verdict itself stays in the run and the model card.
+    frontier_point : int, optional
+        Promote point N of the fairness frontier that ``version``'s (default: the
+        challenger's) training run logged, instead of its registered model: the point
+        is registered as a version of its own (or the version registered for it
+        before is used; :func:`~stratum_ml.training.frontier_point.register_frontier_point`)
+        and every check above applies to it (its own fairness verdict, the paired
+        comparison with the champion). Needs ``frontier_reason``.
+    frontier_reason : str, optional
+        A person's written reason (at least 30 characters) for choosing the point.
+        Recorded like the fairness-risk acceptance, in the signed decision and as
+        version tags (``frontier_point_chosen``, ``frontier_point_reason``,
+        ``frontier_point_tradeoff``: the point's estimated precision and innocent
+        households per group per 500 visits against the model and current practice,
+        ``frontier_point_chosen_by``, ``frontier_point_chosen_at``).
+    store : Store, optional
+        The operational store. Where the run of the challenger's date has a visit
+        plan with visits (and both versions were scored on that date), check 3
+        decides on the design-based (Horvitz-Thompson) paired difference on the
+        plan's visits instead of the bootstrap; the reason says which.
 
     Returns
     -------
@@ -250,6 +292,47 @@ def promote(
         return PromotionResult(
             False, [f"{name} has no challenger; train a model first"], champion, champion
         )
+    chosen: dict[str, str] = {}
+    if frontier_point is not None:
+        reason_text = (frontier_reason or "").strip()
+        if len(reason_text) < 30:
+            return PromotionResult(
+                False,
+                [
+                    f"{FRONTIER_CHECK} {frontier_point}: choosing a frontier point needs a "
+                    "written reason of at least 30 characters"
+                ],
+                champion,
+                champion,
+                target,
+            )
+        try:
+            registered = register_frontier_point(client, name, target, frontier_point, settings)
+        except (FrontierPointError, MlflowException) as exc:
+            return PromotionResult(
+                False, [f"{FRONTIER_CHECK} {frontier_point}: {exc}"], champion, champion, target
+            )
+        chosen = {
+            TAG_FRONTIER_CHOSEN: str(frontier_point),
+            TAG_FRONTIER_SOURCE_VERSION: target,
+            TAG_FRONTIER_REASON: reason_text[:4900],
+            TAG_FRONTIER_TRADEOFF: registered.tradeoff[:4900],
+            TAG_FRONTIER_CHOSEN_BY: getpass.getuser(),
+            TAG_FRONTIER_CHOSEN_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        target = registered.version
+        if target == champion:
+            return PromotionResult(
+                False,
+                [
+                    f"{FRONTIER_CHECK} {frontier_point} of version "
+                    f"{chosen[TAG_FRONTIER_SOURCE_VERSION]} is registered as version {target}, "
+                    "which is already the champion"
+                ],
+                champion,
+                champion,
+                target,
+            )
     if target == champion:
         return PromotionResult(
             False, [f"version {target} is already the champion"], champion, champion, target
@@ -272,11 +355,18 @@ def promote(
     except ReportMissing:
         report = None
     fair, reason = _fairness(report)
-    accepted: dict[str, str] = {}
+    accepted: dict[str, str] = dict(chosen)
+    if chosen:
+        passed.append(
+            f"{FRONTIER_CHECK} {chosen[TAG_FRONTIER_CHOSEN]} of version "
+            f"{chosen[TAG_FRONTIER_SOURCE_VERSION]} (registered as version {target}) CHOSEN by "
+            f"{chosen[TAG_FRONTIER_CHOSEN_BY]}: {chosen[TAG_FRONTIER_REASON]}; estimated "
+            f"trade-off: {chosen[TAG_FRONTIER_TRADEOFF]}"
+        )
     if fair:
         passed.append(reason)
     elif accept_fairness_risk is not None and len(accept_fairness_risk.strip()) >= 30:
-        accepted = {
+        accepted |= {
             TAG_FAIRNESS_RISK_ACCEPTED: "true",
             TAG_FAIRNESS_RISK_REASON: accept_fairness_risk.strip()[:4900],
             TAG_FAIRNESS_RISK_ACCEPTED_BY: getpass.getuser(),
@@ -302,7 +392,7 @@ def promote(
         )
     else:
         ok, reason, paired, alone = _honest_check(
-            client, name, target, champion, run_id, settings, tolerance, report
+            client, name, target, champion, run_id, settings, tolerance, report, store
         )
         (passed if ok else failed).append(reason)
         result.comparison = paired
@@ -312,6 +402,13 @@ def promote(
         else:
             result.challenger_estimate = alone
 
+    if failed and chosen:
+        failed.insert(
+            0,
+            f"{FRONTIER_CHECK} {chosen[TAG_FRONTIER_CHOSEN]} of version "
+            f"{chosen[TAG_FRONTIER_SOURCE_VERSION]} is registered as version {target}, "
+            "which is refused for the reasons below",
+        )
     result.promoted = not failed
     result.reasons = passed if result.promoted else failed
     decision = {

@@ -18,13 +18,17 @@ metrics                      the outcome's report flattened (:func:`metrics_of`)
 ``evaluation/report.json``   the :class:`EvaluationReport` itself (``stratum evaluate``
                              and ``stratum promote`` read it)
 ``reference/``               ``drift_reference.json``: the population's per-feature
-                             bins and the model's raw scores on it, what drift is
-                             measured against (:func:`drift_reference`)
+                             bins as of the sources' extract date and the model's raw
+                             scores on it, what drift is measured against
+                             (:func:`drift_reference`)
 ``fairness/verdict.json``    the fairness gate's verdict and checks
 ``risk_model/``              the registered model in its own files (``booster.txt``,
                              ``model.json``): the final fit on every labelled visit
 ``evaluated_model/``         the split model the evaluation measured (only when a final
                              fit is registered); promotion compares on it
+``frontier/point_<N>/``      with the frontier on: each point's model (``risk_model/``),
+                             its report and drift reference; ``stratum promote
+                             --frontier-point N`` registers one
 ``final_fit.json``           rows, dates and rounds of the final fit (also as
                              ``final_fit.*`` params)
 ``model/``                   the MLflow pyfunc (signature, input example), registered
@@ -81,9 +85,11 @@ from stratum_ml.model.registry import (
     TAG_TRAINED_UNTIL,
     honest_precision_tag,
 )
+from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.model.store import client_for, configure_mlflow, owner_tags
 from stratum_ml.sources.tables import sources_fingerprint
 from stratum_ml.training.card import model_card_markdown, package_version
+from stratum_ml.training.frontier import frontier_point_artifact
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 from stratum_ml.training.violation_type import violation_type_metrics
@@ -269,6 +275,9 @@ def metrics_of(report: EvaluationReport) -> dict[str, float]:
         metrics[f"honest_precision_at_{k}_ci_high"] = est.ci_high
         metrics[f"honest_precision_at_{k}_n_random"] = float(est.n)
         metrics[f"honest_precision_at_{k}_region_k"] = float(est.region_k)
+        # 1: the estimate is precision@k itself; 0: widened or too few visits, so the
+        # number beside it describes a wider region and precision@k is "not estimable"
+        metrics[f"honest_precision_estimable_at_{k}"] = float(est.estimable and not est.widened)
         metrics[f"naive_precision_at_{k}"] = at.naive.estimate
         if random is not None:
             metrics[f"baseline_random_precision_at_{k}"] = random.precision
@@ -324,17 +333,25 @@ def _check_outcome(outcome: TrainingOutcome) -> None:
                 raise ValueError(f"{kind} name {name!r} is not a safe file name")
 
 
-def drift_reference(outcome: TrainingOutcome) -> DriftReference:
-    """The training reference drift is measured against: the population as the model saw it.
+def drift_reference(outcome: TrainingOutcome, model: RiskModel | None = None) -> DriftReference:
+    """The training reference drift is measured against: the world the model is first used in.
 
-    Built from ``evaluation_data["population"]`` (every approved feature whose table
-    was present, as of ``periods["population_as_of"]``) and the registered model's raw
-    scores on it; see :mod:`stratum_ml.model.reference`.
+    Built from ``outcome.reference_population`` (every approved feature whose table
+    was present, as of ``periods["reference_as_of"]``, the extract date of the
+    training sources) and the registered model's raw scores on it; see
+    :mod:`stratum_ml.model.reference`. ``model`` (a frontier point's, say) scores
+    instead of the registered model. An outcome without it (built before the
+    reference moved to the extract date) falls back to ``evaluation_data["population"]``
+    as of ``periods["population_as_of"]``.
     """
-    population = outcome.evaluation_data["population"]
-    model = outcome.registered_model
+    if outcome.reference_population is not None and "reference_as_of" in outcome.periods:
+        population = outcome.reference_population
+        as_of = pd.Timestamp(outcome.periods["reference_as_of"]).date()
+    else:
+        population = outcome.evaluation_data["population"]
+        as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
+    model = model or outcome.registered_model
     raw = model.raw_score(population[model.feature_names_in_])
-    as_of = pd.Timestamp(outcome.periods["population_as_of"]).date()
     return build_reference(population, raw, as_of=as_of, seed=outcome.config.seed)
 
 
@@ -375,6 +392,13 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
     if outcome.final_fit is not None:
         outcome.model.save(folder / EVALUATED_MODEL_ARTIFACT)
         write_text_atomic(folder / "final_fit.json", json_text(outcome.final_fit.to_dict()))
+    for point, (point_model, point_report) in sorted(outcome.frontier_points.items()):
+        where = folder / frontier_point_artifact(point)
+        point_model.save(where / RISK_MODEL_ARTIFACT)
+        write_text_atomic(where / "report.json", point_report.to_json())
+        write_text_atomic(
+            where / "drift_reference.json", drift_reference(outcome, point_model).to_json()
+        )
 
 
 def _params(outcome: TrainingOutcome, source_dir: str | Path | None) -> dict[str, Any]:

@@ -7,7 +7,9 @@ measured; ``tracking.log_training_run`` records it in MLflow and registers the
 model as ``challenger``.
 
 1. :func:`_prepare_sets` -- features as of each visit, the time split, the
-   population as of the holdout start, protected groups for the audit;
+   population as of the holdout start, protected groups for the audit, and the
+   population as of the sources' extract date (the drift reference: the world the
+   model is first used in);
 2. :func:`_visit_weights` -- the visit-propensity model (and IPW weights if asked);
 3. :func:`_proxy_features` -- features that predict a protected attribute;
 4. :func:`_fit_variants` -- the model, and each fairness mitigation to compare;
@@ -24,6 +26,7 @@ model as ``challenger``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +54,7 @@ from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import FeatureSet
 from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE, population_queries
 from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.sources.extract import extract_date
 from stratum_ml.sources.tables import AuditTables, SourceTables
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import TrainingSet, build_training_set
@@ -111,6 +115,8 @@ class _Sets:
     groups_population: pd.DataFrame
     feature_set: FeatureSet
     absent: dict[str, list[str]]
+    reference: pd.DataFrame
+    reference_as_of: dt.date
 
     @property
     def binary_groups(self) -> list[str]:
@@ -153,6 +159,17 @@ def _prepare_sets(
     population = build_features(
         tables, queries, features=evaluation_features, params=config.feature_params
     )
+    reference_as_of = extract_date(tables).date
+    if reference_as_of == split.holdout_start.date():
+        reference = population  # the same world: no second feature build
+    else:
+        say(f"building the drift reference: the population as of {reference_as_of}")
+        reference = build_features(
+            tables,
+            population_queries(tables.addresses, reference_as_of),
+            features=evaluation_features,
+            params=config.feature_params,
+        )
     holdout = _with_facts(holdout_ts.X, holdout_ts)
     groups_holdout = address_groups(
         tables,
@@ -170,6 +187,8 @@ def _prepare_sets(
         groups_population=address_groups(tables, audit, queries),
         feature_set=feature_set,
         absent=absent,
+        reference=reference,
+        reference_as_of=reference_as_of,
     )
 
 
@@ -489,8 +508,9 @@ def _frontier(
     variant: _Variant,
     chosen: _Assessment,
     innocents: tuple[dict[str, float], dict[str, float]],
+    practice: dict[int, HonestEstimate],
     say: Say,
-) -> tuple[pd.DataFrame, Figure] | None:
+) -> tuple[pd.DataFrame, Figure, dict[int, tuple[RiskModel, EvaluationReport]]] | None:
     """The GridSearch frontier measured like the model, or None (not asked, or no attribute).
 
     The frontier is fitted on the training visits whose attribute is known (an
@@ -521,19 +541,45 @@ def _frontier(
         _frontier_row("model", None, np.nan, chosen, model_innocents, config),
         _frontier_row("current_practice", None, np.nan, None, practice_innocents, config),
     ]
+    models: dict[int, tuple[RiskModel, EvaluationReport]] = {}
     for pt in points:
+        assessment = _assess(pt.model, sets, config)
         rows.append(
             _frontier_row(
                 "frontier",
                 pt.point,
                 pt.multiplier,
-                _assess(pt.model, sets, config),
+                assessment,
                 _innocents(pt.model, sets, config),
                 config,
             )
         )
+        naive = naive_estimates(pt.model, sets.holdout, config.ks)
+        models[pt.point] = (pt.model, _point_report(config, assessment, naive, practice, pt.model))
     table = pd.DataFrame(rows)
-    return table, frontier_plot(table, k=config.headline_k, attribute=FRONTIER_ATTRIBUTE)
+    plot = frontier_plot(table, k=config.headline_k, attribute=FRONTIER_ATTRIBUTE)
+    return table, plot, models
+
+
+def _point_report(
+    config: RunConfig,
+    assessment: _Assessment,
+    naive: dict[int, NaiveEstimate],
+    practice: dict[int, HonestEstimate],
+    model: RiskModel,
+) -> EvaluationReport:
+    """A frontier point's own report: what promoting it is decided on."""
+    return EvaluationReport(
+        headline_k=config.headline_k,
+        precision=tuple(
+            PrecisionAtK(
+                k=k, honest=assessment.honest[k], naive=naive[k], current_practice=practice.get(k)
+            )
+            for k in config.ks
+        ),
+        fairness=assessment.verdict,
+        best_iteration=model.best_iteration_,
+    )
 
 
 # --------------------------------------------------------------------------- putting together
@@ -601,6 +647,7 @@ def _periods(sets: _Sets, config: RunConfig, flagged: list[str]) -> dict[str, An
         **sets.split.describe(sets.ts_eval.visits["inspected_at"]),
         "population_as_of": str(sets.split.holdout_start.date()),
         "population_n": len(sets.population),
+        "reference_as_of": str(sets.reference_as_of),
         "absent_features": sets.absent,
         "excluded_features": sorted(config.exclude_features),
         "proxy_features_flagged": flagged,
@@ -706,10 +753,13 @@ def train_model(
         "mitigation": config.mitigation,
     }
     final = _final_fit(sets, registered, config, say)
-    frontier = _frontier(tables, audit, sets, config, registered, chosen, innocents, say)
+    frontier = _frontier(tables, audit, sets, config, registered, chosen, innocents, practice, say)
     extra_tables, extra_figures = {}, {}
+    frontier_points: dict[int, tuple[RiskModel, EvaluationReport]] = {}
     if frontier is not None:
-        extra_tables["fairness_frontier"], extra_figures["fairness_frontier"] = frontier
+        extra_tables["fairness_frontier"], extra_figures["fairness_frontier"], frontier_points = (
+            frontier
+        )
     if final is not None:
         final.model.metadata_ = {
             **model.metadata_,
@@ -755,6 +805,8 @@ def train_model(
         fingerprints=dict(tables.fingerprints),
         row_counts={name: len(df) for name, df in tables.items()},
         final_fit=final,
+        reference_population=sets.reference,
+        frontier_points=frontier_points,
     )
 
 
