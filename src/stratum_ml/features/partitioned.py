@@ -160,6 +160,8 @@ class PartitionPlan:
         address_ids = pd.Index(addresses["address_id"])
         building_codes, _ = pd.factorize(addresses["building_id"])
         for name, frame in self.tables.items():
+            if "address_id" not in frame.columns:
+                continue  # a reference table (areas): every partition gets it whole
             own = address_partition(frame["address_id"].to_numpy(), self.n_partitions)
             idx = _TableIndex(own=own)
             if name in ENTITY_COLUMNS:
@@ -207,12 +209,18 @@ class PartitionPlan:
         return masks
 
     def tables_for(self, part: int) -> SourceTables:
-        """The rows of every source table that partition ``part`` needs (table order kept)."""
+        """The rows of every source table that partition ``part`` needs (table order kept).
+
+        A table without addresses (``areas``) is a small reference table: it goes whole.
+        """
         masks = self.rows_for(part)
         subset: dict[str, pd.DataFrame | None] = {}
         for name in MODEL_TABLES:
             frame = self.tables.get(name)
-            subset[name] = None if frame is None else frame.loc[masks[name]].reset_index(drop=True)
+            if frame is None or name not in masks:
+                subset[name] = frame
+            else:
+                subset[name] = frame.loc[masks[name]].reset_index(drop=True)
         return SourceTables(**subset)  # type: ignore[arg-type]
 
     def task_for(self, part: int) -> PartitionTask:
