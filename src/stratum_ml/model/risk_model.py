@@ -337,4 +337,3 @@ def _as_floats(column: pd.Series) -> np.ndarray:
     if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
         return column.to_numpy(dtype=np.float64)
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-
