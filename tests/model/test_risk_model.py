@@ -129,6 +129,19 @@ def test_the_fast_matrix_equals_the_value_by_value_one(
         np.testing.assert_array_equal(model.matrix(frame), _matrix_value_by_value(model, frame))
 
 
+def test_the_matrix_is_the_same_across_its_blocks_of_rows(
+    fitted: tuple[RiskModel, pd.DataFrame],
+) -> None:
+    model, X = fitted
+    rng = np.random.default_rng(3)
+    many = pd.concat([X] * 30, ignore_index=True)  # 9,000 rows: three blocks, the last short
+    many["water"] = many["water"].where(rng.random(len(many)) > 0.1)
+    many["reports"] = many["reports"] + rng.integers(0, 5, len(many))
+    m = model.matrix(many)
+    np.testing.assert_array_equal(m, _matrix_value_by_value(model, many))
+    assert m.flags.c_contiguous and m.shape == (9000, 3)
+
+
 def test_save_and_load_give_the_same_model(
     fitted: tuple[RiskModel, pd.DataFrame], tmp_path: Path
 ) -> None:

@@ -206,18 +206,24 @@ class RiskModel:
 
         A category value unknown at training time becomes NaN (LightGBM's missing branch).
         A categorical column is mapped through its categories (a few values), not
-        value by value; a numeric column is copied in once, without conversion.
+        value by value; a float column is read in place. The matrix is then filled
+        a block of rows at a time, so that each block stays in the cache while its
+        columns are written into it.
         """
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"missing feature columns: {', '.join(missing)}")
-        out = np.empty((len(X), len(self.feature_names_in_)), dtype=np.float64)
-        for j, name in enumerate(self.feature_names_in_):
-            column = X[name]
-            if name in self.categories_:
-                out[:, j] = _category_codes(column, pd.Index(self.categories_[name]))
-            else:
-                out[:, j] = _as_floats(column)
+        columns = [
+            _category_codes(X[name], pd.Index(self.categories_[name]))
+            if name in self.categories_
+            else _as_floats(X[name])
+            for name in self.feature_names_in_
+        ]
+        out = np.empty((len(X), len(columns)), dtype=np.float64)
+        for start in range(0, len(X), _MATRIX_BLOCK_ROWS):
+            block = out[start : start + _MATRIX_BLOCK_ROWS]
+            for j, values in enumerate(columns):
+                block[:, j] = values[start : start + _MATRIX_BLOCK_ROWS]
         return out
 
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -317,6 +323,10 @@ class RiskModel:
         model.booster_ = lgb.Booster(model_str=(folder / "booster.txt").read_text("utf-8"))
         model.violation_types_ = ViolationTypeModel.load(folder)
         return model
+
+
+#: rows of the matrix filled at a time (about 2 MB at 60 features)
+_MATRIX_BLOCK_ROWS = 4096
 
 
 def _category_codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
