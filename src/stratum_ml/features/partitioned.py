@@ -44,6 +44,7 @@ import pandas as pd
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import load_catalogue
 from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
+from stratum_ml.io import release_free_memory
 from stratum_ml.sources.contract import MODEL_TABLES
 from stratum_ml.sources.tables import SourceTables
 
@@ -152,6 +153,7 @@ class PartitionPlan:
                 value = evaluator.get(name)
                 plan.per_query[name] = value.reindex(pd.RangeIndex(len(queries))).to_numpy()
         evaluator.keep_only(set())
+        release_free_memory()
         plan._index_tables()
         return plan
 

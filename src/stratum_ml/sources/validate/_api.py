@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stratum_ml.io import release_free_memory
 from stratum_ml.sources.contract import CONTRACT, MODEL_TABLES, TABLES
 from stratum_ml.sources.extract import (
     ExtractDate,
@@ -129,6 +130,7 @@ def load_sources(path: str | os.PathLike[str]) -> SourceTables:
     if not report.ok:
         raise SourceValidationError(report)
     tables = {name: _normalise_parsed(typed, name) for name in list(typed)}
+    release_free_memory()
     extract = report.extract
     return SourceTables(
         **tables,
