@@ -82,9 +82,22 @@ def address_partition(address_ids: pd.Series | np.ndarray, n_partitions: int) ->
     """
     if n_partitions < 1:
         raise ValueError(f"the number of partitions must be at least 1, not {n_partitions}")
-    values = np.asarray(address_ids, dtype=object)
-    hashed = pd.util.hash_array(values)
-    part: np.ndarray = (hashed % np.uint64(n_partitions)).astype(np.int32)
+    # each distinct id is hashed once: a table of millions of rows names ~1M addresses,
+    # and turning every row's id into a Python string held them all at once
+    codes, uniques = pd.factorize(
+        np.asarray(address_ids) if isinstance(address_ids, np.ndarray) else address_ids
+    )
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object))
+    part_of_unique = (hashed % np.uint64(n_partitions)).astype(np.int32)
+    part: np.ndarray = part_of_unique[np.maximum(codes, 0)]
+    if (codes < 0).any():  # a missing id: the partition its own hash gives
+        ids = (
+            np.asarray(address_ids, dtype=object)
+            if isinstance(address_ids, np.ndarray)
+            else (address_ids.to_numpy(dtype=object))
+        )
+        missing = ids[codes < 0]
+        part[codes < 0] = (pd.util.hash_array(missing) % np.uint64(n_partitions)).astype(np.int32)
     return part
 
 
@@ -164,7 +177,7 @@ class PartitionPlan:
         for name, frame in self.tables.items():
             if "address_id" not in frame.columns:
                 continue  # a reference table (areas): every partition gets it whole
-            own = address_partition(frame["address_id"].to_numpy(), self.n_partitions)
+            own = address_partition(frame["address_id"], self.n_partitions)
             idx = _TableIndex(own=own)
             if name in ENTITY_COLUMNS:
                 idx.entity = pd.factorize(frame[ENTITY_COLUMNS[name]])[0]
