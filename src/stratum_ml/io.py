@@ -13,9 +13,11 @@ gone.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import os
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -180,3 +182,18 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
         while chunk := fh.read(chunk_size):
             h.update(chunk)
     return h.hexdigest()
+
+
+def release_free_memory() -> None:
+    """Hand memory already freed back to the system, so that it leaves the RSS.
+
+    Arrow's pool (the strings of the source tables) and the C allocator (numpy)
+    keep freed pages for reuse; after loading a large folder or building the
+    town-wide facts that is hundreds of MiB that the next step cannot use.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -118,3 +118,19 @@ def test_run_refuses_a_date_after_the_extract(sources: Path, tmp_path: Path, as_
     code, text = run(["run", "--sources", str(sources), "--as-of", as_of, "--json"], home)
     assert refused(code, text, as_of), text
     assert "no model" not in text and not (home / "stratum.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--engine", "spark"], "--engine must be one of local, partitioned, dask, not 'spark'"),
+        (["--engine", "partitioned", "--scheduler", "tcp://x:8786"], "--scheduler needs"),
+    ],
+)
+def test_run_refuses_a_bad_engine_before_anything(
+    sources: Path, tmp_path: Path, options: list[str], message: str
+) -> None:
+    home = tmp_path / "home"
+    code, text = run(["run", "--sources", str(sources), "--as-of", EXTRACT, *options], home)
+    assert code == 2 and message in text, text
+    assert "no model" not in text and not (home / "stratum.db").exists()

@@ -176,3 +176,12 @@ def test_60k_town_partitioned_and_dask_equal_in_memory() -> None:
     assert_same_features(
         expected, build_features_with("dask", town.sources, queries, n_partitions=4)
     )
+
+
+def test_the_partition_of_an_id_is_its_own_hash_whatever_the_column() -> None:
+    """Hashing each distinct id once gives every row the partition of its own hash."""
+    ids = pd.Series([f"{i % 700:016d}" for i in range(5000)] + [None, "x"], dtype="str")
+    for n in (1, 3, 20):
+        expected = (pd.util.hash_array(ids.to_numpy(dtype=object)) % np.uint64(n)).astype(np.int32)
+        np.testing.assert_array_equal(address_partition(ids, n), expected)
+        np.testing.assert_array_equal(address_partition(ids.to_numpy(), n), expected)

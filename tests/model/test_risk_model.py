@@ -80,6 +80,68 @@ def test_the_matrix_codes_categories_and_refuses_missing_columns(
         model.matrix(X.drop(columns="reports"))
 
 
+def _matrix_value_by_value(model: RiskModel, X: pd.DataFrame) -> np.ndarray:
+    """The matrix as first written: every value looked up, every column converted."""
+    out = np.empty((len(X), len(model.feature_names_in_)))
+    for j, name in enumerate(model.feature_names_in_):
+        column = X[name]
+        if name in model.categories_:
+            cats = pd.Index(model.categories_[name])
+            codes = cats.get_indexer(pd.Index(column.astype("object").where(column.notna())))
+            out[:, j] = np.where(codes >= 0, codes, np.nan)
+        else:
+            out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    return out
+
+
+@pytest.mark.parametrize(
+    "tenure",
+    [
+        # a categorical with other categories, in another order, with an unknown and a NaN
+        pd.Categorical(
+            ["social_rent", "unheard_of", None, "owner_occupied", "private_rent", "social_rent"],
+            categories=["unheard_of", "social_rent", "private_rent", "owner_occupied"],
+        ),
+        pd.Categorical(["private_rent"] * 6, categories=["private_rent"]),
+        pd.Categorical([None] * 6, categories=["owner_occupied"]),
+        ["social_rent", "unheard_of", None, "owner_occupied", "private_rent", np.nan],
+        pd.array(["social_rent", None, "x", "owner_occupied", "private_rent", "a"], "str"),
+    ],
+)
+def test_the_fast_matrix_equals_the_value_by_value_one(
+    fitted: tuple[RiskModel, pd.DataFrame], tenure: object
+) -> None:
+    model, _ = fitted
+    rows = pd.DataFrame(
+        {
+            "tenure": tenure,
+            "reports": pd.array([1, None, 3, 0, 2, 7], dtype="Int64"),
+            "water": [0.5, np.nan, 1.5, np.inf, -2.0, 1e300],
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    for frame in (
+        rows,
+        rows.assign(reports=[1, 2, 3, 0, 2, 7]),
+        rows.assign(reports=[True, False, True, True, False, False]),
+        rows.assign(reports=["1", "x", None, "2.5", "3", ""], water=np.float32(0.25)),
+    ):
+        np.testing.assert_array_equal(model.matrix(frame), _matrix_value_by_value(model, frame))
+
+
+def test_the_matrix_is_the_same_across_its_blocks_of_rows(
+    fitted: tuple[RiskModel, pd.DataFrame],
+) -> None:
+    model, X = fitted
+    rng = np.random.default_rng(3)
+    many = pd.concat([X] * 30, ignore_index=True)  # 9,000 rows: three blocks, the last short
+    many["water"] = many["water"].where(rng.random(len(many)) > 0.1)
+    many["reports"] = many["reports"] + rng.integers(0, 5, len(many))
+    m = model.matrix(many)
+    np.testing.assert_array_equal(m, _matrix_value_by_value(model, many))
+    assert m.flags.c_contiguous and m.shape == (9000, 3)
+
+
 def test_save_and_load_give_the_same_model(
     fitted: tuple[RiskModel, pd.DataFrame], tmp_path: Path
 ) -> None:

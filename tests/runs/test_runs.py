@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -31,7 +32,7 @@ from stratum_ml.runs import (
 from stratum_ml.runs.tracking import DRIFT_ARTIFACT, SCORING_EXPERIMENT
 from stratum_ml.scoring.scorer import Scorer
 from stratum_ml.sources import AsOfAfterExtractError
-from stratum_ml.store import Store
+from stratum_ml.store import Store, open_store
 from stratum_ml.store.tables import RunChangeRow, RunItemRow, RunReasonRow, ScoringRunRow
 from stratum_ml.synthetic.generate import Municipality
 from tests.runs.conftest import FIRST, SECOND
@@ -224,3 +225,93 @@ def test_an_unknown_run_is_a_clear_error(store: Store) -> None:
     for read in (get_run, work_list, changes_of):
         with pytest.raises(RunNotFound, match="no scoring run 'nope'"):
             read(store, "nope")
+
+
+def _stored_items(store: Store, run_id: str) -> pd.DataFrame:
+    with store.transaction() as session:
+        rows = session.execute(
+            select(
+                RunItemRow.address_id,
+                RunItemRow.rank,
+                RunItemRow.probability,
+                RunItemRow.fallback_rank,
+            ).where(RunItemRow.run_id == run_id)
+        ).all()
+    columns = ["address_id", "rank", "probability", "fallback_rank"]
+    return pd.DataFrame(rows, columns=columns).sort_values("rank").reset_index(drop=True)
+
+
+def _stored_reasons(store: Store, run_id: str) -> pd.DataFrame:
+    with store.transaction() as session:
+        rows = session.execute(
+            select(
+                RunReasonRow.address_id,
+                RunReasonRow.position,
+                RunReasonRow.feature,
+                RunReasonRow.contribution,
+            ).where(RunReasonRow.run_id == run_id)
+        ).all()
+    frame = pd.DataFrame(rows, columns=["address_id", "position", "feature", "contribution"])
+    return frame.sort_values(["address_id", "position"]).reset_index(drop=True)
+
+
+def test_a_partitioned_run_stores_the_same_ranking_as_a_local_one(
+    runs_town: Municipality,
+    run_model: RunModel,
+    store: Store,
+    mlflow_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    local = create_run(runs_town.sources, SECOND, run_model, store, settings=mlflow_settings)
+    other = open_store(f"sqlite:///{tmp_path / 'partitioned.db'}")
+    try:
+        parted = create_run(
+            runs_town.sources,
+            SECOND,
+            run_model,
+            other,
+            settings=mlflow_settings,
+            engine="partitioned",
+            partitions=4,
+        )
+        assert parted.stored_now and parted.run_id == local.run_id
+        assert parted.n_items == local.n_items > 1000
+        mine, theirs = _stored_items(store, local.run_id), _stored_items(other, parted.run_id)
+        pd.testing.assert_frame_equal(mine, theirs, check_exact=False, rtol=1e-9)
+        assert mine["address_id"].tolist() == theirs["address_id"].tolist()
+        pd.testing.assert_frame_equal(
+            _stored_reasons(store, local.run_id),
+            _stored_reasons(other, parted.run_id),
+            check_exact=False,
+            rtol=1e-9,
+        )
+        assert parted.changes == local.changes
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"engine": "spark"}, "engine must be one of local, partitioned, dask"),
+        ({"engine": "partitioned", "scheduler": "tcp://x:8786"}, "needs the dask engine"),
+    ],
+)
+def test_a_run_refuses_an_unknown_engine_and_stores_nothing(
+    runs_town: Municipality,
+    run_model: RunModel,
+    store: Store,
+    mlflow_settings: Settings,
+    options: dict[str, str],
+    message: str,
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        create_run(
+            runs_town.sources,
+            FIRST,
+            run_model,
+            store,
+            settings=mlflow_settings,
+            **options,
+        )
+    assert set(_counts(store).values()) == {0}

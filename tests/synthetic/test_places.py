@@ -113,3 +113,16 @@ def test_same_seed_same_names_and_shapes(town: Municipality) -> None:
     assert np.array_equal(
         again.sources.addresses["street_name"], town.sources.addresses["street_name"]
     )
+
+
+def test_cells_the_coverage_union_refuses_are_still_united() -> None:
+    from stratum_ml.synthetic.places import _union
+
+    bowtie = shapely.Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])  # self-intersecting
+    cells = np.array([bowtie, shapely.box(2, 0, 3, 2)])
+    with pytest.raises(shapely.errors.GEOSException):
+        shapely.coverage_union_all(cells)
+    united = _union(cells)
+    assert united.is_valid and united.area == pytest.approx(4.0)
+    two = _union(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]))
+    assert two.equals(shapely.box(0, 0, 2, 1))

@@ -73,6 +73,27 @@ def run(
         bool,
         typer.Option(help="Also score every dwelling with the challenger (stored beside it)."),
     ] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="How the features are built: local (in memory), partitioned (one partition "
+            "of addresses at a time, memory bounded by a partition) or dask (the same "
+            "partitions on a Dask cluster). Every engine stores the same run."
+        ),
+    ] = "local",
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Partitions of the addresses (default: ~50k addresses per partition)."
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address (with --engine dask); default: a local cluster of "
+            "2 worker processes."
+        ),
+    ] = None,
 ) -> None:
     """Score every dwelling as of a date with the champion and store it as a run.
 
@@ -87,8 +108,13 @@ def run(
     N*(1-F) of the list, plus N*F exploration picks drawn at random by rank band
     with known inclusion probabilities (F: --exploration or the run config's
     exploration_share). A stored run keeps the plan it was first given.
+
+    --engine partitioned|dask builds the features one partition of addresses at a
+    time (here, or on a Dask cluster: --scheduler, else a local cluster); the run
+    stored is the same as with the default in-memory engine.
     """
     from stratum_ml.config import get_settings
+    from stratum_ml.features.partitioned import ENGINES
     from stratum_ml.notify import DeliveryConfig, deliver
     from stratum_ml.runs import RunModel, create_run
     from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
@@ -97,6 +123,10 @@ def run(
     from stratum_ml.signing import SigningKeyError
     from stratum_ml.store.switch import current_pause
 
+    if engine not in ENGINES:
+        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise fail("--scheduler needs --engine dask")
     ref = parse_date(as_of, "--as-of")
     share = _exploration_share(exploration, config) if capacity is not None else None
     tables = load(sources)
@@ -119,6 +149,9 @@ def run(
                 thresholds=limits,
                 changes_min_move=min_move,
                 shadow=shadow_model,
+                engine=engine,
+                partitions=partitions,
+                scheduler=scheduler,
             )
         plan = None
         if capacity is not None:

@@ -23,6 +23,8 @@ from stratum_ml.features.asof import REF, Q, asof_join, per_query
 from stratum_ml.features.common import count_per_query
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
 
+#: edges of the link network turned into Python ints at a time (component sizes)
+_EDGE_CHUNK = 1 << 16
 #: (link kind, source table, entity column, start column)
 LINK_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("resident", "registrations", "person_id", "registered_from"),
@@ -172,18 +174,45 @@ def dated_links(
         frame = _link_table(table, frames[table], params)
         if frame is None or len(frame) == 0:
             continue
-        rows = frame[[entity, "address_id", start]].sort_values(
-            [entity, start, "address_id"], kind="stable"
-        )
-        same = rows[entity].to_numpy()[1:] == rows[entity].to_numpy()[:-1]
-        a = rows["address_id"].to_numpy()
-        d = rows[start].to_numpy()
-        edges.append(pd.DataFrame({"a": a[:-1][same], "b": a[1:][same], "date": d[1:][same]}))
+        edge = _chain_edges(frame[entity], frame["address_id"], frame[start])
+        if edge is not None:
+            edges.append(edge)
     if not edges:
         return pd.DataFrame({"a": [], "b": [], "date": pd.Series(dtype="datetime64[ns]")})
     out = pd.concat(edges, ignore_index=True)
-    out = out.loc[out["a"] != out["b"]]
     return out.sort_values("date", kind="stable").reset_index(drop=True)
+
+
+def _chain_edges(entity: pd.Series, address: pd.Series, start: pd.Series) -> pd.DataFrame | None:
+    """The rows sorted by (entity, start, address), each linked to the next of its entity.
+
+    The same order as a stable ``sort_values`` of the three columns (missing values
+    last), done on integer codes: sorting millions of strings held them several
+    times over. Edges between a dwelling and itself are left out.
+    """
+    entity_codes, entities = pd.factorize(entity, sort=True)
+    entity_codes = np.where(entity_codes >= 0, entity_codes, len(entities))
+    address_codes, addresses = pd.factorize(address, sort=True)
+    address_order = np.where(address_codes >= 0, address_codes, len(addresses))
+    days = start.to_numpy(dtype="datetime64[ns]")
+    missing_day = np.isnat(days)
+    order = np.lexsort((address_order, days.view("int64"), missing_day, entity_codes))
+    del address_order
+    sorted_entity = entity_codes[order]
+    same = (sorted_entity[1:] == sorted_entity[:-1]) & (sorted_entity[1:] < len(entities))
+    del sorted_entity, entity_codes
+    a = address_codes[order]
+    keep = same & (a[:-1] != a[1:]) & (a[:-1] >= 0) & (a[1:] >= 0)
+    if not keep.any():
+        return None
+    where = np.flatnonzero(keep)
+    return pd.DataFrame(
+        {
+            "a": pd.Series(addresses.take(a[where]), dtype="str"),
+            "b": pd.Series(addresses.take(a[where + 1]), dtype="str"),
+            "date": days[order][where + 1],
+        }
+    )
 
 
 @feature
@@ -195,8 +224,9 @@ def network_component_size(
     a_idx = ids.get_indexer(dated_links["a"])
     b_idx = ids.get_indexer(dated_links["b"])
     known = (a_idx >= 0) & (b_idx >= 0)
-    a: list[int] = a_idx[known].tolist()
-    b: list[int] = b_idx[known].tolist()
+    a_all = a_idx[known]
+    b_all = b_idx[known]
+    del a_idx, b_idx
     edge_days = dated_links["date"].to_numpy()[known]
     parent = list(range(len(ids)))  # plain lists: much faster than numpy scalars in a loop
     size = [1] * len(ids)
@@ -215,9 +245,17 @@ def network_component_size(
     out = np.full(len(keys), np.nan)
     e = 0
     n_edges = len(edge_days)
+    # the edges as Python ints a chunk at a time: all of them as lists cost ~70 bytes an edge
+    a: list[int] = []
+    b: list[int] = []
+    base = 0
     for qi in order:
         while e < n_edges and edge_days[e] < refs[qi]:
-            ra, rb = find(a[e]), find(b[e])
+            if e - base >= len(a):
+                base = e
+                a = a_all[e : e + _EDGE_CHUNK].tolist()
+                b = b_all[e : e + _EDGE_CHUNK].tolist()
+            ra, rb = find(a[e - base]), find(b[e - base])
             if ra != rb:
                 if size[ra] < size[rb]:
                     ra, rb = rb, ra

@@ -44,6 +44,7 @@ import pandas as pd
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import load_catalogue
 from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
+from stratum_ml.io import release_free_memory
 from stratum_ml.sources.contract import MODEL_TABLES
 from stratum_ml.sources.tables import SourceTables
 
@@ -81,9 +82,22 @@ def address_partition(address_ids: pd.Series | np.ndarray, n_partitions: int) ->
     """
     if n_partitions < 1:
         raise ValueError(f"the number of partitions must be at least 1, not {n_partitions}")
-    values = np.asarray(address_ids, dtype=object)
-    hashed = pd.util.hash_array(values)
-    part: np.ndarray = (hashed % np.uint64(n_partitions)).astype(np.int32)
+    # each distinct id is hashed once: a table of millions of rows names ~1M addresses,
+    # and turning every row's id into a Python string held them all at once
+    codes, uniques = pd.factorize(
+        np.asarray(address_ids) if isinstance(address_ids, np.ndarray) else address_ids
+    )
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object))
+    part_of_unique = (hashed % np.uint64(n_partitions)).astype(np.int32)
+    part: np.ndarray = part_of_unique[np.maximum(codes, 0)]
+    if (codes < 0).any():  # a missing id: the partition its own hash gives
+        ids = (
+            np.asarray(address_ids, dtype=object)
+            if isinstance(address_ids, np.ndarray)
+            else (address_ids.to_numpy(dtype=object))
+        )
+        missing = ids[codes < 0]
+        part[codes < 0] = (pd.util.hash_array(missing) % np.uint64(n_partitions)).astype(np.int32)
     return part
 
 
@@ -152,6 +166,7 @@ class PartitionPlan:
                 value = evaluator.get(name)
                 plan.per_query[name] = value.reindex(pd.RangeIndex(len(queries))).to_numpy()
         evaluator.keep_only(set())
+        release_free_memory()
         plan._index_tables()
         return plan
 
@@ -160,9 +175,9 @@ class PartitionPlan:
         address_ids = pd.Index(addresses["address_id"])
         building_codes, _ = pd.factorize(addresses["building_id"])
         for name, frame in self.tables.items():
-            if "address_id" not in frame.columns:  # e.g. areas: no address rows, given whole
-                continue
-            own = address_partition(frame["address_id"].to_numpy(), self.n_partitions)
+            if "address_id" not in frame.columns:
+                continue  # a reference table (areas): every partition gets it whole
+            own = address_partition(frame["address_id"], self.n_partitions)
             idx = _TableIndex(own=own)
             if name in ENTITY_COLUMNS:
                 idx.entity = pd.factorize(frame[ENTITY_COLUMNS[name]])[0]
@@ -209,13 +224,16 @@ class PartitionPlan:
         return masks
 
     def tables_for(self, part: int) -> SourceTables:
-        """The rows of every source table that partition ``part`` needs (table order kept)."""
+        """The rows of every source table that partition ``part`` needs (table order kept).
+
+        A table without addresses (``areas``) is a small reference table: it goes whole.
+        """
         masks = self.rows_for(part)
         subset: dict[str, pd.DataFrame | None] = {}
         for name in MODEL_TABLES:
             frame = self.tables.get(name)
             if frame is None or name not in masks:
-                subset[name] = frame  # absent, or a table of no address (areas): whole
+                subset[name] = frame
             else:
                 subset[name] = frame.loc[masks[name]].reset_index(drop=True)
         return SourceTables(**subset)  # type: ignore[arg-type]

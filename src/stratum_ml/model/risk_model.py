@@ -205,19 +205,25 @@ class RiskModel:
         """The float matrix LightGBM sees: columns in training order, categories as codes.
 
         A category value unknown at training time becomes NaN (LightGBM's missing branch).
+        A categorical column is mapped through its categories (a few values), not
+        value by value; a float column is read in place. The matrix is then filled
+        a block of rows at a time, so that each block stays in the cache while its
+        columns are written into it.
         """
         missing = [c for c in self.feature_names_in_ if c not in X.columns]
         if missing:
             raise ValueError(f"missing feature columns: {', '.join(missing)}")
-        out = np.empty((len(X), len(self.feature_names_in_)), dtype=np.float64)
-        for j, name in enumerate(self.feature_names_in_):
-            column = X[name]
-            if name in self.categories_:
-                cats = pd.Index(self.categories_[name])
-                codes = cats.get_indexer(pd.Index(column.astype("object").where(column.notna())))
-                out[:, j] = np.where(codes >= 0, codes, np.nan)
-            else:
-                out[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+        columns = [
+            _category_codes(X[name], pd.Index(self.categories_[name]))
+            if name in self.categories_
+            else _as_floats(X[name])
+            for name in self.feature_names_in_
+        ]
+        out = np.empty((len(X), len(columns)), dtype=np.float64)
+        for start in range(0, len(X), _MATRIX_BLOCK_ROWS):
+            block = out[start : start + _MATRIX_BLOCK_ROWS]
+            for j, values in enumerate(columns):
+                block[:, j] = values[start : start + _MATRIX_BLOCK_ROWS]
         return out
 
     def raw_score(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -317,3 +323,27 @@ class RiskModel:
         model.booster_ = lgb.Booster(model_str=(folder / "booster.txt").read_text("utf-8"))
         model.violation_types_ = ViolationTypeModel.load(folder)
         return model
+
+
+#: rows of the matrix filled at a time (about 2 MB at 60 features)
+_MATRIX_BLOCK_ROWS = 4096
+
+
+def _category_codes(column: pd.Series, categories: pd.Index) -> np.ndarray:
+    """The position of each value in ``categories`` as float; unknown or missing: NaN."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # map the column's few categories once, then take the mapping by code
+        mapping = categories.get_indexer(column.cat.categories.astype("object"))
+        own = column.cat.codes.to_numpy()
+        codes = np.where(own >= 0, mapping[np.maximum(own, 0)], -1)
+    else:
+        codes = categories.get_indexer(pd.Index(column.astype("object").where(column.notna())))
+    return np.where(codes >= 0, codes, np.nan)
+
+
+def _as_floats(column: pd.Series) -> np.ndarray:
+    """A feature column as float64 (missing and non-numbers: NaN)."""
+    dtype = column.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+        return column.to_numpy(dtype=np.float64)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)

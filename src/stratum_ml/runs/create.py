@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from stratum_ml.config import Settings
 from stratum_ml.evaluation.explain import Reason, top_reasons
+from stratum_ml.features.partitioned import ENGINES
 from stratum_ml.model.reference import DriftReference, ReferenceMissing, load_reference
 from stratum_ml.model.registry import ModelVersionInfo
 from stratum_ml.model.risk_model import RiskModel
@@ -229,16 +230,31 @@ def _item_rows(run_id: str, scorer: Scorer, fallback: pd.Series) -> list[dict[st
 
 
 def shadow_rows(
-    run_id: str, shadow: RunModel, tables: SourceTables, as_of: dt.date
+    run_id: str,
+    shadow: RunModel,
+    tables: SourceTables,
+    as_of: dt.date,
+    *,
+    engine: str = "local",
+    partitions: int | None = None,
+    scheduler: str | None = None,
 ) -> tuple[list[dict[str, Any]], str]:
     """The shadow model's rank and probability of every dwelling, and a note for the log.
 
     A shadow that cannot score these sources (it reads a feature whose table is
     missing) gives no rows and says why; the run itself is not held up by it.
+    ``engine``, ``partitions`` and ``scheduler``: as in :func:`create_run`.
     """
     label = f"{shadow.info.name} v{shadow.info.version}"
     try:
-        table = Scorer.from_sources(shadow.model, tables, as_of).table
+        table = Scorer.from_sources(
+            shadow.model,
+            tables,
+            as_of,
+            engine=engine,
+            partitions=partitions,
+            scheduler=scheduler,
+        ).table
     except ValueError as exc:
         return [], f"{label} could not score: {exc}"[:480]
     rows = [
@@ -302,6 +318,9 @@ def create_run(
     changes_min_move: int = 10,
     shadow: RunModel | None = None,
     audit_checkpoint: Callable[[], tuple[str, str]] | None = None,
+    engine: str = "local",
+    partitions: int | None = None,
+    scheduler: str | None = None,
 ) -> RunSummary:
     """Score the population as of a date with one model version and store it as a run.
 
@@ -336,6 +355,14 @@ def create_run(
         (:mod:`stratum_ml.serving.audit_anchor`) and returns it as an MLflow tag
         ``(name, value)``, written to the run's MLflow run; called before the run is
         stored (when it fails, nothing is stored and the MLflow run ends FAILED).
+    engine : {"local", "partitioned", "dask"}, default "local"
+        How the features are built (:func:`~stratum_ml.features.partitioned.build_features_with`):
+        in memory, one partition of addresses at a time, or those partitions on a
+        Dask cluster. Every engine stores the same run (same id, same ranking).
+    partitions : int, optional
+        Partitions of the addresses (``partitioned``/``dask``; default ~50k each).
+    scheduler : str, optional
+        Dask scheduler address (``dask`` only; default a local cluster).
 
     Returns
     -------
@@ -350,9 +377,14 @@ def create_run(
     stratum_ml.sources.ExtractDateError
         When the extract date cannot be known.
     ValueError
-        When ``top_k`` or ``changes_min_move`` is out of range, or the model needs
+        When ``top_k`` or ``changes_min_move`` is out of range, ``engine`` is
+        unknown, ``scheduler`` is given without the Dask engine, or the model needs
         features whose source tables are missing.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise ValueError("a scheduler address needs the dask engine")
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, not {top_k}")
     if changes_min_move < 0:
@@ -370,7 +402,14 @@ def create_run(
 
     clock = _Clock()
     with clock.step("score"):
-        scorer = Scorer.from_sources(run_model.model, tables, as_of)
+        scorer = Scorer.from_sources(
+            run_model.model,
+            tables,
+            as_of,
+            engine=engine,
+            partitions=partitions,
+            scheduler=scheduler,
+        )
     top_ids = scorer.table.index[:top_k].astype(str).tolist()
     with clock.step("reasons"):
         reasons = _reasons(run_id, scorer, top_ids)
@@ -383,7 +422,15 @@ def create_run(
     shadow_note = "none"
     if shadow is not None and shadow.info.version != info.version:
         with clock.step("shadow"):
-            shadow_items, shadow_note = shadow_rows(run_id, shadow, tables, as_of)
+            shadow_items, shadow_note = shadow_rows(
+                run_id,
+                shadow,
+                tables,
+                as_of,
+                engine=engine,
+                partitions=partitions,
+                scheduler=scheduler,
+            )
 
     mlflow_run_id = start_scoring_run(
         settings, f"{as_of} {info.name} v{info.version}", {"stratum.run_id": run_id}

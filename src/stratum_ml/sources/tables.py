@@ -95,6 +95,8 @@ class AuditTables:
 def normalise_column(series: pd.Series, spec: ColumnSpec) -> pd.Series:
     """Cast an already-validated column to its normalised dtype (see module doc)."""
     if spec.kind == "string":
+        if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is np.nan:
+            return series  # pandas' str dtype already: missing is NaN
         return series.astype("str").where(series.notna(), np.nan)
     if spec.kind == "int":
         return series.astype("int64")

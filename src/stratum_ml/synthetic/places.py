@@ -22,6 +22,7 @@ same with or without them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -206,11 +207,24 @@ def area_geometries(
     codes = frame["nbh"].to_numpy()
     neighbourhoods: dict[str, shapely.Geometry] = {}
     for code in pd.unique(codes):
-        merged = shapely.coverage_union_all(cells[codes == code])  # cells share edges exactly
+        merged = _union(cells[codes == code])
         neighbourhoods[str(code)] = shapely.set_precision(merged, _GRID_M)
     parent = frame.drop_duplicates("nbh").set_index("nbh")["district"]
     districts: dict[str, shapely.Geometry] = {}
     for code in pd.unique(parent.to_numpy()):
         members = [neighbourhoods[str(n)] for n in parent.index[parent == code]]
-        districts[str(code)] = shapely.set_precision(shapely.coverage_union_all(members), _GRID_M)
+        districts[str(code)] = shapely.set_precision(_union(members), _GRID_M)
     return neighbourhoods, districts
+
+
+def _union(cells: Any) -> shapely.Geometry:
+    """The union of cells that share edges exactly (a coverage).
+
+    The fast coverage union can fail on nearly degenerate Voronoi cells (a town of a
+    million addresses has some); the cells are then made valid and united by the
+    general overlay on the grid the boundaries are rounded to anyway.
+    """
+    try:
+        return shapely.coverage_union_all(cells)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(shapely.make_valid(np.asarray(cells)), grid_size=_GRID_M)

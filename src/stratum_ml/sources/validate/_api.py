@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stratum_ml.io import release_free_memory
 from stratum_ml.sources.contract import CONTRACT, MODEL_TABLES, TABLES
 from stratum_ml.sources.extract import (
     ExtractDate,
@@ -16,7 +17,12 @@ from stratum_ml.sources.extract import (
     read_declaration,
     resolve_extract_date,
 )
-from stratum_ml.sources.tables import AuditTables, SourceTables, normalise_table
+from stratum_ml.sources.tables import (
+    AuditTables,
+    SourceTables,
+    normalise_column,
+    normalise_table,
+)
 from stratum_ml.sources.validate._files import _read_dated_columns, _validate_dir
 from stratum_ml.sources.validate._findings import (
     SourceValidationError,
@@ -123,7 +129,8 @@ def load_sources(path: str | os.PathLike[str]) -> SourceTables:
     report, typed = _validate_dir(folder, specs)
     if not report.ok:
         raise SourceValidationError(report)
-    tables = {name: normalise_table(typed.pop(name), TABLES[name]) for name in list(typed)}
+    tables = {name: _normalise_parsed(typed, name) for name in list(typed)}
+    release_free_memory()
     extract = report.extract
     return SourceTables(
         **tables,
@@ -131,6 +138,21 @@ def load_sources(path: str | os.PathLike[str]) -> SourceTables:
         source_dir=folder,
         declared_extract_date=extract.date if extract is not None and extract.declared else None,
     )
+
+
+def _normalise_parsed(typed: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    """:func:`normalise_table` of ``typed[name]``, taken out of ``typed`` column by column.
+
+    Each parsed column is let go once normalised, so a table is not held twice.
+    """
+    parsed = typed.pop(name)
+    n = len(parsed)
+    columns = {
+        c.name: normalise_column(parsed.pop(c.name), c)
+        for c in TABLES[name].columns
+        if c.name in parsed.columns
+    }
+    return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
 
 
 def read_extract_date(path: str | os.PathLike[str]) -> ExtractDate:

@@ -75,7 +75,8 @@ def _validate_dir(
                 report.findings.append(_unreadable(spec.name, path, exc))
                 continue
             report.tables[spec.name] = len(raw)
-            findings, typed[spec.name] = _check_table(raw, spec, path.name, year)
+            # the columns as read are let go as they are parsed: one table is held once
+            findings, typed[spec.name] = _check_table(raw, spec, path.name, year, consume=True)
             report.findings.extend(findings)
             del raw
         if reference_only and typed:
@@ -190,8 +191,12 @@ def _scan(folder: Path, report: ValidationReport) -> tuple[dict[str, Path], list
 def _read_table_file(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """A table file as read: CSV as text (empty field = missing), Parquet as stored."""
     if path.suffix == ".parquet":
+        # one block per column, the Arrow buffers freed as converted: no second copy
         return pd.read_parquet(
-            path, engine="pyarrow", columns=columns, to_pandas_kwargs={"date_as_object": False}
+            path,
+            engine="pyarrow",
+            columns=columns,
+            to_pandas_kwargs={"date_as_object": False, "split_blocks": True, "self_destruct": True},
         )
     try:
         return _read_csv(path, "pyarrow", columns)

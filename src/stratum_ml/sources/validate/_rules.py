@@ -26,10 +26,16 @@ from stratum_ml.sources.validate._parse import _KIND_WORDS, _parse_column
 
 
 def _check_table(
-    raw: pd.DataFrame, spec: TableSpec, file: str | None, year: int
+    raw: pd.DataFrame, spec: TableSpec, file: str | None, year: int, *, consume: bool = False
 ) -> tuple[list[Finding], pd.DataFrame]:
-    """All single-table rules of ``spec``; also the parsed frame (contract columns only)."""
-    raw = raw.reset_index(drop=True)
+    """All single-table rules of ``spec``; also the parsed frame (contract columns only).
+
+    With ``consume`` the contract columns of ``raw`` (a frame of the caller's own,
+    as read) are deleted from it once parsed, so that a large table is not held
+    both as read and parsed. The parsed frame keeps one block per column.
+    """
+    if not (consume and raw.index.equals(pd.RangeIndex(len(raw)))):
+        raw = raw.reset_index(drop=True)
     findings: list[Finding] = []
     names = [str(c) for c in raw.columns]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -65,7 +71,8 @@ def _check_table(
     for column in spec.columns:
         if column.name not in raw.columns:
             continue
-        result = _parse_column(raw[column.name], column.kind)
+        as_read = raw[column.name]
+        result = _parse_column(as_read, column.kind)
         parsed[column.name] = result.values
         bad[column.name] = result.bad
         if result.bad.any():
@@ -78,10 +85,14 @@ def _check_table(
                     f"type {column.kind}",
                     rows,
                     f"not {_KIND_WORDS[column.kind]}",
-                    raw[column.name].iloc[rows[:50]],
+                    as_read.iloc[rows[:50]],
                 )
             )
-    frame = pd.DataFrame(parsed, index=pd.RangeIndex(len(raw)))
+        del as_read
+        if consume:
+            del raw[column.name]
+    frame = pd.DataFrame(parsed, index=pd.RangeIndex(len(raw)), copy=False)
+    del parsed
     findings.extend(_schema_findings(frame, spec, file, year, bad))
     findings.extend(_cross_column_findings(frame, spec, file))
     return findings, frame
