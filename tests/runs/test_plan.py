@@ -23,6 +23,7 @@ from stratum_ml.runs.plan import (
     get_plan,
     plan_export,
     plan_strata,
+    planned_run_of,
 )
 from stratum_ml.serving.outcomes import OutcomeError, OutcomeStore
 from stratum_ml.store import Store
@@ -141,6 +142,13 @@ def test_a_plan_is_stored_exported_declined_answered_and_estimated(
     with pytest.raises(PlanError, match="declined before"):
         decline_pick(store, run.run_id, exploration[0], "safety", None, declined_by="a")
     assert exploration[0] not in set(plan_export(get_plan(store, run.run_id))["address_id"])
+
+    # a visit from the web app's form answers the plan that listed the address
+    top = plan.items.loc[plan.items["pick"] == "top", "address_id"].iloc[0]
+    assert planned_run_of(store, top, SECOND) == run.run_id
+    assert planned_run_of(store, top, SECOND - dt.timedelta(days=1)) is None  # before the run
+    assert planned_run_of(store, outside[0], SECOND) is None  # not a pick
+    assert planned_run_of(store, exploration[0], SECOND) is None  # declined
 
     # feedback names the run; random_sample and addresses outside the plan are refused
     outcomes = OutcomeStore(store, runs_town.sources.addresses["address_id"])

@@ -73,6 +73,7 @@ __all__ = [
     "get_plan",
     "plan_export",
     "plan_strata",
+    "planned_run_of",
     "stratum_of_rank",
 ]
 
@@ -532,6 +533,32 @@ def get_plan(store: Store, run_id: str) -> VisitPlan:
         created_at=row.created_at,
         created_by=row.created_by,
     )
+
+
+def planned_run_of(store: Store, address_id: str, visited_on: dt.date) -> str | None:
+    """The run whose visit plan a visit of ``address_id`` on ``visited_on`` answers, if any.
+
+    The latest run dated on or before the visit whose plan holds the address (a pick
+    that was not declined); None when no plan holds it, so the visit is stored as
+    one outside the design. The web app's outcome form uses this: the case handler
+    came from the list, and the visit belongs to the plan that put the address there.
+    """
+    with store.transaction() as session:
+        found = session.execute(
+            select(VisitPlanItemRow.run_id)
+            .join(ScoringRunRow, ScoringRunRow.run_id == VisitPlanItemRow.run_id)
+            .where(VisitPlanItemRow.address_id == address_id, ScoringRunRow.as_of <= visited_on)
+            .order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.created_at.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if found is None:
+            return None
+        declined = session.execute(
+            select(PlanDeclineRow.seq).where(
+                PlanDeclineRow.run_id == found, PlanDeclineRow.address_id == address_id
+            )
+        ).first()
+    return None if declined is not None else str(found)
 
 
 def plan_export(

@@ -45,6 +45,7 @@ from stratum_ml.docs import pack_location
 from stratum_ml.model.registry import download_run_artifact
 from stratum_ml.model.store import client_for
 from stratum_ml.runs import RunNotFound, get_run, list_runs
+from stratum_ml.runs.plan import planned_run_of
 from stratum_ml.serving import endpoints
 from stratum_ml.serving.api_models import (
     DecisionRequest,
@@ -899,6 +900,12 @@ def record_outcome(call: Call) -> Response:
     call.address_ids = [address]
     form = call.form
     try:
+        visited = dt.date.fromisoformat(str(form.get("inspected_at", "")))
+    except ValueError:
+        visited = None  # refused below, by the request's own check
+    # the visit answers the plan that put the address on a list, when one did
+    run_id = None if visited is None else planned_run_of(call.service.store, address, visited)
+    try:
         # validated like the API's JSON body (dates as text)
         request = FeedbackRequest.model_validate_json(
             json.dumps(
@@ -908,6 +915,7 @@ def record_outcome(call: Call) -> Response:
                     "reason": form.get("reason", "risk_model"),
                     "outcome": form.get("outcome", ""),
                     "violation_type": form.get("violation_type") or None,
+                    "run_id": run_id,
                 }
             )
         )
