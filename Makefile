@@ -11,7 +11,7 @@ DEMO_RISK_NOTE := demo on a generated municipality only: the refusal above is pa
 never accept a failed fairness gate for real visits without a DPIA and the DPO's sign-off
 export PYTHONHASHSEED := 0
 
-.PHONY: venv test test-fast lint typecheck demo demo-keys bench clean postgresql chromium
+.PHONY: venv test test-all-in-one test-fast lint typecheck demo demo-keys bench clean postgresql chromium
 
 venv: $(STAMP)
 
@@ -39,7 +39,23 @@ chromium:
 	  { echo "error: cannot install Chromium (apt-get install -y chromium, as root);" \
 	         "the web app's browser tests need it" >&2; exit 1; }
 
+# Two cores: the type check and the slow end-to-end tests run beside the fast tests (each
+# pytest session in a temp folder of its own); the target fails when any of the three fails.
+TESTRUN := .pytest-run
 test: $(STAMP) postgresql chromium
+	$(BIN)/ruff check src tests bench
+	@rm -rf $(TESTRUN) && mkdir -p $(TESTRUN)
+	@echo "mypy, the slow tests (-m slow) and the fast tests run side by side"
+	@$(BIN)/mypy > $(TESTRUN)/mypy.log 2>&1 & types=$$!; \
+	$(BIN)/python -m pytest -q -m slow -p no:cacheprovider --basetemp=$(TESTRUN)/slow \
+	  > $(TESTRUN)/slow.log 2>&1 & slow=$$!; \
+	$(BIN)/python -m pytest -q -m "not slow" --basetemp=$(TESTRUN)/fast; fast_rc=$$?; \
+	wait $$slow; slow_rc=$$?; wait $$types; types_rc=$$?; \
+	echo "== slow tests (-m slow)"; cat $(TESTRUN)/slow.log; \
+	echo "== mypy"; cat $(TESTRUN)/mypy.log; \
+	test $$fast_rc -eq 0 && test $$slow_rc -eq 0 && test $$types_rc -eq 0
+
+test-all-in-one: $(STAMP) postgresql chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
