@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -164,3 +164,39 @@ def recover_after_crash(settings: Settings) -> None:
         console.print(f"removed {path}, left by an interrupted write")
     for run_id in interrupted_runs_failed(settings):
         console.print(f"MLflow run {run_id} was left RUNNING by a killed process: marked FAILED")
+
+
+#: ``--engine`` of the commands that build features (features, run)
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        help="How the features are built: local (in memory), partitioned (one partition of "
+        "addresses at a time, memory bounded by a partition) or dask (the same partitions "
+        "on a Dask cluster). Every engine gives the same result."
+    ),
+]
+#: ``--partitions`` beside ``--engine``
+PartitionsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Partitions of the addresses (default: ~50k addresses per partition)."
+    ),
+]
+#: ``--scheduler`` beside ``--engine dask``
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Dask scheduler address (with --engine dask); default: a local cluster of "
+        "2 worker processes."
+    ),
+]
+
+
+def check_engine(engine: str, scheduler: str | None) -> None:
+    """Refuse an unknown ``--engine``, or ``--scheduler`` without ``--engine dask``."""
+    from stratum_ml.features.partitioned import ENGINES
+
+    if engine not in ENGINES:
+        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if scheduler is not None and engine != "dask":
+        raise fail("--scheduler needs --engine dask")

@@ -8,7 +8,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stratum_ml.cli.common import console, fail, guard_date, load, parse_date, say_absent
+from stratum_ml.cli.common import (
+    EngineOption,
+    PartitionsOption,
+    SchedulerOption,
+    check_engine,
+    console,
+    fail,
+    guard_date,
+    load,
+    parse_date,
+    say_absent,
+)
 
 
 def validate(
@@ -61,38 +72,16 @@ def features(
     sources: Annotated[Path, typer.Option(help="Validated source folder.")],
     as_of: Annotated[str, typer.Option("--as-of", help="Reference date YYYY-MM-DD.")],
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="local (in memory), partitioned (one partition of addresses at a time, "
-            "memory bounded by a partition) or dask (the same partitions on a Dask cluster)."
-        ),
-    ] = "local",
-    partitions: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Partitions of the addresses (default: ~50k addresses per partition)."
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="Dask scheduler address (with --engine dask); default: a local cluster of "
-            "2 worker processes."
-        ),
-    ] = None,
+    engine: EngineOption = "local",
+    partitions: PartitionsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Build the feature table, one row per address, as of a date.
 
     The date may not lie after the extract date of the sources. Every engine gives the
     same table.
     """
-    from stratum_ml.features.partitioned import ENGINES
-
-    if engine not in ENGINES:
-        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if scheduler is not None and engine != "dask":
-        raise fail("--scheduler needs --engine dask")
+    check_engine(engine, scheduler)
     from stratum_ml.features.build import build_feature_table
     from stratum_ml.io import write_frame_atomic
 

@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stratum_ml.cli.common import console, fail, guard_date, load, load_model, parse_date
+from stratum_ml.cli.common import (
+    EngineOption,
+    PartitionsOption,
+    SchedulerOption,
+    check_engine,
+    console,
+    fail,
+    guard_date,
+    load,
+    load_model,
+    parse_date,
+)
 from stratum_ml.cli.monitor import _thresholds as drift_thresholds
 from stratum_ml.cli.store import open_operational_store
 
@@ -73,27 +84,9 @@ def run(
         bool,
         typer.Option(help="Also score every dwelling with the challenger (stored beside it)."),
     ] = True,
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="How the features are built: local (in memory), partitioned (one partition "
-            "of addresses at a time, memory bounded by a partition) or dask (the same "
-            "partitions on a Dask cluster). Every engine stores the same run."
-        ),
-    ] = "local",
-    partitions: Annotated[
-        int | None,
-        typer.Option(
-            min=1, help="Partitions of the addresses (default: ~50k addresses per partition)."
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            help="Dask scheduler address (with --engine dask); default: a local cluster of "
-            "2 worker processes."
-        ),
-    ] = None,
+    engine: EngineOption = "local",
+    partitions: PartitionsOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Score every dwelling as of a date with the champion and store it as a run.
 
@@ -114,7 +107,6 @@ def run(
     stored is the same as with the default in-memory engine.
     """
     from stratum_ml.config import get_settings
-    from stratum_ml.features.partitioned import ENGINES
     from stratum_ml.notify import DeliveryConfig, deliver
     from stratum_ml.runs import RunModel, create_run
     from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
@@ -123,10 +115,7 @@ def run(
     from stratum_ml.signing import SigningKeyError
     from stratum_ml.store.switch import current_pause
 
-    if engine not in ENGINES:
-        raise fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if scheduler is not None and engine != "dask":
-        raise fail("--scheduler needs --engine dask")
+    check_engine(engine, scheduler)
     ref = parse_date(as_of, "--as-of")
     share = _exploration_share(exploration, config) if capacity is not None else None
     tables = load(sources)
