@@ -50,6 +50,12 @@ __all__ = [
 
 #: outcomes that are a label; ``inconclusive`` is non-response
 CONCLUSIVE = ("violation", "no_violation")
+#: the note of every design-based evaluation: its target is what visits find
+WHAT_VISITS_FIND = (
+    "these estimate what visits find, not the truth: a violation an inspector misses "
+    "counts as none, so with imperfect detection the true precision is higher than the "
+    "estimate (the design cannot correct detection errors)"
+)
 
 
 @dataclass(frozen=True)
@@ -233,6 +239,7 @@ def evaluate_run(
         )
     else:
         visits = _outcomes(store, run_id, None)
+        notes.append(WHAT_VISITS_FIND)
     design = _design(plan, ranks, visits)
     n_visits = int(design.observed.sum())
     n_nonresponse = int((design.sampled & ~design.observed).sum())
