@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -323,14 +324,16 @@ def main() -> None:
             "cycles": rows,
         }
     RESULTS.mkdir(exist_ok=True)
-    payload = {"machine": platform.platform(), "args": vars(args), "modes": modes}
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    payload = {"machine": platform.platform(), "load": load, "args": vars(args), "modes": modes}
     (RESULTS / "loop.json").write_text(json.dumps(payload, indent=2, default=str), "utf-8")
     seconds = ", ".join(f"{m} {v['seconds']} s" for m, v in modes.items())
     lines = [
         "# Visits by design: 12 monthly cycles (bench/loop.py)",
         "",
         f"{args.addresses} addresses, {args.seeds} seeds, capacity {args.capacity}, "
-        f"{args.cycles} cycles ({seconds}) on {platform.machine()}. Coverage of the 95% "
+        f"{args.cycles} cycles ({seconds}) on {platform.machine()}, {os.cpu_count()} cores, "
+        f"load average at the end {load} (1/5/15 min; a shared machine). Coverage of the 95% "
         "intervals of precision@k of the run's list over cycles and seeds: against what "
         "visits find (the design's target, detection included) and against the truth file; "
         "a not-estimable k counts as covered when its worst/best-case bounds hold the value "
