@@ -68,8 +68,8 @@ def _frontier_section(note: FrontierNote) -> list[str]:
         f"{note.constraint} (false-positive-rate parity between the groups of `{note.attribute}`"
         "; the attribute set the weights and labels of the fit and is used in training only, "
         "never at scoring). The number of boosting rounds is the split model's; the point is "
-        "calibrated on the tune visits and measured on the holdout like the model, so every "
-        "number below is the point's own.",
+        "calibrated on the tune visits and measured on the holdout like the model: its "
+        "evaluation is its own, not the model's.",
         f"Estimated trade-off: {note.tradeoff}.",
         "A point is put to use only when a person chooses it with `stratum promote "
         "--frontier-point N --reason ...`; the choice, its reason, who made it and when are "
