@@ -13,6 +13,19 @@ share ``F`` (default :data:`DEFAULT_EXPLORATION`, the run config's
   exploration picks is drawn from the rest of the population (a population-wide
   share, so that prevalence and recall are estimable).
 
+With a *challenger* shadow-scored on the run (``stratum run`` scores the registered
+``challenger`` beside the champion) and a challenger share ``C`` (the run config's
+``challenger_share``, default :data:`DEFAULT_CHALLENGER_SHARE`; 0 without a
+challenger), ``round(N * C)`` more picks come out of the top picks and are drawn from
+the *challenger stratum*: the dwellings in the challenger's top ``N`` that are not
+top picks of the champion (``pick = "challenger"``). Those dwellings leave the rank
+bands and the population stratum they would otherwise belong to, so the strata
+still partition the population and every dwelling has exactly one inclusion
+probability under the whole design: 1 in the top picks, ``n_h / N_h`` of its
+stratum elsewhere. The challenger's precision@k (``k <= N``) then rests on the top
+picks (counted) and the challenger stratum (drawn), not on a few band visits; see
+:func:`plan_strata`.
+
 Within a band of ``N_h`` dwellings from which ``n_h`` are drawn, every dwelling has
 inclusion probability ``n_h / N_h``: known, stored with each pick, and the basis
 of the design-based estimates (:mod:`stratum_ml.evaluation.design`). The
@@ -43,8 +56,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from stratum_ml.runs.read import RunNotFound
 from stratum_ml.store import Store
@@ -53,12 +68,14 @@ from stratum_ml.store.tables import (
     DECLINE_REASONS,
     PlanDeclineRow,
     RunItemRow,
+    RunShadowItemRow,
     ScoringRunRow,
     VisitPlanItemRow,
     VisitPlanRow,
 )
 
 __all__ = [
+    "DEFAULT_CHALLENGER_SHARE",
     "DEFAULT_EXPLORATION",
     "POPULATION_SHARE",
     "Explanation",
@@ -66,6 +83,7 @@ __all__ = [
     "PlanNotFound",
     "Stratum",
     "VisitPlan",
+    "challenger_of",
     "create_plan",
     "decline_pick",
     "draw_plan",
@@ -81,12 +99,22 @@ __all__ = [
 Z95 = 1.959963984540054
 #: the default exploration share of the capacity (the run config's ``exploration_share``)
 DEFAULT_EXPLORATION = 0.10
+#: the default share of the capacity drawn from the challenger stratum, when a challenger
+#: is shadow-scored on the run (the run config's ``challenger_share``)
+DEFAULT_CHALLENGER_SHARE = 0.05
 #: the share of the exploration picks drawn from the population beyond the bands
 POPULATION_SHARE = 0.2
 #: rank band ends (besides the capacity and twice it) beyond the top picks
 BAND_ENDS = (100, 250, 500, 1000)
 #: the plan's bands reach at least this rank
 MIN_REACH = 1000
+#: the pick kind of a stratum's picks
+PICK_OF_KIND = {
+    "top": "top",
+    "band": "exploration",
+    "population": "exploration",
+    "challenger": "challenger",
+}
 #: the columns of the visitors' export (no rank, pick or probability)
 VISITOR_COLUMNS = ("run_id", "visit_order", "address_id", "district", "neighbourhood")
 #: the columns of the analysts' export
@@ -105,6 +133,9 @@ ANALYST_COLUMNS = (
 )
 
 
+BoolArray = NDArray[np.bool_]
+
+
 class PlanError(ValueError):
     """A plan or a decline that breaks a rule; nothing was stored."""
 
@@ -120,10 +151,13 @@ class Stratum:
     Attributes
     ----------
     index : int
-        0 for the top picks, then the bands in rank order; the last may be the
-        population beyond the bands.
-    kind : {"top", "band", "population"}
+        0 for the top picks, then the bands in rank order, then the population
+        beyond the bands, then the challenger stratum.
+    kind : {"top", "band", "population", "challenger"}
     rank_from, rank_to : int
+        The champion's ranks; for the challenger stratum the challenger's
+        (``1..capacity``). A band or the population stratum of a plan with a
+        challenger stratum holds its ranks less the challenger stratum's dwellings.
     size : int
         Dwellings in the stratum (``N_h``).
     drawn : int
@@ -144,21 +178,48 @@ class Stratum:
 
     @property
     def band(self) -> str:
-        """The ranks as text, e.g. ``451-500``."""
-        return f"{self.rank_from}-{self.rank_to}"
+        """The ranks as text, e.g. ``451-500`` (``challenger 1-500`` for the challenger's)."""
+        ranks = f"{self.rank_from}-{self.rank_to}"
+        return f"challenger {ranks}" if self.kind == "challenger" else ranks
 
     def to_dict(self) -> dict[str, Any]:
         """Plain fields, with the inclusion probability."""
         return {**asdict(self), "inclusion_probability": self.inclusion_probability}
 
 
-def _check(population: int, capacity: int, exploration: float) -> None:
+def _check(population: int, capacity: int, exploration: float, challenger_share: float) -> None:
     if capacity < 1:
         raise PlanError(f"capacity must be at least 1, not {capacity}")
     if capacity > population:
         raise PlanError(f"capacity {capacity} exceeds the {population} scored dwellings")
     if not 0.0 <= exploration <= 1.0 or math.isnan(exploration):
         raise PlanError(f"exploration share must lie in [0, 1], not {exploration}")
+    if not 0.0 <= challenger_share <= 1.0 or math.isnan(challenger_share):
+        raise PlanError(f"challenger share must lie in [0, 1], not {challenger_share}")
+    if int(round(capacity * exploration)) + int(round(capacity * challenger_share)) > capacity:
+        raise PlanError(
+            f"exploration share {exploration:g} and challenger share {challenger_share:g} "
+            "together take more than the capacity"
+        )
+
+
+def _challenger_members(
+    population: int, capacity: int, n_top: int, challenger_ranks: ArrayLike | None
+) -> BoolArray:
+    """By champion rank: True where the dwelling is in the challenger stratum.
+
+    ``challenger_ranks[r - 1]`` is the challenger's rank of the dwelling at the
+    champion's rank ``r``; the stratum is the challenger's top ``capacity`` less the
+    champion's top ``n_top``.
+    """
+    if challenger_ranks is None:
+        raise PlanError("a challenger share needs the challenger's ranks (a shadow-scored run)")
+    c = np.asarray(challenger_ranks, dtype=np.int64)
+    if c.shape != (population,) or not np.array_equal(np.sort(c), np.arange(1, population + 1)):
+        raise PlanError(
+            f"the challenger's ranks must rank the run's {population} dwellings 1..{population}"
+        )
+    return np.asarray((c <= capacity) & (np.arange(1, population + 1) > n_top), dtype=bool)
 
 
 def plan_strata(
@@ -167,6 +228,8 @@ def plan_strata(
     exploration: float = DEFAULT_EXPLORATION,
     *,
     population_share: float = POPULATION_SHARE,
+    challenger_share: float = 0.0,
+    challenger_ranks: ArrayLike | None = None,
 ) -> tuple[Stratum, ...]:
     """The strata of a plan and how many are drawn from each.
 
@@ -180,45 +243,85 @@ def plan_strata(
         Share of the capacity drawn at random (``F``).
     population_share : float, default POPULATION_SHARE
         Share of the exploration picks drawn beyond the bands.
+    challenger_share : float, default 0
+        Share of the capacity drawn from the challenger stratum (``C``): the
+        challenger's top ``N`` less the champion's top picks.
+    challenger_ranks : array-like of int, shape (population,), optional
+        Needed when ``round(N * C) > 0``: the challenger's rank of the dwelling at
+        each champion rank (``challenger_ranks[r - 1]`` for rank ``r``).
 
     Returns
     -------
     tuple of Stratum
-        The top picks first (omitted when ``N * (1 - F)`` rounds to 0), then the bands
-        and the population stratum that hold at least one dwelling; the ``drawn``
-        add up to ``capacity``.
+        The top picks first (omitted when ``N * (1 - F - C)`` rounds to 0), then the
+        bands and the population stratum that hold at least one dwelling, then the
+        challenger stratum (when ``N * C`` rounds to at least 1); the ``drawn`` add
+        up to ``capacity`` and the ``size`` to ``population``.
+
+    Notes
+    -----
+    The challenger stratum always holds enough dwellings: the challenger's top ``N``
+    has ``N`` dwellings, at most ``N - round(N * (F + C))`` of which are top picks, so
+    at least ``round(N * C)`` are left to draw from.
 
     Examples
     --------
     >>> [(s.band, s.drawn) for s in plan_strata(5000, 500, 0.1)]
     [('1-450', 450), ('451-500', 20), ('501-1000', 20), ('1001-5000', 10)]
+    >>> challenger = np.r_[np.arange(401, 901), np.arange(1, 401), np.arange(901, 5001)]
+    >>> [(s.band, s.size, s.drawn) for s in plan_strata(
+    ...     5000, 500, 0.1, challenger_share=0.1, challenger_ranks=challenger)]
+    [('1-400', 400, 400), ('401-500', 100, 20), ('501-1000', 100, 20), ('1001-5000', 4000, 10), \
+('challenger 1-500', 400, 50)]
     """
-    _check(population, capacity, exploration)
+    _check(population, capacity, exploration, challenger_share)
     n_explore = int(round(capacity * exploration))
-    n_top = capacity - n_explore
+    n_challenger = int(round(capacity * challenger_share))
+    n_top = capacity - n_explore - n_challenger
+    member = (
+        _challenger_members(population, capacity, n_top, challenger_ranks)
+        if n_challenger
+        else np.zeros(population, dtype=bool)
+    )
+    # dwellings outside the challenger stratum up to each rank
+    outside = np.concatenate([[0], np.cumsum(~member)])
+
+    def size_of(a: int, b: int) -> int:
+        return int(outside[b] - outside[a - 1])
+
     reach = min(population, max(2 * capacity, MIN_REACH))
     ends = sorted({e for e in (*BAND_ENDS, capacity, 2 * capacity) if n_top < e < reach})
     bounds = [n_top, *ends, reach]
-    bands = [(a + 1, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    bands = [
+        (a + 1, b)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        if b > a and size_of(a + 1, b) > 0
+    ]
     rest = (reach + 1, population) if population > reach else None
+    rest_size = size_of(*rest) if rest is not None else 0
+    if rest_size == 0:
+        rest = None
     n_pop = 0
     if rest is not None and n_explore:
-        n_pop = min(rest[1] - rest[0] + 1, max(1, int(round(n_explore * population_share))))
+        n_pop = min(rest_size, max(1, int(round(n_explore * population_share))))
         if not bands:
-            n_pop = min(rest[1] - rest[0] + 1, n_explore)
-    drawn = _allocate(n_explore - n_pop, [b - a + 1 for a, b in bands])
+            n_pop = min(rest_size, n_explore)
+    drawn = _allocate(n_explore - n_pop, [size_of(a, b) for a, b in bands])
     left = n_explore - n_pop - sum(drawn)
     if left and rest is not None:
-        n_pop = min(rest[1] - rest[0] + 1, n_pop + left)
+        n_pop = min(rest_size, n_pop + left)
     strata: list[Stratum] = []
     if n_top:
         strata.append(Stratum(0, "top", 1, n_top, n_top, n_top))
     # a band nothing is drawn from is still a stratum: the estimates must see it
     for index, ((a, b), n) in enumerate(zip(bands, drawn, strict=True), 1):
-        strata.append(Stratum(index, "band", a, b, b - a + 1, n))
+        strata.append(Stratum(index, "band", a, b, size_of(a, b), n))
     if rest is not None:
-        size = rest[1] - rest[0] + 1
-        strata.append(Stratum(len(bands) + 1, "population", *rest, size, n_pop))
+        strata.append(Stratum(len(bands) + 1, "population", *rest, rest_size, n_pop))
+    if n_challenger:
+        index = len(bands) + (2 if rest is not None else 1)
+        size = int(member.sum())
+        strata.append(Stratum(index, "challenger", 1, capacity, size, n_challenger))
     return tuple(strata)
 
 
@@ -237,12 +340,38 @@ def _allocate(n: int, sizes: list[int]) -> list[int]:
     return out
 
 
-def stratum_of_rank(ranks: np.ndarray, strata: tuple[Stratum, ...]) -> np.ndarray:
-    """The stratum index of every rank (ranks start at 1)."""
-    out = np.full(len(ranks), -1, dtype=np.int64)
+def stratum_of_rank(
+    ranks: ArrayLike, strata: tuple[Stratum, ...], challenger_ranks: ArrayLike | None = None
+) -> NDArray[np.int64]:
+    """The stratum index of every dwelling, from its rank (ranks start at 1).
+
+    Parameters
+    ----------
+    ranks : array-like of int
+        The champion's rank of each dwelling (the run's list).
+    strata : tuple of Stratum
+        The plan's strata.
+    challenger_ranks : array-like of int, optional
+        The challenger's rank of the same dwellings; needed when the plan has a
+        challenger stratum (a dwelling in the challenger's top ``N`` that is not a
+        top pick belongs to it, whatever its champion rank).
+    """
     r = np.asarray(ranks)
+    out = np.full(len(r), -1, dtype=np.int64)
+    member = np.zeros(len(r), dtype=bool)
+    challenger = [s for s in strata if s.kind == "challenger"]
+    if challenger:
+        if challenger_ranks is None:
+            raise PlanError(
+                "the plan has a challenger stratum: the challenger's ranks (the run's shadow) "
+                "are needed to place every dwelling"
+            )
+        n_top = max((s.rank_to for s in strata if s.kind == "top"), default=0)
+        member = (np.asarray(challenger_ranks) <= challenger[0].rank_to) & (r > n_top)
+        out[member] = challenger[0].index
     for s in strata:
-        out[(r >= s.rank_from) & (r <= s.rank_to)] = s.index
+        if s.kind != "challenger":
+            out[(r >= s.rank_from) & (r <= s.rank_to) & ~member] = s.index
     if (out < 0).any():
         raise PlanError("a rank lies outside every stratum of the plan")
     return out
@@ -255,14 +384,20 @@ def draw_plan(
     *,
     seed: int,
     population_share: float = POPULATION_SHARE,
+    challenger_share: float = 0.0,
+    challenger_ranks: ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Draw a plan over ranks ``1..population`` (numpy only, reproducible).
+
+    ``challenger_share`` and ``challenger_ranks`` as in :func:`plan_strata`. The
+    strata are drawn in index order from one generator, so a plan without a
+    challenger stratum is drawn as before there was one.
 
     Returns
     -------
     pandas.DataFrame
-        One row per pick, by rank: ``rank``, ``stratum``, ``pick`` (``top`` or
-        ``exploration``) and ``inclusion_probability``.
+        One row per pick, by rank: ``rank``, ``stratum``, ``pick`` (``top``,
+        ``exploration`` or ``challenger``) and ``inclusion_probability``.
 
     Examples
     --------
@@ -272,20 +407,30 @@ def draw_plan(
     >>> plan.equals(draw_plan(2000, 100, 0.1, seed=1))
     True
     """
-    strata = plan_strata(population, capacity, exploration, population_share=population_share)
+    strata = plan_strata(
+        population,
+        capacity,
+        exploration,
+        population_share=population_share,
+        challenger_share=challenger_share,
+        challenger_ranks=challenger_ranks,
+    )
+    every = np.arange(1, population + 1)
+    where = stratum_of_rank(every, strata, challenger_ranks if strata[-1].kind == "challenger" else None)
     rng = np.random.default_rng(seed)
     parts = []
     for s in strata:
         if s.kind == "top":
             ranks = np.arange(1, s.size + 1)
         else:
-            ranks = s.rank_from + np.sort(rng.choice(s.size, size=s.drawn, replace=False))
+            members = every[where == s.index]
+            ranks = members[np.sort(rng.choice(s.size, size=s.drawn, replace=False))]
         parts.append(
             pd.DataFrame(
                 {
                     "rank": ranks.astype(np.int64),
                     "stratum": s.index,
-                    "pick": "top" if s.kind == "top" else "exploration",
+                    "pick": PICK_OF_KIND[s.kind],
                     "inclusion_probability": s.inclusion_probability,
                 }
             )
@@ -310,6 +455,13 @@ class VisitPlan:
     capacity, n_top, n_exploration, seed : int
     exploration_share, population_share : float
     strata : tuple of Stratum
+    challenger_share : float
+        Share of the capacity drawn from the challenger stratum (0: none).
+    n_challenger : int
+        Picks of the challenger stratum.
+    challenger : str or None
+        ``model_name vN`` of the shadow-scored challenger whose top picks the
+        challenger stratum holds; None without one.
     items : pandas.DataFrame
         One row per pick: ``address_id, rank, stratum, pick, inclusion_probability,
         district, neighbourhood, declined, decline_reason``, by rank.
@@ -331,6 +483,9 @@ class VisitPlan:
     items: pd.DataFrame
     created_at: dt.datetime
     created_by: str
+    challenger_share: float = 0.0
+    n_challenger: int = 0
+    challenger: str | None = None
     stored_now: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -343,6 +498,9 @@ class VisitPlan:
             "population_share": self.population_share,
             "n_top": self.n_top,
             "n_exploration": self.n_exploration,
+            "challenger_share": self.challenger_share,
+            "n_challenger": self.n_challenger,
+            "challenger": self.challenger,
             "seed": self.seed,
             "strata": [s.to_dict() for s in self.strata],
             "n_declined": int(self.items["declined"].sum()),
@@ -361,10 +519,11 @@ def create_plan(
     created_by: str,
     seed: int | None = None,
     population_share: float = POPULATION_SHARE,
+    challenger_share: float = 0.0,
 ) -> VisitPlan:
     """Draw a run's visit plan and store it, in one transaction.
 
-    A run has at most one plan: asked again with the same capacity and share (and
+    A run has at most one plan: asked again with the same capacity and shares (and
     seed, if given), the stored plan is returned; with others, it is refused.
 
     Parameters
@@ -381,6 +540,10 @@ def create_plan(
     seed : int, optional
         The draw's seed; default :func:`seed_of` the run id.
     population_share : float, default POPULATION_SHARE
+    challenger_share : float, default 0
+        Share of the capacity drawn from the challenger stratum (the challenger's top
+        ``capacity`` less the champion's top picks); needs a run with a shadow
+        (``run_shadow_items``), whose ranks are read from the store.
 
     Returns
     -------
@@ -391,7 +554,8 @@ def create_plan(
     RunNotFound
         When no run has this id.
     PlanError
-        When the capacity or share is out of range, or the run already has another plan.
+        When the capacity or a share is out of range, a challenger share is asked of a
+        run without a shadow, or the run already has another plan.
     """
     seed = seed_of(run_id) if seed is None else int(seed)
     try:
@@ -399,15 +563,17 @@ def create_plan(
     except PlanNotFound:
         existing = None
     if existing is not None:
-        if (existing.capacity, existing.exploration_share, existing.seed) != (
-            capacity,
-            exploration,
-            seed,
-        ):
+        stored = (
+            existing.capacity,
+            existing.exploration_share,
+            existing.challenger_share,
+            existing.seed,
+        )
+        if stored != (capacity, exploration, challenger_share, seed):
             raise PlanError(
                 f"run {run_id} already has a visit plan (capacity {existing.capacity}, "
-                f"exploration {existing.exploration_share:g}, seed {existing.seed}); a plan is "
-                "never redrawn"
+                f"exploration {existing.exploration_share:g}, challenger "
+                f"{existing.challenger_share:g}, seed {existing.seed}); a plan is never redrawn"
             )
         return existing
     with store.transaction() as session:
@@ -420,10 +586,17 @@ def create_plan(
             ).all(),
             columns=["address_id", "rank"],
         )
-        strata = plan_strata(len(items), capacity, exploration, population_share=population_share)
-        drawn = draw_plan(
-            len(items), capacity, exploration, seed=seed, population_share=population_share
-        )
+        items = items.sort_values("rank", ignore_index=True)
+        challenger_ranks = None
+        if int(round(capacity * challenger_share)) > 0:
+            challenger_ranks = _shadow_ranks(session, run_id, items["address_id"])
+        options: dict[str, Any] = {
+            "population_share": population_share,
+            "challenger_share": challenger_share,
+            "challenger_ranks": challenger_ranks,
+        }
+        strata = plan_strata(len(items), capacity, exploration, **options)
+        drawn = draw_plan(len(items), capacity, exploration, seed=seed, **options)
         picks = drawn.merge(items, on="rank", how="left", validate="one_to_one")
         if picks["address_id"].isna().any():  # pragma: no cover - ranks are 1..n
             raise PlanError(f"run {run_id} has gaps in its ranks")
@@ -435,6 +608,8 @@ def create_plan(
                 population_share=float(population_share),
                 n_top=int((picks["pick"] == "top").sum()),
                 n_exploration=int((picks["pick"] == "exploration").sum()),
+                challenger_share=float(challenger_share),
+                n_challenger=int((picks["pick"] == "challenger").sum()),
                 seed=seed,
                 strata=json.dumps([asdict(s) for s in strata]),
                 created_at=dt.datetime.now(dt.UTC),
@@ -462,6 +637,45 @@ def create_plan(
         )
     plan = get_plan(store, run_id)
     return VisitPlan(**{**plan.__dict__, "stored_now": True})
+
+
+def _shadow_ranks(session: Session, run_id: str, addresses: pd.Series) -> NDArray[np.int64]:
+    """The shadow's rank of each of ``addresses`` (the run's, in the run's rank order)."""
+    rows = session.execute(
+        select(RunShadowItemRow.address_id, RunShadowItemRow.rank).where(
+            RunShadowItemRow.run_id == run_id
+        )
+    ).all()
+    if not rows:
+        raise PlanError(
+            f"run {run_id} has no shadow-scored challenger: a challenger share needs one "
+            "(register a challenger, then `stratum run`; or leave the challenger share at 0)"
+        )
+    shadow = pd.Series([r[1] for r in rows], index=[str(r[0]) for r in rows], dtype="int64")
+    ranks = shadow.reindex(addresses.astype(str).to_numpy())
+    if ranks.isna().any():
+        raise PlanError(f"the shadow of run {run_id} did not rank every dwelling of the run")
+    return ranks.to_numpy(dtype=np.int64)
+
+
+def challenger_of(store: Store, run_id: str) -> tuple[str, pd.Series] | None:
+    """The shadow (challenger) of a run: ``model_name vN`` and its rank by address id.
+
+    None when the run has no shadow.
+    """
+    with store.transaction() as session:
+        rows = session.execute(
+            select(
+                RunShadowItemRow.address_id,
+                RunShadowItemRow.rank,
+                RunShadowItemRow.model_name,
+                RunShadowItemRow.model_version,
+            ).where(RunShadowItemRow.run_id == run_id)
+        ).all()
+    if not rows:
+        return None
+    label = f"{rows[0][2]} v{rows[0][3]}"
+    return label, pd.Series([r[1] for r in rows], index=[r[0] for r in rows], dtype="int64")
 
 
 def get_plan(store: Store, run_id: str) -> VisitPlan:
@@ -497,6 +711,12 @@ def get_plan(store: Store, run_id: str) -> VisitPlan:
             .where(VisitPlanItemRow.run_id == run_id)
             .order_by(VisitPlanItemRow.rank)
         ).all()
+        shadow = session.execute(
+            select(RunShadowItemRow.model_name, RunShadowItemRow.model_version)
+            .where(RunShadowItemRow.run_id == run_id)
+            .limit(1)
+        ).first()
+        shadow_label = None if shadow is None else f"{shadow[0]} v{shadow[1]}"
         declines = dict(
             session.execute(
                 select(PlanDeclineRow.address_id, PlanDeclineRow.reason).where(
@@ -516,6 +736,7 @@ def get_plan(store: Store, run_id: str) -> VisitPlan:
             "neighbourhood",
         ],
     )
+    strata = tuple(Stratum(**s) for s in json.loads(row.strata))
     items["declined"] = items["address_id"].isin(list(declines))
     items["decline_reason"] = items["address_id"].map(declines)
     assert as_of is not None
@@ -528,10 +749,13 @@ def get_plan(store: Store, run_id: str) -> VisitPlan:
         n_top=row.n_top,
         n_exploration=row.n_exploration,
         seed=row.seed,
-        strata=tuple(Stratum(**s) for s in json.loads(row.strata)),
+        strata=strata,
         items=items,
         created_at=row.created_at,
         created_by=row.created_by,
+        challenger_share=row.challenger_share,
+        n_challenger=row.n_challenger,
+        challenger=shadow_label if any(s.kind == "challenger" for s in strata) else None,
     )
 
 
