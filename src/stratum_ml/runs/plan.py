@@ -47,6 +47,7 @@ estimates into bounds.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -84,6 +85,7 @@ __all__ = [
     "Stratum",
     "VisitPlan",
     "challenger_of",
+    "challenger_ranks_of",
     "create_plan",
     "decline_pick",
     "draw_plan",
@@ -416,7 +418,8 @@ def draw_plan(
         challenger_ranks=challenger_ranks,
     )
     every = np.arange(1, population + 1)
-    where = stratum_of_rank(every, strata, challenger_ranks if strata[-1].kind == "challenger" else None)
+    with_challenger = strata[-1].kind == "challenger"
+    where = stratum_of_rank(every, strata, challenger_ranks if with_challenger else None)
     rng = np.random.default_rng(seed)
     parts = []
     for s in strata:
@@ -655,7 +658,24 @@ def _shadow_ranks(session: Session, run_id: str, addresses: pd.Series) -> NDArra
     ranks = shadow.reindex(addresses.astype(str).to_numpy())
     if ranks.isna().any():
         raise PlanError(f"the shadow of run {run_id} did not rank every dwelling of the run")
-    return ranks.to_numpy(dtype=np.int64)
+    return np.asarray(ranks.to_numpy(dtype=np.int64), dtype=np.int64)
+
+
+def challenger_ranks_of(store: Store, run_id: str) -> NDArray[np.int64] | None:
+    """The shadow's rank of the dwelling at each of the run's ranks; None without a shadow."""
+    with store.transaction() as session:
+        items = pd.DataFrame(
+            session.execute(
+                select(RunItemRow.address_id, RunItemRow.rank)
+                .where(RunItemRow.run_id == run_id)
+                .order_by(RunItemRow.rank)
+            ).all(),
+            columns=["address_id", "rank"],
+        )
+        try:
+            return _shadow_ranks(session, run_id, items["address_id"])
+        except PlanError:
+            return None
 
 
 def challenger_of(store: Store, run_id: str) -> tuple[str, pd.Series] | None:
@@ -883,7 +903,7 @@ def decline_pick(
 
 @dataclass(frozen=True)
 class Explanation:
-    """What an exploration share buys, per year of plans.
+    """What an exploration share (and a challenger share) buys, per year of plans.
 
     Attributes
     ----------
@@ -896,12 +916,67 @@ class Explanation:
         Per k: ``visits_per_run`` and ``visits_per_year`` (expected exploration visits
         in the top k), ``half_width_run`` (the worst-case 95% +/- on precision@k from
         one plan) and ``half_width_year`` (from a year of plans, averaged).
+    challenger : pandas.DataFrame
+        The same columns for the challenger's precision@k (``k <= capacity``), in the
+        scenario of :func:`explain_share`; empty without a challenger share.
+    challenger_scenario : str
+        Which challenger ranking ``challenger`` assumes ("" without one).
     """
 
     strata: tuple[Stratum, ...]
     runs_per_year: int
     bands: pd.DataFrame
     precision: pd.DataFrame
+    challenger: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    challenger_scenario: str = ""
+
+
+#: the columns of :attr:`Explanation.precision` and :attr:`Explanation.challenger`
+EXPLAIN_COLUMNS = ["k", "visits_per_run", "visits_per_year", "half_width_run", "half_width_year"]
+
+
+def _disjoint_challenger(population: int, capacity: int) -> NDArray[np.int64]:
+    """A challenger ranking whose top ``capacity`` are the champion's last ranks."""
+    last = max(population - capacity, 0)
+    c = np.empty(population, dtype=np.int64)
+    c[last:] = np.arange(1, population - last + 1)
+    c[:last] = np.arange(population - last + 1, population + 1)
+    return c
+
+
+def _half_widths(
+    strata: tuple[Stratum, ...],
+    where: NDArray[np.int64],
+    in_k: BoolArray,
+    k: int,
+    runs_per_year: int,
+) -> dict[str, float]:
+    """Worst-case +/- on the precision of the selection ``in_k`` (``k`` dwellings)."""
+    var = 0.0
+    visits = 0.0
+    feasible = True
+    for s in strata:
+        if s.kind == "top":
+            continue
+        inside = int((in_k & (where == s.index)).sum())
+        if inside == 0:
+            continue
+        if s.drawn == 0:
+            feasible = False
+            continue
+        share = inside / s.size
+        visits += s.drawn * share
+        # z = y * [in the selection] in the stratum, y a violation with probability 0.5
+        s2 = 0.5 * share * (1.0 - 0.5 * share)
+        var += s.size**2 * (1.0 - s.drawn / s.size) * s2 / s.drawn
+    half = Z95 * math.sqrt(var) / k if feasible else math.nan
+    return {
+        "k": k,
+        "visits_per_run": visits,
+        "visits_per_year": visits * runs_per_year,
+        "half_width_run": half,
+        "half_width_year": half / math.sqrt(runs_per_year),
+    }
 
 
 def explain_share(
@@ -912,23 +987,53 @@ def explain_share(
     runs_per_year: int = 12,
     ks: tuple[int, ...] = (100, 250, 500),
     population_share: float = POPULATION_SHARE,
+    challenger_share: float = 0.0,
+    challenger_ranks: ArrayLike | None = None,
 ) -> Explanation:
     """Expected exploration visits per rank band per year and the +/- they give.
 
     The +/- on precision@k is ``1.96 * SE / k`` with the stratified variance of the
-    unknown part of the top k (the bands beyond the top picks, without replacement),
-    at the worst case: every dwelling of a band a violation with probability 0.5.
-    Inside the top picks precision@k is counted, not estimated: +/- 0. The yearly
-    figure averages ``runs_per_year`` independent monthly estimates of a precision
-    that is assumed stable over the year (``half_width_run / sqrt(runs_per_year)``).
+    unknown part of the top k (the strata beyond the top picks, without
+    replacement), at the worst case: every dwelling of a stratum a violation with
+    probability 0.5. Inside the top picks precision@k is counted, not estimated:
+    +/- 0. The yearly figure averages ``runs_per_year`` independent monthly
+    estimates of a precision that is assumed stable over the year
+    (``half_width_run / sqrt(runs_per_year)``).
+
+    With a challenger share, the same is given for the challenger's precision@k
+    (``k`` in ``ks`` up to the capacity, and the capacity): from the challenger's
+    ranks if given (``challenger_ranks`` as in :func:`plan_strata`), else in the
+    scenario where the two models disagree entirely (the challenger's top ``N`` are
+    the champion's last ranks): the challenger stratum then is the whole of the
+    challenger's top ``N``, the widest it can be. The more the two lists agree, the
+    more of the challenger's top k is counted among the top picks.
 
     Examples
     --------
     >>> e = explain_share(60_000, 500, 0.1)
     >>> e.precision.set_index("k")["half_width_run"].round(3).to_dict()
     {100: 0.0, 250: 0.0, 500: 0.017}
+    >>> e = explain_share(60_000, 500, 0.1, challenger_share=0.1)
+    >>> e.challenger.set_index("k")["visits_per_run"].round(1).to_dict()
+    {100: 10.0, 250: 25.0, 500: 50.0}
     """
-    strata = plan_strata(population, capacity, exploration, population_share=population_share)
+    scenario = ""
+    if int(round(capacity * challenger_share)) > 0 and challenger_ranks is None:
+        challenger_ranks = _disjoint_challenger(population, capacity)
+        scenario = f"the challenger's top {capacity} share nothing with the champion's list"
+    elif challenger_ranks is not None:
+        scenario = "the challenger's ranks of the run"
+    strata = plan_strata(
+        population,
+        capacity,
+        exploration,
+        population_share=population_share,
+        challenger_share=challenger_share,
+        challenger_ranks=challenger_ranks,
+    )
+    with_challenger = strata[-1].kind == "challenger"
+    every = np.arange(1, population + 1)
+    where = stratum_of_rank(every, strata, challenger_ranks if with_challenger else None)
     bands = pd.DataFrame(
         [
             {
@@ -942,47 +1047,19 @@ def explain_share(
             for s in strata
         ]
     )
-    rows = []
-    for k in ks:
-        if k > population:
-            continue
-        var = 0.0
-        visits = 0.0
-        feasible = True
-        for s in strata:
-            if s.kind == "top" or s.rank_from > k:
-                continue
-            inside = min(k, s.rank_to) - s.rank_from + 1
-            if s.drawn == 0:
-                feasible = False
-                continue
-            share = inside / s.size
-            visits += s.drawn * share
-            # z = y * [rank <= k] in the stratum, y a violation with probability 0.5
-            s2 = 0.5 * share * (1.0 - 0.5 * share)
-            var += s.size**2 * (1.0 - s.drawn / s.size) * s2 / s.drawn
-        half = Z95 * math.sqrt(var) / k if feasible else math.nan
-        rows.append(
-            {
-                "k": k,
-                "visits_per_run": visits,
-                "visits_per_year": visits * runs_per_year,
-                "half_width_run": half,
-                "half_width_year": half / math.sqrt(runs_per_year),
-            }
-        )
+    rows = [
+        _half_widths(strata, where, every <= k, k, runs_per_year) for k in ks if k <= population
+    ]
+    challenger_rows = []
+    if with_challenger:
+        c = np.asarray(challenger_ranks)
+        for k in sorted({*(k for k in ks if k <= capacity), capacity}):
+            challenger_rows.append(_half_widths(strata, where, c <= k, k, runs_per_year))
     return Explanation(
         strata=strata,
         runs_per_year=runs_per_year,
         bands=bands,
-        precision=pd.DataFrame(
-            rows,
-            columns=[
-                "k",
-                "visits_per_run",
-                "visits_per_year",
-                "half_width_run",
-                "half_width_year",
-            ],
-        ),
+        precision=pd.DataFrame(rows, columns=EXPLAIN_COLUMNS),
+        challenger=pd.DataFrame(challenger_rows, columns=EXPLAIN_COLUMNS),
+        challenger_scenario=scenario,
     )

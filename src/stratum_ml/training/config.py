@@ -119,6 +119,17 @@ class RunConfig(BaseModel):
             "probabilities (`stratum run --capacity N`); see stratum_ml.runs.plan"
         ),
     )
+    challenger_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description=(
+            "share of a run's visit capacity drawn at random from the challenger stratum (the "
+            "shadow-scored challenger's top N that are not top picks of the champion), so that "
+            "the challenger's precision@k is estimable from the plan; applies only when a "
+            "challenger is shadow-scored on the run (0 otherwise); see stratum_ml.runs.plan"
+        ),
+    )
 
     @classmethod
     def from_yaml(cls, path: str | Path | None) -> RunConfig:

@@ -23,7 +23,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("challenger_share", sa.Double(), server_default="0", nullable=False)
         )
-        batch.add_column(sa.Column("n_challenger", sa.Integer(), server_default="0", nullable=False))
+        batch.add_column(
+            sa.Column("n_challenger", sa.Integer(), server_default="0", nullable=False)
+        )
         batch.create_check_constraint(
             "ck_visit_plans_challenger_share", "challenger_share >= 0 AND challenger_share <= 1"
         )
@@ -38,9 +40,7 @@ def downgrade() -> None:
     """Drop the columns and the pick ``challenger`` (refused while a plan holds one)."""
     with op.batch_alter_table("visit_plan_items") as batch:
         batch.drop_constraint("ck_visit_plan_items_pick", type_="check")
-        batch.create_check_constraint(
-            "ck_visit_plan_items_pick", "pick IN ('top', 'exploration')"
-        )
+        batch.create_check_constraint("ck_visit_plan_items_pick", "pick IN ('top', 'exploration')")
     with op.batch_alter_table("visit_plans") as batch:
         batch.drop_constraint("ck_visit_plans_challenger_share", type_="check")
         batch.drop_column("n_challenger")
