@@ -6,7 +6,8 @@ on the same date (runs' own lists, and the challenger shadow-scored on this run,
 whose ranks also place a plan's challenger stratum) -- into a
 :class:`~stratum_ml.evaluation.design.StratifiedDesign` and estimates, per model
 version and k, precision@k and recall@k, the prevalence, and (given the protected
-groups) the false-positive-rate ratio of each group against the rest, with :mod:`stratum_ml.evaluation.design`.
+groups) the false-positive-rate ratio of each group against the rest, with
+:mod:`stratum_ml.evaluation.design`.
 
 Which visits count: outcomes stored with this run's ``run_id`` (an outcome
 without one is never a design visit), conclusive (``violation`` or
