@@ -65,9 +65,7 @@ def test_the_challenger_stratum_is_its_top_picks_less_the_champions(
 
 def test_no_challenger_share_draws_the_plan_as_before(challenger: np.ndarray) -> None:
     plain = draw_plan(POPULATION, CAPACITY, 0.1, seed=4)
-    assert plain.equals(
-        draw_plan(POPULATION, CAPACITY, 0.1, seed=4, challenger_ranks=challenger)
-    )
+    assert plain.equals(draw_plan(POPULATION, CAPACITY, 0.1, seed=4, challenger_ranks=challenger))
     assert set(plain["pick"]) == {"top", "exploration"}
 
 
