@@ -120,7 +120,12 @@ def test_a_plan_draws_from_the_challengers_top_picks_and_estimates_both_versions
 ) -> None:
     """Capacity 300: 240 top picks, 30 exploration, 30 from the challenger's top 300."""
     from stratum_ml.runs.estimates import evaluate_run
-    from stratum_ml.runs.plan import PlanError, create_plan, plan_export
+    from stratum_ml.runs.plan import (
+        PlanError,
+        create_plan,
+        plan_export,
+        plan_inclusion_probabilities,
+    )
     from stratum_ml.serving.outcomes import OutcomeStore
     from tests.runs.test_plan import TODAY, _answer_from_truth
 
@@ -153,9 +158,15 @@ def test_a_plan_draws_from_the_challengers_top_picks_and_estimates_both_versions
     visits = _answer_from_truth(
         runs_town, plan.items, FIRST + dt.timedelta(days=10), summary.run_id, FIRST
     )
-    OutcomeStore(store, runs_town.sources.addresses["address_id"]).record_many(
+    recorded = OutcomeStore(store, runs_town.sources.addresses["address_id"]).record_many(
         visits, recorded_by="t", today=TODAY
     )
+    # what the refit weighs plan visits by: each recorded visit's pick's probability
+    inclusion = plan_inclusion_probabilities(store)
+    by_address = picked["inclusion_probability"]
+    assert len(inclusion) == len(recorded) == 300
+    for r in recorded:
+        assert inclusion[r.inspection_id] == pytest.approx(by_address[r.address_id])
     result = evaluate_run(store, summary.run_id, ks=(100, 300))
     rows = {(r["model_version"], r["k"]): r for r in result.precision}
     assert {v for v, _ in rows} == {"stratum-risk v1", "stratum-risk v2"}

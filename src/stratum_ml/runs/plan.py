@@ -71,6 +71,7 @@ from stratum_ml.store.tables import (
     RunItemRow,
     RunShadowItemRow,
     ScoringRunRow,
+    VisitOutcomeRow,
     VisitPlanItemRow,
     VisitPlanRow,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "explain_share",
     "get_plan",
     "plan_export",
+    "plan_inclusion_probabilities",
     "plan_strata",
     "planned_run_of",
     "stratum_of_rank",
@@ -776,6 +778,31 @@ def get_plan(store: Store, run_id: str) -> VisitPlan:
         challenger_share=row.challenger_share,
         n_challenger=row.n_challenger,
         challenger=shadow_label if any(s.kind == "challenger" for s in strata) else None,
+    )
+
+
+def plan_inclusion_probabilities(store: Store) -> pd.Series:
+    """The inclusion probability of every stored visit outcome that answers a plan's pick.
+
+    Returns
+    -------
+    pandas.Series
+        By ``inspection_id``: the probability with which the plan of the outcome's
+        ``run_id`` drew its address (float); outcomes outside a plan are absent.
+    """
+    with store.transaction() as session:
+        rows = session.execute(
+            select(VisitOutcomeRow.inspection_id, VisitPlanItemRow.inclusion_probability).join(
+                VisitPlanItemRow,
+                (VisitPlanItemRow.run_id == VisitOutcomeRow.run_id)
+                & (VisitPlanItemRow.address_id == VisitOutcomeRow.address_id),
+            )
+        ).all()
+    return pd.Series(
+        [float(r[1]) for r in rows],
+        index=pd.Index([str(r[0]) for r in rows], name="inspection_id"),
+        dtype="float64",
+        name="inclusion_probability",
     )
 
 

@@ -496,9 +496,7 @@ class VisitPlanRow(Base):
     __table_args__ = (
         CheckConstraint("capacity >= 1", name="capacity"),
         CheckConstraint("exploration_share >= 0 AND exploration_share <= 1", name="share"),
-        CheckConstraint(
-            "challenger_share >= 0 AND challenger_share <= 1", name="challenger_share"
-        ),
+        CheckConstraint("challenger_share >= 0 AND challenger_share <= 1", name="challenger_share"),
     )
 
 

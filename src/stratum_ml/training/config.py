@@ -99,6 +99,16 @@ class RunConfig(BaseModel):
             "always the split model's."
         ),
     )
+    plan_visit_weighting: Literal["none", "inverse_inclusion"] = Field(
+        "none",
+        description=(
+            "How the final fit (training.refit) weighs the visits of a visit plan: 'none' "
+            "(weight 1, like every visit) or 'inverse_inclusion' (1 / the pick's inclusion "
+            "probability, the Horvitz-Thompson weight: unbiased for the loss over each plan's "
+            "whole population, at the cost of variance; policy and report visits keep weight "
+            "1). The default is what bench/refit_weighting.py measured; see training.refit."
+        ),
+    )
     frontier_grid_size: int = Field(
         0,
         ge=0,
