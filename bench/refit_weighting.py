@@ -24,7 +24,8 @@ Library level (no store, no MLflow); small LightGBM (``--estimators``) and 3 fol
 that it runs in minutes on a shared machine.
 
 Usage: ``python bench/refit_weighting.py [--addresses 10000] [--seeds 1 2 3] [--cycles 7]``.
-Writes ``bench/results/refit_weighting.json`` and ``bench/results/refit_weighting.md``.
+Writes ``bench/results/refit_weighting.json`` and ``bench/results/refit_weighting.md``
+(``--name`` for another name).
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=250)
     parser.add_argument("--share", type=float, default=0.10)
     parser.add_argument("--estimators", type=int, default=200)
+    parser.add_argument("--name", default="refit_weighting", help="results file name")
     args = parser.parse_args()
     start = time.perf_counter()
     cpu = time.process_time()
@@ -190,7 +192,7 @@ def main() -> None:
         "cycles": rows,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "refit_weighting.json").write_text(json.dumps(payload, indent=2) + "\n", "utf-8")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(payload, indent=2) + "\n", "utf-8")
     d = summary["difference_p500"]
     lines = [
         "# Plan visits weighted by 1/inclusion probability in the refit, or not",
@@ -221,7 +223,7 @@ def main() -> None:
     ]
     for (seed, cycle), values in paired.iterrows():
         lines.append(f"| {seed} | {cycle} | " + " | ".join(f"{values[a]:.3f}" for a in ARMS) + " |")
-    (RESULTS / "refit_weighting.md").write_text("\n".join(lines) + "\n", "utf-8")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n", "utf-8")
     print("\n".join(lines))
 
 
