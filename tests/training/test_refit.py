@@ -11,7 +11,12 @@ import pytest
 from stratum_ml.model.params import LightGBMParams
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.config import RunConfig
-from stratum_ml.training.refit import _folds, plan_weights, refit_on_all_visits
+from stratum_ml.training.refit import (
+    _folds,
+    plan_weighting_sentence,
+    plan_weights,
+    refit_on_all_visits,
+)
 
 CONFIG = RunConfig(lightgbm=LightGBMParams(n_estimators=300, early_stopping_rounds=20, n_jobs=1))
 
@@ -153,3 +158,21 @@ def test_the_refit_weighs_plan_visits_under_inverse_inclusion() -> None:
     assert weighted.max_plan_weight == pytest.approx(10.0)
     assert weighted.to_params()["final_fit.plan_weighting"] == "inverse_inclusion"
     assert not np.allclose(plain.model.raw_score(X), weighted.model.raw_score(X))
+
+
+def test_the_card_says_how_plan_visits_were_weighted_and_why() -> None:
+    X, y, visits = _visits(n=900)
+    visits = visits.assign(inclusion_probability=np.where(np.arange(len(y)) < 90, 0.02, np.nan))
+    weighted = refit_on_all_visits(
+        X,
+        y,
+        visits,
+        CONFIG.model_copy(update={"plan_visit_weighting": "inverse_inclusion"}),
+        n_folds=3,
+    )
+    said = plan_weighting_sentence(weighted)
+    assert "90 of its 900 visits answered a visit plan" in said
+    assert "largest weight 50" in said and "Horvitz-Thompson" in said and "variance" in said
+    assert "keep weight 1 and are not unbiased" in said
+    plain = plan_weighting_sentence(refit_on_all_visits(X, y, visits, CONFIG, n_folds=3))
+    assert "plan_visit_weighting: none" in plain and "refit_weighting.md" in plain

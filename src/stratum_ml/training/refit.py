@@ -79,7 +79,13 @@ from stratum_ml.model.calibration import Calibrator
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.config import RunConfig
 
-__all__ = ["DEFAULT_FOLDS", "FinalFit", "plan_weights", "refit_on_all_visits"]
+__all__ = [
+    "DEFAULT_FOLDS",
+    "FinalFit",
+    "plan_weighting_sentence",
+    "plan_weights",
+    "refit_on_all_visits",
+]
 
 #: folds of the cross-fitting
 DEFAULT_FOLDS = 5
@@ -184,6 +190,30 @@ def _folds(groups: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarra
 def _log_loss(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=w))
+
+
+def plan_weighting_sentence(final: FinalFit) -> str:
+    """The model card's words on how the final fit weighed plan visits, and why (English)."""
+    share = f"{final.n_plan_visits} of its {final.n_visits} visits answered a visit plan"
+    if final.plan_weighting == "inverse_inclusion":
+        return (
+            f"{share} and were weighted by 1 / their inclusion probability (largest weight "
+            f"{final.max_plan_weight:.0f}). Why that is unbiased: a plan draws dwelling i with "
+            "a known probability pi_i, so the expected weighted loss of its visits, "
+            "E[sum over the drawn i of l_i / pi_i] = sum over all i of pi_i l_i / pi_i, is the "
+            "loss over the plan's whole population (Horvitz-Thompson), whatever the model "
+            "ranked first. What it costs: variance -- a pick drawn with probability 1/500 "
+            "weighs 500 top picks, so a few visits move the fit. Visits chosen by policy or "
+            "by a report keep weight 1 and are not unbiased for anything: who was visited "
+            "was chosen on things the data does not fully hold."
+        )
+    return (
+        f"{share}; every visit has weight 1 (plan_visit_weighting: none). Weighting plan "
+        "visits by 1 / their inclusion probability would make their loss unbiased for the "
+        "loss over each plan's whole population (Horvitz-Thompson), but on generated towns "
+        "its variance cost more than its bias saved (bench/results/refit_weighting.md); "
+        "visits chosen by policy or by a report are not unbiased either way."
+    )
 
 
 def plan_weights(visits: pd.DataFrame, weighting: str) -> np.ndarray:
