@@ -234,7 +234,8 @@ def _evaluate_run(run_id: str, sources: Path | None, as_json: bool) -> None:
         f"v{summary.model_version}): "
         + (
             f"plan of {plan['capacity']} visits ({plan['n_top']} top, {plan['n_exploration']} "
-            f"exploration), {result.n_visits} with an outcome, {result.n_nonresponse} without"
+            f"exploration, {plan['n_challenger']} challenger), {result.n_visits} with an "
+            f"outcome, {result.n_nonresponse} without"
             if plan
             else "no visit plan"
         )
