@@ -200,7 +200,9 @@ def main() -> None:
         f"{args.addresses:,}-address generated towns, seeds {args.seeds}, {args.cycles} monthly "
         f"cycles, capacity {args.capacity}, exploration share {args.share:g}; refit "
         f"(`refit_on_all_visits`, 3 folds, at most {args.estimators} trees) on all labels each "
-        f"cycle; measured {payload['measured']} by `python bench/refit_weighting.py` "
+        f"cycle; measured {payload['measured']} by `python bench/refit_weighting.py "
+        f"--addresses {args.addresses} --seeds {' '.join(map(str, args.seeds))} "
+        f"--cycles {args.cycles} --share {args.share:g} --name {args.name}` "
         f"({payload['load']}).",
         "",
         "True precision@k of each arm's own list (truth file), mean over cycles 2.."

@@ -111,7 +111,9 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
     assert run(["runs", "show", run_id, "--out", str(work)], home)[0] == 0
     ranked = pd.read_csv(work, dtype={"address_id": str}).sort_values("rank")
     labels = truth_at(truth, ranked["address_id"], AS_OF)
-    rows = {r["k"]: r for r in result["precision"] if r["run_id"] == run_id}
+    rows = {
+        r["k"]: r for r in result["precision"] if r["run_id"] == run_id and r["scored_as"] == "run"
+    }
     for k in (100, 500):
         true = float(labels[:k].mean())
         row = rows[k]
