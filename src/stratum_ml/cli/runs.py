@@ -254,10 +254,16 @@ def _plan_challenger_share(store: Store, run_id: str, share: float, asked: bool)
     """The challenger share of the run's plan: 0 when no challenger is shadow-scored on it.
 
     A share given on the command line for a run without a shadow is refused (the
-    plan would silently lack what was asked); the run config's default is not.
+    plan would silently lack what was asked); the run config's default is not. A run
+    stored before with its plan keeps that plan's share unless one is given.
     """
-    from stratum_ml.runs.plan import challenger_of
+    from stratum_ml.runs.plan import PlanNotFound, challenger_of, get_plan
 
+    if not asked:
+        try:
+            return get_plan(store, run_id).challenger_share
+        except PlanNotFound:
+            pass
     if share == 0 or challenger_of(store, run_id) is not None:
         return share
     if asked:
