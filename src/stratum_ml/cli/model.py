@@ -66,10 +66,14 @@ def train(
         raise fail(str(exc)) from None
     tables = load(sources)
     audit = load_audit_tables(sources)
+    inclusion = None
     if feedback:
+        from stratum_ml.runs.plan import plan_inclusion_probabilities
+
         store = open_operational_store(settings)
         try:
             recorded = read_outcomes(store)
+            inclusion = plan_inclusion_probabilities(store)
         finally:
             store.close()
         if len(recorded):
@@ -78,7 +82,11 @@ def train(
     with console.status("training") as status:
         try:
             outcome = train_model(
-                tables, audit, run_config, say=lambda step: status.update(f"training: {step}")
+                tables,
+                audit,
+                run_config,
+                say=lambda step: status.update(f"training: {step}"),
+                inclusion=inclusion,
             )
         except ValueError as exc:
             raise fail(str(exc), 1) from None
@@ -226,7 +234,8 @@ def _evaluate_run(run_id: str, sources: Path | None, as_json: bool) -> None:
         f"v{summary.model_version}): "
         + (
             f"plan of {plan['capacity']} visits ({plan['n_top']} top, {plan['n_exploration']} "
-            f"exploration), {result.n_visits} with an outcome, {result.n_nonresponse} without"
+            f"exploration, {plan['n_challenger']} challenger), {result.n_visits} with an "
+            f"outcome, {result.n_nonresponse} without"
             if plan
             else "no visit plan"
         )
