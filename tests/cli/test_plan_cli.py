@@ -84,6 +84,29 @@ def test_explain_prints_what_a_share_buys(home: tuple[Path, str]) -> None:
     assert code == 0 and "451-500" in out and "± per year" in out, out
     code, out = run(["plan", "--explain", "--capacity", "500"], folder)
     assert code == 2 and "--population" in out
+    assert explained["challenger_share"] == 0 and explained["challenger_precision"] == []
+    code, out = run(
+        ["plan", "--explain", "--capacity", "500", "--population", "60000"]
+        + ["--challenger-share", "0.1", "--json"],
+        folder,
+    )
+    assert code == 0, out
+    explained = json.loads(out)
+    assert [p["k"] for p in explained["challenger_precision"]] == [100, 250, 500]
+    assert explained["bands"][-1]["band"] == "challenger 1-500"
+    assert explained["bands"][-1]["per_run"] == 50
+    assert "share nothing" in explained["challenger_scenario"]
+    code, out = run(
+        ["plan", "--explain", "--capacity", "500", "--population", "60000"]
+        + ["--challenger-share", "0.1"],
+        folder,
+    )
+    assert code == 0 and "challenger picks per year in its top k" in out, out
+    # a run without a shadow cannot be explained with its own challenger ranks: a scenario
+    code, out = run(
+        ["plan", "--explain", "--run", run_id, "--challenger-share", "0.1", "--json"], folder
+    )
+    assert code == 0 and "share nothing" in json.loads(out)["challenger_scenario"], out
 
 
 def test_decline_and_feedback_import_then_evaluate_the_run(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -53,7 +54,8 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
     code, out = run(["train", "--sources", str(src), "--config", str(challenger_config)], home)
     assert code == 0, out
 
-    # run with a plan: capacity 500, the run config's exploration share (0.10)
+    # run with a plan: capacity 500, the run config's exploration share (0.10) and, the
+    # challenger being shadow-scored, its challenger share (0.05)
     code, out = run(
         ["run", "--sources", str(src), "--as-of", AS_OF, "--top", "500", "--capacity", "500"]
         + ["--json"],
@@ -62,7 +64,8 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
     assert code == 0, out
     summary = json.loads(out)
     run_id, plan = summary["run_id"], summary["plan"]
-    assert plan["capacity"] == 500 and plan["n_top"] == 450 and plan["n_exploration"] == 50
+    assert plan["capacity"] == 500 and plan["n_top"] == 425 and plan["n_exploration"] == 50
+    assert plan["n_challenger"] == 25 and plan["challenger"] == "stratum-risk v2"
 
     analyst_file, visitors_file = tmp_path / "analyst.csv", tmp_path / "visitors.csv"
     code, out = run(["plan", "--run", run_id, "--analyst", "--out", str(analyst_file)], home)
@@ -108,7 +111,9 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
     assert run(["runs", "show", run_id, "--out", str(work)], home)[0] == 0
     ranked = pd.read_csv(work, dtype={"address_id": str}).sort_values("rank")
     labels = truth_at(truth, ranked["address_id"], AS_OF)
-    rows = {r["k"]: r for r in result["precision"] if r["run_id"] == run_id}
+    rows = {
+        r["k"]: r for r in result["precision"] if r["run_id"] == run_id and r["scored_as"] == "run"
+    }
     for k in (100, 500):
         true = float(labels[:k].mean())
         row = rows[k]
@@ -123,11 +128,11 @@ def test_one_cycle_of_visits_by_design_gives_intervals_that_hold_the_truth(
     )  # inside the top picks: counted, not estimated
     assert rows[500]["high"] - rows[500]["low"] < 0.25  # informative, not [0, 1]
 
-    _check_design_based_comparison(home, run_id, ranked, truth)
+    _check_design_based_comparison(home, run_id, ranked, truth, result)
 
 
 def _check_design_based_comparison(
-    home: Path, run_id: str, ranked: pd.DataFrame, truth: pd.DataFrame
+    home: Path, run_id: str, ranked: pd.DataFrame, truth: pd.DataFrame, result: dict[str, Any]
 ) -> None:
     """``compare`` and ``promote`` pair both rankings on the plan's visits (Horvitz-Thompson).
 
@@ -148,6 +153,18 @@ def _check_design_based_comparison(
     finally:
         store.close()
     assert len(shadow) >= len(ranked) and set(shadow["model_version"]) == {"2"}
+    # evaluate --run lists the shadow-scored challenger beside the run's own list, estimated
+    # from the same visits (its top picks were drawn into the plan's challenger stratum)
+    assert {r["model_version"] for r in result["precision"]} == {
+        "stratum-risk v1",
+        "stratum-risk v2",
+    }
+    challenger_rows = {r["k"]: r for r in result["precision"] if r["scored_as"] == "shadow"}
+    for k in (100, 500):
+        row = challenger_rows[k]
+        true = float(truth_at(truth, shadow.index[:k], AS_OF).mean())
+        assert row["model_version"] == "stratum-risk v2" and row["run_id"] == run_id
+        assert row["method"] != "not_estimable" and row["low"] <= true <= row["high"], (k, row)
 
     code, out = run(["compare", "champion", "challenger", "--json"], home)
     assert code == 0, out

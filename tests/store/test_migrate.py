@@ -16,7 +16,7 @@ from stratum_ml.store.tables import Base
 
 
 def test_open_migrates_to_head(store: Store) -> None:
-    assert current_revision(store.engine) == head_revision() == "0011"
+    assert current_revision(store.engine) == head_revision() == "0013"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "decisions",
@@ -85,5 +85,5 @@ def test_workers_opening_at_once_migrate_once(store_url: str) -> None:
 def test_a_database_from_a_newer_version_is_refused(store: Store) -> None:
     with store.transaction() as session:
         session.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StoreError, match="newer stratum_ml.*up to 0011"):
+    with pytest.raises(StoreError, match="newer stratum_ml.*up to 0013"):
         upgrade(store.engine)

@@ -11,7 +11,12 @@ import pytest
 from stratum_ml.model.params import LightGBMParams
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.config import RunConfig
-from stratum_ml.training.refit import _folds, refit_on_all_visits
+from stratum_ml.training.refit import (
+    _folds,
+    plan_weighting_sentence,
+    plan_weights,
+    refit_on_all_visits,
+)
 
 CONFIG = RunConfig(lightgbm=LightGBMParams(n_estimators=300, early_stopping_rounds=20, n_jobs=1))
 
@@ -102,3 +107,72 @@ def test_one_outcome_or_one_address_is_refused() -> None:
         refit_on_all_visits(X, y, visits.assign(address_id="A1"), CONFIG)
     with pytest.raises(ValueError, match="n_rounds"):
         RiskModel().fit_rounds(X, y, n_rounds=0, calibrator=None)  # type: ignore[arg-type]
+
+
+def test_plan_weights_are_the_inverse_inclusion_probability_of_plan_visits_only() -> None:
+    visits = pd.DataFrame({"inclusion_probability": [1.0, 0.25, np.nan, 0.01]})
+    assert plan_weights(visits, "none").tolist() == [1, 1, 1, 1]
+    assert plan_weights(visits, "inverse_inclusion").tolist() == [1, 4, 1, 100]
+    assert plan_weights(visits.drop(columns="inclusion_probability"), "inverse_inclusion").tolist()
+    with pytest.raises(ValueError, match="outside"):
+        plan_weights(pd.DataFrame({"inclusion_probability": [0.0]}), "inverse_inclusion")
+    with pytest.raises(ValueError, match="plan_visit_weighting"):
+        plan_weights(visits, "ipw")
+
+
+def test_the_weighted_loss_of_plan_visits_is_unbiased_for_the_population_loss() -> None:
+    """E[sum_{i in S} l_i / pi_i] = sum_i l_i over many plans drawn by the design."""
+    from stratum_ml.runs.plan import draw_plan
+
+    rng = np.random.default_rng(5)
+    population, capacity = 2000, 100
+    loss = rng.exponential(1.0, population) * (1 + 3 * (np.arange(population) < 300))
+    weighted, plain = [], []
+    for seed in range(1500):
+        plan = draw_plan(population, capacity, 0.3, seed=seed)
+        picked = loss[plan["rank"].to_numpy() - 1]
+        w = plan_weights(plan, "inverse_inclusion")
+        weighted.append(float((w * picked).sum()))
+        plain.append(float(picked.sum()) * population / capacity)
+    values = np.array(weighted)
+    assert abs(values.mean() - loss.sum()) < 4 * values.std() / np.sqrt(len(values))
+    # unweighted, the plan's visits over-represent the top of the list: biased upwards here
+    assert np.mean(plain) > 1.5 * loss.sum()
+
+
+def test_the_refit_weighs_plan_visits_under_inverse_inclusion() -> None:
+    X, y, visits = _visits(n=1500)
+    pi = np.where(np.arange(len(y)) % 3 == 0, 0.1, np.nan)
+    visits = visits.assign(inclusion_probability=pi)
+    plain = refit_on_all_visits(X, y, visits, CONFIG, n_folds=3)
+    weighted = refit_on_all_visits(
+        X,
+        y,
+        visits,
+        CONFIG.model_copy(update={"plan_visit_weighting": "inverse_inclusion"}),
+        n_folds=3,
+    )
+    assert plain.plan_weighting == "none" and plain.max_plan_weight == 1.0
+    assert weighted.plan_weighting == "inverse_inclusion"
+    assert weighted.n_plan_visits == plain.n_plan_visits == 500
+    assert weighted.max_plan_weight == pytest.approx(10.0)
+    assert weighted.to_params()["final_fit.plan_weighting"] == "inverse_inclusion"
+    assert not np.allclose(plain.model.raw_score(X), weighted.model.raw_score(X))
+
+
+def test_the_card_says_how_plan_visits_were_weighted_and_why() -> None:
+    X, y, visits = _visits(n=900)
+    visits = visits.assign(inclusion_probability=np.where(np.arange(len(y)) < 90, 0.02, np.nan))
+    weighted = refit_on_all_visits(
+        X,
+        y,
+        visits,
+        CONFIG.model_copy(update={"plan_visit_weighting": "inverse_inclusion"}),
+        n_folds=3,
+    )
+    said = plan_weighting_sentence(weighted)
+    assert "90 of its 900 visits answered a visit plan" in said
+    assert "largest weight 50" in said and "Horvitz-Thompson" in said and "variance" in said
+    assert "keep weight 1 and are not unbiased" in said
+    plain = plan_weighting_sentence(refit_on_all_visits(X, y, visits, CONFIG, n_folds=3))
+    assert "plan_visit_weighting: none" in plain and "refit_weighting.md" in plain

@@ -69,10 +69,14 @@ def train(
     tables = load(sources)
     audit = load_audit_tables(sources)
     plan_visits = None
+    inclusion = None
     if feedback:
+        from stratum_ml.runs.plan import plan_inclusion_probabilities
+
         store = open_operational_store(settings)
         try:
             recorded = read_outcomes(store)
+            inclusion = plan_inclusion_probabilities(store)
             if run_config.frontier_grid_size:  # the frontier is estimated from a plan's visits
                 plan_visits = latest_plan_visits(
                     store,
@@ -93,6 +97,7 @@ def train(
                 audit,
                 run_config,
                 say=lambda step: status.update(f"training: {step}"),
+                inclusion=inclusion,
                 plan_visits=plan_visits,
             )
         except ValueError as exc:
@@ -241,7 +246,8 @@ def _evaluate_run(run_id: str, sources: Path | None, as_json: bool) -> None:
         f"v{summary.model_version}): "
         + (
             f"plan of {plan['capacity']} visits ({plan['n_top']} top, {plan['n_exploration']} "
-            f"exploration), {result.n_visits} with an outcome, {result.n_nonresponse} without"
+            f"exploration, {plan['n_challenger']} challenger), {result.n_visits} with an "
+            f"outcome, {result.n_nonresponse} without"
             if plan
             else "no visit plan"
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import getpass
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -77,6 +77,15 @@ def plan(
         int | None,
         typer.Option(min=1, help="--explain: dwellings ranked (default: the run's)."),
     ] = None,
+    challenger_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="--explain: share drawn from the challenger's top picks (default: the run's "
+            "plan's, else 0).",
+        ),
+    ] = None,
     runs_per_year: Annotated[int, typer.Option(min=1, help="--explain: runs a year.")] = 12,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -114,11 +123,24 @@ def plan(
         )
         if n is None or cap is None:
             raise fail("--explain needs --run RUN_ID, or --capacity and --population")
+        c_share = (
+            challenger_share
+            if challenger_share is not None
+            else (stored.challenger_share if stored else 0.0)
+        )
+        ranks = _challenger_ranks(run_id, n) if c_share and population is None else None
         try:
-            explanation = explain_share(n, cap, share, runs_per_year=runs_per_year)
+            explanation = explain_share(
+                n,
+                cap,
+                share,
+                runs_per_year=runs_per_year,
+                challenger_share=c_share,
+                challenger_ranks=ranks,
+            )
         except PlanError as exc:
             raise fail(str(exc)) from None
-        _print_explanation(explanation, cap, share, n, as_json)
+        _print_explanation(explanation, cap, share, n, as_json, c_share)
         return
     if stored is None:
         raise fail("give --run RUN_ID (or --explain)")
@@ -154,23 +176,45 @@ def _population(run_id: str | None) -> int | None:
         store.close()
 
 
+def _challenger_ranks(run_id: str | None, population: int) -> Any:
+    """The run's shadow ranks by its ranks (None: no run, no shadow, or another size)."""
+    if run_id is None:
+        return None
+    from stratum_ml.runs.plan import challenger_ranks_of
+
+    store = _store()
+    try:
+        ranks = challenger_ranks_of(store, run_id)
+    finally:
+        store.close()
+    return ranks if ranks is not None and len(ranks) == population else None
+
+
 def _print_explanation(
-    e: Explanation, capacity: int, share: float, population: int, as_json: bool
+    e: Explanation,
+    capacity: int,
+    share: float,
+    population: int,
+    as_json: bool,
+    challenger_share: float = 0.0,
 ) -> None:
     if as_json:
         payload = {
             "capacity": capacity,
             "exploration_share": share,
+            "challenger_share": challenger_share,
             "population": population,
             "runs_per_year": e.runs_per_year,
             "bands": json.loads(e.bands.to_json(orient="records")),
             "precision": json.loads(e.precision.to_json(orient="records")),
+            "challenger_precision": json.loads(e.challenger.to_json(orient="records")),
+            "challenger_scenario": e.challenger_scenario or None,
         }
         typer.echo(json.dumps(payload, indent=2))
         return
     console.print(
-        f"capacity {capacity}, exploration share {share:g}, {population:,} dwellings, "
-        f"{e.runs_per_year} runs a year"
+        f"capacity {capacity}, exploration share {share:g}, challenger share "
+        f"{challenger_share:g}, {population:,} dwellings, {e.runs_per_year} runs a year"
     )
     bands = Table("ranks", "kind", "dwellings", "visits per run", "per year", "inclusion prob.")
     for b in e.bands.itertuples():
@@ -196,6 +240,22 @@ def _print_explanation(
         "± is the worst-case 95% half-width on precision@k (precision 0.5 in every band); the "
         "top picks are counted, not estimated (± 0)."
     )
+    if len(e.challenger):
+        challenger = Table("k", "challenger picks per year in its top k", "± per run", "± per year")
+        for p in e.challenger.itertuples():
+            challenger.add_row(
+                str(p.k),
+                f"{p.visits_per_year:.0f}",
+                f"{p.half_width_run:.3f}",
+                f"{p.half_width_year:.3f}",
+            )
+        Console(width=120).print(challenger)
+        console.print(
+            f"the challenger's precision@k, with {e.challenger_scenario}: its top picks that "
+            "are not the champion's top picks form the challenger stratum, drawn at random "
+            "with a known inclusion probability (the rest of its top k is counted among the "
+            "top picks)."
+        )
 
 
 @plan_app.command("decline")

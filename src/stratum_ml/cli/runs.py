@@ -77,8 +77,19 @@ def run(
             "exploration_share, 0.10).",
         ),
     ] = None,
+    challenger_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of --capacity drawn from the challenger's top picks that are not "
+            "top picks of the champion (default: the run config's challenger_share, 0.05, "
+            "when a challenger is shadow-scored; 0 without one).",
+        ),
+    ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Run config (YAML) for exploration_share.")
+        Path | None,
+        typer.Option(help="Run config (YAML) for exploration_share and challenger_share."),
     ] = None,
     shadow: Annotated[
         bool,
@@ -100,7 +111,11 @@ def run(
     With --capacity N the run gets a visit plan (`stratum plan`): the top
     N*(1-F) of the list, plus N*F exploration picks drawn at random by rank band
     with known inclusion probabilities (F: --exploration or the run config's
-    exploration_share). A stored run keeps the plan it was first given.
+    exploration_share). With a challenger shadow-scored on the run, a share of
+    --capacity (--challenger-share, else the run config's challenger_share) is drawn
+    from the challenger's top N that are not top picks, so that the challenger's
+    precision@k is estimable from the same visits. A stored run keeps the plan it was
+    first given.
 
     --engine partitioned|dask builds the features one partition of addresses at a
     time (here, or on a Dask cluster: --scheduler, else a local cluster); the run
@@ -118,6 +133,9 @@ def run(
     check_engine(engine, scheduler)
     ref = parse_date(as_of, "--as-of")
     share = _exploration_share(exploration, config) if capacity is not None else None
+    configured_challenger = (
+        _challenger_share(challenger_share, config) if capacity is not None else None
+    )
     tables = load(sources)
     guard_date(ref, tables)
     limits = drift_thresholds(thresholds)
@@ -147,9 +165,16 @@ def run(
             from stratum_ml.cli.plan import user_name
             from stratum_ml.runs.plan import create_plan
 
-            assert share is not None
+            assert share is not None and configured_challenger is not None
             plan = create_plan(
-                store, summary.run_id, capacity, share, created_by=user_name()
+                store,
+                summary.run_id,
+                capacity,
+                share,
+                created_by=user_name(),
+                challenger_share=_plan_challenger_share(
+                    store, summary.run_id, configured_challenger, challenger_share is not None
+                ),
             ).to_dict()
         paused = current_pause(store)
         delivered = deliver(store, DeliveryConfig.from_settings(settings))
@@ -183,9 +208,14 @@ def run(
     for line in _summary_lines(summary):
         typer.echo(line)
     if plan is not None:
+        challenger_picks = (
+            f", {plan['n_challenger']} from the top picks of challenger {plan['challenger']}"
+            if plan["n_challenger"]
+            else ""
+        )
         typer.echo(
             f"visit plan: {plan['capacity']} visits, {plan['n_top']} from the top and "
-            f"{plan['n_exploration']} exploration picks (seed {plan['seed']}); "
+            f"{plan['n_exploration']} exploration picks{challenger_picks} (seed {plan['seed']}); "
             f"`stratum plan --run {summary.run_id} --out plan.csv` exports it"
         )
     if shadow_model is not None and summary.stored_now:
@@ -206,6 +236,42 @@ def _exploration_share(exploration: float | None, config: Path | None) -> float:
         return RunConfig.from_yaml(config).exploration_share
     except ValueError as exc:
         raise fail(str(exc)) from None
+
+
+def _challenger_share(challenger_share: float | None, config: Path | None) -> float:
+    """--challenger-share, else the run config's ``challenger_share``."""
+    if challenger_share is not None:
+        return challenger_share
+    from stratum_ml.training.config import RunConfig
+
+    try:
+        return RunConfig.from_yaml(config).challenger_share
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _plan_challenger_share(store: Store, run_id: str, share: float, asked: bool) -> float:
+    """The challenger share of the run's plan: 0 when no challenger is shadow-scored on it.
+
+    A share given on the command line for a run without a shadow is refused (the
+    plan would silently lack what was asked); the run config's default is not. A run
+    stored before with its plan keeps that plan's share unless one is given.
+    """
+    from stratum_ml.runs.plan import PlanNotFound, challenger_of, get_plan
+
+    if not asked:
+        try:
+            return get_plan(store, run_id).challenger_share
+        except PlanNotFound:
+            pass
+    if share == 0 or challenger_of(store, run_id) is not None:
+        return share
+    if asked:
+        raise ValueError(
+            f"--challenger-share {share:g}: no challenger is shadow-scored on run {run_id} "
+            "(register one as `challenger`, and do not pass --no-shadow)"
+        )
+    return 0.0
 
 
 @runs_app.command("list")

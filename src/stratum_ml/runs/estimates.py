@@ -2,10 +2,12 @@
 
 Joins what the store holds -- the run's ranks and plan, the visit outcomes that
 name the run, the declined picks, and the rankings of every model version scored
-on the same date -- into a :class:`~stratum_ml.evaluation.design.StratifiedDesign`
-and estimates, per model version and k, precision@k and recall@k, the
-prevalence, and (given the protected groups) the false-positive-rate ratio of
-each group against the rest, with :mod:`stratum_ml.evaluation.design`.
+on the same date (runs' own lists, and the challenger shadow-scored on this run,
+whose ranks also place a plan's challenger stratum) -- into a
+:class:`~stratum_ml.evaluation.design.StratifiedDesign` and estimates, per model
+version and k, precision@k and recall@k, the prevalence, and (given the protected
+groups) the false-positive-rate ratio of each group against the rest, with
+:mod:`stratum_ml.evaluation.design`.
 
 Which visits count: outcomes stored with this run's ``run_id`` (an outcome
 without one is never a design visit), conclusive (``violation`` or
@@ -35,7 +37,13 @@ from stratum_ml.evaluation.design import (
     prevalence,
     recall_at_k,
 )
-from stratum_ml.runs.plan import PlanNotFound, VisitPlan, get_plan, stratum_of_rank
+from stratum_ml.runs.plan import (
+    PlanNotFound,
+    VisitPlan,
+    challenger_of,
+    get_plan,
+    stratum_of_rank,
+)
 from stratum_ml.runs.read import RunNotFound
 from stratum_ml.store import Store
 from stratum_ml.store.tables import RunItemRow, RunShadowItemRow, ScoringRunRow, VisitOutcomeRow
@@ -48,6 +56,8 @@ __all__ = [
     "plan_designs_on_date",
 ]
 
+#: the key of a run's shadow ranking beside the runs' own
+SHADOW_SUFFIX = ":shadow"
 #: outcomes that are a label; ``inconclusive`` is non-response
 CONCLUSIVE = ("violation", "no_violation")
 #: the note of every design-based evaluation: its target is what visits find
@@ -74,8 +84,10 @@ class RunEvaluation:
         Picks without a conclusive outcome (unvisited, declined, inconclusive).
     prevalence : DesignEstimate
     precision : list of dict
-        Per model version and k: ``model_version, run_id, k`` and the estimate's fields
-        (``estimate, low, high, method, n_visits, ...``).
+        Per model version and k: ``model_version, run_id, scored_as, k`` and the
+        estimate's fields (``estimate, low, high, method, n_visits, ...``);
+        ``scored_as`` is ``run`` for a run's own list and ``shadow`` for the
+        challenger shadow-scored on this run (estimated from the same visits).
     recall : list of dict
         The same for recall@k.
     fpr_ratios : list of dict
@@ -163,14 +175,24 @@ def _outcomes(store: Store, run_id: str | None, since: dt.date | None) -> pd.Dat
     )
 
 
-def _design(plan: VisitPlan | None, ranks: pd.Series, visits: pd.DataFrame) -> StratifiedDesign:
-    """The design over the run's population (ordered like ``ranks``)."""
+def _design(
+    plan: VisitPlan | None,
+    ranks: pd.Series,
+    visits: pd.DataFrame,
+    challenger: pd.Series | None = None,
+) -> StratifiedDesign:
+    """The design over the run's population (ordered like ``ranks``).
+
+    ``challenger``: the run's shadow ranks by address id, which place the dwellings
+    of a plan's challenger stratum.
+    """
     n = len(ranks)
     if plan is None:
         return StratifiedDesign.of(
             np.zeros(n, dtype=np.int64), np.zeros(n, bool), np.zeros(n, bool), np.full(n, np.nan)
         )
-    stratum = stratum_of_rank(ranks.to_numpy(), plan.strata)
+    shadow = None if challenger is None else challenger.reindex(ranks.index).to_numpy()
+    stratum = stratum_of_rank(ranks.to_numpy(), plan.strata, shadow)
     picks = plan.items.set_index("address_id")
     sampled = ranks.index.isin(picks.index)
     y = visits["y"].reindex(ranks.index).to_numpy(dtype=np.float64)
@@ -240,7 +262,12 @@ def evaluate_run(
     else:
         visits = _outcomes(store, run_id, None)
         notes.append(WHAT_VISITS_FIND)
-    design = _design(plan, ranks, visits)
+    shadow = challenger_of(store, run_id)
+    if shadow is not None and shadow[0] not in versions.values():
+        # the challenger shadow-scored on this run is estimated from the same visits
+        all_ranks[run_id + SHADOW_SUFFIX] = shadow[1]
+        versions[run_id + SHADOW_SUFFIX] = shadow[0]
+    design = _design(plan, ranks, visits, None if shadow is None else shadow[1])
     n_visits = int(design.observed.sum())
     n_nonresponse = int((design.sampled & ~design.observed).sum())
     known = visits["y"].reindex(ranks.index)
@@ -264,7 +291,12 @@ def evaluate_run(
             top = (aligned <= k).fillna(False).to_numpy(dtype=bool)
             if not top.any():
                 continue
-            head = {"model_version": version, "run_id": other_id, "k": k}
+            head = {
+                "model_version": version,
+                "run_id": other_id.removesuffix(SHADOW_SUFFIX),
+                "scored_as": "shadow" if other_id.endswith(SHADOW_SUFFIX) else "run",
+                "k": k,
+            }
             p = finish(precision_at_k(design, top, min_visits=min_visits), top)
             precision.append({**head, **p.to_dict()})
             r = finish(recall_at_k(design, top, min_visits=min_visits), top)
@@ -388,7 +420,8 @@ def plan_designs_on_date(
             continue
         _, all_ranks, _ = _ranks_on_date(store, candidate.run_id)
         ranks = all_ranks[candidate.run_id].sort_values()
-        design = _design(plan, ranks, visits)
+        shadow = challenger_of(store, candidate.run_id)
+        design = _design(plan, ranks, visits, None if shadow is None else shadow[1])
         if not design.observed.any():
             continue
         aligned = {label: r.reindex(ranks.index) for label, r in by_version.items()}
@@ -467,7 +500,8 @@ def latest_plan_visits(
             continue
         run, all_ranks, _ = _ranks_on_date(store, run_id)
         ranks = all_ranks[run_id].sort_values()
-        design = _design(plan, ranks, visits)
+        shadow = challenger_of(store, run_id)  # places a challenger stratum's dwellings
+        design = _design(plan, ranks, visits, None if shadow is None else shadow[1])
         if design.observed.any():
             return PlanVisits(run_id, run.as_of, design, pd.Index(ranks.index))
     return None

@@ -142,7 +142,7 @@ MESSAGE_KINDS = ("changes", "drift")
 #: where a message is in its delivery
 MESSAGE_STATES = ("pending", "delivered", "dead")
 #: the kinds of pick of a visit plan
-PICKS = ("top", "exploration")
+PICKS = ("top", "exploration", "challenger")
 #: why an analyst may decline a pick of a visit plan
 DECLINE_REASONS = ("no_access", "safety", "open_case", "not_a_dwelling", "other")
 #: longest idempotency key accepted
@@ -486,6 +486,8 @@ class VisitPlanRow(Base):
     population_share: Mapped[float] = mapped_column(Double)
     n_top: Mapped[int] = mapped_column(Integer)
     n_exploration: Mapped[int] = mapped_column(Integer)
+    challenger_share: Mapped[float] = mapped_column(Double, server_default="0")
+    n_challenger: Mapped[int] = mapped_column(Integer, server_default="0")
     seed: Mapped[int] = mapped_column(Integer)
     strata: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
@@ -494,6 +496,7 @@ class VisitPlanRow(Base):
     __table_args__ = (
         CheckConstraint("capacity >= 1", name="capacity"),
         CheckConstraint("exploration_share >= 0 AND exploration_share <= 1", name="share"),
+        CheckConstraint("challenger_share >= 0 AND challenger_share <= 1", name="challenger_share"),
     )
 
 
@@ -512,7 +515,7 @@ class VisitPlanItemRow(Base):
     inclusion_probability: Mapped[float] = mapped_column(Double)
 
     __table_args__ = (
-        CheckConstraint("pick IN ('top', 'exploration')", name="pick"),
+        CheckConstraint("pick IN ('top', 'exploration', 'challenger')", name="pick"),
         CheckConstraint(
             "inclusion_probability > 0 AND inclusion_probability <= 1", name="probability"
         ),

@@ -19,6 +19,7 @@ from typing import Any
 
 from stratum_ml.config import Settings
 from stratum_ml.training.outcome import TrainingOutcome
+from stratum_ml.training.refit import plan_weighting_sentence
 
 __all__ = ["FrontierNote", "frontier_card_stub", "frontier_choice_card", "model_card_markdown"]
 
@@ -213,7 +214,8 @@ def _final_fit_en(outcome: TrainingOutcome) -> list[str]:
         f"chosen by cross-fitting over {final.n_folds} folds grouped by address (best rounds "
         f"of the folds {', '.join(str(r) for r in final.fold_rounds)}, their mean scaled to "
         "the full data; the calibrator fitted on out-of-fold scores). The reported "
-        "evaluation is that of the split model, which never saw the holdout."
+        "evaluation is that of the split model, which never saw the holdout.",
+        plan_weighting_sentence(final),
     ]
 
 

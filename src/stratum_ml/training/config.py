@@ -99,6 +99,16 @@ class RunConfig(BaseModel):
             "always the split model's."
         ),
     )
+    plan_visit_weighting: Literal["none", "inverse_inclusion"] = Field(
+        "none",
+        description=(
+            "How the final fit (training.refit) weighs the visits of a visit plan: 'none' "
+            "(weight 1, like every visit) or 'inverse_inclusion' (1 / the pick's inclusion "
+            "probability, the Horvitz-Thompson weight: unbiased for the loss over each plan's "
+            "whole population, at the cost of variance; policy and report visits keep weight "
+            "1). The default is what bench/refit_weighting.py measured; see training.refit."
+        ),
+    )
     frontier_grid_size: int = Field(
         0,
         ge=0,
@@ -117,6 +127,17 @@ class RunConfig(BaseModel):
         description=(
             "share of a run's visit capacity drawn at random with known inclusion "
             "probabilities (`stratum run --capacity N`); see stratum_ml.runs.plan"
+        ),
+    )
+    challenger_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description=(
+            "share of a run's visit capacity drawn at random from the challenger stratum (the "
+            "shadow-scored challenger's top N that are not top picks of the champion), so that "
+            "the challenger's precision@k is estimable from the plan; applies only when a "
+            "challenger is shadow-scored on the run (0 otherwise); see stratum_ml.runs.plan"
         ),
     )
 

@@ -35,6 +35,34 @@ calibrating on every visit instead of the tune period's few hundred.
 
 The reported evaluation remains that of the split model: the final model is fitted
 on the holdout visits too, so there is nothing left to measure it on honestly.
+
+**Plan visits weighted by their inverse inclusion probability** (run config
+``plan_visit_weighting: inverse_inclusion``; off by default, see below). A visit that
+answers a visit plan (:mod:`stratum_ml.runs.plan`) was drawn with a known inclusion
+probability ``pi_i``: 1 for a top pick, ``n_h / N_h`` for a pick of a stratum of
+``N_h`` dwellings of which ``n_h`` were drawn. Weighting its loss by ``w_i = 1 / pi_i``
+makes the plan's part of the training loss a Horvitz-Thompson estimate of the loss
+over the plan's *whole population* (every dwelling the run ranked): with ``S`` the
+random set of picks and ``I_i = [i in S]``, ``E[I_i] = pi_i``, so
+
+    E[ sum_{i in S} w_i l_i ] = sum_i pi_i * l_i / pi_i = sum_i l_i,
+
+for any per-dwelling loss ``l_i`` fixed before the draw (the loss of a given model
+at the dwelling's outcome on the run's date). The population loss is what a model
+that ranks *everyone* should minimise; unweighted, the plan's visits stand for the
+top of the champion's list far more than for the rest, so the refit learns most
+about the dwellings the champion already ranks high -- the model feeding its own
+bias. The cost is variance: an exploration pick of the population stratum may
+weigh hundreds of top picks, so a handful of visits moves the fit (the estimate is
+unbiased but noisy), and gradient boosting with early stopping on a few heavy rows
+overfits them. Only plan visits are so weighted: visits chosen by policy or by a
+report (``visit_outcomes`` without a plan pick, and the source folder's
+inspections) keep weight 1 (or the IPW weight of ``weighting``) and are *not*
+unbiased for anything -- who was visited was chosen on things the data does not
+fully hold -- so the weighted loss as a whole is unbiased for the population loss
+only when every visit is a plan visit. ``bench/refit_weighting.py`` measures the
+true precision@500 with and without the weights over monthly cycles on generated
+towns (``bench/results/refit_weighting.md``); the default follows it.
 """
 
 from __future__ import annotations
@@ -51,7 +79,13 @@ from stratum_ml.model.calibration import Calibrator
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.training.config import RunConfig
 
-__all__ = ["DEFAULT_FOLDS", "FinalFit", "refit_on_all_visits"]
+__all__ = [
+    "DEFAULT_FOLDS",
+    "FinalFit",
+    "plan_weighting_sentence",
+    "plan_weights",
+    "refit_on_all_visits",
+]
 
 #: folds of the cross-fitting
 DEFAULT_FOLDS = 5
@@ -81,6 +115,12 @@ class FinalFit:
         Rows by visit reason.
     oof_log_loss : float
         Log loss of the calibrated out-of-fold scores.
+    plan_weighting : str
+        ``none`` or ``inverse_inclusion`` (the run config's ``plan_visit_weighting``).
+    n_plan_visits : int
+        Rows that answer a visit plan (with an inclusion probability).
+    max_plan_weight : float
+        The largest inverse inclusion probability applied (1.0 when none was).
     """
 
     model: RiskModel
@@ -94,6 +134,9 @@ class FinalFit:
     visits_by_part: dict[str, int] = field(default_factory=dict)
     visits_by_reason: dict[str, int] = field(default_factory=dict)
     oof_log_loss: float = float("nan")
+    plan_weighting: str = "none"
+    n_plan_visits: int = 0
+    max_plan_weight: float = 1.0
 
     def to_params(self) -> dict[str, Any]:
         """Flat MLflow params (``final_fit.*``): rows, dates, rounds."""
@@ -106,6 +149,9 @@ class FinalFit:
             "final_fit.fold_rounds": ",".join(str(r) for r in self.fold_rounds),
             "final_fit.n_folds": self.n_folds,
             "final_fit.folds": "grouped by address",
+            "final_fit.plan_weighting": self.plan_weighting,
+            "final_fit.n_plan_visits": self.n_plan_visits,
+            "final_fit.max_plan_weight": self.max_plan_weight,
         }
         params.update({f"final_fit.n_{part}": n for part, n in self.visits_by_part.items()})
         params.update(
@@ -127,6 +173,9 @@ class FinalFit:
             "visits_by_part": dict(self.visits_by_part),
             "visits_by_reason": dict(self.visits_by_reason),
             "oof_log_loss": self.oof_log_loss,
+            "plan_weighting": self.plan_weighting,
+            "n_plan_visits": self.n_plan_visits,
+            "max_plan_weight": self.max_plan_weight,
         }
 
 
@@ -141,6 +190,64 @@ def _folds(groups: np.ndarray, n_folds: int) -> list[tuple[np.ndarray, np.ndarra
 def _log_loss(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return float(-np.average(y * np.log(p) + (1 - y) * np.log(1 - p), weights=w))
+
+
+def plan_weighting_sentence(final: FinalFit) -> str:
+    """The model card's words on how the final fit weighed plan visits, and why (English)."""
+    share = f"{final.n_plan_visits} of its {final.n_visits} visits answered a visit plan"
+    if final.plan_weighting == "inverse_inclusion":
+        return (
+            f"{share} and were weighted by 1 / their inclusion probability (largest weight "
+            f"{final.max_plan_weight:.0f}). Why that is unbiased: a plan draws dwelling i with "
+            "a known probability pi_i, so the expected weighted loss of its visits, "
+            "E[sum over the drawn i of l_i / pi_i] = sum over all i of pi_i l_i / pi_i, is the "
+            "loss over the plan's whole population (Horvitz-Thompson), whatever the model "
+            "ranked first. What it costs: variance -- a pick drawn with probability 1/500 "
+            "weighs 500 top picks, so a few visits move the fit. Visits chosen by policy or "
+            "by a report keep weight 1 and are not unbiased for anything: who was visited "
+            "was chosen on things the data does not fully hold."
+        )
+    return (
+        f"{share}; every visit has weight 1 (plan_visit_weighting: none). Weighting plan "
+        "visits by 1 / their inclusion probability would make their loss unbiased for the "
+        "loss over each plan's whole population (Horvitz-Thompson), but on generated towns "
+        "its variance cost more than its bias saved (bench/results/refit_weighting.md); "
+        "visits chosen by policy or by a report are not unbiased either way."
+    )
+
+
+def plan_weights(visits: pd.DataFrame, weighting: str) -> np.ndarray:
+    """Per visit: ``1 / inclusion_probability`` for plan visits under ``inverse_inclusion``.
+
+    Parameters
+    ----------
+    visits : pandas.DataFrame
+        Optionally with ``inclusion_probability`` (in (0, 1] for a visit that answers
+        a plan's pick, missing otherwise).
+    weighting : {"none", "inverse_inclusion"}
+
+    Returns
+    -------
+    numpy.ndarray
+        1 for every visit under ``none`` and for every visit outside a plan.
+
+    Raises
+    ------
+    ValueError
+        If an inclusion probability lies outside (0, 1].
+    """
+    if weighting not in ("none", "inverse_inclusion"):
+        raise ValueError(f"plan_visit_weighting must be none or inverse_inclusion: {weighting!r}")
+    ones = np.ones(len(visits))
+    if "inclusion_probability" not in visits:
+        return ones
+    pi = pd.to_numeric(visits["inclusion_probability"], errors="coerce").to_numpy(dtype=float)
+    known = ~np.isnan(pi)
+    if ((pi[known] <= 0) | (pi[known] > 1)).any():
+        raise ValueError("a plan visit's inclusion probability lies outside (0, 1]")
+    if weighting == "none":
+        return ones
+    return np.where(known, 1.0 / np.where(known, pi, 1.0), 1.0)
 
 
 def refit_on_all_visits(
@@ -163,7 +270,9 @@ def refit_on_all_visits(
         Labels (1 = violation), aligned with ``X``.
     visits : pandas.DataFrame
         Visit facts aligned with ``X``: ``address_id`` (the folds' groups),
-        ``inspected_at`` and ``reason``.
+        ``inspected_at`` and ``reason``; optionally ``inclusion_probability`` (a plan
+        visit's, missing for the others), weighted by :func:`plan_weights` under the
+        config's ``plan_visit_weighting``.
     config : RunConfig
         LightGBM settings, calibration method and seed.
     sample_weight : numpy.ndarray, optional
@@ -186,6 +295,13 @@ def refit_on_all_visits(
     if len(np.unique(labels)) < 2:
         raise ValueError("the final fit needs visits with and without a violation")
     weights = np.ones(len(labels)) if sample_weight is None else np.asarray(sample_weight, float)
+    by_plan = plan_weights(visits, config.plan_visit_weighting)
+    weights = weights * by_plan
+    n_plan = (
+        int(visits["inclusion_probability"].notna().sum())
+        if "inclusion_probability" in visits
+        else 0
+    )
     folds = _folds(visits["address_id"].astype(str).to_numpy(), n_folds)
     oof = np.full(len(labels), np.nan)
     rounds: list[int] = []
@@ -230,4 +346,7 @@ def refit_on_all_visits(
             for r, n in visits["reason"].astype(str).value_counts().sort_index().items()
         },
         oof_log_loss=_log_loss(calibrator(oof), labels, weights),
+        plan_weighting=config.plan_visit_weighting,
+        n_plan_visits=n_plan,
+        max_plan_weight=float(by_plan.max()) if len(by_plan) else 1.0,
     )

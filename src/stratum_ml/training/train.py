@@ -694,14 +694,21 @@ def _point_report(
 # --------------------------------------------------------------------------- putting together
 
 
-def _final_fit(sets: _Sets, variant: _Variant, config: RunConfig, say: Say) -> FinalFit | None:
+def _final_fit(
+    sets: _Sets,
+    variant: _Variant,
+    config: RunConfig,
+    say: Say,
+    inclusion: pd.Series | None = None,
+) -> FinalFit | None:
     """The registered variant refitted on every labelled visit (``None``: folds set to 0).
 
     Every labelled visit up to the training cut-off (the latest visit) takes part:
     train, tune and holdout, with the outcomes recorded through the service, which,
     being the newest, fall in the holdout and would otherwise never reach the trees.
     Weights are the variant's; under ``weighting: ipw`` the holdout visits, which the
-    propensity model was not fitted on, weigh 1.
+    propensity model was not fitted on, weigh 1. Visits that answer a visit plan carry
+    their ``inclusion`` probability (see :func:`stratum_ml.training.refit.plan_weights`).
     """
     if config.final_fit_folds == 0:
         return None
@@ -710,10 +717,13 @@ def _final_fit(sets: _Sets, variant: _Variant, config: RunConfig, say: Say) -> F
     parts = pd.Series("train", index=ts.X.index)
     parts[sets.split.tune] = "tune"
     parts[sets.split.holdout] = "holdout"
+    visits = ts.visits
+    if inclusion is not None:
+        visits = visits.assign(inclusion_probability=inclusion.reindex(visits.index).to_numpy())
     return refit_on_all_visits(
         ts.X[variant.features],
         ts.y,
-        ts.visits,
+        visits,
         config,
         sample_weight=variant.weights.reindex(ts.X.index).fillna(1.0).to_numpy(dtype=float),
         parts=parts,
@@ -784,6 +794,7 @@ def train_model(
     config: RunConfig | None = None,
     *,
     say: Say | None = None,
+    inclusion: pd.Series | None = None,
     plan_visits: PlanVisits | None = None,
 ) -> TrainingOutcome:
     """Train, evaluate honestly, explain and audit one model (nothing is tracked here).
@@ -799,6 +810,11 @@ def train_model(
         Run configuration (default :class:`RunConfig`).
     say
         Called with a short line at each step (progress for the CLI).
+    inclusion
+        The inclusion probability of each visit that answers a visit plan, by
+        ``inspection_id`` (:func:`stratum_ml.runs.plan.plan_inclusion_probabilities`);
+        the final fit weighs those visits by it under the config's
+        ``plan_visit_weighting`` (:mod:`stratum_ml.training.refit`).
     plan_visits
         A scoring run's visit plan with its visits
         (:func:`stratum_ml.runs.estimates.latest_plan_visits`): the fairness frontier's
@@ -867,7 +883,7 @@ def train_model(
         "feature_params": config.feature_params.model_dump(mode="json"),
         "mitigation": config.mitigation,
     }
-    final = _final_fit(sets, registered, config, say)
+    final = _final_fit(sets, registered, config, say, inclusion)
     frontier = _frontier(
         tables, audit, sets, config, registered, chosen, innocents, practice, say, plan_visits
     )
