@@ -164,6 +164,8 @@ def test_decline_and_feedback_import_then_evaluate_the_run(
     assert rows_by_k[500]["method"] != "horvitz_thompson"  # one pick declined: bounds
     code, out = run(["evaluate", "--run", run_id], folder)
     assert code == 0 and "precision@k: design-based" in out and "--sources" in out, out
+    assert "these estimate what visits find, not the truth" in " ".join(out.split())
+    assert any("what visits find" in note for note in result["notes"])
     code, out = run(["evaluate", "--run", "0000000000000000"], folder)
     assert code == 2 and "no scoring run" in out
     code, out = run(["evaluate"], folder)

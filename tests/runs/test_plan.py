@@ -196,6 +196,7 @@ def test_a_plan_is_stored_exported_declined_answered_and_estimated(
     # the estimates contain the truth of the run's list
     result = evaluate_run(store, run.run_id, ks=(50, 100, 250, 300, 500))
     assert result.n_visits == 297 and result.n_nonresponse == 3
+    assert any(n.startswith("these estimate what visits find, not the truth") for n in result.notes)
     ranks = _ranks(store, run.run_id)
     truth = truth_at(runs_town.truth, ranks.index, SECOND.isoformat())
     for row in result.precision:

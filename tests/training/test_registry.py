@@ -751,3 +751,85 @@ def test_promote_a_frontier_point_registers_it_and_records_the_choice(
         again.output.split()
     )
     assert len(client.search_model_versions(f"name = '{name}'")) == 2
+
+
+def test_a_chosen_frontier_point_gets_a_model_card_and_a_docs_pack(
+    outcomes: Outcomes, settings: Settings, tmp_path: Path
+) -> None:
+    from stratum_ml.cli.docs import docs as docs_command
+    from stratum_ml.docs.pack import check_pack
+
+    name = "frontier_docs"
+    outcome = _with_frontier(outcomes.good, outcomes.world)
+    source = log_training_run(outcome, settings=settings, model_name=name)
+    client = _client(settings)
+    # training wrote each point's own card: the point's numbers, not the model's
+    point_card = client.download_artifacts(source.run_id, "frontier/point_2/model_card.md")
+    text = Path(point_card).read_text("utf-8")
+    _, point_report = outcome.frontier_points[2]
+    assert text.startswith(f"# Model card: {name}\n")
+    assert "## Fairness-frontier point" in text and "point 2 of the fairness frontier" in text
+    assert f"{point_report.headline.estimate:.3f}" in text
+
+    reason = "the council weighs fewer innocent households above a few percent precision"
+    app = typer.Typer()
+    app.command()(promote_command)
+    args = ["--model-name", name, "--frontier-point", "2", "--reason", reason]
+    if not point_report.fairness.passed:
+        args += ["--accept-fairness-risk", "accepted by the council for the pilot year, minutes"]
+    chosen = CliRunner().invoke(app, args)
+    assert "registered as version 2" in " ".join(chosen.output.split()), chosen.output
+    mv = client.get_model_version(name, "2")
+    assert mv.tags["frontier_point_reason"] == reason  # recorded at registration already
+    assert mv.tags["frontier_constraint"].startswith(
+        "fairlearn GridSearch, FalsePositiveRateParity"
+    )
+    card = Path(client.download_artifacts(mv.run_id, "model_card.md")).read_text("utf-8")
+    assert card.startswith(f"# Model card: {name} version 2\n")
+    said = " ".join(card.split())
+    assert "point 2 of the fairness frontier" in said
+    assert "FalsePositiveRateParity on any_resident_born_outside_europe" in said
+    assert "Estimated trade-off: frontier point 2 (multiplier" in said
+    assert "## Chosen from the fairness frontier" in card and reason in said
+    assert f"from the frontier of version 1 (training run `{source.run_id}`)" in said
+    assert card.index("## Chosen") < card.index("## Intended use")
+    assert f"{point_report.headline.estimate:.3f}" in card  # the point's own evaluation
+    verdict = client.download_artifacts(mv.run_id, "fairness/verdict.json")
+    assert json.loads(Path(verdict).read_text("utf-8"))["passed"] == point_report.fairness.passed
+
+    docs_app = typer.Typer()
+    docs_app.command()(docs_command)
+    out = tmp_path / "pack"
+    organisation = Path(__file__).parents[2] / "examples" / "organisation.yaml"
+    written = CliRunner().invoke(
+        docs_app,
+        [
+            "--model",
+            "2",
+            "--out",
+            str(out),
+            "--model-name",
+            name,
+            "--organisation",
+            str(organisation),
+        ],
+    )
+    assert written.exit_code == 0, written.output
+    assert check_pack(out) == []
+    technical = " ".join((out / "technical_file.md").read_text("utf-8").split())
+    assert "**Fairness-frontier point 2** of the frontier of version 1" in technical
+    assert "FalsePositiveRateParity" in technical and reason in technical
+    assert "Estimated trade-off: frontier point 2" in technical
+    entry = (out / "algoritmeregister.json").read_text("utf-8")
+    assert "punt 2 van de eerlijkheidsafweging" in entry
+    assessment = " ".join((out / "assessment_inputs.md").read_text("utf-8").split())
+    assert "Fairness-frontier point 2" in assessment
+    # an ordinary version's pack says nothing of a frontier
+    plain = tmp_path / "plain"
+    assert (
+        CliRunner()
+        .invoke(docs_app, ["--model", "1", "--out", str(plain), "--model-name", name])
+        .exit_code
+        == 0
+    )
+    assert "Fairness-frontier point" not in (plain / "technical_file.md").read_text("utf-8")

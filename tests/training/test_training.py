@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 import shap
 
+from stratum_ml.evaluation.design import StratifiedDesign
+from stratum_ml.evaluation.metrics import top_k_mask
 from stratum_ml.evaluation.truth import true_precision
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import FeatureSet
-from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE
+from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE, population_queries
 from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.runs.estimates import PlanVisits
+from stratum_ml.runs.plan import draw_plan, plan_strata, stratum_of_rank
 from stratum_ml.scoring.scorer import Scorer
 from stratum_ml.sources import extract_date
 from stratum_ml.sources.tables import SourceTables
 from stratum_ml.synthetic.generate import Municipality
+from stratum_ml.synthetic.truth import truth_at
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import (
     build_training_set,
@@ -211,29 +217,88 @@ def test_the_final_fit_is_at_least_as_precise_as_the_split_model_in_truth(
     assert precision["refit"][100] >= precision["split"][100], precision
 
 
-def test_the_fairness_frontier_is_measured_like_the_model(small_town: Municipality) -> None:
+def _plan_on(
+    town: Municipality, as_of: dt.date, model: RiskModel, capacity: int, share: float
+) -> PlanVisits:
+    """A visit plan over ``model``'s ranking of the town as of ``as_of``, answered from the truth.
+
+    ``model`` stands in for the champion whose run drew the plan; the design estimates
+    any other ranking of the same population from the plan's visits.
+    """
+    queries = population_queries(town.sources.addresses, pd.Timestamp(as_of))
+    ids = pd.Index(queries["address_id"].astype(str))
+    X = build_features(town.sources, queries, features=model.feature_names_in_)
+    score = model.raw_score(X[model.feature_names_in_])
+    y = truth_at(town.truth, ids, as_of.isoformat()).astype(float)
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[np.argsort(-score, kind="stable")] = np.arange(1, len(ids) + 1)
+    picks = draw_plan(len(ids), capacity, share, seed=1)
+    sampled = np.isin(ranks, picks["rank"].to_numpy())
+    design = StratifiedDesign.of(
+        stratum_of_rank(ranks, plan_strata(len(ids), capacity, share)),
+        sampled,
+        sampled,
+        np.where(sampled, y, np.nan),
+    )
+    return PlanVisits("planned-run", as_of, design, ids)
+
+
+def test_the_fairness_frontier_is_measured_like_the_model(
+    outcome: TrainingOutcome, small_town: Municipality
+) -> None:
     config = RunConfig(evaluate_mitigations=False, frontier_grid_size=3, final_fit_folds=0)
-    outcome = train_model(small_town.sources, small_town.audit, config)
+    as_of = extract_date(small_town.sources).date - dt.timedelta(days=31)
+    plan = _plan_on(small_town, as_of, outcome.model, capacity=500, share=0.3)
+    outcome = train_model(small_town.sources, small_town.audit, config, plan_visits=plan)
     table = outcome.tables["fairness_frontier"]
     assert table["kind"].tolist() == ["model", "current_practice", *["frontier"] * 3]
     points = table.loc[table["kind"] == "frontier"].set_index("point")
     assert points["multiplier"].is_monotonic_increasing
     model = table.iloc[0]
     unconstrained = points.loc[points["multiplier"] == 0].iloc[0]
-    # the point without pressure is the model itself: same ratio, same innocents
-    assert unconstrained["fpr_ratio"] == pytest.approx(model["fpr_ratio"])
+    # the point without pressure is the model itself on the holdout: same ratio
+    assert unconstrained["holdout_fpr_ratio"] == pytest.approx(model["holdout_fpr_ratio"])
     innocent = [c for c in table.columns if c.startswith("innocent_per_500_")]
     assert {"innocent_per_500_True", "innocent_per_500_False"} <= set(innocent)
     assert table.loc[1, innocent].notna().any()  # current practice counted too
     assert "fairness_frontier" in outcome.figures
+    # every row is estimated from the plan's visits by Horvitz-Thompson, the holdout's beside
+    assert (table["estimate_source"] == plan.describe()).all()
+    assert table.loc[0, "precision_method"] == "horvitz_thompson"  # the plan's own ranking
+    assert table["precision_method"].isin(["horvitz_thompson", "not_estimable"]).all()
+    assert table["fpr_ratio_method"].isin(["horvitz_thompson", "not_estimable"]).all()
+    assert {"fpr_True", "fpr_False_low", "holdout_precision", "holdout_fpr_ratio"} <= set(
+        table.columns
+    )
+    # ... and each point's interval holds the true precision of its top k on the plan's date
+    queries = make_queries(plan.address_ids, pd.Timestamp(as_of))
+    X = build_features(small_town.sources, queries, features=outcome.model.feature_names_in_)
+    y = truth_at(small_town.truth, plan.address_ids, as_of.isoformat())
+    k = config.headline_k
     # every point's model and report are kept for `promote --frontier-point N`
     assert sorted(outcome.frontier_points) == sorted(points.index.astype(int))
     for n, (point_model, point_report) in outcome.frontier_points.items():
-        assert point_report.headline.estimate == pytest.approx(points.loc[n, "precision"])
+        assert point_report.headline.estimate == pytest.approx(
+            points.loc[n, "holdout_precision"], nan_ok=True
+        )
         assert list(point_model.feature_names_in_) == list(outcome.model.feature_names_in_)
+        top = top_k_mask(point_model.raw_score(X[point_model.feature_names_in_]), k)
+        truth = float(y[top].mean())
+        # an interval, or the worst/best-case bounds of a point the plan cannot estimate
+        assert points.loc[n, "precision_low"] <= truth <= points.loc[n, "precision_high"], n
     assert any(
         n.startswith("innocent households per 500 visits") for n in outcome.fairness_verdict.notes
     )
+
+
+def test_without_a_plan_the_frontier_says_its_estimates_are_the_holdout_s() -> None:
+    from stratum_ml.training.train import HOLDOUT_SOURCE, _estimated
+
+    row = {"kind": "frontier", "point": 0, "precision": 0.5, "fpr_ratio": 1.2}
+    labelled = _estimated(dict(row), None, None, RunConfig())
+    assert labelled["precision_method"] == labelled["fpr_ratio_method"] == "random_sample_holdout"
+    assert labelled["estimate_source"] == HOLDOUT_SOURCE and "not design-based" in HOLDOUT_SOURCE
+    assert labelled["precision"] == 0.5  # the holdout's estimate stays in the row
 
 
 def test_a_fresh_model_first_run_at_the_extract_date_is_not_drifted(

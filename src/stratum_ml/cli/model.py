@@ -51,8 +51,10 @@ def train(
     """Train, evaluate honestly, audit and register a model as `challenger`."""
     from stratum_ml.cli.common import recover_after_crash
     from stratum_ml.config import get_settings
+    from stratum_ml.runs.estimates import latest_plan_visits
     from stratum_ml.serving.outcomes import read_outcomes
     from stratum_ml.sources import load_audit_tables
+    from stratum_ml.sources.extract import extract_date
     from stratum_ml.training.config import RunConfig
     from stratum_ml.training.dataset import with_recorded_visits
     from stratum_ml.training.tracking import log_training_run
@@ -66,6 +68,7 @@ def train(
         raise fail(str(exc)) from None
     tables = load(sources)
     audit = load_audit_tables(sources)
+    plan_visits = None
     inclusion = None
     if feedback:
         from stratum_ml.runs.plan import plan_inclusion_probabilities
@@ -74,11 +77,19 @@ def train(
         try:
             recorded = read_outcomes(store)
             inclusion = plan_inclusion_probabilities(store)
+            if run_config.frontier_grid_size:  # the frontier is estimated from a plan's visits
+                plan_visits = latest_plan_visits(
+                    store,
+                    model_name=run_config.model_name or settings.model_name,
+                    until=extract_date(tables).date,
+                )
         finally:
             store.close()
         if len(recorded):
             tables, added = with_recorded_visits(tables, recorded)
             console.print(f"added {added} visit outcomes recorded through the service")
+        if plan_visits is not None:
+            console.print(f"fairness frontier estimated from the {plan_visits.describe()}")
     with console.status("training") as status:
         try:
             outcome = train_model(
@@ -87,6 +98,7 @@ def train(
                 run_config,
                 say=lambda step: status.update(f"training: {step}"),
                 inclusion=inclusion,
+                plan_visits=plan_visits,
             )
         except ValueError as exc:
             raise fail(str(exc), 1) from None

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from stratum_ml.docs.facts import VersionFacts, names
 from stratum_ml.docs.register import source_tables
-from stratum_ml.docs.technical import _join, changes_since_previous, precision_text, weighting_text
+from stratum_ml.docs.technical import (
+    _join,
+    changes_since_previous,
+    frontier_text,
+    precision_text,
+    weighting_text,
+)
 
 __all__ = ["assessment_inputs_markdown"]
 
@@ -55,6 +61,7 @@ def assessment_inputs_markdown(facts: VersionFacts) -> str:
             "- Human decision: analysts record a decision per address; case handlers record the "
             "outcome of a visit; the score is not evidence.",
             f"- Equal treatment: fairness gate on {attributes}. {trade_off}",
+            *([f"- {frontier_text(facts)}"] if facts.frontier is not None else []),
             f"- Fundamental-rights weighing, objection and redress: {_MUNICIPALITY}",
             "## DPIA",
             "- **Data categories and sources:** dwelling data (BAG), registrations of residents "

@@ -38,6 +38,14 @@ from stratum_ml.model.registry import (
     TAG_FAIRNESS_RISK_ACCEPTED_AT,
     TAG_FAIRNESS_RISK_ACCEPTED_BY,
     TAG_FAIRNESS_RISK_REASON,
+    TAG_FRONTIER_CHOSEN_AT,
+    TAG_FRONTIER_CHOSEN_BY,
+    TAG_FRONTIER_CONSTRAINT,
+    TAG_FRONTIER_POINT,
+    TAG_FRONTIER_REASON,
+    TAG_FRONTIER_SOURCE_RUN,
+    TAG_FRONTIER_SOURCE_VERSION,
+    TAG_FRONTIER_TRADEOFF,
     TAG_PROMOTION_CHECKED_AT,
     TAG_PROMOTION_DECISION,
     download_run_artifact,
@@ -46,6 +54,7 @@ from stratum_ml.model.registry import (
 __all__ = [
     "RUN_FILES",
     "Acceptance",
+    "FrontierFacts",
     "Precision",
     "Promotion",
     "RunRecord",
@@ -294,6 +303,36 @@ class Acceptance:
 
 
 @dataclass(frozen=True)
+class FrontierFacts:
+    """A version that is a fairness-frontier point (``stratum promote --frontier-point N``).
+
+    Attributes
+    ----------
+    point : str
+        The point's number in its training run's frontier.
+    source_run : str
+        That training run.
+    source_version : str
+        The version whose frontier it is ("" when not recorded).
+    constraint : str
+        The constraint it was fitted under ("" when not recorded).
+    tradeoff : str
+        Its estimated trade-off, one sentence ("" when not recorded).
+    reason, by, at : str
+        The recorded choice: the written reason, who, when ("" when none is recorded).
+    """
+
+    point: str
+    source_run: str
+    source_version: str
+    constraint: str
+    tradeoff: str
+    reason: str
+    by: str
+    at: str
+
+
+@dataclass(frozen=True)
 class Promotion:
     """One version's promotion to champion, from the registry."""
 
@@ -369,6 +408,23 @@ class VersionFacts:
             reason=self.tags.get(TAG_FAIRNESS_RISK_REASON, ""),
             by=self.tags.get(TAG_FAIRNESS_RISK_ACCEPTED_BY, ""),
             at=self.tags.get(TAG_FAIRNESS_RISK_ACCEPTED_AT, ""),
+        )
+
+    @property
+    def frontier(self) -> FrontierFacts | None:
+        """The version's fairness-frontier point, if it is one."""
+        point = self.tags.get(TAG_FRONTIER_POINT)
+        if point is None:
+            return None
+        return FrontierFacts(
+            point=point,
+            source_run=self.tags.get(TAG_FRONTIER_SOURCE_RUN, ""),
+            source_version=self.tags.get(TAG_FRONTIER_SOURCE_VERSION, ""),
+            constraint=self.tags.get(TAG_FRONTIER_CONSTRAINT, ""),
+            tradeoff=self.tags.get(TAG_FRONTIER_TRADEOFF, ""),
+            reason=self.tags.get(TAG_FRONTIER_REASON, ""),
+            by=self.tags.get(TAG_FRONTIER_CHOSEN_BY, ""),
+            at=self.tags.get(TAG_FRONTIER_CHOSEN_AT, ""),
         )
 
     @property

@@ -177,6 +177,25 @@ def acceptance_sentence_nl(facts: VersionFacts) -> str:
     )
 
 
+def frontier_sentence_nl(facts: VersionFacts) -> str:
+    """That the version is a point of the fairness frontier, and why it was chosen ("" if not)."""
+    f = facts.frontier
+    if f is None:
+        return ""
+    reason = (
+        f" Een medewerker koos dit punt op {f.at[:10]}, met als reden: "
+        f"\u201c{_fit(f.reason, 500)}\u201d."
+        if f.reason
+        else " Bij deze versie is geen keuze vastgelegd."
+    )
+    return (
+        f"Deze versie is punt {f.point} van de eerlijkheidsafweging (fairness frontier): een "
+        "model getraind met de eis dat huishoudens zonder overtreding in de groepen even vaak "
+        "geselecteerd worden (false-positive-rate parity), waarbij het beschermde kenmerk alleen "
+        "bij het trainen gebruikt is, nooit bij het scoren." + reason
+    )
+
+
 def _methods(facts: VersionFacts) -> str:
     config, run = facts.run.config, facts.run
     lgbm = config.get("lightgbm", {}) if isinstance(config.get("lightgbm"), dict) else {}
@@ -208,6 +227,7 @@ def _methods(facts: VersionFacts) -> str:
                 weighting_sentence_nl(config),
                 "Maatregel tegen ongelijke behandeling toegepast op het model: "
                 + ("geen." if mitigation == "none" else f"{mitigation}."),
+                frontier_sentence_nl(facts),
                 precision_sentence_nl(run.precision(k), k),
             ),
             _final_fit_nl(facts),

@@ -22,6 +22,7 @@ __all__ = [
     "TO_COMPLETE",
     "instructions_markdown",
     "monitoring_plan_markdown",
+    "frontier_text",
     "precision_text",
     "technical_file_markdown",
     "weighting_text",
@@ -146,6 +147,25 @@ def changes_since_previous(facts: VersionFacts) -> list[str]:
     return lines
 
 
+def frontier_text(facts: VersionFacts) -> str | None:
+    """That the version is a fairness-frontier point: constraint, trade-off, the choice."""
+    f = facts.frontier
+    if f is None:
+        return None
+    source = f"version {f.source_version}" if f.source_version else "a version"
+    chosen = (
+        f"Chosen by `{f.by}` at {f.at} with this recorded reason: {f.reason}"
+        if f.reason
+        else "No choice is recorded with it."
+    )
+    return (
+        f"**Fairness-frontier point {f.point}** of the frontier of {source} (training run "
+        f"`{f.source_run}`), not the model that training registered. Constraint: "
+        f"{f.constraint or 'not recorded'} (the protected attribute is used in training only, "
+        f"never at scoring). Estimated trade-off: {f.tradeoff or 'not recorded'}. {chosen}"
+    )
+
+
 def _verdict_word(passed: bool | None) -> str:
     return {True: "passed", False: "FAILED", None: "no verdict recorded"}[passed]
 
@@ -176,6 +196,9 @@ def _fairness_section(facts: VersionFacts) -> list[str]:
                 columns, ([c.get(col) for col in columns] for c in checks if isinstance(c, dict))
             )
         )
+    frontier = frontier_text(facts)
+    if frontier is not None:
+        parts.append(frontier)
     acceptance = facts.acceptance
     if acceptance is not None:
         parts.append(
@@ -210,7 +233,12 @@ def technical_file_markdown(facts: VersionFacts) -> str:
         "limited visits go where they are most needed. Decisions stay with people.",
         f"- **Version:** {facts.name} version {facts.version} (aliases: "
         f"{', '.join(facts.aliases) or 'none'}); status in the register: {facts.status}.",
-        f"- **Provenance:** {_run_line(facts)}.",
+        f"- **Provenance:** {_run_line(facts)}"
+        + (
+            f"; fairness-frontier point {facts.frontier.point} (see Fairness, section 2)."
+            if facts.frontier is not None
+            else "."
+        ),
         f"- **Trained on visits** {tags.get('trained_from', '?')} .. "
         f"{tags.get('trained_until', '?')}.",
         "- **Form:** a Python package with a command line and an HTTP service on the "

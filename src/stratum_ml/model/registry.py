@@ -38,6 +38,15 @@ __all__ = [
     "TAG_FAIRNESS_RISK_ACCEPTED_BY",
     "TAG_FAIRNESS_RISK_REASON",
     "TAG_FEATURE_SET",
+    "TAG_FRONTIER_CHOSEN",
+    "TAG_FRONTIER_CHOSEN_AT",
+    "TAG_FRONTIER_CHOSEN_BY",
+    "TAG_FRONTIER_CONSTRAINT",
+    "TAG_FRONTIER_POINT",
+    "TAG_FRONTIER_REASON",
+    "TAG_FRONTIER_SOURCE_RUN",
+    "TAG_FRONTIER_SOURCE_VERSION",
+    "TAG_FRONTIER_TRADEOFF",
     "TAG_HEADLINE_K",
     "TAG_PROMOTION_CHECKED_AT",
     "TAG_PROMOTION_DECISION",
@@ -84,6 +93,18 @@ TAG_FAIRNESS_RISK_ACCEPTED = "fairness_risk_accepted"
 TAG_FAIRNESS_RISK_REASON = "fairness_risk_reason"
 TAG_FAIRNESS_RISK_ACCEPTED_BY = "fairness_risk_accepted_by"
 TAG_FAIRNESS_RISK_ACCEPTED_AT = "fairness_risk_accepted_at"
+#: Version tags of a fairness-frontier point registered as a version
+#: (``stratum promote --frontier-point N``): where it comes from, its constraint, and
+#: the choice (reason, who, when, the estimated trade-off).
+TAG_FRONTIER_SOURCE_RUN = "frontier_source_run"
+TAG_FRONTIER_POINT = "frontier_point"
+TAG_FRONTIER_CONSTRAINT = "frontier_constraint"
+TAG_FRONTIER_CHOSEN = "frontier_point_chosen"
+TAG_FRONTIER_SOURCE_VERSION = "frontier_point_source_version"
+TAG_FRONTIER_REASON = "frontier_point_reason"
+TAG_FRONTIER_TRADEOFF = "frontier_point_tradeoff"
+TAG_FRONTIER_CHOSEN_BY = "frontier_point_chosen_by"
+TAG_FRONTIER_CHOSEN_AT = "frontier_point_chosen_at"
 
 
 def honest_precision_tag(k: int) -> str:

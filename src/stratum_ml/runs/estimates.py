@@ -48,12 +48,24 @@ from stratum_ml.runs.read import RunNotFound
 from stratum_ml.store import Store
 from stratum_ml.store.tables import RunItemRow, RunShadowItemRow, ScoringRunRow, VisitOutcomeRow
 
-__all__ = ["RunEvaluation", "evaluate_run", "plan_designs_on_date"]
+__all__ = [
+    "PlanVisits",
+    "RunEvaluation",
+    "evaluate_run",
+    "latest_plan_visits",
+    "plan_designs_on_date",
+]
 
 #: the key of a run's shadow ranking beside the runs' own
 SHADOW_SUFFIX = ":shadow"
 #: outcomes that are a label; ``inconclusive`` is non-response
 CONCLUSIVE = ("violation", "no_violation")
+#: the note of every design-based evaluation: its target is what visits find
+WHAT_VISITS_FIND = (
+    "these estimate what visits find, not the truth: a violation an inspector misses "
+    "counts as none, so with imperfect detection the true precision is higher than the "
+    "estimate (the design cannot correct detection errors)"
+)
 
 
 @dataclass(frozen=True)
@@ -249,6 +261,7 @@ def evaluate_run(
         )
     else:
         visits = _outcomes(store, run_id, None)
+        notes.append(WHAT_VISITS_FIND)
     shadow = challenger_of(store, run_id)
     if shadow is not None and shadow[0] not in versions.values():
         # the challenger shadow-scored on this run is estimated from the same visits
@@ -414,3 +427,81 @@ def plan_designs_on_date(
         aligned = {label: r.reindex(ranks.index) for label, r in by_version.items()}
         found.append((candidate.run_id, as_of, design, aligned))
     return found
+
+
+@dataclass(frozen=True)
+class PlanVisits:
+    """The design-based visits of one scoring date: a run's plan and the visits that answer it.
+
+    Attributes
+    ----------
+    run_id : str
+        The run whose plan drew the visits.
+    as_of : datetime.date
+        Its scoring date.
+    design : StratifiedDesign
+        The plan's design over the run's population, in the order of ``address_ids``.
+    address_ids : pandas.Index
+        The run's population (the addresses it ranked).
+    """
+
+    run_id: str
+    as_of: dt.date
+    design: StratifiedDesign
+    address_ids: pd.Index
+
+    @property
+    def n_visits(self) -> int:
+        """Drawn addresses with a conclusive outcome."""
+        return int(self.design.observed.sum())
+
+    def describe(self) -> str:
+        """Where the estimates come from, for tables and reports."""
+        return (
+            f"visit plan of run {self.run_id} ({self.as_of}), {self.n_visits} visits "
+            "(Horvitz-Thompson)"
+        )
+
+
+def latest_plan_visits(
+    store: Store, *, model_name: str | None = None, until: dt.date | None = None
+) -> PlanVisits | None:
+    """The latest run with a visit plan that has at least one conclusive visit, or None.
+
+    Parameters
+    ----------
+    store : Store
+    model_name : str, optional
+        Only runs of this registered model (default: any).
+    until : datetime.date, optional
+        Only runs scored on or before this date (e.g. the sources' extract date).
+
+    Returns
+    -------
+    PlanVisits or None
+        None when no such run exists (the period before plans, or no visits yet).
+    """
+    query = select(ScoringRunRow.run_id).order_by(
+        ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()
+    )
+    if model_name is not None:
+        query = query.where(ScoringRunRow.model_name == model_name)
+    if until is not None:
+        query = query.where(ScoringRunRow.as_of <= until)
+    with store.transaction() as session:
+        run_ids = list(session.scalars(query))
+    for run_id in run_ids:
+        try:
+            plan = get_plan(store, run_id)
+        except PlanNotFound:
+            continue
+        visits = _outcomes(store, run_id, None)
+        if visits.empty:
+            continue
+        run, all_ranks, _ = _ranks_on_date(store, run_id)
+        ranks = all_ranks[run_id].sort_values()
+        shadow = challenger_of(store, run_id)  # places a challenger stratum's dwellings
+        design = _design(plan, ranks, visits, None if shadow is None else shadow[1])
+        if design.observed.any():
+            return PlanVisits(run_id, run.as_of, design, pd.Index(ranks.index))
+    return None

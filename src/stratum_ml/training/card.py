@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -20,7 +21,127 @@ from stratum_ml.config import Settings
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.refit import plan_weighting_sentence
 
-__all__ = ["model_card_markdown"]
+__all__ = ["FrontierNote", "frontier_card_stub", "frontier_choice_card", "model_card_markdown"]
+
+#: the heading of the card's section on a fairness-frontier point
+FRONTIER_HEADING = "## Fairness-frontier point"
+#: the heading of the section a chosen point's card gets when it is registered
+CHOICE_HEADING = "## Chosen from the fairness frontier"
+
+
+@dataclass(frozen=True)
+class FrontierNote:
+    """What a frontier point's card says about the point (``training.frontier``).
+
+    Attributes
+    ----------
+    point : int
+        The point's number in its training run's frontier table.
+    multiplier : float
+        The Lagrange multiplier of the constraint (0: no pressure; the sign gives the
+        direction).
+    attribute : str
+        The protected attribute the constraint equalises false-positive rates over.
+    tradeoff : str
+        The point's estimated trade-off, one sentence
+        (:func:`~stratum_ml.training.frontier_point.frontier_tradeoff`).
+    """
+
+    point: int
+    multiplier: float
+    attribute: str
+    tradeoff: str
+
+    @property
+    def constraint(self) -> str:
+        """The constraint in one line (also the version tag ``frontier_constraint``)."""
+        return (
+            f"fairlearn GridSearch, FalsePositiveRateParity on {self.attribute}, "
+            f"Lagrange multiplier {self.multiplier:g}"
+        )
+
+
+def _frontier_section(note: FrontierNote) -> list[str]:
+    return [
+        FRONTIER_HEADING,
+        f"**This model is point {note.point} of the fairness frontier** of its training run, "
+        "not the model that training registered. Constraint: "
+        f"{note.constraint} (false-positive-rate parity between the groups of `{note.attribute}`"
+        "; the attribute set the weights and labels of the fit and is used in training only, "
+        "never at scoring). The number of boosting rounds is the split model's; the point is "
+        "calibrated on the tune visits and measured on the holdout like the model: its "
+        "evaluation is its own, not the model's.",
+        f"Estimated trade-off: {note.tradeoff}.",
+        "A point is put to use only when a person chooses it with `stratum promote "
+        "--frontier-point N --reason ...`; the choice, its reason, who made it and when are "
+        "recorded with the version and in the signed promotion decision.",
+    ]
+
+
+def frontier_card_stub(model_name: str, note: FrontierNote) -> str:
+    """The card of a point whose training run wrote none (trained before points had cards)."""
+    return _join(
+        [
+            f"# Model card: {model_name}",
+            "_The training run that logged this point predates the points' own cards: this "
+            "card holds the frontier section and the choice only. The point's evaluation is "
+            "its run's `evaluation/report.json`, its fairness verdict `fairness/verdict.json`._",
+            *_frontier_section(note),
+        ]
+    )
+
+
+def frontier_choice_card(
+    card: str,
+    *,
+    model_name: str,
+    version: str,
+    source_version: str,
+    source_run: str,
+    reason: str,
+    chosen_by: str,
+    chosen_at: str,
+) -> str:
+    """A frontier point's card as registered: titled with its version, with the choice.
+
+    Parameters
+    ----------
+    card : str
+        The point's card as its training run wrote it (:func:`model_card_markdown`
+        with a :class:`FrontierNote`), titled without a version.
+    model_name, version : str
+        The registered model and the version the point was registered as.
+    source_version, source_run : str
+        The version (and training run) whose frontier the point belongs to.
+    reason, chosen_by, chosen_at : str
+        The written reason given with ``promote --frontier-point``, who gave it and when.
+
+    Returns
+    -------
+    str
+        Markdown: the title names the version, and a section on the choice follows the
+        card's frontier section (or its introduction).
+    """
+    lines = card.splitlines()
+    if lines and lines[0].startswith("# Model card: "):
+        lines[0] = f"# Model card: {model_name} version {version}"
+    choice = [
+        "",
+        CHOICE_HEADING,
+        "",
+        f"Registered as version {version} from the frontier of version {source_version} "
+        f"(training run `{source_run}`) when `{chosen_by}` chose it at {chosen_at}, with "
+        f"this reason: {reason}",
+        "",
+        "Whether it was then promoted is recorded in the version's promotion decision (the "
+        "same checks as any version: its own fairness gate, and the paired comparison with "
+        "the champion).",
+    ]
+    start = lines.index(FRONTIER_HEADING) if FRONTIER_HEADING in lines else 0
+    after = [i for i, line in enumerate(lines) if line.startswith("## ") and i > start]
+    at = after[0] - 1 if after else len(lines)  # before the blank line ahead of the heading
+    return "\n".join([*lines[:at], *choice, *lines[at:]]).rstrip("\n") + "\n"
+
 
 _CHECK_COLUMNS = (
     "attribute",
@@ -104,6 +225,7 @@ def model_card_markdown(
     *,
     model_name: str | None = None,
     metrics: Mapping[str, float] | None = None,
+    frontier: FrontierNote | None = None,
 ) -> str:
     """A model card for one trained model, in markdown.
 
@@ -122,6 +244,9 @@ def model_card_markdown(
         Registered model name; default: the run config's, else the settings' default.
     metrics : mapping of str to float, optional
         The metrics logged with the run (``tracking.metrics_of``), listed in full.
+    frontier : FrontierNote, optional
+        The card of a fairness-frontier point (``outcome`` then holds the point's model
+        and report): a section says so, with its constraint and estimated trade-off.
 
     Returns
     -------
@@ -139,6 +264,8 @@ def model_card_markdown(
         f"_Written by stratum_ml {package_version()} from the training run. It describes "
         "this version only; every retrained version has its own card._",
     ]
+    if frontier is not None:
+        parts += _frontier_section(frontier)
 
     parts += [
         "## Intended use and users",

@@ -18,6 +18,17 @@ from "ignore the constraint" to "push hard on it" in both directions.
   the registered model (``train._assess``: honest precision@k from random-sample
   visits, the fairness gate's false-positive-rate ratios with intervals), so that the
   rows of the frontier table are comparable with each other and with the model.
+* Where a visit plan with visits exists for a scoring date (a run of ``stratum run
+  --capacity``, answered by ``feedback import``), every row -- each point, the model and
+  current practice -- is re-estimated from that plan's visits by Horvitz-Thompson
+  (:func:`design_row`, :mod:`stratum_ml.evaluation.design`): each ranks the run's
+  population as of the run's date, and precision@k, each group's false-positive rate
+  and their ratio are estimated with intervals (non-response widens them into bounds;
+  "not estimable" gives the worst and best case). Design-based estimates need no model
+  of who was visited, unlike the holdout's random-sample visits, which are too few in
+  a top k. The columns ``precision_method``, ``fpr_ratio_method`` and ``estimate_source``
+  say which estimate a row holds; without such a plan the holdout estimates stay, labelled
+  :data:`HOLDOUT_METHOD`, and with one they are kept beside as ``holdout_*``.
 * :func:`innocent_per_visits` counts, per group, the households without a violation
   among the visits a ranking would make, estimated from the holdout visits (the
   labels the gate's rates rest on) and scaled to ``per`` visits, for the model and
@@ -33,7 +44,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -43,12 +54,18 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from stratum_ml.evaluation.design import fpr_ratio, group_fpr, precision_at_k
 from stratum_ml.model.calibration import Calibrator
 from stratum_ml.model.risk_model import RiskModel
 
+if TYPE_CHECKING:
+    from stratum_ml.runs.estimates import PlanVisits
+
 __all__ = [
     "FRONTIER_ATTRIBUTE",
+    "HOLDOUT_METHOD",
     "FrontierPoint",
+    "design_row",
     "fit_frontier",
     "frontier_plot",
     "frontier_point_artifact",
@@ -66,6 +83,17 @@ def frontier_point_artifact(point: int) -> str:
 
 #: the protected attribute the frontier's constraint equalises false-positive rates over
 FRONTIER_ATTRIBUTE = "any_resident_born_outside_europe"
+#: the method of a row estimated from the holdout (no visit plan with visits)
+HOLDOUT_METHOD = "random_sample_holdout"
+#: the estimate columns a design-based row replaces (the holdout's kept as ``holdout_<name>``)
+ESTIMATE_COLUMNS = (
+    "precision",
+    "precision_low",
+    "precision_high",
+    "fpr_ratio",
+    "fpr_ratio_low",
+    "fpr_ratio_high",
+)
 
 
 class _Trees(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
@@ -263,6 +291,67 @@ def innocent_per_visits(
     return out
 
 
+def design_row(
+    scores: np.ndarray,
+    plan: PlanVisits,
+    inside: np.ndarray,
+    outside: np.ndarray,
+    k: int,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Design-based estimates of one ranking's top ``k`` from a plan's visits.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        The ranking's scores of the plan run's population, in the order of
+        ``plan.address_ids`` (higher first).
+    plan : PlanVisits
+        The plan, its visits and its population.
+    inside, outside : numpy.ndarray of bool
+        The group (attribute ``True``) and the reference (``False``); an address of
+        unknown group is in neither.
+    k : int
+        The list size.
+    seed : int, default 0
+        Tie-break of the top ``k``.
+
+    Returns
+    -------
+    dict
+        ``precision``, ``precision_low``, ``precision_high``, ``precision_method``,
+        ``precision_n_visits``; ``fpr_ratio`` (group over reference) with ``_low``,
+        ``_high`` and ``_method``; ``fpr_True`` and ``fpr_False`` (each group's
+        false-positive rate) with ``_low``, ``_high``; and ``estimate_source``. A
+        quantity that is not estimable has a NaN estimate and its worst/best-case
+        bounds as ``_low``/``_high``.
+    """
+    from stratum_ml.evaluation.metrics import top_k_mask
+
+    top = top_k_mask(scores, min(k, len(scores)), seed=seed)
+    design = plan.design
+    precision = precision_at_k(design, top, label=f"precision@{k}")
+    ratio = fpr_ratio(design, top, inside, outside)
+    row: dict[str, Any] = {
+        "estimate_source": plan.describe(),
+        "precision": precision.estimate,
+        "precision_low": precision.low,
+        "precision_high": precision.high,
+        "precision_method": precision.method,
+        "precision_n_visits": precision.n_visits,
+        "fpr_ratio": ratio.estimate,
+        "fpr_ratio_low": ratio.low,
+        "fpr_ratio_high": ratio.high,
+        "fpr_ratio_method": ratio.method,
+    }
+    for name, group in (("True", inside), ("False", outside)):
+        rate = group_fpr(design, top, group)
+        row |= {f"fpr_{name}": rate.estimate, f"fpr_{name}_low": rate.low}
+        row[f"fpr_{name}_high"] = rate.high
+    return row
+
+
 def frontier_plot(table: pd.DataFrame, *, k: int, attribute: str) -> Figure:
     """Precision@k against the false-positive-rate ratio, one dot per point, model marked."""
     figure = Figure(figsize=(6, 4))
@@ -285,7 +374,16 @@ def frontier_plot(table: pd.DataFrame, *, k: int, attribute: str) -> Figure:
     ax.plot(model["fpr_ratio"], model["precision"], "s", color="tab:red", label="registered")
     ax.axvspan(0.8, 1.25, color="tab:green", alpha=0.1, label="gate band")
     ax.set_xlabel(f"false-positive-rate ratio ({attribute})")
-    ax.set_ylabel(f"honest precision@{k}")
+    methods = set(table.get("precision_method", pd.Series(dtype=object)).dropna())
+    how = (
+        "Horvitz-Thompson from a visit plan"
+        if methods and not methods <= {HOLDOUT_METHOD}
+        else "holdout random-sample visits"
+    )
+    ax.set_ylabel(f"precision@{k} ({how})")
     ax.set_title("Fairness frontier: precision against unequal treatment")
+    source = table.get("estimate_source", pd.Series(dtype=object)).dropna()
+    if len(source):
+        figure.text(0.01, 0.01, str(source.iloc[0])[:110], fontsize=6)
     ax.legend(fontsize=8)
     return figure

@@ -13,6 +13,14 @@ moves here; :func:`stratum_ml.training.registry.promote` decides on the new
 version like on any other (fairness gate, paired comparison with the champion),
 and records the choice -- reason, who, and the point's estimated trade-off
 (:func:`frontier_tradeoff`) -- in the signed promotion decision.
+
+Like every version, the registered point has its model card (``model_card.md``:
+the card its training run wrote for the point, titled with the new version, with
+the point's constraint, estimated trade-off and the recorded choice) and its
+fairness verdict (``fairness/verdict.json``, the point's own), so that
+``stratum docs --model VERSION`` documents it like any other version; its tags
+(``frontier_point``, ``frontier_constraint``, ``frontier_point_reason``, ...) let the
+documentation say that it is a frontier point and why it was chosen.
 """
 
 from __future__ import annotations
@@ -31,41 +39,74 @@ from mlflow.exceptions import MlflowException
 import stratum_ml
 from stratum_ml.config import Settings
 from stratum_ml.docs.facts import TAG_CODE_COMMIT
+from stratum_ml.evaluation.design import NOT_ESTIMABLE
 from stratum_ml.io import write_text_atomic
 from stratum_ml.model.pyfunc import MODEL_DIR_ARTIFACT, PYFUNC_ENTRY, pyfunc_signature
 from stratum_ml.model.reference import REFERENCE_ARTIFACT
 from stratum_ml.model.registry import (
     RISK_MODEL_ARTIFACT,
     TAG_FAIRNESS_PASSED,
+    TAG_FRONTIER_CHOSEN,
+    TAG_FRONTIER_CHOSEN_AT,
+    TAG_FRONTIER_CHOSEN_BY,
+    TAG_FRONTIER_CONSTRAINT,
+    TAG_FRONTIER_POINT,
+    TAG_FRONTIER_REASON,
+    TAG_FRONTIER_SOURCE_RUN,
+    TAG_FRONTIER_SOURCE_VERSION,
+    TAG_FRONTIER_TRADEOFF,
     TAG_RUN_ID,
     download_run_artifact,
     honest_precision_tag,
 )
 from stratum_ml.model.risk_model import RiskModel
+from stratum_ml.training.card import FrontierNote, frontier_card_stub, frontier_choice_card
 from stratum_ml.training.frontier import FRONTIER_ATTRIBUTE, frontier_point_artifact
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 
 __all__ = [
+    "FRONTIER_TABLE_NAME",
     "TAG_FRONTIER_POINT",
     "TAG_FRONTIER_SOURCE_RUN",
+    "FrontierChoice",
     "FrontierPointError",
     "FrontierPointVersion",
+    "choice_tags",
+    "frontier_note",
     "frontier_tradeoff",
     "register_frontier_point",
 ]
 
-#: run and version tag: the training run whose frontier the version's model comes from
-TAG_FRONTIER_SOURCE_RUN = "frontier_source_run"
-#: run and version tag: the frontier point's number in that run
-TAG_FRONTIER_POINT = "frontier_point"
-#: the frontier table of a training run
-FRONTIER_TABLE = "tables/fairness_frontier.csv"
+#: the frontier table of a training run (``TrainingOutcome.tables`` key, and its artifact)
+FRONTIER_TABLE_NAME = "fairness_frontier"
+FRONTIER_TABLE = f"tables/{FRONTIER_TABLE_NAME}.csv"
+#: the card a training run writes for each point, inside the point's folder
+POINT_CARD = "model_card.md"
 #: source-run artifacts a frontier version carries over (what promotion and drift read)
 _CARRIED = ("evaluation", "features", "sources", "tables", "plots", "run_config.yaml")
 
 
 class FrontierPointError(LookupError):
     """The run has no such frontier point (frontier off, or a number out of range)."""
+
+
+@dataclass(frozen=True)
+class FrontierChoice:
+    """A person's choice of a frontier point (``promote --frontier-point N --reason``).
+
+    Attributes
+    ----------
+    reason : str
+        The written reason.
+    by : str
+        Who chose (the OS user).
+    at : str
+        When (ISO time, UTC).
+    """
+
+    reason: str
+    by: str
+    at: str
 
 
 @dataclass(frozen=True)
@@ -111,37 +152,68 @@ def _innocents(row: pd.Series) -> str:
     return ", ".join(cells) or "not estimable"
 
 
-def frontier_tradeoff(table: pd.DataFrame, point: int, k: int) -> str:
-    """The estimated trade-off of frontier point ``point``, one sentence.
+def _point_row(table: pd.DataFrame, point: int) -> pd.Series:
+    """The frontier table's row of ``point``; FrontierPointError if there is none."""
+    points = table.loc[table["kind"] == "frontier"]
+    rows = points.loc[points["point"].astype(float) == float(point)]
+    if rows.empty:
+        known = ", ".join(str(int(p)) for p in points["point"].astype(float))
+        raise FrontierPointError(f"the frontier has no point {point} (points: {known or 'none'})")
+    return rows.iloc[0]
 
-    Precision@``k`` (honest, from the holdout's random-sample visits) and the
-    false-positive-rate ratio of the point against the model, and the innocent
-    households per group per 500 visits of the point, of the model and of current
-    practice (the frontier table's rows ``model`` and ``current_practice``).
+
+def frontier_note(table: pd.DataFrame, point: int, k: int) -> FrontierNote:
+    """What the model card of frontier point ``point`` says about it (constraint, trade-off).
 
     Raises
     ------
     FrontierPointError
         If the table has no row for ``point``.
     """
-    points = table.loc[table["kind"] == "frontier"]
-    rows = points.loc[points["point"].astype(float) == float(point)]
-    if rows.empty:
-        known = ", ".join(str(int(p)) for p in points["point"].astype(float))
-        raise FrontierPointError(f"the frontier has no point {point} (points: {known or 'none'})")
-    row = rows.iloc[0]
+    row = _point_row(table, point)
+    return FrontierNote(
+        point=int(point),
+        multiplier=float(row["multiplier"]),
+        attribute=FRONTIER_ATTRIBUTE,
+        tradeoff=frontier_tradeoff(table, point, k),
+    )
+
+
+def frontier_tradeoff(table: pd.DataFrame, point: int, k: int) -> str:
+    """The estimated trade-off of frontier point ``point``, one sentence.
+
+    Precision@``k`` and the false-positive-rate ratio of the point against the model
+    (with the estimation method the table names), and the innocent households per
+    group per 500 visits of the point, of the model and of current practice (the
+    frontier table's rows ``model`` and ``current_practice``).
+
+    Raises
+    ------
+    FrontierPointError
+        If the table has no row for ``point``.
+    """
+    row = _point_row(table, point)
     model = table.loc[table["kind"] == "model"].iloc[0]
     practice = table.loc[table["kind"] == "current_practice"]
     practice_text = _innocents(practice.iloc[0]) if len(practice) else "not estimable"
+    source = row.get("estimate_source")
+    how = "" if not isinstance(source, str) else f" (estimates: {source})"
     return (
         f"frontier point {point} (multiplier {float(row['multiplier']):g}): precision@{k} "
-        f"{_num(row['precision'])} [{_num(row['precision_low'])}, {_num(row['precision_high'])}]"
-        f" against the model's {_num(model['precision'])}; false-positive-rate ratio "
-        f"{_num(row['fpr_ratio'])} [{_num(row['fpr_ratio_low'])}, {_num(row['fpr_ratio_high'])}]"
-        f" against {_num(model['fpr_ratio'])}; innocent households per 500 visits by "
+        f"{_estimate(row, 'precision')} against the model's {_num(model['precision'])}; "
+        f"false-positive-rate ratio {_estimate(row, 'fpr_ratio')} against "
+        f"{_num(model['fpr_ratio'])}; innocent households per 500 visits by "
         f"{FRONTIER_ATTRIBUTE}: point {_innocents(row)}; model {_innocents(model)}; "
-        f"current practice {practice_text}"
+        f"current practice {practice_text}{how}"
     )
+
+
+def _estimate(row: pd.Series, name: str) -> str:
+    """``estimate [low, high]``, or the bounds of a quantity that is not estimable."""
+    bounds = f"[{_num(row[f'{name}_low'])}, {_num(row[f'{name}_high'])}]"
+    if row.get(f"{name}_method") == NOT_ESTIMABLE:
+        return f"not estimable (worst/best case {bounds})"
+    return f"{_num(row[name])} {bounds}"
 
 
 def _existing(client: MlflowClient, name: str, source_run: str, point: int) -> str | None:
@@ -191,8 +263,36 @@ def _stage(source_run: str, point: int, staging: Path, settings: Settings) -> tu
     reference = staging / REFERENCE_ARTIFACT
     reference.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(point_dir / "drift_reference.json", reference)
+    from stratum_ml.training.tracking import json_text  # lazily: tracking imports this module
+
+    write_text_atomic(staging / "fairness" / "verdict.json", json_text(report.fairness.to_dict()))
+    card = point_dir / POINT_CARD
+    if card.is_file():  # read by register_frontier_point, logged once the version is known
+        shutil.move(card, staging.parent / POINT_CARD)
     shutil.rmtree(point_dir)
     return staging, report.fairness.passed
+
+
+def _card(
+    staging: Path,
+    note: FrontierNote,
+    registered: FrontierPointVersion,
+    name: str,
+    choice: FrontierChoice | None,
+) -> str:
+    """The registered point's model card: its run's card for it, titled and with the choice."""
+    written = staging.parent / POINT_CARD
+    card = written.read_text("utf-8") if written.is_file() else frontier_card_stub(name, note)
+    return frontier_choice_card(
+        card,
+        model_name=name,
+        version=registered.version,
+        source_version=registered.source_version,
+        source_run=registered.source_run,
+        reason=choice.reason if choice else "(no reason recorded with the registration)",
+        chosen_by=choice.by if choice else "unknown",
+        chosen_at=choice.at if choice else "an unrecorded time",
+    )
 
 
 def register_frontier_point(
@@ -201,6 +301,7 @@ def register_frontier_point(
     source_version: str,
     point: int,
     settings: Settings,
+    choice: FrontierChoice | None = None,
 ) -> FrontierPointVersion:
     """Register point ``point`` of ``source_version``'s frontier (or find it registered).
 
@@ -216,6 +317,10 @@ def register_frontier_point(
         The frontier point's number (the ``point`` column of ``fairness_frontier``).
     settings
         Where the MLflow store is.
+    choice
+        Who chose the point, when and why: written into the new version's model card
+        and tags (``frontier_point_reason``, ...). A point registered before keeps
+        its card; the promotion decision records every later choice.
 
     Returns
     -------
@@ -244,7 +349,8 @@ def register_frontier_point(
         table = pd.read_csv(table_path)
     source_tags = dict(source.tags or {})
     k = int(source_tags.get("headline_k", "100"))
-    tradeoff = frontier_tradeoff(table, point, k)
+    note = frontier_note(table, point, k)
+    tradeoff = note.tradeoff
     found = _existing(client, name, source_run, point)
     if found is not None:
         run_id = str(client.get_model_version(name, found).run_id)
@@ -292,6 +398,10 @@ def register_frontier_point(
                 registered_model_name=name,
             )
             version = str(info.registered_model_version)
+            registered = FrontierPointVersion(
+                version, run_id, str(source_version), source_run, point, tradeoff, new=True
+            )
+            mlflow.log_text(_card(staging, note, registered, name, choice), "model_card.md")
             carried = {
                 key: value
                 for key, value in source_tags.items()
@@ -310,13 +420,29 @@ def register_frontier_point(
                 | {
                     TAG_RUN_ID: run_id,
                     TAG_FAIRNESS_PASSED: str(passed).lower(),
+                    TAG_FRONTIER_CONSTRAINT: note.constraint,
                 }
+                | choice_tags(point, str(source_version), tradeoff, choice)
             )
             for at in report.precision:
                 tags[honest_precision_tag(at.k)] = f"{at.honest.estimate:.4f}"
             for key, value in tags.items():
                 client.set_model_version_tag(name, version, key, value)
             client.update_model_version(name, version, description=description[:4900])
-    return FrontierPointVersion(
-        version, run_id, str(source_version), source_run, point, tradeoff, new=True
-    )
+    return registered
+
+
+def choice_tags(
+    point: int, source_version: str, tradeoff: str, choice: FrontierChoice | None
+) -> dict[str, str]:
+    """The version tags of a choice; the promotion decision records the same ones."""
+    if choice is None:
+        return {}
+    return {
+        TAG_FRONTIER_CHOSEN: str(point),
+        TAG_FRONTIER_SOURCE_VERSION: source_version,
+        TAG_FRONTIER_REASON: choice.reason[:4900],
+        TAG_FRONTIER_TRADEOFF: tradeoff[:4900],
+        TAG_FRONTIER_CHOSEN_BY: choice.by,
+        TAG_FRONTIER_CHOSEN_AT: choice.at,
+    }

@@ -34,6 +34,11 @@ from stratum_ml.model.registry import (
     TAG_FAIRNESS_RISK_ACCEPTED_AT,
     TAG_FAIRNESS_RISK_ACCEPTED_BY,
     TAG_FAIRNESS_RISK_REASON,
+    TAG_FRONTIER_CHOSEN,
+    TAG_FRONTIER_CHOSEN_BY,
+    TAG_FRONTIER_REASON,
+    TAG_FRONTIER_SOURCE_VERSION,
+    TAG_FRONTIER_TRADEOFF,
     TAG_PROMOTION_CHECKED_AT,
     TAG_PROMOTION_DECISION,
     TAG_PROMOTION_REASONS,
@@ -48,7 +53,12 @@ from stratum_ml.training.compare import (
     paired_comparison,
     paired_verdict,
 )
-from stratum_ml.training.frontier_point import FrontierPointError, register_frontier_point
+from stratum_ml.training.frontier_point import (
+    FrontierChoice,
+    FrontierPointError,
+    choice_tags,
+    register_frontier_point,
+)
 from stratum_ml.training.holdout import honest_estimates
 from stratum_ml.training.promotion import (
     commit_promotion,
@@ -73,13 +83,6 @@ FAIRNESS_CHECK = "fairness gate"
 TAG_PROMOTION_DOCS_PACK = "promotion_docs_pack_sha256"
 #: the name a frontier choice's reasons start with
 FRONTIER_CHECK = "frontier point"
-#: decision tags of a frontier point chosen by ``promote --frontier-point``
-TAG_FRONTIER_CHOSEN = "frontier_point_chosen"
-TAG_FRONTIER_SOURCE_VERSION = "frontier_point_source_version"
-TAG_FRONTIER_REASON = "frontier_point_reason"
-TAG_FRONTIER_TRADEOFF = "frontier_point_tradeoff"
-TAG_FRONTIER_CHOSEN_BY = "frontier_point_chosen_by"
-TAG_FRONTIER_CHOSEN_AT = "frontier_point_chosen_at"
 
 
 @dataclass
@@ -306,20 +309,20 @@ def promote(
                 champion,
                 target,
             )
+        choice = FrontierChoice(
+            reason=reason_text,
+            by=getpass.getuser(),
+            at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
         try:
-            registered = register_frontier_point(client, name, target, frontier_point, settings)
+            registered = register_frontier_point(
+                client, name, target, frontier_point, settings, choice=choice
+            )
         except (FrontierPointError, MlflowException) as exc:
             return PromotionResult(
                 False, [f"{FRONTIER_CHECK} {frontier_point}: {exc}"], champion, champion, target
             )
-        chosen = {
-            TAG_FRONTIER_CHOSEN: str(frontier_point),
-            TAG_FRONTIER_SOURCE_VERSION: target,
-            TAG_FRONTIER_REASON: reason_text[:4900],
-            TAG_FRONTIER_TRADEOFF: registered.tradeoff[:4900],
-            TAG_FRONTIER_CHOSEN_BY: getpass.getuser(),
-            TAG_FRONTIER_CHOSEN_AT: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
+        chosen = choice_tags(frontier_point, target, registered.tradeoff, choice)
         target = registered.version
         if target == champion:
             return PromotionResult(

@@ -46,6 +46,7 @@ has ended FINISHED. A failure anywhere ends the run FAILED and moves no alias;
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -90,6 +91,7 @@ from stratum_ml.model.store import client_for, configure_mlflow, owner_tags
 from stratum_ml.sources.tables import sources_fingerprint
 from stratum_ml.training.card import model_card_markdown, package_version
 from stratum_ml.training.frontier import frontier_point_artifact
+from stratum_ml.training.frontier_point import FRONTIER_TABLE_NAME, frontier_note
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.report import REPORT_ARTIFACT, EvaluationReport
 from stratum_ml.training.violation_type import violation_type_metrics
@@ -401,6 +403,25 @@ def _stage(outcome: TrainingOutcome, folder: Path) -> None:
         )
 
 
+def _point_cards(outcome: TrainingOutcome, folder: Path, name: str) -> None:
+    """Each frontier point's own model card (``frontier/point_<N>/model_card.md``).
+
+    The card of the point's model and report, with the point's constraint and estimated
+    trade-off; ``promote --frontier-point N`` titles it with the version it registers
+    and adds the recorded choice.
+    """
+    table = outcome.tables.get(FRONTIER_TABLE_NAME)
+    for point, (point_model, point_report) in sorted(outcome.frontier_points.items()):
+        point_outcome = dataclasses.replace(
+            outcome, model=point_model, report=point_report, final_fit=None
+        )
+        note = None if table is None else frontier_note(table, point, outcome.config.headline_k)
+        write_text_atomic(
+            folder / frontier_point_artifact(point) / "model_card.md",
+            model_card_markdown(point_outcome, model_name=name, frontier=note),
+        )
+
+
 def _params(outcome: TrainingOutcome, source_dir: str | Path | None) -> dict[str, Any]:
     params: dict[str, Any] = dict(outcome.params)
     params.update(_flatten("config", outcome.config.model_dump(mode="json")))
@@ -557,6 +578,7 @@ def log_training_run(
     with tempfile.TemporaryDirectory(prefix="stratum-run-") as tmp:
         staging = Path(tmp)
         _stage(outcome, staging)
+        _point_cards(outcome, staging, name)
         with mlflow.start_run(
             experiment_id=experiment_id, tags=run_tags, description=_summary(outcome)
         ) as run:

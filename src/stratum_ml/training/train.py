@@ -20,7 +20,9 @@ model as ``challenger``.
 9. :func:`_final_fit` -- the model to register, refitted on every labelled visit
    (:mod:`stratum_ml.training.refit`); the report stays the split model's;
 10. :func:`_frontier` -- if asked, the fairness frontier (:mod:`stratum_ml.training.frontier`),
-    and, beside the gate's ratio, the innocent households per group per 500 visits.
+    and, beside the gate's ratio, the innocent households per group per 500 visits; with a
+    visit plan that has visits (``plan_visits``), every row estimated from it by
+    Horvitz-Thompson.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +61,10 @@ from stratum_ml.sources.tables import AuditTables, SourceTables
 from stratum_ml.training.config import RunConfig
 from stratum_ml.training.dataset import TrainingSet, build_training_set
 from stratum_ml.training.frontier import (
+    ESTIMATE_COLUMNS,
     FRONTIER_ATTRIBUTE,
+    HOLDOUT_METHOD,
+    design_row,
     fit_frontier,
     frontier_plot,
     innocent_per_visits,
@@ -85,6 +90,9 @@ from stratum_ml.training.report import (
 )
 from stratum_ml.training.split import TimeSplit, time_split
 from stratum_ml.training.violation_type import fit_violation_types
+
+if TYPE_CHECKING:
+    from stratum_ml.runs.estimates import PlanVisits
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -500,6 +508,86 @@ def _innocents_note(model: dict[str, float], practice: dict[str, float], k: int)
     )
 
 
+#: a frontier row's source without a visit plan with visits
+HOLDOUT_SOURCE = (
+    "holdout random-sample visits (no visit plan with visits for a scoring date: not design-based)"
+)
+
+
+@dataclass(frozen=True)
+class _PlanWorld:
+    """A plan's population as of its run's date: features, groups, and the plan."""
+
+    plan: PlanVisits
+    features: pd.DataFrame
+    inside: np.ndarray
+    outside: np.ndarray
+
+
+def _plan_world(
+    tables: SourceTables,
+    audit: AuditTables | None,
+    plan: PlanVisits,
+    features: list[str],
+    config: RunConfig,
+    say: Say,
+) -> _PlanWorld | None:
+    """Features and groups of the plan run's population as of its date (None: no groups)."""
+    say(f"scoring the population of run {plan.run_id} ({plan.as_of}) for its visit plan")
+    unknown = ~plan.address_ids.isin(tables.addresses["address_id"].astype(str))
+    if unknown.any():
+        raise ValueError(
+            f"the visit plan of run {plan.run_id} ranks {int(unknown.sum())} addresses the "
+            "sources do not hold: train on the sources the run scored"
+        )
+    queries = make_queries(plan.address_ids, pd.Timestamp(plan.as_of))
+    names = [*features]
+    if CURRENT_PRACTICE_FEATURE not in names:
+        names.append(CURRENT_PRACTICE_FEATURE)
+    X = build_features(tables, queries, features=names, params=config.feature_params)
+    groups = address_groups(tables, audit, queries)
+    if FRONTIER_ATTRIBUTE not in groups.columns:
+        return None
+    values = groups[FRONTIER_ATTRIBUTE].astype("string")
+    return _PlanWorld(
+        plan=plan,
+        features=X,
+        inside=(values == "True").fillna(False).to_numpy(dtype=bool),
+        outside=(values == "False").fillna(False).to_numpy(dtype=bool),
+    )
+
+
+def _estimated(
+    row: dict[str, Any],
+    score: RiskModel | Callable[[pd.DataFrame], np.ndarray] | None,
+    world: _PlanWorld | None,
+    config: RunConfig,
+) -> dict[str, Any]:
+    """A frontier row with the plan's design-based estimates, or labelled as the holdout's."""
+    if world is None or score is None:
+        return row | {
+            "precision_method": HOLDOUT_METHOD if "precision" in row else None,
+            "fpr_ratio_method": HOLDOUT_METHOD if "fpr_ratio" in row else None,
+            "estimate_source": HOLDOUT_SOURCE if "precision" in row else None,
+        }
+    if isinstance(score, RiskModel):
+        scores = score.raw_score(world.features[score.feature_names_in_])
+    elif CURRENT_PRACTICE_FEATURE in world.features.columns:
+        scores = score(world.features)
+    else:
+        return row
+    held = {f"holdout_{c}": row.pop(c) for c in ESTIMATE_COLUMNS if c in row}
+    design = design_row(
+        np.asarray(scores, dtype=float),
+        world.plan,
+        world.inside,
+        world.outside,
+        config.headline_k,
+        seed=config.seed,
+    )
+    return row | design | held
+
+
 def _frontier(
     tables: SourceTables,
     audit: AuditTables | None,
@@ -510,12 +598,16 @@ def _frontier(
     innocents: tuple[dict[str, float], dict[str, float]],
     practice: dict[int, HonestEstimate],
     say: Say,
+    plan_visits: PlanVisits | None = None,
 ) -> tuple[pd.DataFrame, Figure, dict[int, tuple[RiskModel, EvaluationReport]]] | None:
     """The GridSearch frontier measured like the model, or None (not asked, or no attribute).
 
     The frontier is fitted on the training visits whose attribute is known (an
     address without registered residents has none), so that the constraint is
-    between two groups and the grid moves along one multiplier.
+    between two groups and the grid moves along one multiplier. With ``plan_visits``
+    every row (points, model, current practice) is estimated from that plan's visits
+    by Horvitz-Thompson (:func:`~stratum_ml.training.frontier.design_row`); the
+    holdout's estimates stay beside as ``holdout_*``.
     """
     if config.frontier_grid_size == 0 or FRONTIER_ATTRIBUTE not in sets.binary_groups:
         return None
@@ -536,24 +628,41 @@ def _frontier(
         variant.model,
         grid_size=config.frontier_grid_size,
     )
+    world = (
+        None
+        if plan_visits is None
+        else _plan_world(tables, audit, plan_visits, variant.features, config, say)
+    )
+    practice_score = (
+        _practice_score(config) if CURRENT_PRACTICE_FEATURE in sets.population.columns else None
+    )
     model_innocents, practice_innocents = innocents
     rows = [
-        _frontier_row("model", None, np.nan, chosen, model_innocents, config),
-        _frontier_row("current_practice", None, np.nan, None, practice_innocents, config),
+        _estimated(
+            _frontier_row("model", None, np.nan, chosen, model_innocents, config),
+            variant.model,
+            world,
+            config,
+        ),
+        _estimated(
+            _frontier_row("current_practice", None, np.nan, None, practice_innocents, config),
+            practice_score,
+            world,
+            config,
+        ),
     ]
     models: dict[int, tuple[RiskModel, EvaluationReport]] = {}
     for pt in points:
         assessment = _assess(pt.model, sets, config)
-        rows.append(
-            _frontier_row(
-                "frontier",
-                pt.point,
-                pt.multiplier,
-                assessment,
-                _innocents(pt.model, sets, config),
-                config,
-            )
+        row = _frontier_row(
+            "frontier",
+            pt.point,
+            pt.multiplier,
+            assessment,
+            _innocents(pt.model, sets, config),
+            config,
         )
+        rows.append(_estimated(row, pt.model, world, config))
         naive = naive_estimates(pt.model, sets.holdout, config.ks)
         models[pt.point] = (pt.model, _point_report(config, assessment, naive, practice, pt.model))
     table = pd.DataFrame(rows)
@@ -686,6 +795,7 @@ def train_model(
     *,
     say: Say | None = None,
     inclusion: pd.Series | None = None,
+    plan_visits: PlanVisits | None = None,
 ) -> TrainingOutcome:
     """Train, evaluate honestly, explain and audit one model (nothing is tracked here).
 
@@ -705,6 +815,11 @@ def train_model(
         ``inspection_id`` (:func:`stratum_ml.runs.plan.plan_inclusion_probabilities`);
         the final fit weighs those visits by it under the config's
         ``plan_visit_weighting`` (:mod:`stratum_ml.training.refit`).
+    plan_visits
+        A scoring run's visit plan with its visits
+        (:func:`stratum_ml.runs.estimates.latest_plan_visits`): the fairness frontier's
+        rows are then estimated from it by Horvitz-Thompson; without it, from the
+        holdout's random-sample visits (labelled so).
 
     Returns
     -------
@@ -769,7 +884,9 @@ def train_model(
         "mitigation": config.mitigation,
     }
     final = _final_fit(sets, registered, config, say, inclusion)
-    frontier = _frontier(tables, audit, sets, config, registered, chosen, innocents, practice, say)
+    frontier = _frontier(
+        tables, audit, sets, config, registered, chosen, innocents, practice, say, plan_visits
+    )
     extra_tables, extra_figures = {}, {}
     frontier_points: dict[int, tuple[RiskModel, EvaluationReport]] = {}
     if frontier is not None:
