@@ -21,7 +21,13 @@ from stratum_ml.sources.contract import OWNER_TYPES
 @intermediate
 def ownership_rows(keys: pd.DataFrame, ownership: pd.DataFrame) -> pd.DataFrame:
     """Ownerships of the query's address that had begun by the reference date."""
-    return asof_join(ownership, keys, date_col="owned_from", end_col="owned_until")
+    return asof_join(
+        ownership,
+        keys,
+        date_col="owned_from",
+        end_col="owned_until",
+        columns=["owner_id", "owner_type", "owned_from", "owned_until"],
+    )
 
 
 @intermediate
