@@ -212,10 +212,16 @@ def count_before(
     without joining every query to every row: one sort and two binary searches,
     O((rows + queries) log rows). Rows with a missing date never count.
     """
-    rows = table.loc[table[date_col].notna(), [key_col, date_col]]
-    codes, uniques = pd.factorize(rows[key_col], sort=False)
-    row_days = rows[date_col].to_numpy("datetime64[D]").astype(np.int64)
-    query_codes = pd.Index(uniques).get_indexer(np.asarray(keys))
+    codes, uniques = pd.factorize(table[key_col])
+    dated = table[date_col].to_numpy()
+    kept = ~np.isnat(dated) & (codes >= 0)
+    codes = codes[kept]
+    row_days = np.asarray(dated[kept], dtype="datetime64[D]").astype(np.int64)
+    query_keys, query_uniques = pd.factorize(
+        pd.Series(keys) if isinstance(keys, np.ndarray) else keys
+    )
+    found = _positions(pd.Index(query_uniques), pd.Index(uniques))
+    query_codes = np.where(query_keys >= 0, found[np.maximum(query_keys, 0)], -1)
     query_days = pd.to_datetime(np.asarray(dates)).to_numpy("datetime64[D]").astype(np.int64)
     offset, shift = np.int64(1 << 31), np.int64(1 << 32)
     row_keys = np.sort(codes.astype(np.int64) * shift + row_days + offset)

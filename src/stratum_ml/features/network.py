@@ -22,7 +22,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from stratum_ml.features.asof import REF, Q, match_rows, per_query
-from stratum_ml.features.common import count_per_query
+from stratum_ml.features.common import count_per_query, first_of_pairs
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
 
 #: edges of the link network turned into Python ints at a time (component sizes)
@@ -70,7 +70,7 @@ def _one_hop(
     known = starts[rows] < refs[matched]
     rows, matched = rows[known], matched[known]
     entity_codes, _ = pd.factorize(frame[entity], use_na_sentinel=False)
-    firsts = _first_of_pairs(entity_codes[rows], matched)
+    firsts = first_of_pairs(entity_codes[rows], matched)
     seen_entity, seen_by = entity_codes[rows][firsts], matched[firsts]
     # every row of those entities begun before the query's reference date
     other, by = match_rows(pd.Series(entity_codes), pd.Series(seen_entity))
@@ -82,7 +82,7 @@ def _one_hop(
     linked = address_codes[other]
     elsewhere = linked != own_address[by]
     linked, by = linked[elsewhere], by[elsewhere]
-    firsts = _first_of_pairs(by, linked)
+    firsts = first_of_pairs(by, linked)
     if len(firsts) == 0:
         return empty
     return pd.DataFrame(
@@ -91,14 +91,6 @@ def _one_hop(
             "linked_id": pd.Series(addresses.take(linked[firsts]), dtype="str"),
         }
     )
-
-
-def _first_of_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Positions of the first occurrence of each distinct pair ``(a[i], b[i])``, in order."""
-    if len(a) == 0:
-        return np.zeros(0, dtype=np.int64)
-    pair = a.astype(np.int64) * (int(b.max()) + 1) + b.astype(np.int64)
-    return np.flatnonzero(~pd.Series(pair).duplicated().to_numpy())
 
 
 def _link_frames(

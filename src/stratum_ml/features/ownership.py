@@ -42,7 +42,7 @@ def _owner_count(
     ownership: pd.DataFrame, current_owner: pd.DataFrame, date_col: str, days_back: int, n: int
 ) -> pd.Series:
     """Rows of the current owner whose ``date_col`` lies in [ref - days_back, ref)."""
-    owners = current_owner["owner_id"].to_numpy()
+    owners = current_owner["owner_id"]
     ref = current_owner[REF]
     counts = count_before(ownership, "owner_id", date_col, owners, ref)
     if days_back:
