@@ -161,17 +161,31 @@ def match_rows(
     """
     left_codes, left_uniques = pd.factorize(left, use_na_sentinel=False)
     right_codes, right_uniques = pd.factorize(right, use_na_sentinel=False)
-    to_right = _positions(pd.Index(left_uniques), pd.Index(right_uniques))
+    to_right = positions_in(pd.Index(left_uniques), pd.Index(right_uniques))
     code = to_right[left_codes] if len(left_codes) else np.zeros(0, dtype=np.intp)
-    ok = code >= 0 if where is None else (code >= 0) & where
-    left_rows = np.flatnonzero(ok)
-    code = code[left_rows]
-    sizes = np.bincount(right_codes, minlength=len(right_uniques))
-    order = np.argsort(right_codes, kind="stable")
+    return match_codes(code, right_codes, len(right_uniques), where=where)
+
+
+def match_codes(
+    left: np.ndarray, right: np.ndarray, n_codes: int, *, where: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match_rows` for columns already coded as integers in ``[0, n_codes)``.
+
+    A code of -1 matches nothing.
+    """
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    present = np.flatnonzero(right >= 0)
+    order = present[np.argsort(right[present], kind="stable")]
+    sizes = np.bincount(right[present], minlength=n_codes)
     first = np.cumsum(sizes) - sizes
-    if len(sizes) == 0 or sizes.max(initial=0) <= 1:
-        return left_rows.astype(np.int64), order[first[code]].astype(np.int64)
+    ok = left >= 0 if where is None else (left >= 0) & where
+    left_rows = np.flatnonzero(ok)
+    code = left[left_rows]
     n = sizes[code]
+    if n.max(initial=0) <= 1:
+        left_rows = left_rows[n == 1]
+        return left_rows.astype(np.int64), order[first[left[left_rows]]].astype(np.int64)
     left_rows = np.repeat(left_rows, n)
     ends = np.cumsum(n)
     within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - n, n)
@@ -179,7 +193,7 @@ def match_rows(
     return left_rows.astype(np.int64), right_rows.astype(np.int64)
 
 
-def _positions(values: pd.Index, targets: pd.Index) -> np.ndarray:
+def positions_in(values: pd.Index, targets: pd.Index) -> np.ndarray:
     """The position of each of ``values`` in the distinct ``targets`` (-1: not there).
 
     Arrow strings are looked up by Arrow (``index_in``): pandas' lookup turns them into
@@ -217,11 +231,10 @@ def count_before(
     kept = ~np.isnat(dated) & (codes >= 0)
     codes = codes[kept]
     row_days = np.asarray(dated[kept], dtype="datetime64[D]").astype(np.int64)
-    query_keys, query_uniques = pd.factorize(
-        pd.Series(keys) if isinstance(keys, np.ndarray) else keys
-    )
-    found = _positions(pd.Index(query_uniques), pd.Index(uniques))
-    query_codes = np.where(query_keys >= 0, found[np.maximum(query_keys, 0)], -1)
+    asked = pd.Series(keys) if isinstance(keys, np.ndarray) else keys
+    asked_codes, asked_uniques = pd.factorize(asked)
+    found = positions_in(pd.Index(asked_uniques), pd.Index(uniques))
+    query_codes = np.where(asked_codes >= 0, found[np.maximum(asked_codes, 0)], -1)
     query_days = pd.to_datetime(np.asarray(dates)).to_numpy("datetime64[D]").astype(np.int64)
     offset, shift = np.int64(1 << 31), np.int64(1 << 32)
     row_keys = np.sort(codes.astype(np.int64) * shift + row_days + offset)

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from stratum_ml.features.asof import REF, Q, match_rows, per_query
+from stratum_ml.features.asof import REF, Q, match_codes, per_query, positions_in
 from stratum_ml.features.common import count_per_query, first_of_pairs
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
 
@@ -65,20 +65,23 @@ def _one_hop(
     starts = frame[start].to_numpy()
     refs = keys[REF].to_numpy()
     queries = keys[Q].to_numpy()
+    address_codes, addresses = pd.factorize(frame["address_id"], use_na_sentinel=False)
+    asked, asked_uniques = pd.factorize(keys["address_id"], use_na_sentinel=False)
+    own_address = positions_in(asked_uniques, addresses)[asked]
     # the query's own rows: which entities it had before its reference date
-    rows, matched = match_rows(frame["address_id"], keys["address_id"], where=starts < refs.max())
+    rows, matched = match_codes(
+        address_codes, own_address, len(addresses), where=starts < refs.max()
+    )
     known = starts[rows] < refs[matched]
     rows, matched = rows[known], matched[known]
-    entity_codes, _ = pd.factorize(frame[entity], use_na_sentinel=False)
+    entity_codes, entities = pd.factorize(frame[entity], use_na_sentinel=False)
     firsts = first_of_pairs(entity_codes[rows], matched)
     seen_entity, seen_by = entity_codes[rows][firsts], matched[firsts]
     # every row of those entities begun before the query's reference date
-    other, by = match_rows(pd.Series(entity_codes), pd.Series(seen_entity))
+    other, by = match_codes(entity_codes, seen_entity, len(entities))
     by = seen_by[by]
     known = starts[other] < refs[by]
     other, by = other[known], by[known]
-    address_codes, addresses = pd.factorize(frame["address_id"], use_na_sentinel=False)
-    own_address = pd.Index(addresses).get_indexer(pd.Index(keys["address_id"]))
     linked = address_codes[other]
     elsewhere = linked != own_address[by]
     linked, by = linked[elsewhere], by[elsewhere]
@@ -284,7 +287,7 @@ def network_component_size(
 def _positions_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
     """The position of each value in ``ids`` (-1: not there); each distinct value looked up once."""
     codes, uniques = pd.factorize(values)
-    found = ids.get_indexer(pd.Index(uniques))
+    found = positions_in(pd.Index(uniques), ids)
     return np.where(codes >= 0, found[np.maximum(codes, 0)], -1) if len(codes) else codes
 
 
