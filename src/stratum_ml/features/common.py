@@ -42,7 +42,7 @@ def count_per_query(rows: pd.DataFrame, n: int, column: str | None = None) -> pd
         queries = queries[first_of_pairs(queries, codes)]
     queries = queries[(queries >= 0) & (queries < n)]
     counts = np.bincount(queries, minlength=n).astype("float64")
-    return pd.Series(counts, index=pd.RangeIndex(n))
+    return pd.Series(counts, index=pd.RangeIndex(n), name=column)
 
 
 def first_of_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
