@@ -60,7 +60,8 @@ def _asof_join_by_merge(
     if end_col is not None:
         end = joined[end_col]
         joined = joined.assign(**{end_col: end.where(end < joined[REF])})
-    return joined.reset_index(drop=True)
+    out: pd.DataFrame = joined.reset_index(drop=True)
+    return out
 
 
 JOINS = [
@@ -110,7 +111,9 @@ def test_match_rows_pairs_rows_as_merge_does_missing_values_and_repeats_included
 def test_newest_first_equals_the_stable_sort_and_cumcount(
     town: Municipality, keys: pd.DataFrame
 ) -> None:
-    rows = asof_join(town.sources.water_usage, keys, date_col="period_end")
+    water = town.sources.water_usage
+    assert water is not None
+    rows = asof_join(water, keys, date_col="period_end")
     expected = rows.sort_values([Q, "period_end"], ascending=[True, False], kind="stable")
     expected = expected.assign(recency=expected.groupby(Q, sort=False).cumcount())
     pd.testing.assert_frame_equal(newest_first(rows, "period_end"), expected)
@@ -129,7 +132,8 @@ def _one_hop_by_merge(
     query_address = keys.set_index(Q)["address_id"]
     other = other.loc[other["address_id"].to_numpy() != query_address.reindex(other[Q]).to_numpy()]
     pairs = other[[Q, "address_id"]].drop_duplicates().rename(columns={"address_id": "linked_id"})
-    return pairs.reset_index(drop=True)
+    out: pd.DataFrame = pairs.reset_index(drop=True)
+    return out
 
 
 @pytest.mark.parametrize("kind", ["resident", "owner", "business"])

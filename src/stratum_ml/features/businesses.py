@@ -34,8 +34,8 @@ def building_business_rows(
     query_addresses: pd.DataFrame, businesses: pd.DataFrame, addresses: pd.DataFrame
 ) -> pd.DataFrame:
     """Establishments in force in the query address's building on the reference date."""
-    rows, address_rows = match_rows(businesses["address_id"], addresses["address_id"])
-    located = businesses[_BUSINESS_COLUMNS].take(rows).reset_index(drop=True)
+    located_rows, address_rows = match_rows(businesses["address_id"], addresses["address_id"])
+    located = businesses[_BUSINESS_COLUMNS].take(located_rows).reset_index(drop=True)
     located["building_id"] = addresses["building_id"].array.take(address_rows)
     building_keys = pd.DataFrame(
         {
