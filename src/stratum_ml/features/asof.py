@@ -19,11 +19,13 @@ feature cannot be computed one way when training and another when scoring.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Q = "_q"  #: column with the query's position (0..n-1)
 REF = "_ref"  #: column with the query's reference date
@@ -88,6 +90,7 @@ def asof_join(
     date_col: str,
     end_col: str | None = None,
     on: str = "address_id",
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Rows of ``table`` known at each query's reference date, with the query attached.
 
@@ -105,25 +108,109 @@ def asof_join(
         Optional end date of a stay or an ownership; values ``>= _ref`` become NaT.
     on
         The column to join on.
+    columns
+        The table's columns to return (default: all of them); a feature that never
+        reads the key leaves it out, and it is not copied.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (query, known row): the table's columns plus ``_q`` and ``_ref``.
-        The input frames are not modified.
+        One row per (query, known row), in the order of ``table.merge(keys, on=on)``:
+        the table's columns plus ``_q`` and ``_ref``. The input frames are not modified.
     """
+    names = list(table.columns) if columns is None else list(columns)
     if len(keys) == 0 or len(table) == 0:
-        cols = [*table.columns, Q, REF]
+        cols = [*names, Q, REF]
         return pd.DataFrame({c: pd.Series(dtype=_dtype_of(table, keys, c)) for c in cols})
-    latest = keys[REF].max()
-    candidates = table.loc[table[date_col] < latest]
-    joined = candidates.merge(keys[[on, Q, REF]], on=on, how="inner", sort=False)
-    joined = joined.loc[joined[date_col] < joined[REF]]
+    refs = keys[REF].to_numpy()
+    dates = table[date_col].to_numpy()
+    rows, matched = match_rows(table[on], keys[on], where=dates < refs.max())
+    known = dates[rows] < refs[matched]
+    rows, matched = rows[known], matched[known]
+    out = table[names].take(rows).reset_index(drop=True)
+    out[Q] = keys[Q].to_numpy()[matched]
+    out[REF] = refs[matched]
     if end_col is not None:
-        end = joined[end_col]
-        joined = joined.assign(**{end_col: end.where(end < joined[REF])})
-    out: pd.DataFrame = joined.reset_index(drop=True)
+        end = out[end_col]
+        out[end_col] = end.where(end < out[REF])
     return out
+
+
+def match_rows(
+    left: pd.Series, right: pd.Series, *, where: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The row pairs of an inner join of ``left`` and ``right`` on equal values.
+
+    The pairs come in the order of pandas' ``merge(how="inner", sort=False)``: by left
+    row, and the right rows of a left row in their own order. A missing value matches a
+    missing value, as in ``merge``. Both sides are matched by integer code: each column
+    is factorised once (fast on Arrow strings), and only the distinct values of the two
+    sides are looked up in each other.
+
+    Parameters
+    ----------
+    left, right
+        The key columns.
+    where
+        Optional mask of the left rows that may match (the others never do).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Positions in ``left`` and in ``right`` (int64) of every matching pair.
+    """
+    left_codes, left_uniques = pd.factorize(left, use_na_sentinel=False)
+    right_codes, right_uniques = pd.factorize(right, use_na_sentinel=False)
+    to_right = positions_in(pd.Index(left_uniques), pd.Index(right_uniques))
+    code = to_right[left_codes] if len(left_codes) else np.zeros(0, dtype=np.intp)
+    return match_codes(code, right_codes, len(right_uniques), where=where)
+
+
+def match_codes(
+    left: np.ndarray, right: np.ndarray, n_codes: int, *, where: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match_rows` for columns already coded as integers in ``[0, n_codes)``.
+
+    A code of -1 matches nothing.
+    """
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    present = np.flatnonzero(right >= 0)
+    order = present[np.argsort(right[present], kind="stable")]
+    sizes = np.bincount(right[present], minlength=n_codes)
+    first = np.cumsum(sizes) - sizes
+    ok = left >= 0 if where is None else (left >= 0) & where
+    left_rows = np.flatnonzero(ok)
+    code = left[left_rows]
+    n = sizes[code]
+    if n.max(initial=0) <= 1:
+        left_rows = left_rows[n == 1]
+        return left_rows.astype(np.int64), order[first[left[left_rows]]].astype(np.int64)
+    left_rows = np.repeat(left_rows, n)
+    ends = np.cumsum(n)
+    within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - n, n)
+    right_rows = order[np.repeat(first[code], n) + within]
+    return left_rows.astype(np.int64), right_rows.astype(np.int64)
+
+
+def positions_in(values: pd.Index, targets: pd.Index) -> np.ndarray:
+    """The position of each of ``values`` in the distinct ``targets`` (-1: not there).
+
+    Arrow strings are looked up by Arrow (``index_in``): pandas' lookup turns them into
+    Python strings first. A missing value finds a missing value.
+    """
+    if _is_arrow_string(values) and _is_arrow_string(targets):
+        found = pc.index_in(
+            pa.array(values).cast(pa.large_string()),
+            value_set=pa.array(targets).cast(pa.large_string()),
+        )
+        return np.asarray(found.fill_null(-1).to_numpy(), dtype=np.intp)
+    return np.asarray(targets.get_indexer(values), dtype=np.intp)
+
+
+def _is_arrow_string(index: pd.Index) -> bool:
+    dtype = index.dtype
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
 
 
 def count_before(
@@ -139,10 +226,15 @@ def count_before(
     without joining every query to every row: one sort and two binary searches,
     O((rows + queries) log rows). Rows with a missing date never count.
     """
-    rows = table.loc[table[date_col].notna(), [key_col, date_col]]
-    codes, uniques = pd.factorize(rows[key_col], sort=False)
-    row_days = rows[date_col].to_numpy("datetime64[D]").astype(np.int64)
-    query_codes = pd.Index(uniques).get_indexer(np.asarray(keys))
+    codes, uniques = pd.factorize(table[key_col])
+    dated = table[date_col].to_numpy()
+    kept = ~np.isnat(dated) & (codes >= 0)
+    codes = codes[kept]
+    row_days = np.asarray(dated[kept], dtype="datetime64[D]").astype(np.int64)
+    asked = pd.Series(keys) if isinstance(keys, np.ndarray) else keys
+    asked_codes, asked_uniques = pd.factorize(asked)
+    found = positions_in(pd.Index(asked_uniques), pd.Index(uniques))
+    query_codes = np.where(asked_codes >= 0, found[np.maximum(asked_codes, 0)], -1)
     query_days = pd.to_datetime(np.asarray(dates)).to_numpy("datetime64[D]").astype(np.int64)
     offset, shift = np.int64(1 << 31), np.int64(1 << 32)
     row_keys = np.sort(codes.astype(np.int64) * shift + row_days + offset)
@@ -151,6 +243,26 @@ def count_before(
     below = np.searchsorted(row_keys, q + query_days + offset, side="left")
     block = np.searchsorted(row_keys, q, side="left")
     return np.where(known, below - block, 0).astype(np.int64)
+
+
+def newest_first(rows: pd.DataFrame, order_col: str) -> pd.DataFrame:
+    """Rows sorted by query, newest ``order_col`` first, with ``recency`` (0: the newest).
+
+    The same rows, order and index labels as a stable ``sort_values([Q, order_col],
+    ascending=[True, False])`` followed by a ``cumcount`` per query, done with one stable
+    argsort of an integer key (query, rank of ``order_col``). ``order_col`` must have no
+    missing values (the rows of an :func:`asof_join` on that column have none).
+    """
+    ranks, uniques = pd.factorize(rows[order_col], sort=True)
+    newest = np.int64(len(uniques) - 1) - ranks.astype(np.int64)
+    order = np.argsort(rows[Q].to_numpy().astype(np.int64) * len(uniques) + newest, kind="stable")
+    out = rows.take(order)
+    queries = out[Q].to_numpy()
+    position = np.arange(len(out), dtype=np.int64)
+    starts = np.ones(len(out), dtype=bool)
+    starts[1:] = queries[1:] != queries[:-1]
+    first = np.maximum.accumulate(np.where(starts, position, 0)) if len(out) else position
+    return out.assign(recency=position - first)
 
 
 def in_force(joined: pd.DataFrame, end_col: str) -> pd.DataFrame:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stratum_ml.features.asof import REF, Q, asof_join, in_force
+from stratum_ml.features.asof import REF, Q, asof_join, in_force, match_rows
 from stratum_ml.features.common import count_per_query
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
+
+#: the columns of an establishment that the features read
+_BUSINESS_COLUMNS = ["business_id", "registered_from", "registered_until", "sbi_code"]
 
 
 def is_employment_agency(sbi_code: pd.Series, params: FeatureParams) -> pd.Series:
@@ -17,7 +20,13 @@ def is_employment_agency(sbi_code: pd.Series, params: FeatureParams) -> pd.Serie
 @intermediate
 def business_rows(keys: pd.DataFrame, businesses: pd.DataFrame) -> pd.DataFrame:
     """Establishments registered at the query's address before the reference date."""
-    return asof_join(businesses, keys, date_col="registered_from", end_col="registered_until")
+    return asof_join(
+        businesses,
+        keys,
+        date_col="registered_from",
+        end_col="registered_until",
+        columns=_BUSINESS_COLUMNS,
+    )
 
 
 @intermediate
@@ -25,9 +34,9 @@ def building_business_rows(
     query_addresses: pd.DataFrame, businesses: pd.DataFrame, addresses: pd.DataFrame
 ) -> pd.DataFrame:
     """Establishments in force in the query address's building on the reference date."""
-    located = businesses.merge(
-        addresses[["address_id", "building_id"]], on="address_id", how="inner"
-    )
+    located_rows, address_rows = match_rows(businesses["address_id"], addresses["address_id"])
+    located = businesses[_BUSINESS_COLUMNS].take(located_rows).reset_index(drop=True)
+    located["building_id"] = addresses["building_id"].array.take(address_rows)
     building_keys = pd.DataFrame(
         {
             "building_id": query_addresses["building_id"],
@@ -41,6 +50,7 @@ def building_business_rows(
         date_col="registered_from",
         end_col="registered_until",
         on="building_id",
+        columns=_BUSINESS_COLUMNS,
     )
     return in_force(rows, "registered_until")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stratum_ml.features.asof import Q, per_query, query_keys
+from stratum_ml.features.asof import Q, query_keys
 from stratum_ml.features.registry import intermediate
 
 
@@ -29,10 +29,31 @@ def query_addresses(keys: pd.DataFrame, addresses: pd.DataFrame) -> pd.DataFrame
 
 
 def count_per_query(rows: pd.DataFrame, n: int, column: str | None = None) -> pd.Series:
-    """Rows (or distinct values of ``column``) per query, 0 where there are none."""
-    grouped = rows.groupby(Q, sort=False)
-    counts = grouped.size() if column is None else grouped[column].nunique()
-    return per_query(counts.astype("float64"), n, fill=0.0)
+    """Rows (or distinct values of ``column``) per query, 0 where there are none.
+
+    Counted on integer codes (``np.bincount``), as ``groupby(_q).size()`` or
+    ``.nunique()`` would count them: a missing value of ``column`` is not counted.
+    """
+    queries = rows[Q].to_numpy().astype(np.int64)
+    if column is not None:
+        codes, _ = pd.factorize(rows[column])
+        valued = codes >= 0
+        queries, codes = queries[valued], codes[valued]
+        queries = queries[first_of_pairs(queries, codes)]
+    queries = queries[(queries >= 0) & (queries < n)]
+    counts = np.bincount(queries, minlength=n).astype("float64")
+    return pd.Series(counts, index=pd.RangeIndex(n), name=column)
+
+
+def first_of_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct pair ``(a[i], b[i])``, in order.
+
+    ``a`` and ``b`` are non-negative integers (query positions, codes).
+    """
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pair = a.astype(np.int64) * (int(b.max()) + 1) + b.astype(np.int64)
+    return np.flatnonzero(~pd.Series(pair).duplicated().to_numpy())
 
 
 def safe_ratio(num: pd.Series, den: pd.Series, min_den: float = 1e-9) -> pd.Series:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stratum_ml.features.asof import Q, asof_join, per_query
+from stratum_ml.features.asof import Q, asof_join, newest_first, per_query
 from stratum_ml.features.common import safe_ratio
 from stratum_ml.features.registry import feature, intermediate
 
@@ -16,9 +16,13 @@ def energy_years(keys: pd.DataFrame, energy_usage: pd.DataFrame) -> pd.DataFrame
     known_from = pd.to_datetime(
         {"year": table["year"] + 1, "month": 1, "day": 1}, errors="coerce"
     ).astype("datetime64[ns]")
-    rows = asof_join(table.assign(known_from=known_from), keys, date_col="known_from")
-    rows = rows.sort_values([Q, "year"], ascending=[True, False], kind="stable")
-    return rows.assign(recency=rows.groupby(Q, sort=False).cumcount())
+    rows = asof_join(
+        table.assign(known_from=known_from),
+        keys,
+        date_col="known_from",
+        columns=["year", "electricity_kwh", "gas_m3", "known_from"],
+    )
+    return newest_first(rows, "year")
 
 
 def _latest(energy_years: pd.DataFrame, column: str, n: int) -> pd.Series:

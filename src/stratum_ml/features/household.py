@@ -12,7 +12,13 @@ from stratum_ml.features.registry import FeatureParams, feature, intermediate, p
 @intermediate
 def stays(keys: pd.DataFrame, registrations: pd.DataFrame) -> pd.DataFrame:
     """Every stay at the query's address that had begun by the reference date."""
-    return asof_join(registrations, keys, date_col="registered_from", end_col="registered_until")
+    return asof_join(
+        registrations,
+        keys,
+        date_col="registered_from",
+        end_col="registered_until",
+        columns=["person_id", "registered_from", "registered_until", "birth_year", "surname_key"],
+    )
 
 
 @intermediate

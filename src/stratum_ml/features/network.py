@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
-from stratum_ml.features.asof import REF, Q, asof_join, per_query
-from stratum_ml.features.common import count_per_query
+from stratum_ml.features.asof import REF, Q, match_codes, per_query, positions_in
+from stratum_ml.features.common import count_per_query, first_of_pairs
 from stratum_ml.features.registry import FeatureParams, feature, intermediate
 
 #: edges of the link network turned into Python ints at a time (component sizes)
 _EDGE_CHUNK = 1 << 16
+#: up to this many distinct reference dates, component sizes come from one
+#: connected-components pass (scipy) per date; beyond it, from one union-find sweep
+_MAX_SWEEPS = 32
 #: (link kind, source table, entity column, start column)
 LINK_SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("resident", "registrations", "person_id", "registered_from"),
@@ -45,19 +50,50 @@ def _link_table(
 def _one_hop(
     kind: str, keys: pd.DataFrame, frame: pd.DataFrame | None, params: FeatureParams
 ) -> pd.DataFrame:
-    """(query, linked address) pairs through one kind of entity, as of each reference date."""
+    """(query, linked address) pairs through one kind of entity, as of each reference date.
+
+    A pair (query, B) is kept when an entity had a row at the query's address and a
+    row at another address B, both begun before the reference date. The pairs come
+    once each, in the order of the rows that first link them; the work is done on
+    integer codes of the entities and addresses (:func:`~.asof.match_rows`).
+    """
     _, table, entity, start = next(spec for spec in LINK_SOURCES if spec[0] == kind)
     frame = _link_table(table, frame, params)
     empty = pd.DataFrame({Q: pd.Series(dtype="int64"), "linked_id": pd.Series(dtype="str")})
-    if frame is None:
+    if frame is None or len(frame) == 0 or len(keys) == 0:
         return empty
-    own = asof_join(frame[["address_id", entity, start]], keys, date_col=start)
-    entity_keys = own[[entity, Q, REF]].drop_duplicates()
-    other = asof_join(frame[["address_id", entity, start]], entity_keys, date_col=start, on=entity)
-    query_address = keys.set_index(Q)["address_id"]
-    other = other.loc[other["address_id"].to_numpy() != query_address.reindex(other[Q]).to_numpy()]
-    pairs = other[[Q, "address_id"]].drop_duplicates().rename(columns={"address_id": "linked_id"})
-    return pairs.reset_index(drop=True) if len(pairs) else empty
+    starts = frame[start].to_numpy()
+    refs = keys[REF].to_numpy()
+    queries = keys[Q].to_numpy()
+    address_codes, addresses = pd.factorize(frame["address_id"], use_na_sentinel=False)
+    asked, asked_uniques = pd.factorize(keys["address_id"], use_na_sentinel=False)
+    own_address = positions_in(asked_uniques, addresses)[asked]
+    # the query's own rows: which entities it had before its reference date
+    rows, matched = match_codes(
+        address_codes, own_address, len(addresses), where=starts < refs.max()
+    )
+    known = starts[rows] < refs[matched]
+    rows, matched = rows[known], matched[known]
+    entity_codes, entities = pd.factorize(frame[entity], use_na_sentinel=False)
+    firsts = first_of_pairs(entity_codes[rows], matched)
+    seen_entity, seen_by = entity_codes[rows][firsts], matched[firsts]
+    # every row of those entities begun before the query's reference date
+    other, by = match_codes(entity_codes, seen_entity, len(entities))
+    by = seen_by[by]
+    known = starts[other] < refs[by]
+    other, by = other[known], by[known]
+    linked = address_codes[other]
+    elsewhere = linked != own_address[by]
+    linked, by = linked[elsewhere], by[elsewhere]
+    firsts = first_of_pairs(by, linked)
+    if len(firsts) == 0:
+        return empty
+    return pd.DataFrame(
+        {
+            Q: queries[by[firsts]],
+            "linked_id": pd.Series(addresses.take(linked[firsts]), dtype="str"),
+        }
+    )
 
 
 def _link_frames(
@@ -76,17 +112,37 @@ def resident_links(
 
 
 @intermediate
-def owner_links(keys: pd.DataFrame, ownership: pd.DataFrame, params: FeatureParams) -> pd.DataFrame:
-    """(query, linked address) pairs through a shared private owner."""
+def owner_links_if_any(
+    keys: pd.DataFrame, params: FeatureParams, ownership: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """(query, linked address) pairs through a shared private owner; none without the table."""
     return _one_hop("owner", keys, ownership, params)
 
 
 @intermediate
-def business_links(
-    keys: pd.DataFrame, businesses: pd.DataFrame, params: FeatureParams
+def business_links_if_any(
+    keys: pd.DataFrame, params: FeatureParams, businesses: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """(query, linked address) pairs through a shared establishment."""
+    """(query, linked address) pairs through a shared establishment; none without the table."""
     return _one_hop("business", keys, businesses, params)
+
+
+@intermediate
+def owner_links(owner_links_if_any: pd.DataFrame, ownership: pd.DataFrame) -> pd.DataFrame:
+    """(query, linked address) pairs through a shared private owner.
+
+    The pairs are :func:`owner_links_if_any`'s; naming ``ownership`` makes the table a
+    requirement, so a feature counting these links is absent (not zero) without it.
+    """
+    del ownership
+    return owner_links_if_any
+
+
+@intermediate
+def business_links(business_links_if_any: pd.DataFrame, businesses: pd.DataFrame) -> pd.DataFrame:
+    """(query, linked address) pairs through a shared establishment (needs ``businesses``)."""
+    del businesses
+    return business_links_if_any
 
 
 @feature
@@ -109,19 +165,12 @@ def linked_by_business(business_links: pd.DataFrame, n_queries: int) -> pd.Serie
 
 @intermediate
 def all_links(
-    keys: pd.DataFrame,
-    registrations: pd.DataFrame,
-    params: FeatureParams,
-    ownership: pd.DataFrame | None = None,
-    businesses: pd.DataFrame | None = None,
+    resident_links: pd.DataFrame,
+    owner_links_if_any: pd.DataFrame,
+    business_links_if_any: pd.DataFrame,
 ) -> pd.DataFrame:
     """Union of the links of every kind whose source table is present."""
-    frames = _link_frames(registrations, ownership, businesses)
-    parts = [
-        _one_hop(kind, keys, frames[table], params)
-        for kind, table, _, _ in LINK_SOURCES
-        if frames[table] is not None
-    ]
+    parts = [resident_links, owner_links_if_any, business_links_if_any]
     return pd.concat(parts, ignore_index=True).drop_duplicates()
 
 
@@ -221,15 +270,64 @@ def network_component_size(
 ) -> pd.Series:
     """Dwellings in the address's connected component of the link network (count, >= 1)."""
     ids = pd.Index(addresses["address_id"])
-    a_idx = ids.get_indexer(dated_links["a"])
-    b_idx = ids.get_indexer(dated_links["b"])
-    known = (a_idx >= 0) & (b_idx >= 0)
-    a_all = a_idx[known]
-    b_all = b_idx[known]
-    del a_idx, b_idx
+    a_all = _positions_in(ids, dated_links["a"])
+    b_all = _positions_in(ids, dated_links["b"])
+    known = (a_all >= 0) & (b_all >= 0)
     edge_days = dated_links["date"].to_numpy()[known]
-    parent = list(range(len(ids)))  # plain lists: much faster than numpy scalars in a loop
-    size = [1] * len(ids)
+    a_all, b_all = a_all[known], b_all[known]
+    query_nodes = _positions_in(ids, keys["address_id"])
+    refs = keys[REF].to_numpy()
+    if len(np.unique(refs)) <= _MAX_SWEEPS:
+        out = _sizes_by_sweeps(len(ids), a_all, b_all, edge_days, query_nodes, refs)
+    else:
+        out = _sizes_by_union_find(len(ids), a_all, b_all, edge_days, query_nodes, refs)
+    return pd.Series(out, index=pd.RangeIndex(len(keys)))
+
+
+def _positions_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
+    """The position of each value in ``ids`` (-1: not there); each distinct value looked up once."""
+    codes, uniques = pd.factorize(values)
+    found = positions_in(pd.Index(uniques), ids)
+    return np.where(codes >= 0, found[np.maximum(codes, 0)], -1) if len(codes) else codes
+
+
+def _sizes_by_sweeps(
+    n_nodes: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    edge_days: np.ndarray,
+    query_nodes: np.ndarray,
+    refs: np.ndarray,
+) -> np.ndarray:
+    """Component sizes with one connected-components pass per distinct reference date.
+
+    The edges are sorted by date (missing dates last): those known on a date are a prefix.
+    """
+    out = np.full(len(refs), np.nan)
+    dated = int((~np.isnat(edge_days)).sum())
+    for ref in np.unique(refs):
+        known = int(np.searchsorted(edge_days[:dated], ref, side="left"))
+        graph = coo_matrix(
+            (np.ones(known, dtype=np.int8), (a[:known], b[:known])), shape=(n_nodes, n_nodes)
+        )
+        _, labels = connected_components(graph.tocsr(), directed=False)
+        sizes = np.bincount(labels, minlength=1)
+        these = (refs == ref) & (query_nodes >= 0)
+        out[these] = sizes[labels[query_nodes[these]]]
+    return out
+
+
+def _sizes_by_union_find(
+    n_nodes: int,
+    a_all: np.ndarray,
+    b_all: np.ndarray,
+    edge_days: np.ndarray,
+    query_nodes: np.ndarray,
+    refs: np.ndarray,
+) -> np.ndarray:
+    """Component sizes for many reference dates: one sweep of a union-find over the edges."""
+    parent = list(range(n_nodes))  # plain lists: much faster than numpy scalars in a loop
+    size = [1] * n_nodes
 
     def find(x: int) -> int:
         root = x
@@ -239,10 +337,8 @@ def network_component_size(
             parent[x], x = root, parent[x]
         return root
 
-    order = np.argsort(keys[REF].to_numpy(), kind="stable")
-    query_nodes = ids.get_indexer(keys["address_id"])
-    refs = keys[REF].to_numpy()
-    out = np.full(len(keys), np.nan)
+    order = np.argsort(refs, kind="stable")
+    out = np.full(len(refs), np.nan)
     e = 0
     n_edges = len(edge_days)
     # the edges as Python ints a chunk at a time: all of them as lists cost ~70 bytes an edge
@@ -265,4 +361,4 @@ def network_component_size(
         node = int(query_nodes[qi])
         if node >= 0:
             out[qi] = size[find(node)]
-    return pd.Series(out, index=pd.RangeIndex(len(keys)))
+    return out

@@ -21,7 +21,13 @@ from stratum_ml.sources.contract import OWNER_TYPES
 @intermediate
 def ownership_rows(keys: pd.DataFrame, ownership: pd.DataFrame) -> pd.DataFrame:
     """Ownerships of the query's address that had begun by the reference date."""
-    return asof_join(ownership, keys, date_col="owned_from", end_col="owned_until")
+    return asof_join(
+        ownership,
+        keys,
+        date_col="owned_from",
+        end_col="owned_until",
+        columns=["owner_id", "owner_type", "owned_from", "owned_until"],
+    )
 
 
 @intermediate
@@ -36,7 +42,7 @@ def _owner_count(
     ownership: pd.DataFrame, current_owner: pd.DataFrame, date_col: str, days_back: int, n: int
 ) -> pd.Series:
     """Rows of the current owner whose ``date_col`` lies in [ref - days_back, ref)."""
-    owners = current_owner["owner_id"].to_numpy()
+    owners = current_owner["owner_id"]
     ref = current_owner[REF]
     counts = count_before(ownership, "owner_id", date_col, owners, ref)
     if days_back:

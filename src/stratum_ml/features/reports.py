@@ -22,7 +22,7 @@ COUNTED_CATEGORIES = (
 @intermediate
 def report_rows(keys: pd.DataFrame, reports: pd.DataFrame) -> pd.DataFrame:
     """Reports about the query's address made before the reference date."""
-    return asof_join(reports, keys, date_col="reported_at")
+    return asof_join(reports, keys, date_col="reported_at", columns=["reported_at", "category"])
 
 
 def _recent_reports(report_rows: pd.DataFrame, days: int) -> pd.DataFrame:

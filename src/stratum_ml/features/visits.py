@@ -12,7 +12,9 @@ from stratum_ml.features.registry import feature, intermediate
 @intermediate
 def visit_rows(keys: pd.DataFrame, inspections: pd.DataFrame) -> pd.DataFrame:
     """Visits to the query's address strictly before the reference date."""
-    return asof_join(inspections, keys, date_col="inspected_at")
+    return asof_join(
+        inspections, keys, date_col="inspected_at", columns=["inspected_at", "outcome"]
+    )
 
 
 @feature

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stratum_ml.features.asof import REF, Q, asof_join, days_before, per_query
+from stratum_ml.features.asof import REF, Q, asof_join, days_before, newest_first, per_query
 from stratum_ml.features.common import count_per_query, safe_ratio
 from stratum_ml.features.registry import FeatureParams, feature, intermediate, parameterize
 
@@ -15,11 +15,15 @@ DAYS_PER_YEAR = 365.25
 @intermediate
 def water_readings(keys: pd.DataFrame, water_usage: pd.DataFrame) -> pd.DataFrame:
     """Meter readings whose period ended before the reference date, newest first per query."""
-    rows = asof_join(water_usage, keys, date_col="period_end")
+    rows = asof_join(
+        water_usage,
+        keys,
+        date_col="period_end",
+        columns=["period_start", "period_end", "volume_m3"],
+    )
     days = (rows["period_end"] - rows["period_start"]).dt.days.clip(lower=1)
     rows = rows.assign(m3_year=rows["volume_m3"] / days * DAYS_PER_YEAR, period_days=days)
-    rows = rows.sort_values([Q, "period_end"], ascending=[True, False], kind="stable")
-    return rows.assign(recency=rows.groupby(Q, sort=False).cumcount())
+    return newest_first(rows, "period_end")
 
 
 @intermediate
