@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import cast
 
 from stratum_ml.config import Settings
-from stratum_ml.runs import RunModel, create_run, get_run, work_list
+from stratum_ml.runs import RunModel, create_run, get_run, state_of, work_list
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.decisions import DecisionStore
@@ -26,7 +26,6 @@ from stratum_ml.serving.work_list import (
     latest_visits,
     previous_as_of,
     previous_ranks,
-    state_of,
 )
 from stratum_ml.sources import SourceTables
 from stratum_ml.store import Store
