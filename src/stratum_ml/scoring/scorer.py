@@ -9,14 +9,21 @@ actually sees: the top of a priority list, or one address.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stratum_ml.evaluation.explain import Reason, all_reasons, base_chance, top_reasons
+from stratum_ml.evaluation.explain import (
+    Reason,
+    all_reasons,
+    base_chance,
+    secant_slope,
+    top_reasons,
+)
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.partitioned import build_features_with
 from stratum_ml.features.population import population_queries
@@ -246,8 +253,32 @@ class Scorer:
         An address's ``contribution_pp`` add up to its probability minus this, in
         percentage points.
         """
-        contrib = self.model.contributions(self.matrix[:1])
-        return base_chance(contrib, self.model.calibrator_)
+        return base_chance(pd.Series({"bias": self.bias}), self.model.calibrator_)
+
+    @cached_property
+    def bias(self) -> float:
+        """The model's average raw score (log-odds), where every explanation starts.
+
+        TreeSHAP's ``bias`` column: the same for every address.
+        """
+        return float(self.model.contributions(self.matrix[:1])["bias"].iloc[0])
+
+    def in_points(
+        self, address_ids: Sequence[str], reasons: Sequence[list[Reason]]
+    ) -> list[list[Reason]]:
+        """Reasons in log-odds (e.g. a run's stored ones) with ``contribution_pp`` added.
+
+        As :meth:`reasons` gives them: each contribution times the calibrator's secant
+        slope between the bias and the address's raw score, in percentage points.
+        """
+        if not address_ids:
+            return []
+        raw = self.table["raw_score"].reindex(list(address_ids)).to_numpy(dtype=np.float64)
+        slope = secant_slope(raw, np.full(len(raw), self.bias), self.model.calibrator_)
+        return [
+            [replace(r, contribution_pp=100.0 * r.contribution * float(s)) for r in listed]
+            for listed, s in zip(reasons, slope, strict=True)
+        ]
 
     def priority_list(
         self,
@@ -261,14 +292,22 @@ class Scorer:
         language: Language = "en",
         batch: int = 200,
         violation_type: str | None = None,
+        explain: Callable[[list[str]], list[list[Reason]]] | None = None,
     ) -> list[ScoredAddress]:
         """The ``k`` highest-ranked dwellings passing the filters, explained.
 
         ``theme`` keeps addresses whose strongest reason belongs to that catalogue theme;
         candidates are explained in rank order, ``batch`` at a time, until ``k`` are found.
         ``violation_type`` keeps addresses whose most likely violation type it is (none
-        when the model has no violation type model).
+        when the model has no violation type model). ``explain`` gives the reasons of a
+        chunk of addresses (default: :meth:`reasons` with ``n_reasons`` and ``language``;
+        the service passes one that reads a stored run's reasons first).
         """
+        if explain is None:
+
+            def explain(chunk: list[str]) -> list[list[Reason]]:
+                return self.reasons(chunk, n=n_reasons, language=language)
+
         rows = self.table
         if violation_type is not None:
             if self.violation_types is None:
@@ -285,9 +324,7 @@ class Scorer:
         ids = rows.index.tolist()
         for start in range(0, len(ids), batch if theme else max(k, 1)):
             chunk = ids[start : start + (batch if theme else k)]
-            for address_id, reasons in zip(
-                chunk, self.reasons(chunk, n=n_reasons, language=language), strict=True
-            ):
+            for address_id, reasons in zip(chunk, explain(chunk), strict=True):
                 if theme is None or (reasons and reasons[0].theme == theme):
                     out.append(self._scored(address_id, reasons))
                     if len(out) == k:

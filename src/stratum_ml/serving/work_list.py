@@ -4,7 +4,8 @@ The priority list the service answers is the served run's ranking, and each item
 carries what happened to the address:
 
 - its place on the previous run's work list (``previous_rank``; ``state`` ``new``,
-  ``rank change`` or ``unchanged``, as :func:`stratum_ml.runs.work_list` has it);
+  ``rank change`` or ``unchanged``: :func:`stratum_ml.runs.read.state_of`, the rule
+  :func:`stratum_ml.runs.work_list` uses too);
 - the latest decision stored about it (decision, role, key name, time, open or not);
 - its latest visit (visit outcomes recorded through the service, and inspections in
   the sources) and whether that visit came after the previous run's date.
@@ -114,13 +115,6 @@ def previous_as_of(store: Store, run: RunSummary) -> dt.date | None:
         return session.scalars(
             select(ScoringRunRow.as_of).where(ScoringRunRow.run_id == run.previous_run_id)
         ).one()
-
-
-def state_of(rank: int, previous_rank: int | None) -> str:
-    """``new``, ``rank change`` or ``unchanged`` (as :func:`stratum_ml.runs.work_list`)."""
-    if previous_rank is None:
-        return "new"
-    return "unchanged" if previous_rank == rank else "rank change"
 
 
 def latest_decisions(store: Store, address_ids: Sequence[str]) -> dict[str, LatestDecision]:
