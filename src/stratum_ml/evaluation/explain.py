@@ -50,11 +50,17 @@ class Reason:
     #: where no calibrator was given
     contribution_pp: float | None = None
 
+    @property
+    def plain_value(self) -> Any:
+        """The value, with a missing one (NaN) as None."""
+        if not isinstance(self.value, str) and pd.isna(self.value):
+            return None
+        return self.value
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (NaN value -> None)."""
         out = asdict(self)
-        if not isinstance(self.value, str) and pd.isna(self.value):
-            out["value"] = None
+        out["value"] = self.plain_value
         return out
 
 

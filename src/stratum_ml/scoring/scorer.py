@@ -42,6 +42,11 @@ def feature_params_of(model: RiskModel) -> FeatureParams:
     return FeatureParams.model_validate(model.metadata_.get("feature_params", {}))
 
 
+def _place(code: object) -> str | None:
+    """An area code as a string; None where it is missing."""
+    return str(code) if isinstance(code, str) else None
+
+
 @dataclass(frozen=True)
 class ScoredAddress:
     """One address's score: where it ranks and why."""
@@ -177,25 +182,59 @@ class Scorer:
         return address_id in self._position.index
 
     def _scored(self, address_id: str, reasons: list[Reason]) -> ScoredAddress:
-        row = {str(k): v for k, v in self.table.loc[address_id].to_dict().items()}
-        kind: str | None = None
-        share: float | None = None
+        return self._scored_many([address_id], [reasons])[0]
+
+    def _scored_many(
+        self, address_ids: list[str], reasons: Sequence[list[Reason]]
+    ) -> list[ScoredAddress]:
+        """:class:`ScoredAddress` of these addresses (one table lookup for all of them)."""
+        rows = self.table.loc[address_ids]
+        kinds: list[str | None] = [None] * len(address_ids)
+        shares: list[float | None] = [None] * len(address_ids)
         if self.violation_types is not None:
-            position = int(self._position.loc[address_id])
-            kind = str(self.violation_types["violation_type"].iat[position])
-            share = float(self.violation_types["violation_type_share"].to_numpy()[position])
-        return ScoredAddress(
-            address_id=address_id,
-            probability=float(row["probability"]),
-            raw_score=float(row["raw_score"]),
-            rank=int(row["rank"]),
-            percentile=float(row["percentile"]),
-            district=row["district"],
-            neighbourhood=row["neighbourhood"],
-            reasons=reasons,
-            violation_type=kind,
-            violation_type_share=share,
+            positions = self._position.loc[address_ids].to_numpy()
+            kinds = [str(k) for k in self.violation_types["violation_type"].to_numpy()[positions]]
+            share = self.violation_types["violation_type_share"].to_numpy()[positions]
+            shares = [float(x) for x in share]
+        columns = zip(
+            address_ids,
+            rows["probability"].tolist(),
+            rows["raw_score"].tolist(),
+            rows["rank"].tolist(),
+            rows["percentile"].tolist(),
+            rows["district"].tolist(),
+            rows["neighbourhood"].tolist(),
+            reasons,
+            kinds,
+            shares,
+            strict=True,
         )
+        return [
+            ScoredAddress(
+                address_id=address_id,
+                probability=float(probability),
+                raw_score=float(raw),
+                rank=int(rank),
+                percentile=float(percentile),
+                district=_place(district),
+                neighbourhood=_place(neighbourhood),
+                reasons=listed,
+                violation_type=kind,
+                violation_type_share=kind_share,
+            )
+            for (
+                address_id,
+                probability,
+                raw,
+                rank,
+                percentile,
+                district,
+                neighbourhood,
+                listed,
+                kind,
+                kind_share,
+            ) in columns
+        ]
 
     def reasons(
         self, address_ids: Sequence[str], *, n: int = 3, language: Language = "en"
@@ -320,18 +359,18 @@ class Scorer:
             rows = rows.loc[rows["neighbourhood"] == neighbourhood]
         if min_probability is not None:
             rows = rows.loc[rows["probability"] >= min_probability]
-        out: list[ScoredAddress] = []
+        picked: list[str] = []
+        explained: list[list[Reason]] = []
         ids = rows.index.tolist()
         for start in range(0, len(ids), batch if theme else max(k, 1)):
             chunk = ids[start : start + (batch if theme else k)]
             for address_id, reasons in zip(chunk, explain(chunk), strict=True):
-                if theme is None or (reasons and reasons[0].theme == theme):
-                    out.append(self._scored(address_id, reasons))
-                    if len(out) == k:
-                        return out
-            if theme is None:
+                if len(picked) < k and (theme is None or (reasons and reasons[0].theme == theme)):
+                    picked.append(address_id)
+                    explained.append(reasons)
+            if theme is None or len(picked) == k:
                 break
-        return out
+        return self._scored_many(picked, explained)
 
     def to_frame(self, k: int, *, language: Language = "en") -> pd.DataFrame:
         """Every dwelling ranked; the top ``k`` with their reasons (for files)."""

@@ -422,6 +422,11 @@ def test_while_paused_the_work_list_is_the_fallback_and_says_who_paused_it_and_w
         expect(page.locator(f"#a{address}")).to_contain_text("besluit: doorzetten voor bezoek")
         expect(page.locator("#paused")).to_be_visible()
 
+        page.goto(f"{server.url}/app/address/{shown[0]}")
+        expect(page.locator("#paused")).to_contain_text(reason)
+        expect(page.locator("#paused")).to_contain_text("terugvalrangschikking")
+        assert _axe(page, server) == []
+
         page.goto(f"{server.url}/app/model")
         expect(page.locator("#pause-state")).to_contain_text(reason)
         expect(page.locator("#pause-state")).to_contain_text("test admin (beheerder")
@@ -462,9 +467,10 @@ def test_the_dossier_draws_linked_addresses_as_a_network_of_links_to_their_dossi
     page.goto(f"{server.url}/app/dossier/{address}")
     chart = page.locator("#chart-network")
     expect(chart).to_have_attribute("data-rendered", "1", timeout=20_000)
-    nodes = chart.locator("svg g.mark-symbol path")
+    nodes = chart.locator("svg g.mark-symbol.role-mark path")
     assert nodes.count() == 1 + min(len(linked), 24)  # the address and each linked one
-    assert chart.locator("svg g.mark-rule line").count() == nodes.count() - 1  # one edge each
+    edges = chart.locator("svg g.mark-rule.role-mark line")
+    assert edges.count() == nodes.count() - 1  # one edge per linked address
     # the text alternative: every linked address in a list of links, keyboard usable
     links = page.locator("#linked-list a")
     assert {(a.get_attribute("href") or "").rsplit("/", 1)[-1] for a in links.all()} == linked

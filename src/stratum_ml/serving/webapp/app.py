@@ -78,6 +78,7 @@ from stratum_ml.serving.webapp.worklist import (
     Filters,
     WorkList,
     address_labels,
+    area_names,
     build_work_list,
     csv_text,
     filter_rows,
@@ -732,6 +733,8 @@ def address_page(call: Call) -> Response:
         "address.html",
         address_id=address,
         facts=facts,
+        address_words=address_labels(call.service, [address]).get(address),
+        pause_text=_pause_text(call),
         explained=explained,
         steps=steps,
         base_pct=base_pct,
@@ -902,6 +905,7 @@ def dossier_page(
         error=error,
         run_id=call.service.run.run_id,
         network=_network(call, address, dossier),
+        area_names=area_names(call.service),
     )
 
 

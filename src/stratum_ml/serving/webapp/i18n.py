@@ -112,6 +112,8 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "paused_decisions": "Besluiten en bezoekuitkomsten legt u gewoon vast, zoals in de "
         "API: een pauze stopt het advies van het model, niet het werk.",
         "paused_left_out": "Weggelaten filters (die hebben het model nodig): {names}.",
+        "paused_rank": "Deze rang is die van de terugvalrangschikking (meldingen van het "
+        "afgelopen jaar), niet die van het model; er is geen kans en geen verklaring.",
         "reports_past_year": "Meldingen (afgelopen jaar)",
         "actor_cli": "OS-gebruiker {name} (opdrachtregel)",
         "actor_api": "{key_name} ({role}, sleutel {name})",
@@ -335,6 +337,8 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "paused_decisions": "Decisions and visit outcomes are recorded as usual, as in the API: "
         "a pause stops the model's advice, not the work.",
         "paused_left_out": "Filters left out (they need the model): {names}.",
+        "paused_rank": "This rank is the fallback ranking's (reports in the past year), not "
+        "the model's; there is no chance and no explanation.",
         "reports_past_year": "Reports (past year)",
         "actor_cli": "OS user {name} (command line)",
         "actor_api": "{key_name} ({role}, key {name})",

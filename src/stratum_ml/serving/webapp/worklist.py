@@ -103,7 +103,7 @@ class WorkList:
         return self.pause is not None
 
 
-def _area_names(state: ServiceState) -> dict[str, str]:
+def area_names(state: ServiceState) -> dict[str, str]:
     """Area code -> name from the optional ``areas`` source table (empty when absent)."""
     areas = getattr(state.tables, "areas", None)
     if not isinstance(areas, pd.DataFrame) or areas.empty:
@@ -186,7 +186,7 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
     facts_of: dict[str, dict[str, Any]] = {
         str(k): {str(c): x for c, x in v.items()} for k, v in facts.to_dict("index").items()
     }
-    names = _area_names(state)
+    names = area_names(state)
     kinds = {} if paused_state else _violation_types(table)
     decided = latest_decisions(state.store, ids)
     has_streets = "street_name" in facts.columns
