@@ -142,14 +142,19 @@ def _measure(home: Path, key: str, repeats: int) -> dict[str, Any]:
         finally:
             endpoints._served_reasons = stored_reasons
 
-    return {
-        "load_state_seconds": round(loaded, 1),
-        "dwellings": state.run.n_items,
-        "run_top_k": state.run.top_k,
+    load_before = os.getloadavg()[0]
+    timed = {
         "page": _time(page, repeats),
         "rows": _time(rows, repeats),
         "api_priority_list": _time(api, repeats),
         "api_priority_list_scoring": _time(api_scoring, repeats),
+    }
+    return {
+        **timed,
+        "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        "load_state_seconds": round(loaded, 1),
+        "dwellings": state.run.n_items,
+        "run_top_k": state.run.top_k,
         "page_bytes": len(client.get(f"/?per_page={ITEMS}").content),
     }
 
@@ -189,7 +194,9 @@ def _markdown(out: dict[str, Any]) -> str:
             "audit record. Setup (not timed): generate "
             f"{out['generate_seconds']} s, train {out['train_seconds']} s, load the service "
             f"state (stores the run) {out['load_state_seconds']} s. Shared 2-core machine: "
-            "other processes were running; the median is the figure to read.",
+            "other processes were running (1-minute load average "
+            f"{out['load_average_1min'][0]} before the timed calls, "
+            f"{out['load_average_1min'][1]} after); the median is the figure to read.",
             "",
         ]
     )
