@@ -845,7 +845,18 @@ def _network(call: Call, address: str, dossier: Any) -> dict[str, Any]:
     caption = text(lang, "network_alt", n=len(kinds))
     if len(drawn) < len(kinds):
         caption += " " + text(lang, "network_capped", drawn=len(drawn))
-    return {"labels": labels, "spec": spec, "caption": caption, "n_drawn": len(drawn)}
+    through: dict[str, dict[str, list[str]]] = {}
+    for link in dossier.linked_addresses:
+        through.setdefault(link.address_id, {}).setdefault(link.via, []).append(link.through)
+    listed = [
+        {
+            "address_id": a,
+            "label": labels.get(a, a),
+            "links": [(k, through[a][k]) for k in LINK_KINDS if k in through[a]],
+        }
+        for a in [*drawn, *sorted(set(kinds) - set(drawn))]
+    ]
+    return {"labels": labels, "spec": spec, "caption": caption, "listed": listed}
 
 
 #: the model's reasons a dossier and its case file show (strongest first)
