@@ -1,4 +1,4 @@
-"""The dossier's network of linked addresses: a deterministic radial layout, one node each."""
+"""The dossier in figures and words: the network of linked addresses, the owner's portfolio."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import pytest
 
 from stratum_ml.serving.webapp import charts
+from stratum_ml.serving.webapp.i18n import portfolio_words
 
 
 def test_the_layout_puts_linked_nodes_evenly_on_a_circle_from_the_top_clockwise() -> None:
@@ -46,3 +47,10 @@ def test_the_network_has_the_centre_each_linked_address_and_an_edge_per_link_kin
     # every node is labelled once, on the side away from the centre
     texts = [n["label"] for layer in labels for n in layer["data"]["values"]]
     assert sorted(texts) == sorted(n["label"] for n in drawn)
+
+
+def test_a_portfolio_is_counted_in_the_singular_or_the_plural() -> None:
+    assert portfolio_words("nl", 1) == "1 adres in bezit van deze eigenaar"
+    assert portfolio_words("nl", 3) == "3 adressen in bezit van deze eigenaar"
+    assert portfolio_words("en", 1) == "1 address owned by this owner"
+    assert portfolio_words("en", 2) == "2 addresses owned by this owner"

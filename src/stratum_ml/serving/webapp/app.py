@@ -70,6 +70,7 @@ from stratum_ml.serving.webapp.i18n import (
     chance,
     label,
     pause_words,
+    portfolio_words,
     text,
 )
 from stratum_ml.serving.webapp.sessions import COOKIE, Session, SessionStore, idle_minutes
@@ -171,6 +172,7 @@ class Pages:
         self.env.filters["chance"] = lambda p, lang: chance(lang, p)
         self.env.filters["label"] = lambda v, lang: label(lang, v)
         self.env.filters["q"] = lambda v: quote(str(v), safe="")
+        self.env.globals["portfolio_words"] = portfolio_words
         self.markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
     def render(

@@ -204,7 +204,9 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "recorded_here": "vastgelegd in deze app of via de API",
         "businesses": "Bedrijven",
         "owners": "Eigenaar",
-        "portfolio": "{n} adres(sen) in bezit van deze eigenaar",
+        "portfolio": "{n} adressen in bezit van deze eigenaar",
+        "portfolio_one": "1 adres in bezit van deze eigenaar",
+        "ongoing": "heden",
         "linked": "Gekoppelde adressen",
         "link_kind": "Soort koppeling",
         "network_alt": "Netwerk van dit adres (midden) en {n} gekoppelde adressen eromheen; "
@@ -429,7 +431,9 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "recorded_here": "recorded in this app or through the API",
         "businesses": "Businesses",
         "owners": "Owner",
-        "portfolio": "{n} address(es) owned by this owner",
+        "portfolio": "{n} addresses owned by this owner",
+        "portfolio_one": "1 address owned by this owner",
+        "ongoing": "now",
         "linked": "Linked addresses",
         "link_kind": "Kind of link",
         "network_alt": "Network of this address (centre) and {n} linked addresses around it; "
@@ -616,3 +620,8 @@ def pause_words(language: Language, pause: PauseState) -> dict[str, str]:
     if since.tzinfo is not None:
         since = since.astimezone(dt.UTC)
     return {"since": since.strftime("%Y-%m-%d %H:%M UTC"), "by": by, "reason": pause.reason}
+
+
+def portfolio_words(language: Language, n: int) -> str:
+    """The size of an owner's portfolio in words, singular or plural."""
+    return text(language, "portfolio_one") if n == 1 else text(language, "portfolio", n=n)
