@@ -6,10 +6,11 @@ the address (street and house number when the sources have street names, the
 postcode always), district and neighbourhood names (from the optional ``areas``
 table; the CBS codes otherwise), the likely violation type with its share (as
 the run stored it; runs stored before it was kept have none), the latest decision
-and the latest visit. For the served run,
-addresses visited within the cool-off are left off, as in the API's
-``priority_list``. :func:`filter_rows` and :func:`sort_rows` apply the page's
-filters and order; :func:`csv_text` writes what is selected, with no person data
+and the latest visit. For the served run, addresses visited within the cool-off
+are left off, as in the API's ``priority_list`` (not while paused: the fallback
+list, as the API's, is whole). :func:`filter_rows` and :func:`sort_rows` apply
+the page's filters and order; :func:`csv_text` writes what is selected, with no
+person data
 and with text a spreadsheet would run as a formula neutralised.
 """
 
@@ -174,7 +175,9 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
     )
     visits = latest_visits(state.store, state.tables)
     left_off = 0
-    if run.run_id == state.run.run_id:  # the served run: the cool-off applies, as in the API
+    # the served run's model list: the cool-off applies, as in the API (whose fallback
+    # list, while paused, leaves nobody off)
+    if run.run_id == state.run.run_id and not paused_state:
         recent = {
             a for a, v in visits.items() if in_cool_off(v, state.as_of, state.serving.cool_off_days)
         }
