@@ -9,11 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
+
+import pandas as pd
+import pytest
 
 from stratum_ml.config import Settings
-from stratum_ml.runs import RunModel, create_run, get_run, work_list
+from stratum_ml.runs import RunModel, create_run, get_run, state_of, work_list
 from stratum_ml.scoring import Scorer
+from stratum_ml.serving import endpoints
+from stratum_ml.serving.api_models import PriorityListRequest, PriorityListResponse, ReasonOut
 from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.metrics import run_metrics_text
@@ -26,7 +31,6 @@ from stratum_ml.serving.work_list import (
     latest_visits,
     previous_as_of,
     previous_ranks,
-    state_of,
 )
 from stratum_ml.sources import SourceTables
 from stratum_ml.store import Store
@@ -187,3 +191,74 @@ def test_metrics_show_the_served_run_its_drift_and_the_pause(
     assert f"stratum_run_drifted {1.0 if run.drifted else 0.0}" in text
     assert 'stratum_feature_psi{feature="water_m3_year"}' in text
     assert "stratum_score_ks " in text and "stratum_out_of_range_share " in text
+
+
+def test_priority_list_reads_the_served_runs_stored_reasons_and_explains_only_the_rest(
+    runs_town: Municipality,
+    run_model: RunModel,
+    store: Store,
+    mlflow_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tables = runs_town.sources
+    run = create_run(tables, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP)
+    served = _served(store, run.run_id, run_model, tables)
+    scorer = served.scorer
+    state = cast(
+        ServiceState,
+        SimpleNamespace(
+            store=store,
+            run=served.run,
+            scorer=scorer,
+            tables=tables,
+            as_of=served.run.as_of,
+            model_version="1",
+            serving=SimpleNamespace(cool_off_days=0),
+        ),
+    )
+    assert scorer.bias  # computed (one row of TreeSHAP) before counting
+    explained: list[int] = []
+    contributions = scorer.model.contributions
+
+    def counted(matrix: Any) -> pd.DataFrame:
+        explained.append(len(matrix))
+        return contributions(matrix)
+
+    monkeypatch.setattr(scorer.model, "contributions", counted)
+
+    def past_top(answer: PriorityListResponse) -> int:
+        """Addresses of the answer past the run's top K (the cool-off checks them too)."""
+        ranks = [i.rank for i in [*answer.items, *answer.recently_visited]]
+        return sum(r > TOP for r in ranks)
+
+    answer = endpoints.priority_list(state, PriorityListRequest(k=TOP, language="nl"))
+    ranks = [i.rank for i in answer.items]
+    assert len(ranks) == TOP and ranks == sorted(ranks)
+    # the top K from the stored run; only what the cool-off brought in from past it is
+    # explained by TreeSHAP (the old answer explained all TOP)
+    assert sum(explained) == past_top(answer) < TOP // 2
+    monkeypatch.undo()
+    live, _ = scorer.score([i.address_id for i in answer.items], language="nl")
+    for item, scored in zip(answer.items, live, strict=True):
+        expected = [ReasonOut.of(r) for r in scored.reasons]
+        assert [(r.feature, r.value, r.text) for r in item.reasons] == [
+            (r.feature, r.value, r.text) for r in expected
+        ]
+        for got, want in zip(item.reasons, expected, strict=True):
+            assert got.contribution_log_odds == pytest.approx(want.contribution_log_odds)
+            assert want.contribution_pp is not None
+            assert got.contribution_pp == pytest.approx(want.contribution_pp, rel=1e-6)
+    monkeypatch.setattr(scorer.model, "contributions", counted)
+    explained.clear()
+
+    # a district reaches past the top K: those addresses, and only they, are explained
+    district = str(scorer.table["district"].iloc[0])
+    inside = scorer.table.loc[scorer.table["district"] == district]
+    beyond = int((inside["rank"] > TOP).sum())
+    k = min(len(inside), int((inside["rank"] <= TOP).sum()) + 5)
+    assert beyond >= 5
+    answer = endpoints.priority_list(state, PriorityListRequest(k=k, district=district))
+    assert sum(explained) == past_top(answer) >= 5
+    explained.clear()
+    endpoints.priority_list(state, PriorityListRequest(k=3, n_reasons=5))
+    assert explained == [3]  # more reasons than a run stores: explained

@@ -50,11 +50,17 @@ class Reason:
     #: where no calibrator was given
     contribution_pp: float | None = None
 
+    @property
+    def plain_value(self) -> Any:
+        """The value, with a missing one (NaN) as None."""
+        if not isinstance(self.value, str) and pd.isna(self.value):
+            return None
+        return self.value
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly (NaN value -> None)."""
         out = asdict(self)
-        if not isinstance(self.value, str) and pd.isna(self.value):
-            out["value"] = None
+        out["value"] = self.plain_value
         return out
 
 
@@ -96,7 +102,21 @@ def probability_contributions(contributions: pd.DataFrame, calibrator: Calibrate
     features = [c for c in contributions.columns if c != "bias"]
     values = contributions[features].to_numpy(dtype=np.float64)
     bias = contributions["bias"].to_numpy(dtype=np.float64)
-    raw = bias + values.sum(axis=1)
+    slope = secant_slope(bias + values.sum(axis=1), bias, calibrator)
+    return pd.DataFrame(
+        100.0 * values * slope[:, None], index=contributions.index, columns=features
+    )
+
+
+def secant_slope(raw: np.ndarray, bias: np.ndarray, calibrator: Calibrate) -> np.ndarray:
+    """Chance per log-odds between the base score and each score: what turns log-odds into
+    chance (:func:`probability_contributions`; times 100 for percentage points).
+
+    ``(P(raw) - P(bias)) / (raw - bias)``; where ``raw`` equals ``bias``, the slope at
+    ``bias``.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    bias = np.broadcast_to(np.asarray(bias, dtype=np.float64), raw.shape)
     delta = raw - bias
     p_raw = np.asarray(calibrator(raw), dtype=np.float64)
     p_bias = np.asarray(calibrator(bias), dtype=np.float64)
@@ -108,9 +128,7 @@ def probability_contributions(contributions: pd.DataFrame, calibrator: Calibrate
         up = np.asarray(calibrator(bias[flat] + h), dtype=np.float64)
         down = np.asarray(calibrator(bias[flat] - h), dtype=np.float64)
         slope[flat] = (up - down) / (2 * h)
-    return pd.DataFrame(
-        100.0 * values * slope[:, None], index=contributions.index, columns=features
-    )
+    return slope
 
 
 def base_chance(contributions: pd.DataFrame | pd.Series, calibrator: Calibrate) -> float:

@@ -10,7 +10,8 @@ reference, and the changes against the previous run of the same model.
 ``changes``   what entered, left or moved in the top K since the previous run
 ``create``    :func:`create_run`, the one call ``stratum run`` makes
 ``read``      :func:`list_runs`, :func:`get_run`, :func:`work_list`, :func:`changes_of`,
-              :func:`changes_by_district`, :func:`drift_of_run`, :func:`shadow_ranks`
+              :func:`changes_by_district`, :func:`drift_of_run`, :func:`shadow_ranks`,
+              :func:`state_of` (the work-list state rule)
 ``tracking``  each run logged to the MLflow experiment ``scoring``
 
 ``scoring/`` stays pure scoring; this package is what makes a score a run.
@@ -30,6 +31,7 @@ from stratum_ml.runs.read import (
     get_run,
     list_runs,
     shadow_ranks,
+    state_of,
     work_list,
 )
 
@@ -47,5 +49,6 @@ __all__ = [
     "list_runs",
     "run_id_of",
     "shadow_ranks",
+    "state_of",
     "work_list",
 ]

@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from stratum_ml.evaluation.explain import Reason
 from stratum_ml.runs.changes import ordered_changes
 from stratum_ml.store import Store
 from stratum_ml.store.tables import (
@@ -26,6 +27,23 @@ from stratum_ml.store.tables import (
 STATES = ("new", "rank change", "unchanged")
 #: reasons shown per address of a work list
 N_REASONS = 3
+
+
+def state_of(rank: int, previous_rank: int | None) -> str:
+    """A work-list item's state against the previous run: one of :data:`STATES`.
+
+    ``new`` when it was not on the previous run's work list (``previous_rank`` None;
+    every item of a model's first run), ``unchanged`` at the same rank, ``rank change``
+    at another. The one rule behind :func:`work_list` and the API's ``priority_list``.
+
+    Examples
+    --------
+    >>> state_of(3, None), state_of(3, 3), state_of(3, 7)
+    ('new', 'unchanged', 'rank change')
+    """
+    if previous_rank is None:
+        return "new"
+    return "unchanged" if previous_rank == rank else "rank change"
 
 
 class RunNotFound(LookupError):
@@ -274,9 +292,10 @@ def work_list(store: Store, run_id: str, *, language: Literal["en", "nl"] = "en"
         else previous.set_index("address_id")["rank"].astype("Int64")
     )
     items["previous_rank"] = items["address_id"].map(before).astype("Int64")
-    items["state"] = "unchanged"
-    items.loc[items["previous_rank"].ne(items["rank"]).fillna(True), "state"] = "rank change"
-    items.loc[items["previous_rank"].isna(), "state"] = "new"
+    items["state"] = [
+        state_of(int(rank), None if pd.isna(previous) else int(previous))
+        for rank, previous in zip(items["rank"], items["previous_rank"], strict=True)
+    ]
     texts = pd.DataFrame(reasons, columns=["address_id", "position", "text"])
     wide = texts.pivot(index="address_id", columns="position", values="text")
     for i in range(1, N_REASONS + 1):
@@ -285,6 +304,68 @@ def work_list(store: Store, run_id: str, *, language: Literal["en", "nl"] = "en"
     order = ["rank", "address_id", "probability", "state", "previous_rank", "fallback_rank"]
     rest = [c for c in items.columns if c not in order]
     return items[order + rest]
+
+
+def reasons_of(
+    store: Store,
+    run_id: str,
+    address_ids: list[str],
+    *,
+    n: int = N_REASONS,
+    language: Literal["en", "nl"] = "en",
+) -> dict[str, list[Reason]]:
+    """The reasons a run stored for these addresses, strongest first (at most ``n`` each).
+
+    Only the run's top K have stored reasons; an address of the top K whose
+    contributions all lower its risk has none (an empty list, as
+    :meth:`stratum_ml.scoring.Scorer.reasons` gives it). Addresses off the top K are
+    absent. The reasons carry no ``contribution_pp`` (it is not stored: see
+    :meth:`stratum_ml.scoring.Scorer.in_points`).
+
+    Raises
+    ------
+    RunNotFound
+    """
+    text = RunReasonRow.text_nl if language == "nl" else RunReasonRow.text_en
+    with store.transaction() as session:
+        run = _row(session, run_id)
+        top = session.scalars(
+            select(RunItemRow.address_id).where(
+                RunItemRow.run_id == run_id,
+                RunItemRow.address_id.in_(address_ids),
+                RunItemRow.rank <= run.top_k,
+            )
+        ).all()
+        rows = session.execute(
+            select(
+                RunReasonRow.address_id,
+                RunReasonRow.feature,
+                RunReasonRow.theme,
+                RunReasonRow.value,
+                RunReasonRow.contribution,
+                RunReasonRow.direction,
+                text,
+            )
+            .where(
+                RunReasonRow.run_id == run_id,
+                RunReasonRow.address_id.in_(address_ids),
+                RunReasonRow.position <= min(n, N_REASONS),
+            )
+            .order_by(RunReasonRow.address_id, RunReasonRow.position)
+        ).all()
+    out: dict[str, list[Reason]] = {str(a): [] for a in top}
+    for address, feature, theme, value, contribution, direction, words in rows:
+        out.setdefault(str(address), []).append(
+            Reason(
+                feature=feature,
+                theme=theme,
+                value=json.loads(value),
+                contribution=float(contribution),
+                direction=direction,
+                text=words,
+            )
+        )
+    return out
 
 
 def fallback_list(store: Store, run_id: str) -> pd.DataFrame:

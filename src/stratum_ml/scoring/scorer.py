@@ -9,14 +9,21 @@ actually sees: the top of a priority list, or one address.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from stratum_ml.evaluation.explain import Reason, all_reasons, base_chance, top_reasons
+from stratum_ml.evaluation.explain import (
+    Reason,
+    all_reasons,
+    base_chance,
+    secant_slope,
+    top_reasons,
+)
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.partitioned import build_features_with
 from stratum_ml.features.population import population_queries
@@ -33,6 +40,11 @@ def feature_params_of(model: RiskModel) -> FeatureParams:
     reason texts quote it. A model that records none was trained with the defaults.
     """
     return FeatureParams.model_validate(model.metadata_.get("feature_params", {}))
+
+
+def _place(code: object) -> str | None:
+    """An area code as a string; None where it is missing."""
+    return str(code) if isinstance(code, str) else None
 
 
 @dataclass(frozen=True)
@@ -170,25 +182,59 @@ class Scorer:
         return address_id in self._position.index
 
     def _scored(self, address_id: str, reasons: list[Reason]) -> ScoredAddress:
-        row = {str(k): v for k, v in self.table.loc[address_id].to_dict().items()}
-        kind: str | None = None
-        share: float | None = None
+        return self._scored_many([address_id], [reasons])[0]
+
+    def _scored_many(
+        self, address_ids: list[str], reasons: Sequence[list[Reason]]
+    ) -> list[ScoredAddress]:
+        """:class:`ScoredAddress` of these addresses (one table lookup for all of them)."""
+        rows = self.table.loc[address_ids]
+        kinds: list[str | None] = [None] * len(address_ids)
+        shares: list[float | None] = [None] * len(address_ids)
         if self.violation_types is not None:
-            position = int(self._position.loc[address_id])
-            kind = str(self.violation_types["violation_type"].iat[position])
-            share = float(self.violation_types["violation_type_share"].to_numpy()[position])
-        return ScoredAddress(
-            address_id=address_id,
-            probability=float(row["probability"]),
-            raw_score=float(row["raw_score"]),
-            rank=int(row["rank"]),
-            percentile=float(row["percentile"]),
-            district=row["district"],
-            neighbourhood=row["neighbourhood"],
-            reasons=reasons,
-            violation_type=kind,
-            violation_type_share=share,
+            positions = self._position.loc[address_ids].to_numpy()
+            kinds = [str(k) for k in self.violation_types["violation_type"].to_numpy()[positions]]
+            share = self.violation_types["violation_type_share"].to_numpy()[positions]
+            shares = [float(x) for x in share]
+        columns = zip(
+            address_ids,
+            rows["probability"].tolist(),
+            rows["raw_score"].tolist(),
+            rows["rank"].tolist(),
+            rows["percentile"].tolist(),
+            rows["district"].tolist(),
+            rows["neighbourhood"].tolist(),
+            reasons,
+            kinds,
+            shares,
+            strict=True,
         )
+        return [
+            ScoredAddress(
+                address_id=address_id,
+                probability=float(probability),
+                raw_score=float(raw),
+                rank=int(rank),
+                percentile=float(percentile),
+                district=_place(district),
+                neighbourhood=_place(neighbourhood),
+                reasons=listed,
+                violation_type=kind,
+                violation_type_share=kind_share,
+            )
+            for (
+                address_id,
+                probability,
+                raw,
+                rank,
+                percentile,
+                district,
+                neighbourhood,
+                listed,
+                kind,
+                kind_share,
+            ) in columns
+        ]
 
     def reasons(
         self, address_ids: Sequence[str], *, n: int = 3, language: Language = "en"
@@ -246,8 +292,32 @@ class Scorer:
         An address's ``contribution_pp`` add up to its probability minus this, in
         percentage points.
         """
-        contrib = self.model.contributions(self.matrix[:1])
-        return base_chance(contrib, self.model.calibrator_)
+        return base_chance(pd.Series({"bias": self.bias}), self.model.calibrator_)
+
+    @cached_property
+    def bias(self) -> float:
+        """The model's average raw score (log-odds), where every explanation starts.
+
+        TreeSHAP's ``bias`` column: the same for every address.
+        """
+        return float(self.model.contributions(self.matrix[:1])["bias"].iloc[0])
+
+    def in_points(
+        self, address_ids: Sequence[str], reasons: Sequence[list[Reason]]
+    ) -> list[list[Reason]]:
+        """Reasons in log-odds (e.g. a run's stored ones) with ``contribution_pp`` added.
+
+        As :meth:`reasons` gives them: each contribution times the calibrator's secant
+        slope between the bias and the address's raw score, in percentage points.
+        """
+        if not address_ids:
+            return []
+        raw = self.table["raw_score"].reindex(list(address_ids)).to_numpy(dtype=np.float64)
+        slope = secant_slope(raw, np.full(len(raw), self.bias), self.model.calibrator_)
+        return [
+            [replace(r, contribution_pp=100.0 * r.contribution * float(s)) for r in listed]
+            for listed, s in zip(reasons, slope, strict=True)
+        ]
 
     def priority_list(
         self,
@@ -261,14 +331,22 @@ class Scorer:
         language: Language = "en",
         batch: int = 200,
         violation_type: str | None = None,
+        explain: Callable[[list[str]], list[list[Reason]]] | None = None,
     ) -> list[ScoredAddress]:
         """The ``k`` highest-ranked dwellings passing the filters, explained.
 
         ``theme`` keeps addresses whose strongest reason belongs to that catalogue theme;
         candidates are explained in rank order, ``batch`` at a time, until ``k`` are found.
         ``violation_type`` keeps addresses whose most likely violation type it is (none
-        when the model has no violation type model).
+        when the model has no violation type model). ``explain`` gives the reasons of a
+        chunk of addresses (default: :meth:`reasons` with ``n_reasons`` and ``language``;
+        the service passes one that reads a stored run's reasons first).
         """
+        if explain is None:
+
+            def explain(chunk: list[str]) -> list[list[Reason]]:
+                return self.reasons(chunk, n=n_reasons, language=language)
+
         rows = self.table
         if violation_type is not None:
             if self.violation_types is None:
@@ -281,20 +359,18 @@ class Scorer:
             rows = rows.loc[rows["neighbourhood"] == neighbourhood]
         if min_probability is not None:
             rows = rows.loc[rows["probability"] >= min_probability]
-        out: list[ScoredAddress] = []
+        picked: list[str] = []
+        explained: list[list[Reason]] = []
         ids = rows.index.tolist()
         for start in range(0, len(ids), batch if theme else max(k, 1)):
             chunk = ids[start : start + (batch if theme else k)]
-            for address_id, reasons in zip(
-                chunk, self.reasons(chunk, n=n_reasons, language=language), strict=True
-            ):
-                if theme is None or (reasons and reasons[0].theme == theme):
-                    out.append(self._scored(address_id, reasons))
-                    if len(out) == k:
-                        return out
-            if theme is None:
+            for address_id, reasons in zip(chunk, explain(chunk), strict=True):
+                if len(picked) < k and (theme is None or (reasons and reasons[0].theme == theme)):
+                    picked.append(address_id)
+                    explained.append(reasons)
+            if theme is None or len(picked) == k:
                 break
-        return out
+        return self._scored_many(picked, explained)
 
     def to_frame(self, k: int, *, language: Language = "en") -> pd.DataFrame:
         """Every dwelling ranked; the top ``k`` with their reasons (for files)."""

@@ -17,15 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import select
 
+from stratum_ml.evaluation.explain import Reason
 from stratum_ml.features.population import DWELLING_USE_PURPOSE
 from stratum_ml.model.registry import CHAMPION
 from stratum_ml.runs import RunNotFound, drift_of_run, fallback_list, get_run, work_list
-from stratum_ml.runs.read import N_REASONS
+from stratum_ml.runs.read import N_REASONS, reasons_of, state_of
 from stratum_ml.scoring.fallback import FALLBACK_DESCRIPTION
 from stratum_ml.scoring.scorer import ScoredAddress
 from stratum_ml.serving.api_models import (
@@ -80,7 +81,6 @@ from stratum_ml.serving.work_list import (
     latest_visits,
     previous_as_of,
     previous_ranks,
-    state_of,
 )
 from stratum_ml.sources import SourceTables
 from stratum_ml.sources.contract import TABLES
@@ -94,7 +94,6 @@ from stratum_ml.store.switch import (
     pause,
     resume,
 )
-from stratum_ml.store.tables import RunReasonRow
 
 _ADDRESS_ID = re.compile(TABLES["addresses"].column("address_id").pattern or r"[0-9]{16}")
 
@@ -397,6 +396,7 @@ def _without_recent(
 ) -> tuple[list[ScoredAddress], list[ScoredAddress]]:
     """The top ``k`` not visited within the cool-off, and those left off above the last."""
     wanted = request.k
+    explain = _served_reasons(state, request)
     while True:
         candidates = state.scorer.priority_list(
             wanted,
@@ -406,6 +406,7 @@ def _without_recent(
             theme=request.theme,
             n_reasons=request.n_reasons,
             language=request.language,
+            explain=explain,
         )
         kept = [c for c in candidates if c.address_id not in recent]
         if len(kept) >= request.k or len(candidates) < wanted:
@@ -539,38 +540,41 @@ def _stored_reasons(
     state: ServiceState, run_id: str, ids: list[str], request: PriorityListRequest
 ) -> dict[str, list[ReasonOut]]:
     """The reasons a run stored for these addresses, strongest first."""
-    text = RunReasonRow.text_nl if request.language == "nl" else RunReasonRow.text_en
-    with state.store.transaction() as session:
-        rows = session.execute(
-            select(
-                RunReasonRow.address_id,
-                RunReasonRow.feature,
-                RunReasonRow.theme,
-                RunReasonRow.value,
-                RunReasonRow.contribution,
-                RunReasonRow.direction,
-                text,
-            )
-            .where(
-                RunReasonRow.run_id == run_id,
-                RunReasonRow.address_id.in_(ids),
-                RunReasonRow.position <= min(request.n_reasons, N_REASONS),
-            )
-            .order_by(RunReasonRow.address_id, RunReasonRow.position)
-        ).all()
-    out: dict[str, list[ReasonOut]] = {}
-    for address, feature, theme, value, contribution, direction, words in rows:
-        out.setdefault(str(address), []).append(
-            ReasonOut(
-                feature=feature,
-                theme=theme,
-                value=value,
-                contribution_log_odds=float(contribution),
-                direction="raises" if direction == "raises" else "lowers",
-                text=words,
-            )
+    stored = reasons_of(state.store, run_id, ids, n=request.n_reasons, language=request.language)
+    return {a: [ReasonOut.of(r) for r in listed] for a, listed in stored.items()}
+
+
+def _served_reasons(
+    state: ServiceState, request: PriorityListRequest
+) -> Callable[[list[str]], list[list[Reason]]]:
+    """The reasons of addresses of the served run, as :meth:`Scorer.reasons` gives them.
+
+    Those of the run's top K are read as the run stored them (with their percentage
+    points added), which is what keeps ``priority_list`` fast; TreeSHAP runs only for
+    addresses off the top K (filters, the cool-off) and for more reasons than a run
+    stores.
+    """
+    n, language = request.n_reasons, request.language
+    found: dict[str, list[Reason]] = {}  # across calls: the cool-off asks again for more
+
+    def explain(ids: list[str]) -> list[list[Reason]]:
+        new = [a for a in ids if a not in found]
+        stored = (
+            reasons_of(state.store, state.run.run_id, new, n=n, language=language)
+            if n <= N_REASONS and new
+            else {}
         )
-    return out
+        known = [a for a in new if a in stored]
+        missing = [a for a in new if a not in stored]
+        found.update(
+            zip(known, state.scorer.in_points(known, [stored[a] for a in known]), strict=True)
+        )
+        found.update(
+            zip(missing, state.scorer.reasons(missing, n=n, language=language), strict=True)
+        )
+        return [found[a] for a in ids]
+
+    return explain
 
 
 def _priority_list_paused(

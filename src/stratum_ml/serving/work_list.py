@@ -4,7 +4,8 @@ The priority list the service answers is the served run's ranking, and each item
 carries what happened to the address:
 
 - its place on the previous run's work list (``previous_rank``; ``state`` ``new``,
-  ``rank change`` or ``unchanged``, as :func:`stratum_ml.runs.work_list` has it);
+  ``rank change`` or ``unchanged``: :func:`stratum_ml.runs.read.state_of`, the rule
+  :func:`stratum_ml.runs.work_list` uses too);
 - the latest decision stored about it (decision, role, key name, time, open or not);
 - its latest visit (visit outcomes recorded through the service, and inspections in
   the sources) and whether that visit came after the previous run's date.
@@ -17,6 +18,7 @@ apart, in ``recently_visited``, with the visit's date and outcome.
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,10 +26,9 @@ import pandas as pd
 from sqlalchemy import select
 
 from stratum_ml.runs import RunSummary
-from stratum_ml.serving.outcomes import read_outcomes
 from stratum_ml.sources import SourceTables
 from stratum_ml.store import Store
-from stratum_ml.store.tables import DecisionRow, RunItemRow, ScoringRunRow
+from stratum_ml.store.tables import DecisionRow, RunItemRow, ScoringRunRow, VisitOutcomeRow
 
 
 @dataclass(frozen=True)
@@ -52,35 +53,55 @@ class LatestDecision:
     open: bool
 
 
+#: the sources' latest visit per address, per loaded inspections table (the newest two)
+_SOURCE_VISITS: OrderedDict[int, tuple[pd.DataFrame, dict[str, Visit]]] = OrderedDict()
+
+
+def _source_visits(inspections: pd.DataFrame) -> dict[str, Visit]:
+    """The latest visit of each address in the sources' inspections (computed once per table).
+
+    A loaded source folder does not change: only the visits recorded through the
+    service do, and :func:`latest_visits` reads those on every call.
+    """
+    cached = _SOURCE_VISITS.get(id(inspections))
+    if cached is not None and cached[0] is inspections:
+        return cached[1]
+    part = inspections.loc[:, ["address_id", "inspected_at", "outcome"]].copy()
+    part["inspected_at"] = pd.to_datetime(part["inspected_at"]).dt.date
+    part = part.dropna(subset=["address_id", "inspected_at"])
+    latest = part.sort_values("inspected_at", kind="stable").drop_duplicates(
+        "address_id", keep="last"
+    )
+    visits = {
+        str(a): Visit(inspected_at=d, outcome=str(o), source="sources")
+        for a, d, o in zip(
+            latest["address_id"], latest["inspected_at"], latest["outcome"], strict=True
+        )
+    }
+    _SOURCE_VISITS[id(inspections)] = (inspections, visits)
+    while len(_SOURCE_VISITS) > 2:
+        _SOURCE_VISITS.popitem(last=False)
+    return visits
+
+
 def latest_visits(store: Store, tables: SourceTables) -> dict[str, Visit]:
     """The latest visit of every visited address, from the service's store and the sources.
 
-    On one day, a visit recorded through the service wins over one in the sources.
+    On one day, a visit recorded through the service wins over one in the sources (and
+    of two recorded through the service, the later recorded).
     """
-    frames = []
-    for source, frame in (("sources", tables.inspections), ("service", read_outcomes(store))):
-        part = frame.loc[:, ["address_id", "inspected_at", "outcome"]].copy()
-        part["inspected_at"] = pd.to_datetime(part["inspected_at"]).dt.date
-        part["source"] = source
-        frames.append(part)
-    visits = pd.concat(frames, ignore_index=True)
-    visits = visits.dropna(subset=["address_id", "inspected_at"])
-    if visits.empty:
-        return {}
-    visits["order"] = (visits["source"] == "service").astype(int)
-    latest = visits.sort_values(["inspected_at", "order"], kind="stable").drop_duplicates(
-        "address_id", keep="last"
-    )
-    return {
-        str(a): Visit(inspected_at=d, outcome=str(o), source=str(s))
-        for a, d, o, s in zip(
-            latest["address_id"],
-            latest["inspected_at"],
-            latest["outcome"],
-            latest["source"],
-            strict=True,
-        )
-    }
+    visits = dict(_source_visits(tables.inspections))
+    with store.transaction() as session:
+        recorded = session.execute(
+            select(
+                VisitOutcomeRow.address_id, VisitOutcomeRow.inspected_at, VisitOutcomeRow.outcome
+            ).order_by(VisitOutcomeRow.seq)
+        ).all()
+    for address, day, outcome in recorded:
+        before = visits.get(str(address))
+        if before is None or day >= before.inspected_at:
+            visits[str(address)] = Visit(inspected_at=day, outcome=str(outcome), source="service")
+    return visits
 
 
 def in_cool_off(visit: Visit, as_of: dt.date, cool_off_days: int) -> bool:
@@ -114,13 +135,6 @@ def previous_as_of(store: Store, run: RunSummary) -> dt.date | None:
         return session.scalars(
             select(ScoringRunRow.as_of).where(ScoringRunRow.run_id == run.previous_run_id)
         ).one()
-
-
-def state_of(rank: int, previous_rank: int | None) -> str:
-    """``new``, ``rank change`` or ``unchanged`` (as :func:`stratum_ml.runs.work_list`)."""
-    if previous_rank is None:
-        return "new"
-    return "unchanged" if previous_rank == rank else "rank change"
 
 
 def latest_decisions(store: Store, address_ids: Sequence[str]) -> dict[str, LatestDecision]:

@@ -357,3 +357,128 @@ def test_the_model_page_links_the_documentation_pack_once_written(
     got = Path(download.value.path()).read_bytes()
     assert got == (tmp_path / "pack" / "documentation.pdf").read_bytes()
     context.close()
+
+
+def _switch(server: Server, action: str, reason: str) -> dict[str, Any]:
+    answer = httpx.post(
+        f"{server.url}/pause",
+        json={"action": action, "reason": reason},
+        headers={"Authorization": f"Bearer {server.keys[Role.ADMIN]}"},
+        timeout=60,
+    )
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def test_while_paused_the_work_list_is_the_fallback_and_says_who_paused_it_and_why(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    modelled = httpx.post(
+        f"{server.url}/priority_list",
+        json={"k": 500},
+        headers={"Authorization": f"Bearer {server.keys[Role.ANALYST]}"},
+        timeout=60,
+    ).json()
+    on_model_list = {i["address_id"] for i in modelled["items"]}
+    reason = "bias check of the model under way"
+    _switch(server, "pause", reason)
+    try:
+        fallback = httpx.post(
+            f"{server.url}/priority_list",
+            json={"k": 25},
+            headers={"Authorization": f"Bearer {server.keys[Role.ANALYST]}"},
+            timeout=60,
+        ).json()
+        assert fallback["ranking"] == "fallback"
+        context, page = _login(browser, server, Role.ANALYST)
+        banner = page.locator("#paused")
+        expect(banner.get_by_role("heading", level=2)).to_have_text("Het model is gepauzeerd")
+        expect(banner).to_contain_text(reason)
+        expect(banner).to_contain_text("door test admin (beheerder, sleutel ")
+        expect(banner).to_contain_text("terugvalrangschikking")
+        rows = page.locator("table.worklist tbody tr")
+        shown = [r.get_attribute("data-address-id") for r in rows.all()]
+        assert shown == [i["address_id"] for i in fallback["items"]]  # the API's list
+        headers = page.locator("table.worklist thead th").all_text_contents()
+        assert "Meldingen (afgelopen jaar)" in headers and "Kans" not in headers
+        assert rows.first.locator("td.num").nth(1).inner_text().strip().isdigit()
+        expect(page.locator("#f-min")).to_be_disabled()
+        expect(page.locator("#f-new")).to_be_disabled()
+        _check_page(page, server, screenshots, "work-list-paused")
+
+        # filters that need the model are left out and named, as the API does
+        page.goto(f"{server.url}/app/?min_chance=50&only_new=1")
+        assert page.locator("table.worklist tbody tr").count() == len(shown)
+        expect(page.locator("#paused-left-out")).to_contain_text("Minimale kans (%)")
+
+        # decisions go on, as the API takes them: a pause stops the advice, not the work
+        row = next(r for r in rows.all() if r.get_attribute("data-address-id") not in on_model_list)
+        address = row.get_attribute("data-address-id")
+        row.locator("summary").click()
+        row.get_by_label("doorzetten voor bezoek").check()
+        row.get_by_label("Reden").select_option("too_little_information")
+        row.get_by_role("button", name="Besluit vastleggen").click()
+        expect(page.get_by_text("Besluit vastgelegd.")).to_be_visible()
+        expect(page.locator(f"#a{address}")).to_contain_text("besluit: doorzetten voor bezoek")
+        expect(page.locator("#paused")).to_be_visible()
+
+        page.goto(f"{server.url}/app/address/{shown[0]}")
+        expect(page.locator("#paused")).to_contain_text(reason)
+        expect(page.locator("#paused")).to_contain_text("terugvalrangschikking")
+        assert _axe(page, server) == []
+
+        page.goto(f"{server.url}/app/model")
+        expect(page.locator("#pause-state")).to_contain_text(reason)
+        expect(page.locator("#pause-state")).to_contain_text("test admin (beheerder")
+        context.close()
+    finally:
+        _switch(server, "resume", "end of the browser test")
+    context, page = _login(browser, server, Role.ANALYST)
+    assert page.locator("#paused").count() == 0
+    expect(page.locator("#f-min")).to_be_enabled()
+    context.close()
+
+
+def _linked_address(server: Server) -> tuple[str, dict[str, Any]]:
+    """An address whose dossier links several other addresses (as the API answers it)."""
+    tables = load_sources(server.sources)
+    stays = tables.registrations
+    movers = stays.groupby("person_id")["address_id"].nunique()
+    people = movers[movers > 1].index[:40]
+    candidates = stays.loc[stays["person_id"].isin(people), "address_id"].drop_duplicates()
+    for address in candidates.astype(str):
+        answer = httpx.post(
+            f"{server.url}/dossier",
+            json={"address_id": address},
+            headers={"Authorization": f"Bearer {server.keys[Role.CASE_HANDLER]}"},
+            timeout=60,
+        ).json()
+        if len({link["address_id"] for link in answer["linked_addresses"]}) >= 2:
+            return address, answer
+    raise AssertionError("no address with two linked addresses in the test town")
+
+
+def test_the_dossier_draws_linked_addresses_as_a_network_of_links_to_their_dossiers(
+    browser: Browser, server: Server, screenshots: Path
+) -> None:
+    address, dossier = _linked_address(server)
+    linked = {link["address_id"] for link in dossier["linked_addresses"]}
+    context, page = _login(browser, server, Role.CASE_HANDLER)
+    page.goto(f"{server.url}/app/dossier/{address}")
+    chart = page.locator("#chart-network")
+    expect(chart).to_have_attribute("data-rendered", "1", timeout=20_000)
+    nodes = chart.locator("svg g.mark-symbol.role-mark path")
+    assert nodes.count() == 1 + min(len(linked), 24)  # the address and each linked one
+    edges = chart.locator("svg g.mark-rule.role-mark line")
+    assert edges.count() == nodes.count() - 1  # one edge per linked address
+    # the text alternative: every linked address in a list of links, keyboard usable
+    links = page.locator("#linked-list a")
+    assert {(a.get_attribute("href") or "").rsplit("/", 1)[-1] for a in links.all()} == linked
+    links.first.focus()
+    expect(links.first).to_be_focused()
+    _check_page(page, server, screenshots, "dossier-network")
+    # a node is a link to that address's dossier
+    nodes.nth(1).click()
+    page.wait_for_url(f"{server.url}/app/dossier/*")
+    assert page.url.rsplit("/", 1)[-1] in linked
+    context.close()

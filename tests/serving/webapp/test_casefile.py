@@ -132,7 +132,7 @@ def test_the_case_file_holds_the_request_reasons_and_evidence_under_pseudonyms()
         "P-7f3a9c",
         "S-11b2",
         "O-9d0e (bedrijf)",
-        "7 adres(sen)",
+        "7 adressen in bezit",
         "6 m² per ingeschreven persoon (+4.2 procentpunt)",
         "overlast (bewoner)",
         "alleen pseudoniemen",

@@ -63,8 +63,7 @@ class ReasonOut(_Response):
     @classmethod
     def of(cls, reason: Reason) -> ReasonOut:
         """From an :class:`~stratum_ml.evaluation.explain.Reason`."""
-        data = reason.to_dict()
-        value = data["value"]
+        value = reason.plain_value
         return cls(
             feature=reason.feature,
             theme=reason.theme,

@@ -42,6 +42,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from stratum_ml.docs import pack_location
+from stratum_ml.features.network import LINK_SOURCES
 from stratum_ml.model.registry import download_run_artifact
 from stratum_ml.model.store import client_for
 from stratum_ml.runs import RunNotFound, get_run, list_runs
@@ -68,18 +69,24 @@ from stratum_ml.serving.webapp.i18n import (
     Language,
     chance,
     label,
+    pause_words,
+    portfolio_words,
     text,
 )
 from stratum_ml.serving.webapp.sessions import COOKIE, Session, SessionStore, idle_minutes
 from stratum_ml.serving.webapp.worklist import (
     PAGE_SIZES,
     Filters,
+    WorkList,
+    address_labels,
+    area_names,
     build_work_list,
     csv_text,
     filter_rows,
     sort_rows,
 )
 from stratum_ml.sources.contract import INSPECTION_REASONS, OUTCOMES, VIOLATION_TYPES
+from stratum_ml.store.switch import current_pause
 from stratum_ml.store.tables import DECISIONS, RunItemRow, ScoringRunRow
 
 log = logging.getLogger(__name__)
@@ -165,6 +172,7 @@ class Pages:
         self.env.filters["chance"] = lambda p, lang: chance(lang, p)
         self.env.filters["label"] = lambda v, lang: label(lang, v)
         self.env.filters["q"] = lambda v: quote(str(v), safe="")
+        self.env.globals["portfolio_words"] = portfolio_words
         self.markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
 
     def render(
@@ -516,7 +524,7 @@ def _list_context(call: Call) -> dict[str, Any] | Response:
     if run is None:
         return _refusal(call, 404, text(call.language, "not_found", what="run"))
     listed = build_work_list(call.service, run, call.language)
-    filters = Filters.parse(call.query())
+    filters, left_out = _filters_for(call, listed)
     rows = sort_rows(filter_rows(listed.rows, filters), filters.sort)
     pages = max(1, math.ceil(len(rows) / filters.per_page))
     page = min(filters.page, pages)
@@ -544,7 +552,23 @@ def _list_context(call: Call) -> dict[str, Any] | Response:
         "done": call.request.query_params.get("done"),
         "error": call.request.query_params.get("error"),
         "population": run.n_items,
+        "pause_text": _pause_text(call),
+        "left_out": ", ".join(text(call.language, name) for name in left_out),
     }
+
+
+def _filters_for(call: Call, listed: WorkList) -> tuple[Filters, list[str]]:
+    """The page's filters; while paused, without those that need the model (named)."""
+    filters = Filters.parse(call.query())
+    return filters.without_model() if listed.paused else (filters, [])
+
+
+def _pause_text(call: Call) -> str | None:
+    """The pause in a sentence of the page's language (since, by whom, why); None if running."""
+    pause = current_pause(call.service.store)
+    if pause is None:
+        return None
+    return text(call.language, "pause_on", **pause_words(call.language, pause))
 
 
 def home(call: Call) -> Response:
@@ -573,7 +597,7 @@ def export(call: Call) -> Response:
     if run is None:
         return _refusal(call, 404, text(call.language, "not_found", what="run"))
     listed = build_work_list(call.service, run, call.language)
-    filters = Filters.parse(call.query())
+    filters, _ = _filters_for(call, listed)
     selected = sort_rows(filter_rows(listed.rows, filters), filters.sort)
     call.address_ids = [r.address_id for r in selected]
     call.detail = f"csv export of {len(selected)} rows of run {run.run_id}"
@@ -711,6 +735,8 @@ def address_page(call: Call) -> Response:
         "address.html",
         address_id=address,
         facts=facts,
+        address_words=address_labels(call.service, [address]).get(address),
+        pause_text=_pause_text(call),
         explained=explained,
         steps=steps,
         base_pct=base_pct,
@@ -777,6 +803,64 @@ def _portfolio(call: Call, owners: list[str]) -> dict[str, int]:
     return {str(k): int(v) for k, v in current.groupby("owner_id")["address_id"].nunique().items()}
 
 
+#: most linked addresses the dossier's network draws (the list below it names them all)
+NETWORK_NODES = 24
+#: the kinds of link in the order of the network features (features.network.LINK_SOURCES)
+LINK_KINDS = tuple(kind for kind, _, _, _ in LINK_SOURCES)
+
+
+def _network(call: Call, address: str, dossier: Any) -> dict[str, Any]:
+    """The dossier's linked addresses: labels, the network chart (or None) and its caption.
+
+    Each linked address is one node however many links it has; its edge names every
+    kind (e.g. "bewoner + eigenaar"). The drawing shows :data:`NETWORK_NODES` at most,
+    those with the most kinds of link first, grouped by kind around the circle.
+    """
+    lang = call.language
+    kinds: dict[str, set[str]] = {}
+    for link in dossier.linked_addresses:
+        kinds.setdefault(link.address_id, set()).add(link.via)
+    labels = address_labels(call.service, [address, *kinds])
+
+    def words(via: set[str]) -> str:
+        return " + ".join(label(lang, k) for k in LINK_KINDS if k in via)
+
+    chosen = sorted(kinds, key=lambda a: (-len(kinds[a]), words(kinds[a]), a))[:NETWORK_NODES]
+    drawn = sorted(chosen, key=lambda a: (words(kinds[a]), a))
+    spec = (
+        charts.network(
+            {"label": labels.get(address, address), "href": f"{call.base}/dossier/{address}"},
+            [
+                {
+                    "label": labels.get(a, a),
+                    "href": f"{call.base}/dossier/{a}",
+                    "kind": words(kinds[a]),
+                    "address_id": a,
+                }
+                for a in drawn
+            ],
+            text(lang, "link_kind"),
+        )
+        if drawn
+        else None
+    )
+    caption = text(lang, "network_alt", n=len(kinds))
+    if len(drawn) < len(kinds):
+        caption += " " + text(lang, "network_capped", drawn=len(drawn))
+    through: dict[str, dict[str, list[str]]] = {}
+    for link in dossier.linked_addresses:
+        through.setdefault(link.address_id, {}).setdefault(link.via, []).append(link.through)
+    listed = [
+        {
+            "address_id": a,
+            "label": labels.get(a, a),
+            "links": [(k, through[a][k]) for k in LINK_KINDS if k in through[a]],
+        }
+        for a in [*drawn, *sorted(set(kinds) - set(drawn))]
+    ]
+    return {"labels": labels, "spec": spec, "caption": caption, "listed": listed}
+
+
 #: the model's reasons a dossier and its case file show (strongest first)
 DOSSIER_REASONS = 5
 
@@ -833,6 +917,8 @@ def dossier_page(
         done=call.request.query_params.get("done"),
         error=error,
         run_id=call.service.run.run_id,
+        network=_network(call, address, dossier),
+        area_names=area_names(call.service),
     )
 
 
@@ -1013,6 +1099,7 @@ def model_page(call: Call) -> Response:
         language_name=TEXTS[lang]["lang_name"],
         docs_location=_docs_pack(call),
         docs_files=list(DOCS_FILES),
+        pause_text=_pause_text(call),
     )
 
 

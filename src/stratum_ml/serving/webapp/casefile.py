@@ -25,7 +25,7 @@ from sqlalchemy import select
 from stratum_ml.docs.pdf import markdown_to_pdf
 from stratum_ml.serving.api_models import DossierResponse, ReasonOut
 from stratum_ml.serving.auth import Principal
-from stratum_ml.serving.webapp.i18n import Language, label, text
+from stratum_ml.serving.webapp.i18n import Language, label, portfolio_words, text
 from stratum_ml.store import Store
 from stratum_ml.store.tables import CaseFileExportRow
 
@@ -166,14 +166,19 @@ def case_file_markdown(
     ] or [none]
     lines += ["", f"## {t('businesses')}", ""]
     lines += [
-        f"- {b.business_id} SBI {b.sbi_code}, {b.registered_from} - {b.registered_until or ''}"
+        f"- {b.business_id} SBI {b.sbi_code}, {b.registered_from} - "
+        f"{b.registered_until or t('ongoing')}"
         for b in dossier.businesses
     ] or [none]
     lines += ["", f"## {t('owners')}", ""]
     lines += [
         f"- {o.owner_id} ({label(language, o.owner_type)}), {o.owned_from} - "
-        f"{o.owned_until or ''}"
-        + (f": {t('portfolio', n=portfolio[o.owner_id])}" if portfolio.get(o.owner_id) else "")
+        f"{o.owned_until or t('ongoing')}"
+        + (
+            f": {portfolio_words(language, portfolio[o.owner_id])}"
+            if portfolio.get(o.owner_id)
+            else ""
+        )
         for o in dossier.ownership
     ] or [none]
     lines += ["", f"## {t('linked')}", ""]

@@ -296,3 +296,124 @@ def score_distribution(
         }
     )
     return spec
+
+
+#: colours of the kinds of link (>= 3:1 against white), in the order kinds are met
+LINK_COLOURS = ("#0b4f9c", "#b3261e", "#1d6b35", "#6a3d9a", "#8a5a00", "#3d4f7c", "#7a2e5c")
+#: dash patterns of the kinds of link, so that colour is not the only cue
+LINK_DASHES = ([1, 0], [6, 3], [2, 2], [8, 2, 2, 2], [4, 4], [1, 3], [10, 4])
+#: the network's drawing area: y from -1.25 to 1.25, x wider for the labels (same scale)
+NETWORK_HEIGHT = 400
+NETWORK_WIDTH = 640
+
+
+def network_layout(n: int) -> list[tuple[float, float]]:
+    """Where ``n`` linked nodes go around the centre: a circle of radius 1, from the top,
+    clockwise, evenly spaced (deterministic: the same dossier draws the same picture)."""
+    return [
+        (
+            round(math.sin(2 * math.pi * i / n), 6),
+            round(math.cos(2 * math.pi * i / n), 6),
+        )
+        for i in range(n)
+    ]
+
+
+def network(
+    centre: dict[str, str],
+    linked: Sequence[dict[str, str]],
+    legend: str,
+) -> dict[str, Any]:
+    """An address and its linked addresses as a small network (a radial layout).
+
+    ``centre`` has ``label`` and ``href``; each of ``linked`` has ``label``, ``href``
+    and ``kind`` (the kind of link in words, e.g. "bewoner" or "bewoner + eigenaar"),
+    in the order they are drawn. The centre sits in the middle, the linked addresses
+    on a circle around it; each edge is coloured and dashed by its kind (with a
+    legend titled ``legend``); every node links to its address's dossier.
+    """
+    kinds = list(dict.fromkeys(node["kind"] for node in linked))
+    places = network_layout(len(linked))
+    nodes = [{**centre, "x": 0.0, "y": 0.0, "size": 420, "side": "centre", "kind": ""}]
+    edges = []
+    for node, (x, y) in zip(linked, places, strict=True):
+        side = "right" if x > 1e-6 else "left" if x < -1e-6 else "middle"
+        nodes.append({**node, "x": x, "y": y, "size": 200, "side": side})
+        edges.append({"x": 0.0, "y": 0.0, "x2": x, "y2": y, "kind": node["kind"]})
+    half = 1.25 * NETWORK_WIDTH / NETWORK_HEIGHT
+    across: dict[str, Any] = {"type": "quantitative", "scale": {"domain": [-half, half]}}
+    down: dict[str, Any] = {"type": "quantitative", "scale": {"domain": [-1.25, 1.25]}}
+    across["axis"] = down["axis"] = None
+    colours = list(LINK_COLOURS[: len(kinds)])
+    dashes = [LINK_DASHES[i % len(LINK_DASHES)] for i in range(len(kinds))]
+
+    def labels(side: str, align: str, dx: int, dy: int) -> dict[str, Any]:
+        return {
+            "data": {"values": [n for n in nodes if n["side"] == side]},
+            "mark": {"type": "text", "align": align, "dx": dx, "dy": dy, "fontSize": 12},
+            "encoding": {
+                "x": {"field": "x", **across},
+                "y": {"field": "y", **down},
+                "text": {"field": "label"},
+                "color": {"value": "#1a1a1a"},
+            },
+        }
+
+    spec = _base("network of an address and the addresses linked to it", NETWORK_WIDTH)
+    spec.update(
+        {
+            "height": NETWORK_HEIGHT,
+            "view": {"stroke": None},
+            "layer": [
+                {
+                    "data": {"values": edges},
+                    "mark": {"type": "rule", "strokeWidth": 2},
+                    "encoding": {
+                        "x": {"field": "x", **across},
+                        "y": {"field": "y", **down},
+                        "x2": {"field": "x2"},
+                        "y2": {"field": "y2"},
+                        "color": {
+                            "field": "kind",
+                            "type": "nominal",
+                            "scale": {"domain": kinds, "range": colours},
+                            "legend": {"title": legend, "orient": "bottom"},
+                        },
+                        "strokeDash": {
+                            "field": "kind",
+                            "type": "nominal",
+                            "scale": {"domain": kinds, "range": dashes},
+                            "legend": None,
+                        },
+                    },
+                },
+                {
+                    "data": {"values": nodes},
+                    "mark": {
+                        "type": "point",
+                        "filled": True,
+                        "stroke": "#ffffff",
+                        "strokeWidth": 1.5,
+                        "opacity": 1,
+                        "cursor": "pointer",
+                    },
+                    "encoding": {
+                        "x": {"field": "x", **across},
+                        "y": {"field": "y", **down},
+                        "size": {"field": "size", "type": "quantitative", "scale": None},
+                        "color": {
+                            "condition": {"test": "datum.side === 'centre'", "value": RAISES},
+                            "value": NEUTRAL,
+                        },
+                        "href": {"field": "href"},
+                        "tooltip": [{"field": "label"}, {"field": "kind"}],
+                    },
+                },
+                labels("right", "left", 10, 0),
+                labels("left", "right", -10, 0),
+                labels("middle", "center", 0, -14),
+                labels("centre", "center", 0, 24),
+            ],
+        }
+    )
+    return spec

@@ -8,10 +8,12 @@ report categories, ...). A key missing in one language is a programming error
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Literal
 
 from stratum_ml.model.violation_type import VIOLATION_TYPE_LABELS
+from stratum_ml.store.switch import PauseState
 
 Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -102,6 +104,19 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "population": "{n} woningen gescoord; de lijst toont de hoogste {k}.",
         "paused": "Het model is gepauzeerd: deze lijst is de terugvalrangschikking "
         "(meldingen van het afgelopen jaar), zonder kansen of redenen.",
+        "paused_title": "Het model is gepauzeerd",
+        "paused_list": "Deze lijst is de terugvalrangschikking van de huidige praktijk "
+        "(het aantal meldingen van het afgelopen jaar), niet die van het model: zonder kansen, "
+        "redenen of vermoedelijke overtreding. Filteren op wijk en buurt, sorteren, bladeren "
+        "en exporteren kunnen wel.",
+        "paused_decisions": "Besluiten en bezoekuitkomsten legt u gewoon vast, zoals in de "
+        "API: een pauze stopt het advies van het model, niet het werk.",
+        "paused_left_out": "Weggelaten filters (die hebben het model nodig): {names}.",
+        "paused_rank": "Deze rang is die van de terugvalrangschikking (meldingen van het "
+        "afgelopen jaar), niet die van het model; er is geen kans en geen verklaring.",
+        "reports_past_year": "Meldingen (afgelopen jaar)",
+        "actor_cli": "OS-gebruiker {name} (opdrachtregel)",
+        "actor_api": "{key_name} ({role}, sleutel {name})",
         "filters": "Filters",
         "district": "Wijk",
         "neighbourhood": "Buurt",
@@ -189,9 +204,17 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "recorded_here": "vastgelegd in deze app of via de API",
         "businesses": "Bedrijven",
         "owners": "Eigenaar",
-        "portfolio": "{n} adres(sen) in bezit van deze eigenaar",
+        "portfolio": "{n} adressen in bezit van deze eigenaar",
+        "portfolio_one": "1 adres in bezit van deze eigenaar",
+        "ongoing": "heden",
         "linked": "Gekoppelde adressen",
-        "via": "Via",
+        "link_kind": "Soort koppeling",
+        "network_alt": "Netwerk van dit adres (midden) en {n} gekoppelde adressen eromheen; "
+        "kleur en streepjes van een lijn geven het soort koppeling. De lijst hieronder noemt "
+        "elk adres met een link naar zijn dossier.",
+        "network_capped": "Getekend zijn de eerste {drawn}.",
+        "linked_more": "En nog {n} koppelingen, niet getoond.",
+        "via": "via",
         "none": "Geen.",
         "outcome_form": "Uitkomst van een bezoek vastleggen",
         "visit_date": "Datum van het bezoek",
@@ -308,6 +331,19 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "population": "{n} dwellings scored; the list shows the top {k}.",
         "paused": "The model is paused: this list is the fallback ranking (reports in the past "
         "year), without chances or reasons.",
+        "paused_title": "The model is paused",
+        "paused_list": "This list is the fallback ranking of current practice (the number of "
+        "reports in the past year), not the model's: no chances, reasons or likely violation "
+        "type. Filtering by district and neighbourhood, sorting, paging and exporting still "
+        "work.",
+        "paused_decisions": "Decisions and visit outcomes are recorded as usual, as in the API: "
+        "a pause stops the model's advice, not the work.",
+        "paused_left_out": "Filters left out (they need the model): {names}.",
+        "paused_rank": "This rank is the fallback ranking's (reports in the past year), not "
+        "the model's; there is no chance and no explanation.",
+        "reports_past_year": "Reports (past year)",
+        "actor_cli": "OS user {name} (command line)",
+        "actor_api": "{key_name} ({role}, key {name})",
         "filters": "Filters",
         "district": "District",
         "neighbourhood": "Neighbourhood",
@@ -395,9 +431,17 @@ TEXTS: Mapping[Language, Mapping[str, str]] = {
         "recorded_here": "recorded in this app or through the API",
         "businesses": "Businesses",
         "owners": "Owner",
-        "portfolio": "{n} address(es) owned by this owner",
+        "portfolio": "{n} addresses owned by this owner",
+        "portfolio_one": "1 address owned by this owner",
+        "ongoing": "now",
         "linked": "Linked addresses",
-        "via": "Via",
+        "link_kind": "Kind of link",
+        "network_alt": "Network of this address (centre) and {n} linked addresses around it; "
+        "the colour and dashes of a line give the kind of link. The list below names every "
+        "address with a link to its dossier.",
+        "network_capped": "The first {drawn} are drawn.",
+        "linked_more": "And {n} more links, not shown.",
+        "via": "via",
         "none": "None.",
         "outcome_form": "Record a visit outcome",
         "visit_date": "Date of the visit",
@@ -553,3 +597,31 @@ def chance(language: Language, probability: float | None) -> str:
         return ""
     words = f"{100 * probability:.1f} %"
     return words.replace(".", ",") if language == "nl" else words
+
+
+def pause_words(language: Language, pause: PauseState) -> dict[str, str]:
+    """``since``, ``by`` and ``reason`` of a pause, for the ``pause_on`` sentence.
+
+    ``since`` to the minute in UTC; ``by`` the key's name and role (or the OS user at the
+    command line) in the page's language.
+    """
+    actor = pause.by
+    if actor.channel == "cli":
+        by = text(language, "actor_cli", name=actor.name)
+    else:
+        by = text(
+            language,
+            "actor_api",
+            key_name=actor.key_name or actor.name,
+            role=label(language, actor.role),
+            name=actor.name,
+        )
+    since = pause.since
+    if since.tzinfo is not None:
+        since = since.astimezone(dt.UTC)
+    return {"since": since.strftime("%Y-%m-%d %H:%M UTC"), "by": by, "reason": pause.reason}
+
+
+def portfolio_words(language: Language, n: int) -> str:
+    """The size of an owner's portfolio in words, singular or plural."""
+    return text(language, "portfolio_one") if n == 1 else text(language, "portfolio", n=n)

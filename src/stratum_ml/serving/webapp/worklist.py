@@ -6,10 +6,11 @@ the address (street and house number when the sources have street names, the
 postcode always), district and neighbourhood names (from the optional ``areas``
 table; the CBS codes otherwise), the likely violation type with its share (as
 the run stored it; runs stored before it was kept have none), the latest decision
-and the latest visit. For the served run,
-addresses visited within the cool-off are left off, as in the API's
-``priority_list``. :func:`filter_rows` and :func:`sort_rows` apply the page's
-filters and order; :func:`csv_text` writes what is selected, with no person data
+and the latest visit. For the served run, addresses visited within the cool-off
+are left off, as in the API's ``priority_list`` (not while paused: the fallback
+list, as the API's, is whole). :func:`filter_rows` and :func:`sort_rows` apply
+the page's filters and order; :func:`csv_text` writes what is selected, with no
+person data
 and with text a spreadsheet would run as a formula neutralised.
 """
 
@@ -19,7 +20,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import pandas as pd
@@ -35,6 +36,7 @@ from stratum_ml.serving.work_list import (
     latest_decisions,
     latest_visits,
 )
+from stratum_ml.store.switch import PauseState, current_pause
 
 SortKey = Literal["rank", "chance", "postcode", "district"]
 SORT_KEYS: tuple[SortKey, ...] = ("rank", "chance", "postcode", "district")
@@ -65,13 +67,20 @@ class Row:
     previous_rank: int | None
     decision: LatestDecision | None
     visit: Visit | None
+    #: reports in the past year: what the fallback ranking ranks by (served run, paused)
+    reports_past_year: int | None = None
 
     @property
     def address(self) -> str:
         """Street and number with the postcode, or postcode and number without streets."""
-        if self.street:
-            return f"{self.street} {self.house_number}, {self.postcode}"
-        return f"{self.postcode} {self.house_number}"
+        return address_words(self.street, self.house_number, self.postcode)
+
+
+def address_words(street: str | None, house_number: str, postcode: str) -> str:
+    """An address as people read it: "Street 12a, 1234AB", or "1234AB 12a" without streets."""
+    if street:
+        return f"{street} {house_number}, {postcode}"
+    return f"{postcode} {house_number}"
 
 
 @dataclass
@@ -79,7 +88,7 @@ class WorkList:
     """A run's work list as the page shows it, before filters."""
 
     run: RunSummary
-    paused: bool
+    pause: PauseState | None
     rows: list[Row]
     left_off_visited: int
     has_streets: bool
@@ -89,8 +98,13 @@ class WorkList:
     neighbourhoods: list[tuple[str, str]] = field(default_factory=list)
     violation_types: list[str] = field(default_factory=list)
 
+    @property
+    def paused(self) -> bool:
+        """Whether the model is paused: the list is then the fallback ranking."""
+        return self.pause is not None
 
-def _area_names(state: ServiceState) -> dict[str, str]:
+
+def area_names(state: ServiceState) -> dict[str, str]:
     """Area code -> name from the optional ``areas`` source table (empty when absent)."""
     areas = getattr(state.tables, "areas", None)
     if not isinstance(areas, pd.DataFrame) or areas.empty:
@@ -127,13 +141,33 @@ def _address_facts(state: ServiceState, ids: Sequence[str]) -> pd.DataFrame:
     return addresses.loc[list(ids), wanted]
 
 
+def address_labels(state: ServiceState, ids: Sequence[str]) -> dict[str, str]:
+    """:func:`address_words` of these addresses (those in the address register)."""
+    known = state.tables.addresses["address_id"].isin(list(ids))
+    facts = _address_facts(state, state.tables.addresses.loc[known, "address_id"].tolist())
+    streets = "street_name" in facts.columns
+    return {
+        str(a): address_words(
+            _text(f["street_name"]) if streets else None,
+            _house_number(f),
+            str(f["postcode"]),
+        )
+        for a, f in facts.to_dict("index").items()
+    }
+
+
+def _house_number(fact: dict[Any, Any]) -> str:
+    return f"{int(fact['house_number'])}{_text(fact['house_number_suffix']) or ''}"
+
+
 def _text(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def build_work_list(state: ServiceState, run: RunSummary, language: Language) -> WorkList:
     """The work list of a stored run, ready to filter and show."""
-    paused_state = _paused(state)
+    pause = current_pause(state.store)
+    paused_state = pause is not None
     table = (
         fallback_list(state.store, run.run_id)
         if paused_state
@@ -141,7 +175,9 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
     )
     visits = latest_visits(state.store, state.tables)
     left_off = 0
-    if run.run_id == state.run.run_id:  # the served run: the cool-off applies, as in the API
+    # the served run's model list: the cool-off applies, as in the API (whose fallback
+    # list, while paused, leaves nobody off)
+    if run.run_id == state.run.run_id and not paused_state:
         recent = {
             a for a, v in visits.items() if in_cool_off(v, state.as_of, state.serving.cool_off_days)
         }
@@ -153,15 +189,15 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
     facts_of: dict[str, dict[str, Any]] = {
         str(k): {str(c): x for c, x in v.items()} for k, v in facts.to_dict("index").items()
     }
-    names = _area_names(state)
+    names = area_names(state)
     kinds = {} if paused_state else _violation_types(table)
     decided = latest_decisions(state.store, ids)
     has_streets = "street_name" in facts.columns
+    reports = _reports(state, run, ids) if paused_state else {}
     rows: list[Row] = []
     for record in table.to_dict("records"):
         address = str(record["address_id"])
         fact = facts_of[address]
-        suffix = _text(fact["house_number_suffix"]) or ""
         kind = kinds.get(address)
         previous = record.get("previous_rank")
         rows.append(
@@ -169,7 +205,7 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
                 rank=int(record["rank"]),
                 address_id=address,
                 postcode=str(fact["postcode"]),
-                house_number=f"{int(fact['house_number'])}{suffix}",
+                house_number=_house_number(fact),
                 street=_text(fact["street_name"]) if has_streets else None,
                 city=_text(fact["city"]) if "city" in facts.columns else None,
                 district=str(record["district"]),
@@ -188,6 +224,7 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
                 previous_rank=None if previous is None or pd.isna(previous) else int(previous),
                 decision=decided.get(address),
                 visit=visits.get(address),
+                reports_past_year=reports.get(address),
             )
         )
 
@@ -196,7 +233,7 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
 
     return WorkList(
         run=run,
-        paused=paused_state,
+        pause=pause,
         rows=rows,
         left_off_visited=left_off,
         has_streets=has_streets,
@@ -208,10 +245,15 @@ def build_work_list(state: ServiceState, run: RunSummary, language: Language) ->
     )
 
 
-def _paused(state: ServiceState) -> bool:
-    from stratum_ml.store.switch import current_pause
+def _reports(state: ServiceState, run: RunSummary, ids: list[str]) -> dict[str, int]:
+    """Reports in the past year of these addresses, as the fallback ranks them.
 
-    return current_pause(state.store) is not None
+    Known for the served run only (other runs stored their fallback rank, not the count).
+    """
+    if run.run_id != state.run.run_id:
+        return {}
+    counts = state.fallback["reports_past_year"].reindex(ids).dropna()
+    return {str(a): int(n) for a, n in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -254,6 +296,32 @@ class Filters:
             page=max(1, int(number("page", 1, 1e6) or 1)),
             per_page=per_page if per_page in PAGE_SIZES else PAGE_SIZES[0],
         )
+
+    def without_model(self) -> tuple[Filters, list[str]]:
+        """These filters for the fallback ranking, and the names of those it leaves out.
+
+        While the model is paused the list has no chance, no likely violation type and
+        no state against the previous run, so the filters on them are left out (as the
+        API's ``priority_list`` leaves out ``min_score`` and ``theme``), and sorting by
+        chance sorts by rank.
+        """
+        left_out = [
+            name
+            for name, on in (
+                ("violation_type", self.violation_type is not None),
+                ("min_chance", self.min_chance is not None),
+                ("only_new", self.only_new),
+            )
+            if on
+        ]
+        kept = replace(
+            self,
+            violation_type=None,
+            min_chance=None,
+            only_new=False,
+            sort="rank" if self.sort == "chance" else self.sort,
+        )
+        return kept, left_out
 
     def query(self, **changes: object) -> str:
         """The query string of these filters, with ``changes`` applied."""
