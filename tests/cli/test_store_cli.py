@@ -24,11 +24,11 @@ def run(args: list[str], home: Path, url: str) -> tuple[int, str]:
 
 def test_db_commands_migrate_and_report(tmp_path: Path, store_url: str) -> None:
     code, out = run(["db", "current"], tmp_path, store_url)
-    assert code == 0 and "at revision none (this version migrates it to 0011)" in out, out
+    assert code == 0 and "at revision none (this version migrates it to 0012)" in out, out
     code, out = run(["db", "upgrade"], tmp_path, store_url)
-    assert code == 0 and "at revision 0011" in out, out
+    assert code == 0 and "at revision 0012" in out, out
     code, out = run(["db", "current"], tmp_path, store_url)
-    assert code == 0 and "at revision 0011 (up to date)" in out, out
+    assert code == 0 and "at revision 0012 (up to date)" in out, out
 
 
 def test_a_broken_store_is_one_error_line(tmp_path: Path) -> None:
@@ -53,16 +53,18 @@ def test_decisions_list_per_address_as_json_and_table(tmp_path: Path, store_url:
         "rank": 4,
         "probability": 0.5,
     }
-    first = decisions.record(address_id=A, decision="decline", reason="empty flat", **common)
+    first = decisions.record(
+        address_id=A, decision="decline", reason="other", note="empty flat", **common
+    )
     second = decisions.record(
         address_id=A,
         decision="pass_on_for_visit",
-        reason="new reports",
+        reason="recent_reports",
         supersedes=first.decision_id,
         **common,
     )
     decisions.record(
-        address_id="0479010000000002", decision="decline", reason="other address", **common
+        address_id="0479010000000002", decision="decline", reason="recent_reports", **common
     )
     store.close()
     code, out = run(["decisions", "list", "--address", A, "--json"], tmp_path, store_url)

@@ -48,7 +48,8 @@ def _decide(decisions: DecisionStore, address: str, run_id: str, supersedes: str
     return decisions.record(
         address_id=address,
         decision="pass_on_for_visit" if supersedes is None else "decline",
-        reason="many water readings for the registered household",
+        reason="signals_several_sources",
+        note="many water readings for the registered household",
         decided_by="k1",
         role="analyst",
         key_name="test analyst",
