@@ -6,6 +6,8 @@ that date. When the run it needs is not stored yet (no run at all, a date with
 no run, a newly promoted champion), it makes it with
 :func:`stratum_ml.runs.create_run` (idempotent), as of ``STRATUM_AS_OF``, else
 the date of the latest stored run, else the extract date of the sources.
+Several workers starting at once make it once: the first under a file lock
+(``<home>/serve.lock``) makes it, the others then find it stored.
 
 :class:`RunFollower` keeps the service current without a restart. Each request
 calls :meth:`RunFollower.current`, which costs one small query (the latest run
@@ -33,6 +35,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from stratum_ml.config import Settings
+from stratum_ml.io import process_lock
 from stratum_ml.model.registry import ModelVersionInfo, load_risk_model
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.runs import RunModel, RunSummary, create_run, get_run
@@ -44,6 +47,9 @@ from stratum_ml.store import Store
 from stratum_ml.store.tables import ScoringRunRow
 
 log = logging.getLogger(__name__)
+
+#: the lock file, in the home folder, held while a worker makes the run to serve
+RUN_LOCK_FILE = "serve.lock"
 
 
 class ServedRunError(RuntimeError):
@@ -146,18 +152,20 @@ def load_served_run(
     model, info = load_risk_model(settings.model_name, version, settings)
     run_id = latest_run_id(store, info.name, info.version, as_of)
     if run_id is None:
-        loaded = tables if tables is not None else load_sources(folder)
-        made = create_run(
-            loaded,
-            as_of or default_as_of,
-            RunModel(model, info),
-            store,
-            settings=settings,
-            audit_checkpoint=audit_checkpoint,
-        )
-        run = get_run(store, made.run_id)
-    else:
-        run = get_run(store, run_id)
+        # several workers start at once: one makes the run, the others then find it
+        with process_lock(settings.home / RUN_LOCK_FILE):
+            run_id = latest_run_id(store, info.name, info.version, as_of)
+            if run_id is None:
+                loaded = tables if tables is not None else load_sources(folder)
+                run_id = create_run(
+                    loaded,
+                    as_of or default_as_of,
+                    RunModel(model, info),
+                    store,
+                    settings=settings,
+                    audit_checkpoint=audit_checkpoint,
+                ).run_id
+    run = get_run(store, run_id)
     loaded = _tables_for(run, folder, tables)
     scorer = Scorer.from_sources(model, loaded, run.as_of)
     return ServedRun(run=run, model=model, info=info, tables=loaded, scorer=scorer)
