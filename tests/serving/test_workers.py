@@ -22,8 +22,8 @@ from stratum_ml.serving.launch import (
     WORKERS_ENV,
     LaunchError,
     default_workers,
-    service_workers,
     serve,
+    service_workers,
 )
 from stratum_ml.store import Store, open_store
 
