@@ -7,6 +7,7 @@ workers end to end.
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,35 @@ def test_a_registry_problem_is_told_once_for_all_workers(tmp_path: Path) -> None
     assert not first_to_tell(settings, problem, now=1001.0)  # the other worker
     assert first_to_tell(settings, "another problem", now=1002.0)
     assert first_to_tell(settings, problem, now=1000.0 + RETELL_SECONDS + 1)
+
+
+# --------------------------------------------------------------------------- store reads
+
+
+def test_the_per_request_reads_do_not_wait_for_a_writer(home_store: Store) -> None:
+    from sqlalchemy import text
+
+    from stratum_ml.serving.key_lockout import is_locked
+    from stratum_ml.serving.served_run import latest_run_id
+    from stratum_ml.store.switch import current_pause
+
+    holding, done = threading.Event(), threading.Event()
+
+    def writer() -> None:  # another worker in the middle of a write transaction
+        with home_store.transaction() as session:
+            session.execute(text("SELECT 1"))
+            holding.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        # each read once waited for the write lock (BEGIN IMMEDIATE), ten seconds at most
+        assert current_pause(home_store) is None
+        assert is_locked(home_store, "0123456789abcdef") is False
+        assert latest_run_id(home_store, "stratum-risk", "1") is None
+        assert not done.is_set()  # the writer still held its lock throughout
+    finally:
+        done.set()
+        thread.join()

@@ -82,7 +82,7 @@ def latest_run_id(
     if as_of is not None:
         query = query.where(ScoringRunRow.as_of == as_of)
     query = query.order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()).limit(1)
-    with store.transaction() as session:
+    with store.reading() as session:
         return session.scalars(query).first()
 
 
@@ -94,7 +94,7 @@ def latest_as_of(store: Store, model_name: str) -> dt.date | None:
         .order_by(ScoringRunRow.as_of.desc())
         .limit(1)
     )
-    with store.transaction() as session:
+    with store.reading() as session:
         return session.scalars(query).first()
 
 
