@@ -93,9 +93,24 @@ def probability_contributions(contributions: pd.DataFrame, calibrator: Calibrate
     >>> bool(pp.at[0, "a"] > 0 > pp.at[0, "b"])
     True
     """
-    features = [c for c in contributions.columns if c != "bias"]
-    values = contributions[features].to_numpy(dtype=np.float64)
-    bias = contributions["bias"].to_numpy(dtype=np.float64)
+    features, values, bias = _split(contributions)
+    return pd.DataFrame(
+        _points(values, bias, calibrator), index=contributions.index, columns=features
+    )
+
+
+def _split(contributions: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The feature names, their contributions and the bias, as arrays (no copy by name)."""
+    columns = list(contributions.columns)
+    at = columns.index("bias")
+    matrix = contributions.to_numpy(dtype=np.float64)
+    values = matrix[:, :at] if at == len(columns) - 1 else np.delete(matrix, at, axis=1)
+    return columns[:at] + columns[at + 1 :], values, matrix[:, at]
+
+
+def _points(values: np.ndarray, bias: np.ndarray, calibrator: Calibrate) -> np.ndarray:
+    """:func:`probability_contributions` on arrays: rows of log-odds contributions and
+    their bias to percentage points of the chance."""
     raw = bias + values.sum(axis=1)
     delta = raw - bias
     p_raw = np.asarray(calibrator(raw), dtype=np.float64)
@@ -108,9 +123,7 @@ def probability_contributions(contributions: pd.DataFrame, calibrator: Calibrate
         up = np.asarray(calibrator(bias[flat] + h), dtype=np.float64)
         down = np.asarray(calibrator(bias[flat] - h), dtype=np.float64)
         slope[flat] = (up - down) / (2 * h)
-    return pd.DataFrame(
-        100.0 * values * slope[:, None], index=contributions.index, columns=features
-    )
+    return np.asarray(100.0 * values * slope[:, None], dtype=np.float64)
 
 
 def base_chance(contributions: pd.DataFrame | pd.Series, calibrator: Calibrate) -> float:
@@ -182,13 +195,8 @@ def top_reasons(
         The model's calibrator: reasons then carry ``contribution_pp`` (percentage
         points of the chance, :func:`probability_contributions`).
     """
-    features = [c for c in contributions.columns if c != "bias"]
-    values = contributions[features].to_numpy()
-    points = (
-        None
-        if calibrator is None
-        else probability_contributions(contributions, calibrator)[features].to_numpy()
-    )
+    features, values, bias = _split(contributions)
+    points = None if calibrator is None else _points(values, bias, calibrator)
     keyed = values if raising_only else np.abs(values)
     order = np.argsort(-keyed, axis=1, kind="stable")[:, :n]
     out: list[list[Reason]] = []
