@@ -10,10 +10,11 @@ Several workers starting at once make it once: the first under a file lock
 (``<home>/serve.lock``) makes it, the others then find it stored.
 
 :class:`RunFollower` keeps the service current without a restart. Each request
-calls :meth:`RunFollower.current`, which costs one small query (the latest run
-of the champion version in the store) and, at most every
-``STRATUM_CHAMPION_CHECK_SECONDS``, one registry lookup of the champion (the
-verified one: :mod:`stratum_ml.serving.champion_watch`). When either changed, a
+calls :meth:`RunFollower.current`, which costs one small read-only query (the
+latest run of the champion version in the store) and, at most every
+``STRATUM_CHAMPION_CHECK_SECONDS``, starts a registry lookup of the champion (the
+verified one: :mod:`stratum_ml.serving.champion_watch`) in the background, so that
+no request waits for the registry. When either changed, a
 background thread loads the new run (model version, sources when the run was
 made from other files, the scorer); the old
 run keeps answering until the new one is ready, and it is swapped in at the
@@ -212,6 +213,7 @@ class RunFollower:
         self._lock = threading.Lock()
         self._pending: ServedRun | None = None
         self._loading: threading.Thread | None = None
+        self._looking: threading.Thread | None = None
         self._failed: tuple[str, str | None] | None = None
 
     @property
@@ -254,20 +256,38 @@ class RunFollower:
             return self._served
 
     def wait_loaded(self, timeout: float) -> None:
-        """Block until a background load (if any) has finished; for tests and shutdown."""
-        loading = self._loading
-        if loading is not None:
-            loading.join(timeout)
+        """Block until a background champion lookup and load (if any) have finished; for
+        tests and shutdown."""
+        for thread in (self._looking, self._loading):
+            if thread is not None:
+                thread.join(timeout)
 
     def _check_champion(self) -> None:
+        """Start a registry lookup of the champion when one is due (under ``_lock``).
+
+        It runs in the background: a lookup (registry calls, a signature check) takes
+        tens to hundreds of milliseconds, which every request waiting for the lock would
+        otherwise pay. A new version is acted on by the first request after it is found.
+        """
         now = time.monotonic()
         if now - self._checked_at < self._check_seconds:
             return
+        if self._looking is not None and self._looking.is_alive():
+            return
         self._checked_at = now
+        self._looking = threading.Thread(
+            target=self._look_up_champion, daemon=True, name="stratum-champion-check"
+        )
+        self._looking.start()
+
+    def _look_up_champion(self) -> None:
         try:
-            self._version = self._champion()
+            version = self._champion()
         except Exception as exc:  # a registry hiccup must not stop the answers
             log.warning("cannot look up the champion; serving version %s: %s", self._version, exc)
+            return
+        with self._lock:
+            self._version = version
 
     def _load_in_background(self, target: tuple[str, str | None]) -> None:
         try:
