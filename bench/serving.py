@@ -17,15 +17,30 @@ alternate between the servers so that both see the same machine noise:
 * 1,000-address batch throughput, with reasons (TreeSHAP for every address) and
   without (``n_reasons: 0``, the pure serving overhead).
 
-The machine is noisy: compare the ratios (bentoml / bare) of one run.
+Then, under concurrency (issue 11, item 10), the same single-address ``score``
+call (with its three reasons) from 1, 8 and 32 clients at once, each on its own
+keep-alive connection sending its next call as soon as the last is answered, for
+``--seconds`` per level and server, to three servers side by side: the service with
+one worker, the service with ``--workers`` workers (default: the service's default,
+one per core up to 2), and the bare app: p50, p99, errors and requests a second. The
+clients are a small asyncio HTTP/1.1 loop in this process, so that they take as
+little of the machine as they can; they still share its cores with the servers.
 
-Usage: ``python bench/serving.py [--addresses 10000] [--rounds 3] [--single 300] [--batches 8]``.
-Writes ``bench/results/serving.json`` and ``bench/results/serving.md``.
+The machine is noisy: compare the ratios (bentoml / bare) of one run; the load
+average when the run started is written beside the results.
+
+Usage (one command, about five minutes on 2 cores)::
+
+    PYTHONPATH=src python bench/serving.py
+
+Options: ``[--addresses 10000] [--rounds 2] [--single 300] [--batches 8] [--seconds 10]
+[--workers N]``. Writes ``bench/results/serving.json`` and ``bench/results/serving.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -45,6 +60,8 @@ import httpx
 RESULTS = Path(__file__).parent / "results"
 AS_OF = dt.date(2026, 11, 1)  # the synthetic extract date
 BATCH = 1000
+#: clients at once in the concurrency part
+CONCURRENCY = (1, 8, 32)
 
 
 # --------------------------------------------------------------------------- bare app
@@ -186,6 +203,116 @@ def measure(
         }
 
 
+# --------------------------------------------------------------------------- concurrency
+
+
+async def _call(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """Send one request on an open connection; return the status once the body is read."""
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = next(
+        (
+            int(v)
+            for k, _, v in (h.partition(":") for h in lines[1:])
+            if k.lower() == "content-length"
+        ),
+        None,
+    )
+    if length is None:
+        raise RuntimeError("an answer without Content-Length")
+    await reader.readexactly(length)
+    return status
+
+
+def _request(host: str, port: int, headers: dict[str, str], body: dict[str, Any]) -> bytes:
+    data = json.dumps(body).encode()
+    lines = [
+        "POST /score HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(data)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+async def _client(
+    url: str,
+    headers: dict[str, str],
+    bodies: list[dict[str, Any]],
+    until: float,
+    warm_until: float,
+    out: dict[str, Any],
+) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    requests = [_request(host, int(port), headers, b) for b in bodies]
+    reader, writer = await asyncio.open_connection(host, int(port))
+    i = 0
+    try:
+        while (now := time.perf_counter()) < until:
+            start = now
+            try:
+                status = await _call(reader, writer, requests[i % len(requests)])
+            except (OSError, RuntimeError, asyncio.IncompleteReadError, ValueError):
+                status = -1
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, int(port))
+            i += 1
+            if start < warm_until:
+                continue
+            out["latencies"].append(time.perf_counter() - start)
+            if status != 200:
+                out["errors"] += 1
+    finally:
+        writer.close()
+
+
+def concurrent_load(
+    url: str,
+    headers: dict[str, str],
+    dwellings: list[str],
+    clients: int,
+    seconds: float,
+    seed: int,
+) -> dict[str, float]:
+    """``clients`` connections calling ``score`` on one address each, back to back."""
+    rng = random.Random(seed)
+    out: dict[str, Any] = {"latencies": [], "errors": 0}
+
+    async def run() -> float:
+        start = time.perf_counter()
+        warm_until = start + 1.0
+        until = warm_until + seconds
+        await asyncio.gather(
+            *(
+                _client(
+                    url,
+                    headers,
+                    [{"address_ids": [rng.choice(dwellings)]} for _ in range(200)],
+                    until,
+                    warm_until,
+                    out,
+                )
+                for _ in range(clients)
+            )
+        )
+        return time.perf_counter() - warm_until
+
+    elapsed = asyncio.run(run())
+    latencies: list[float] = out["latencies"]
+    return {
+        "clients": clients,
+        "requests": len(latencies),
+        "errors": out["errors"],
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * percentile(latencies, 99),
+        "requests_per_s": len(latencies) / elapsed,
+    }
+
+
 def summarise(samples: dict[str, list[float]]) -> dict[str, float]:
     single = samples["single"]
     return {
@@ -234,6 +361,26 @@ def markdown(result: dict[str, Any]) -> str:
         "service. Ratio = bentoml / bare: above 1 is slower for ms, faster for addresses/s. "
         "Ratios of one run are what to compare: the machine is noisy.",
         "",
+        "## Under concurrency",
+        "",
+        f"`score` of one address (three reasons) from 1, 8 and 32 clients at once, each on its "
+        f"own keep-alive connection, back to back, for {result['seconds']:.0f} s per level and "
+        "server (after 1 s of warm-up); the clients run in the benchmark's process on the same "
+        f"cores. Load average (1 min) at the start {result['load_before']:.2f}, at the end "
+        f"{result['load_after']:.2f}.",
+        "",
+        "| clients | server | p50 (ms) | p99 (ms) | errors | requests/s |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in result["concurrency"]:
+        lines.append(
+            f"| {row['clients']} | {row['server']} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
+            f"| {row['errors']} | {row['requests_per_s']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Goal (issue 11): p99 < 100 ms at 32 clients on 2 cores with 0 errors. {result['goal']}",
+        "",
     ]
     return "\n".join(lines)
 
@@ -241,17 +388,21 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--single", type=int, default=300, help="single calls per round")
     parser.add_argument("--batches", type=int, default=8, help="1k batches per kind and round")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
+    parser.add_argument("--workers", type=int, help="workers of the second service")
     parser.add_argument("--bare-app-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_app_port:  # child mode: serve the bare app
         run_bare(args.bare_app_port)
         return
 
-    from stratum_ml.serving.launch import start_service
+    from stratum_ml.serving.launch import default_workers, start_service
 
+    workers = args.workers or default_workers()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stratum-bench-") as tmp:
         home = Path(tmp)
         print("preparing sources, model and key ...", flush=True)
@@ -263,21 +414,31 @@ def main() -> None:
             STRATUM_AS_OF=AS_OF.isoformat(),
             BENTOML_HOME=str(home / "bentoml"),
             MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+            # the benchmark is one client address and one key sending as fast as it can
+            STRATUM_BURST_PER_ADDRESS="1000000",
+            STRATUM_RATE_PER_ADDRESS="1000000",
+            STRATUM_BURST_PER_KEY="1000000",
+            STRATUM_RATE_PER_KEY="1000000",
         )
         with open(home / "bentoml.log", "w", encoding="utf-8") as log:
-            service = start_service(sources, port=free_port(), as_of=AS_OF, env=env, log=log)
+            # one worker first: it makes the run the other then finds stored
+            service = start_service(
+                sources, port=free_port(), as_of=AS_OF, env=env, log=log, workers=1
+            )
+            service.wait_ready(300)
+            several = start_service(
+                sources, port=free_port(), as_of=AS_OF, env=env, log=log, workers=workers
+            )
             bare_port = free_port()
             bare = subprocess.Popen(
                 [sys.executable, __file__, "--bare-app-port", str(bare_port)], env=env
             )
             try:
-                service.wait_ready(300)
+                several.wait_ready(300)
                 bare_url = f"http://127.0.0.1:{bare_port}"
                 wait_ready(bare_url, bare)
-                servers = {
-                    "bentoml": (service.url, {"Authorization": f"Bearer {key}"}),
-                    "bare": (bare_url, {}),
-                }
+                auth = {"Authorization": f"Bearer {key}"}
+                servers = {"bentoml": (service.url, auth), "bare": (bare_url, {})}
                 samples: dict[str, dict[str, list[float]]] = {
                     name: {"single": [], "batch_with_reasons": [], "batch_no_reasons": []}
                     for name in servers
@@ -288,8 +449,22 @@ def main() -> None:
                         got = measure(url, headers, dwellings, args, seed=round_no)
                         for kind, values in got.items():
                             samples[name][kind].extend(values)
+                side_by_side = {
+                    "bentoml, 1 worker": (service.url, auth),
+                    f"bentoml, {workers} workers": (several.url, auth),
+                    "bare Starlette": (bare_url, {}),
+                }
+                concurrency: list[dict[str, Any]] = []
+                for clients in CONCURRENCY:
+                    for name, (url, headers) in side_by_side.items():
+                        print(f"{clients} clients: {name}", flush=True)
+                        row = concurrent_load(
+                            url, headers, dwellings, clients, args.seconds, seed=clients
+                        )
+                        concurrency.append({"server": name, **row})
             finally:
                 service.stop()
+                several.stop()
                 bare.terminate()
                 bare.wait(30)
 
@@ -308,7 +483,17 @@ def main() -> None:
         "ratio_bentoml_over_bare": {
             k: summary["bentoml"][k] / summary["bare"][k] for k in summary["bentoml"]
         },
+        "seconds": args.seconds,
+        "workers": workers,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "concurrency": concurrency,
     }
+    best = [r for r in concurrency if r["clients"] == 32 and r["server"].startswith("bentoml")]
+    met = [r["server"] for r in best if r["p99_ms"] < 100 and r["errors"] == 0]
+    result["goal"] = (
+        f"Met by: {', '.join(met)}." if met else "Not met in this run (see the load average)."
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serving.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
     (RESULTS / "serving.md").write_text(markdown(result), "utf-8")

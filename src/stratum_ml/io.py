@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import hashlib
 import os
 import re
@@ -51,6 +52,25 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 _PID = re.compile(r"\.pid(\d+)\.[^.]+\.tmp$")
+
+
+@contextlib.contextmanager
+def process_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (made, mode 0600) across processes.
+
+    For work that several service workers on one machine must not do at once (make
+    the run to serve, take a checkpoint). ``flock`` locks an open file description,
+    so two threads of one process that each open the file exclude each other too.
+    Local file systems only (``flock`` is not reliable on NFS).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def process_alive(pid: int) -> bool:

@@ -53,16 +53,18 @@ def test_decisions_list_per_address_as_json_and_table(tmp_path: Path, store_url:
         "rank": 4,
         "probability": 0.5,
     }
-    first = decisions.record(address_id=A, decision="decline", reason="empty flat", **common)
+    first = decisions.record(
+        address_id=A, decision="decline", reason="other", note="empty flat", **common
+    )
     second = decisions.record(
         address_id=A,
         decision="pass_on_for_visit",
-        reason="new reports",
+        reason="recent_reports",
         supersedes=first.decision_id,
         **common,
     )
     decisions.record(
-        address_id="0479010000000002", decision="decline", reason="other address", **common
+        address_id="0479010000000002", decision="decline", reason="recent_reports", **common
     )
     store.close()
     code, out = run(["decisions", "list", "--address", A, "--json"], tmp_path, store_url)

@@ -226,6 +226,48 @@ def test_concurrent_writer_threads(tmp_path: Path) -> None:
     assert (verify_log(path).ok, verify_log(path).n_records) == (True, 200)
 
 
+def test_busy_writers_share_an_fsync_and_each_returns_after_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    synced: list[int] = []  # the log's size when each fsync started: what it made durable
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:  # a disk where an fsync takes 20 ms
+        size = os.fstat(fd).st_size
+        threading.Event().wait(0.02)
+        real_fsync(fd)
+        synced.append(size)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    returned: list[tuple[int, int]] = []  # (end of the record in the file, fsyncs done)
+
+    def writer() -> None:
+        for i in range(10):
+            record = log.append(
+                key_id=None,
+                role=None,
+                endpoint="score",
+                address_ids=[],
+                model_version="3",
+                status=200,
+                detail=f"request {i}",
+            )
+            end = sum(len(line) for line in lines_of(path)[: record["seq"]])
+            returned.append((end, max(synced, default=0)))
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (verify_log(path).ok, verify_log(path).n_records) == (True, 80)
+    assert len(synced) < 60  # before: one fsync per record, 80, each behind the lock
+    # no call returned before an fsync covered its record
+    assert all(end <= durable for end, durable in returned)
+
+
 def test_record_survives_hard_exit(log_path: Path) -> None:
     child = multiprocessing.get_context("spawn").Process(
         target=append_and_exit, args=(str(log_path),)

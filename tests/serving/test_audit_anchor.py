@@ -236,7 +236,8 @@ def decide(decisions: DecisionStore) -> Any:
     return decisions.record(
         address_id=ADDRESS,
         decision="pass_on_for_visit",
-        reason="water use four times the usual",
+        reason="signals_several_sources",
+        note="water use four times the usual",
         decided_by="0123456789abcdef",
         role="analyst",
         model_version="3",

@@ -210,7 +210,7 @@ def test_below_the_free_disk_floor_writes_are_503_and_reads_go_on(tmp_path: Path
     service = fake_service(tmp_path, min_free_disk_mb=10**9)  # a petabyte: never free
     client = gated(service)
     analyst = bearer(service.secrets[Role.ANALYST])
-    decision = {"address_id": A, "decision": "decline", "reason": "water use is normal"}
+    decision = {"address_id": A, "decision": "decline", "reason": "explained_by_known_situation"}
     refused = client.post("/decision", json=decision, headers=analyst)
     assert refused.status_code == 503 and "disk is nearly full" in refused.json()["error"]
     assert client.post("/model", json={}, headers=analyst).status_code == 200
@@ -222,3 +222,40 @@ def test_a_405_names_the_method_allowed(tmp_path: Path) -> None:
     service = fake_service(tmp_path)
     answer = gated(service).get("/model", headers=bearer(service.secrets[Role.ANALYST]))
     assert answer.status_code == 405 and answer.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # a reason in free words, as the API took it before the fixed list
+        ({"reason": "Jan de Vries woont hier, geboren 12-03-1980"}, "reason"),
+        ({"reason": "water use far above the household"}, "reason"),
+        ({"reason": "other"}, "note"),  # 'other' needs a note
+        ({"reason": "other", "note": "bel 06.1234.5678"}, "note"),
+        ({"reason": "recent_reports", "note": "\t=HYPERLINK(1)"}, "note"),
+    ],
+)
+def test_a_decision_reason_is_a_code_and_its_note_is_checked(
+    tmp_path: Path, body: dict[str, str], field: str
+) -> None:
+    service = fake_service(tmp_path)
+    client = gated(service)
+    sent = {"address_id": A, "decision": "decline", **body}
+    answer = client.post("/decision", json=sent, headers=bearer(service.secrets[Role.ANALYST]))
+    assert answer.status_code == 422, answer.text
+    assert f"{field}:" in answer.json()["error"] or any(
+        field in d["loc"] for d in answer.json()["detail"]
+    )
+    log = service.audit.path.read_text("utf-8")
+    for value in body.values():
+        if value not in ("other", "recent_reports"):
+            assert value not in answer.text and json.dumps(value)[1:-1] not in log
+
+
+def test_a_decision_with_a_reason_from_the_list_passes_the_gate(tmp_path: Path) -> None:
+    service = fake_service(tmp_path)
+    sent = {"address_id": A, "decision": "decline", "reason": "recent_reports", "note": "two"}
+    answer = gated(service).post(
+        "/decision", json=sent, headers=bearer(service.secrets[Role.ANALYST])
+    )
+    assert answer.status_code != 422, answer.text  # past the gate (the dummy app has no route)

@@ -65,3 +65,13 @@ def test_the_document_is_served_at_docs_json(document: dict[str, Any]) -> None:
     assert served.status_code == 200 and served.json() == document
     refused = client.post("/docs.json")
     assert refused.status_code == 405 and refused.headers["Allow"] == "GET, HEAD"
+
+
+def test_a_decision_reason_is_a_code_of_the_one_list(document: dict[str, Any]) -> None:
+    from stratum_ml.store.tables import DECISION_REASONS
+
+    schemas = document["components"]["schemas"]
+    for name in ("DecisionRequest", "DecisionResponse", "DecisionOut"):
+        assert schemas[name]["properties"]["reason"]["enum"] == list(DECISION_REASONS), name
+    assert "note" in schemas["DecisionRequest"]["properties"]
+    assert "reason" in schemas["DecisionRequest"]["required"]

@@ -358,7 +358,8 @@ def test_decision_round_trip(server: Server, places: dict[str, Any], store: Stor
     body = {
         "address_id": address,
         "decision": "pass_on_for_visit",
-        "reason": "water use far above the registered household; two reports",
+        "reason": "signals_several_sources",
+        "note": "water use far above the registered household; two reports",
         "language": "nl",
     }
     with client_for(server, Role.ANALYST) as client:
@@ -372,7 +373,7 @@ def test_decision_round_trip(server: Server, places: dict[str, Any], store: Stor
     row = decisions.iloc[-1]
     assert row["decision_id"] == stored["decision_id"]
     assert (row["address_id"], row["decision"]) == (address, "pass_on_for_visit")
-    assert row["reason"] == body["reason"]
+    assert (row["reason"], row["note"]) == (body["reason"], body["note"])
     assert row["decided_by"] == server.key_ids[Role.ANALYST]
     assert row["model_version"] == server.model_version
     assert row["scoring_date"] == pd.Timestamp(server.as_of)
@@ -470,7 +471,8 @@ def _bodies(places: dict[str, Any], role: Role = Role.ANALYST) -> dict[Endpoint,
             # one address per role: a second decision on an address must supersede the first
             "address_id": places["more_dwellings"][list(Role).index(role)],
             "decision": "needs_more_information",
-            "reason": "role matrix test",
+            "reason": "other",
+            "note": "role matrix test",
         },
         Endpoint.DECISIONS: {"address_id": places["dwelling"]},
         # resuming a model that runs changes nothing: safe to send in the role matrix
@@ -572,15 +574,20 @@ BAD_INPUTS = [
     (
         "decision",
         Role.ANALYST,
-        {"address_id": "0479010000000001", "decision": "decline", "reason": "BSN 123456789"},
+        {
+            "address_id": "0479010000000001",
+            "decision": "decline",
+            "reason": "other",
+            "note": "BSN 123456789",
+        },
         {},
         422,
-        ["reason", "person data"],
+        ["note", "person data"],
     ),
     (
         "decision",
         Role.ADMIN,
-        {"address_id": "0479019999999999", "decision": "decline", "reason": "r"},
+        {"address_id": "0479019999999999", "decision": "decline", "reason": "recent_reports"},
         {},
         404,
         ["0479019999999999", "not in the address register"],

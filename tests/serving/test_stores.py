@@ -41,7 +41,8 @@ def decide(store: DecisionStore, address: str = A, **changes: Any) -> RecordedDe
     fields: dict[str, Any] = {
         "address_id": address,
         "decision": "pass_on_for_visit",
-        "reason": "water use four times the usual",
+        "reason": "signals_several_sources",
+        "note": "water use four times the usual",
         "decided_by": ANALYST,
         "role": "analyst",
         "key_name": "team north",
@@ -100,7 +101,8 @@ def test_the_database_itself_keeps_one_chain_per_address(store: Store) -> None:
             "decision_id": "dec-" + "f" * 32,
             "address_id": A,
             "decision": "decline",
-            "reason": "written past the store's checks",
+            "reason": "other",
+            "note": "written past the store's checks",
             "decided_at": dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
             "decided_by": ANALYST,
             "model_version": "3",
@@ -148,7 +150,7 @@ def _race(n: int, attempt: Callable[[int], object]) -> tuple[list[object], list[
 
 def test_racing_workers_store_one_open_decision(store: Store) -> None:
     decisions = DecisionStore(store)
-    results, errors = _race(6, lambda i: decide(decisions, reason=f"worker {i}"))
+    results, errors = _race(6, lambda i: decide(decisions, note=f"worker {i}"))
     assert len(results) == 1
     assert len(errors) == 5 and all(isinstance(e, DecisionConflict) for e in errors), errors
     open_now = [d for d in decisions.history(A) if d.is_open]
@@ -163,7 +165,7 @@ def test_a_retried_decision_is_stored_once_and_answered_alike(store: Store) -> N
     assert again.decision_id == first.decision_id and again.decided_at == first.decided_at
     assert len(read_decisions(store)) == 1
     with pytest.raises(IdempotencyKeyReused, match="already used for a different decision"):
-        decide(decisions, idempotency_key="req-1", reason="something else")
+        decide(decisions, idempotency_key="req-1", reason="recent_reports")
     with pytest.raises(IdempotencyKeyReused):  # same content, another caller
         decide(decisions, idempotency_key="req-1", decided_by="fedcba9876543210")
     with pytest.raises(DecisionError, match="Idempotency-Key: must be 1 to 255"):

@@ -126,7 +126,8 @@ def _record(store: DecisionStore, **changes: object) -> RecordedDecision:
     fields: dict[str, object] = {
         "address_id": ADDRESS,
         "decision": "pass_on_for_visit",
-        "reason": "water use four times the usual, two reports this year",
+        "reason": "signals_several_sources",
+        "note": "water use four times the usual, two reports this year",
         "decided_by": "0123456789abcdef",
         "model_version": "3",
         "scoring_date": dt.date(2026, 11, 1),
@@ -144,13 +145,15 @@ def test_decisions_round_trip_append_only(store: Store) -> None:
     _record(
         decisions,
         decision="decline",
-        reason='second look, "quoted",\nand a new line',
+        reason="other",
+        note='second look, "quoted",\nand a new line',
         supersedes=first.decision_id,
     )
     stored = read_decisions(store)
     assert list(stored.columns) == list(STORE_COLUMNS)
     assert stored["decision"].tolist() == ["pass_on_for_visit", "decline"]
-    assert stored["reason"].iloc[1] == 'second look, "quoted",\nand a new line'
+    assert stored["reason"].tolist() == ["signals_several_sources", "other"]
+    assert stored["note"].iloc[1] == 'second look, "quoted",\nand a new line'
     assert stored["decided_at"].dt.tz is not None
     assert stored["scoring_date"].iloc[0] == pd.Timestamp("2026-11-01")
     assert stored["rank_at_decision"].tolist() == [7, 7]
@@ -165,7 +168,11 @@ def test_decision_store_refuses_bad_rows(store: Store) -> None:
     with pytest.raises(DecisionError, match="decision: must be one of"):
         _record(decisions, decision="visit")
     with pytest.raises(DecisionError, match="BSN"):
-        _record(decisions, reason="tenant 123456789 works here")
+        _record(decisions, note="tenant 123456789 works here")
+    with pytest.raises(DecisionError, match="reason: must be one of"):
+        _record(decisions, reason="the tenant works here")
+    with pytest.raises(DecisionError, match="note: required with the reason 'other'"):
+        _record(decisions, reason="other", note=None)
     assert read_decisions(store).empty
     # damaged files of the old CSV store: tests/store/test_legacy_csv.py
 
@@ -182,18 +189,25 @@ def test_decision_store_refuses_bad_rows(store: Store) -> None:
         ("=HYPERLINK(1)", "formula"),
     ],
 )
-def test_decision_reason_is_checked(reason: str, fragment: str) -> None:
-    body = {"address_id": ADDRESS, "decision": "decline", "reason": reason}
+def test_decision_note_is_checked(reason: str, fragment: str) -> None:
+    body = {"address_id": ADDRESS, "decision": "decline", "reason": "other", "note": reason}
     with pytest.raises(ValidationError, match=fragment):
         DecisionRequest.model_validate(body)
 
 
 def test_decision_request_accepts_the_three_decisions() -> None:
     for decision in ("pass_on_for_visit", "decline", "needs_more_information"):
-        body = {"address_id": ADDRESS, "decision": decision, "reason": "r", "language": "nl"}
+        body = {
+            "address_id": ADDRESS,
+            "decision": decision,
+            "reason": "recent_reports",
+            "language": "nl",
+        }
         assert DecisionRequest.model_validate(body).audit_ids() == [ADDRESS]
     with pytest.raises(ValidationError, match="decision"):
-        DecisionRequest.model_validate({"address_id": ADDRESS, "decision": "yes", "reason": "r"})
+        DecisionRequest.model_validate(
+            {"address_id": ADDRESS, "decision": "yes", "reason": "recent_reports"}
+        )
 
 
 def test_a_recorded_fairness_risk_acceptance_is_shown_in_one_sentence() -> None:

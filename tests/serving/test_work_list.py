@@ -52,7 +52,8 @@ def _decide(decisions: DecisionStore, address: str, run_id: str, supersedes: str
     return decisions.record(
         address_id=address,
         decision="pass_on_for_visit" if supersedes is None else "decline",
-        reason="many water readings for the registered household",
+        reason="signals_several_sources",
+        note="many water readings for the registered household",
         decided_by="k1",
         role="analyst",
         key_name="test analyst",
@@ -168,12 +169,46 @@ def test_the_follower_swaps_in_a_newer_run_or_champion_between_requests(
     follower.current()
     assert loaded == ["1"]  # nothing new: nothing loaded
 
+    follower.wait_loaded(60)  # the lookup that last call started
     champion["version"] = "broken"
-    follower.current()
+    follower.current()  # looks the champion up in the background
     follower.wait_loaded(60)
     assert follower.current().run.run_id == second.run_id  # the failure left it answering
     follower.wait_loaded(60)
     assert loaded == ["1", "broken"]  # and is not retried until something changes
+
+
+def test_a_slow_registry_lookup_holds_no_request_up(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    first = create_run(
+        runs_town.sources, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP
+    )
+    registry_answers = threading.Event()
+
+    def champion() -> str:  # a registry that takes its time
+        registry_answers.wait(60)
+        return "1"
+
+    follower = RunFollower(
+        _served(store, first.run_id, run_model, runs_town.sources),
+        store,
+        champion=champion,
+        load=lambda version, tables: pytest.fail("nothing new to load"),
+        check_seconds=0.0,
+        pinned=None,
+    )
+    answered = threading.Event()
+    request = threading.Thread(target=lambda: (follower.current(), answered.set()))
+    request.start()
+    try:
+        # before, the request waited for the registry under the follower's lock
+        assert answered.wait(10)
+        assert follower.current().run.run_id == first.run_id
+    finally:
+        registry_answers.set()
+        request.join(60)
+        follower.wait_loaded(60)
 
 
 def test_metrics_show_the_served_run_its_drift_and_the_pause(

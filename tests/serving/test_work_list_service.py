@@ -172,7 +172,8 @@ def test_decisions_are_read_back_per_run(server: Server, http: httpx.Client, sto
         {
             "address_id": address,
             "decision": "needs_more_information",
-            "reason": "water use high for two registered persons; check the meter history",
+            "reason": "other",
+            "note": "water use high for two registered persons; check the meter history",
         },
     )
     assert stored["run_id"] == run_id

@@ -54,7 +54,8 @@ def test_old_csv_stores_are_imported_on_first_open_and_renamed(
     try:
         decisions = read_decisions(store)
         assert decisions["decision_id"].tolist() == [f"dec-{c * 32}" for c in "abc"]
-        assert decisions["reason"].iloc[1] == 'second look, "quoted",\nand a new line'
+        assert decisions["reason"].iloc[1] == "other"
+        assert decisions["note"].iloc[1] == 'second look, "quoted",\nand a new line'
         assert decisions["decided_at"].iloc[2] == pd.Timestamp("2026-10-03T10:30:00Z")
         assert decisions["rank_at_decision"].tolist() == [7, 12, 9]
         assert decisions["probability_at_decision"].tolist() == [0.4321, 0.25, 0.375]
@@ -148,7 +149,8 @@ def test_rows_that_clash_with_the_database_leave_the_files(store_url: str, tmp_p
         DecisionStore(store).record(
             address_id=A,
             decision="decline",
-            reason="decided in the new store first",
+            reason="other",
+            note="decided in the new store first",
             decided_by="0123456789abcdef",
             model_version="5",
             scoring_date=pd.Timestamp("2026-11-01").date(),

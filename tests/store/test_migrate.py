@@ -6,12 +6,13 @@ import threading
 import warnings
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from stratum_ml.store import Store, StoreError, create_store_engine, open_store
-from stratum_ml.store.migrate import current_revision, head_revision, upgrade
+from stratum_ml.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from stratum_ml.store.tables import Base
 
 
@@ -87,3 +88,26 @@ def test_a_database_from_a_newer_version_is_refused(store: Store) -> None:
         session.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(StoreError, match="newer stratum_ml.*up to 0013"):
         upgrade(store.engine)
+
+
+def test_decisions_stored_before_the_fixed_list_keep_their_text_as_a_note(
+    store_url: str,
+) -> None:
+    engine = create_store_engine(store_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0011")
+            connection.execute(
+                text(
+                    "INSERT INTO decisions (decision_id, address_id, decision, reason, "
+                    "decided_at, decided_by, model_version, scoring_date, rank_at_decision, "
+                    "probability_at_decision) VALUES ('dec-old', '0479010000000001', 'decline', "
+                    "'empty for a year', '2026-10-02 09:00:00', 'k', '3', '2026-10-01', 4, 0.5)"
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as connection:
+            row = connection.execute(text("SELECT reason, note FROM decisions")).one()
+        assert tuple(row) == ("other", "empty for a year")
+    finally:
+        engine.dispose()

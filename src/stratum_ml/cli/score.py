@@ -60,6 +60,14 @@ def serve(
             "(default: its latest stored run; the extract date when none is stored).",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes, 1 to 32 (default: one per core, at most 2). They "
+            "share the audit log, the store and the rate limits.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the champion's stored run with BentoML on 127.0.0.1: scores, work lists, dossiers.
 
@@ -73,7 +81,7 @@ def serve(
 
     ref = parse_date(as_of, "--as-of") if as_of else None
     try:
-        code = launch(sources, port=port, as_of=ref)
+        code = launch(sources, port=port, as_of=ref, workers=workers)
     except LaunchError as exc:
         raise fail(str(exc), exc.exit_code) from None
     raise typer.Exit(code)

@@ -99,6 +99,7 @@ def decisions_list(
                 "address_id": d.address_id,
                 "decision": d.decision,
                 "reason": d.reason,
+                "note": d.note,
                 "decided_at": d.decided_at.isoformat(),
                 "decided_by": d.decided_by,
                 "role": d.role,
@@ -129,6 +130,6 @@ def decisions_list(
             who,
             "open" if d.is_open else f"superseded by {d.superseded_by}",
             d.decision_id,
-            d.reason,
+            d.reason + (f": {d.note}" if d.note else ""),
         )
     Console(width=200).print(table)

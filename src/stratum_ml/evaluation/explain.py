@@ -99,13 +99,26 @@ def probability_contributions(contributions: pd.DataFrame, calibrator: Calibrate
     >>> bool(pp.at[0, "a"] > 0 > pp.at[0, "b"])
     True
     """
-    features = [c for c in contributions.columns if c != "bias"]
-    values = contributions[features].to_numpy(dtype=np.float64)
-    bias = contributions["bias"].to_numpy(dtype=np.float64)
-    slope = secant_slope(bias + values.sum(axis=1), bias, calibrator)
+    features, values, bias = _split(contributions)
     return pd.DataFrame(
-        100.0 * values * slope[:, None], index=contributions.index, columns=features
+        _points(values, bias, calibrator), index=contributions.index, columns=features
     )
+
+
+def _split(contributions: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The feature names, their contributions and the bias, as arrays (no copy by name)."""
+    columns = list(contributions.columns)
+    at = columns.index("bias")
+    matrix = contributions.to_numpy(dtype=np.float64)
+    values = matrix[:, :at] if at == len(columns) - 1 else np.delete(matrix, at, axis=1)
+    return columns[:at] + columns[at + 1 :], values, matrix[:, at]
+
+
+def _points(values: np.ndarray, bias: np.ndarray, calibrator: Calibrate) -> np.ndarray:
+    """:func:`probability_contributions` on arrays: rows of log-odds contributions and
+    their bias to percentage points of the chance."""
+    slope = secant_slope(bias + values.sum(axis=1), bias, calibrator)
+    return np.asarray(100.0 * values * slope[:, None], dtype=np.float64)
 
 
 def secant_slope(raw: np.ndarray, bias: np.ndarray, calibrator: Calibrate) -> np.ndarray:
@@ -200,13 +213,8 @@ def top_reasons(
         The model's calibrator: reasons then carry ``contribution_pp`` (percentage
         points of the chance, :func:`probability_contributions`).
     """
-    features = [c for c in contributions.columns if c != "bias"]
-    values = contributions[features].to_numpy()
-    points = (
-        None
-        if calibrator is None
-        else probability_contributions(contributions, calibrator)[features].to_numpy()
-    )
+    features, values, bias = _split(contributions)
+    points = None if calibrator is None else _points(values, bias, calibrator)
     keyed = values if raising_only else np.abs(values)
     order = np.argsort(-keyed, axis=1, kind="stable")[:, :n]
     out: list[list[Reason]] = []

@@ -24,6 +24,17 @@ __all__ = ["FORMAT_VERSION", "RiskModel"]
 
 #: version of the ``model.json`` layout; :meth:`RiskModel.load` refuses any other
 FORMAT_VERSION = 1
+#: at most this many rows are predicted on one thread: for a request's few rows,
+#: starting LightGBM's OpenMP threads costs several times the prediction itself
+#: (0.7 ms against 3.7 ms for one row's TreeSHAP on 2 cores), and a service's
+#: workers already keep the cores busy
+SMALL_BATCH_ROWS = 256
+
+
+def predict_threads(n_rows: int) -> dict[str, Any]:
+    """LightGBM's ``num_threads`` for predicting ``n_rows`` rows: one for a small batch,
+    OpenMP's default (all cores) otherwise."""
+    return {"num_threads": 1} if n_rows <= SMALL_BATCH_ROWS else {}
 
 
 class RiskModel:
@@ -230,7 +241,9 @@ class RiskModel:
         """LightGBM's raw score (log-odds), before calibration."""
         m = X if isinstance(X, np.ndarray) else self.matrix(X)
         return np.asarray(
-            self.booster_.predict(m, raw_score=True, num_iteration=self.best_iteration_)
+            self.booster_.predict(
+                m, raw_score=True, num_iteration=self.best_iteration_, **predict_threads(len(m))
+            )
         )
 
     def predict_risk(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -249,7 +262,9 @@ class RiskModel:
         to :meth:`raw_score`. They explain the raw score, not the calibrated probability.
         """
         m = X if isinstance(X, np.ndarray) else self.matrix(X)
-        contrib = self.booster_.predict(m, pred_contrib=True, num_iteration=self.best_iteration_)
+        contrib = self.booster_.predict(
+            m, pred_contrib=True, num_iteration=self.best_iteration_, **predict_threads(len(m))
+        )
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "bias"], index=index)
 

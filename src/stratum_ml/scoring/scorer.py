@@ -242,12 +242,13 @@ class Scorer:
         """The ``n`` strongest risk-raising reasons of each address."""
         if not address_ids:
             return []
-        positions = self._position.loc[list(address_ids)].to_numpy()
+        rows = self._position.index.get_indexer(pd.Index(address_ids))
+        positions = self._position.to_numpy()[rows]
         contrib = self.model.contributions(self.matrix[positions])
         contrib.index = pd.Index(address_ids)
         return top_reasons(
             contrib,
-            self.features.loc[list(address_ids)],
+            self.features,  # read cell by cell: a copy of whole rows costs more than scoring
             self.catalogue,
             n=n,
             language=language,

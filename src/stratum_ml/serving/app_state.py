@@ -33,7 +33,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -86,6 +86,9 @@ from stratum_ml.sources import (
     read_extract_date,
 )
 from stratum_ml.store import Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from stratum_ml.serving.gate.limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +218,8 @@ class ServiceState:
     champion_watch: ChampionWatch | None = None
     #: the key of the keyed hash a refused request's body is recorded as (audit.body_key)
     body_key: bytes = b""
+    #: the rate limits' buckets, shared by the workers (None: the gate keeps its own)
+    limiter: RateLimiter | None = None
 
     def refresh(self) -> ServedRun:
         """The run to answer this request with (a newer one when it has been loaded)."""
@@ -398,6 +403,13 @@ def recover_after_crash(settings: Settings) -> None:
         log.warning("cannot mark interrupted MLflow runs FAILED: %s", exc)
 
 
+def shared_limiter(settings: Settings) -> RateLimiter:
+    """The rate limits' buckets every worker of the service shares (in the home folder)."""
+    from stratum_ml.serving.gate.limits import RATE_LIMITS_FILE, RateLimiter  # (a cycle)
+
+    return RateLimiter(path=settings.home / RATE_LIMITS_FILE)
+
+
 def load_state() -> ServiceState:
     """Load everything the service needs (see the module docstring for the order).
 
@@ -483,4 +495,5 @@ def load_state() -> ServiceState:
         facts_of=facts_of,
         champion_watch=watch,
         body_key=body_key(settings.home / BODY_KEY_FILE),
+        limiter=shared_limiter(settings),
     )

@@ -22,10 +22,17 @@ line, and :func:`verify_log` names it. The API key is never written, only
 its key id; the address ids are BAG ids, not person data.
 
 Writes are durable and ordered: each record is written with one ``O_APPEND``
-write and ``fsync``-ed before :meth:`AuditLog.append` returns, under an
-exclusive ``flock`` on the log itself, and the chain is continued from the
-log's last line as read under that lock. So several service worker processes
-can share one log (on a local file system: ``flock`` is not reliable on NFS).
+write under an exclusive ``flock`` on the log itself, the chain continued from
+the log's last line as read under that lock, and it is ``fsync``-ed before
+:meth:`AuditLog.append` returns. So several service worker processes can share
+one log (on a local file system: ``flock`` is not reliable on NFS). The
+``fsync`` is a group commit: it runs after the lock is released, and one
+``fsync`` makes every record written before it durable, so the calls of a busy
+worker that wrote while another ``fsync`` ran share the next one instead of
+queueing one each behind the lock (an ``fsync`` costs milliseconds on many
+disks). A record not yet acknowledged is always at the log's end; a power cut
+may lose or tear such a tail, which ``stratum audit verify`` shows and the
+service refuses to continue (as a write cut off half-way).
 
 A chain cannot show that lines were cut off its *end*, or that it was
 rewritten with every later hash recomputed. Signed checkpoints of its head,
@@ -209,6 +216,10 @@ class AuditLog:
         # own descriptor; the thread lock keeps that true where Python emulates
         # flock with per-process fcntl locks.
         self._lock = threading.Lock()
+        # group commit: the highest seq this process wrote, and the highest it knows durable
+        self._sync_lock = threading.Lock()
+        self._written = 0
+        self._durable = 0
         with self._locked() as fd:
             self._chain_tail(fd)
 
@@ -340,8 +351,23 @@ class AuditLog:
             line = memoryview((json.dumps(record, separators=(",", ":")) + "\n").encode("ascii"))
             while line:  # a write to a regular file may, rarely, be short
                 line = line[os.write(fd, line) :]
-            os.fsync(fd)
+            mine = self._written = self._written + 1
+        self._make_durable(mine)
         return record
+
+    def _make_durable(self, mine: int) -> None:
+        """Return once this process's ``mine``-th write is on disk: an ``fsync`` of the log
+        started after it, by this call or by another thread's (one covers them all)."""
+        with self._sync_lock:
+            if self._durable >= mine:
+                return  # an fsync that started after our write has finished
+            upto = self._written  # every write counted here precedes the fsync below
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._durable = upto
 
 
 class _Broken(Exception):

@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import select
 
 from stratum_ml.config import Settings
+from stratum_ml.io import process_lock
 from stratum_ml.serving.audit import (
     GENESIS_HASH,
     INTENT_PREFIX,
@@ -73,6 +74,7 @@ __all__ = [
     "DailyAnchor",
     "log_id",
     "mlflow_checkpoints",
+    "newest_checkpoint",
     "run_checkpointer",
     "stored_checkpoints",
     "take_checkpoint",
@@ -224,6 +226,20 @@ def stored_checkpoints(store: Store, path: str | os.PathLike[str]) -> list[Check
             Checkpoint(r.log, r.head_seq, r.head_hash, r.taken_at, r.reason, r.signature)
             for r in rows
         ]
+
+
+def newest_checkpoint(store: Store, path: str | os.PathLike[str]) -> Checkpoint | None:
+    """The newest checkpoint of the log at ``path`` in the operational store, if any."""
+    with store.transaction() as session:
+        r = session.scalars(
+            select(AuditCheckpointRow)
+            .where(AuditCheckpointRow.log == log_id(path))
+            .order_by(AuditCheckpointRow.seq.desc())
+            .limit(1)
+        ).first()
+        if r is None:
+            return None
+        return Checkpoint(r.log, r.head_seq, r.head_hash, r.taken_at, r.reason, r.signature)
 
 
 def mlflow_checkpoints(settings: Settings, path: str | os.PathLike[str]) -> list[Checkpoint]:
@@ -448,6 +464,13 @@ def run_checkpointer(audit: AuditLog, store: Store) -> Callable[[], tuple[str, s
 class DailyAnchor:
     """The service's checkpoints: one at start, one at least daily, one at a clean stop.
 
+    Several workers of one service share the log and the store, so they do not
+    each sign the same head: under a file lock beside the log, a worker skips its
+    ``start`` checkpoint when the newest checkpoint of the log holds the same head
+    and is younger than ``interval_s``, and its ``daily`` one when the newest is
+    younger than half of ``interval_s``. Each worker takes its ``stop`` checkpoint
+    (the last one to stop signs the final head).
+
     Parameters
     ----------
     audit, store
@@ -460,29 +483,44 @@ class DailyAnchor:
         self.audit, self.store, self.interval_s = audit, store, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="audit-anchor", daemon=True)
+        self._lock_path = audit.path.with_name(audit.path.name + ".anchor.lock")
 
-    def start(self) -> Checkpoint:
-        """Take the ``start`` checkpoint and start the periodic ones.
+    def _take(self, reason: str) -> Checkpoint | None:
+        """Take a checkpoint unless another worker just took the same one; None if skipped."""
+        with process_lock(self._lock_path):
+            newest = newest_checkpoint(self.store, self.audit.path)
+            if newest is not None and reason != "stop":
+                age = (dt.datetime.now(dt.UTC) - newest.taken_at).total_seconds()
+                same_head = (newest.head_seq, newest.head_hash) == self.audit.head()
+                if (reason == "start" and same_head and age < self.interval_s) or (
+                    reason == "daily" and age < self.interval_s / 2
+                ):
+                    return None
+            return take_checkpoint(self.audit, self.store, reason)
+
+    def start(self) -> Checkpoint | None:
+        """Take the ``start`` checkpoint (None: another worker's holds this head) and start
+        the periodic ones.
 
         Raises
         ------
         stratum_ml.serving.audit.AuditLogError, stratum_ml.signing.SigningKeyError
             When the checkpoint cannot be taken (the service should not start).
         """
-        checkpoint = take_checkpoint(self.audit, self.store, "start")
+        checkpoint = self._take("start")
         self._thread.start()
         return checkpoint
 
-    def stop(self) -> Checkpoint:
+    def stop(self) -> Checkpoint | None:
         """Stop the periodic checkpoints and take the ``stop`` checkpoint."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        return take_checkpoint(self.audit, self.store, "stop")
+        return self._take("stop")
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                take_checkpoint(self.audit, self.store, "daily")
+                self._take("daily")
             except Exception:  # keep serving; the next one may succeed
                 log.exception("the periodic audit checkpoint could not be taken")

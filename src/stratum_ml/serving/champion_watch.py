@@ -8,18 +8,24 @@ promotion a kill interrupted. When the registry disagrees with the records it
 keeps serving the last verified version and tells the admin: the ``model``
 endpoint shows :attr:`ChampionWatch.problems`, the server log gets a warning,
 and every admin subscription (:mod:`stratum_ml.notify`) is sent a message, once
-per distinct problem.
+per distinct problem: once for all the service's workers, and again only after
+:data:`RETELL_SECONDS` (a file in the home folder, under a lock, says what was told
+when).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from mlflow.exceptions import MlflowException
 
 from stratum_ml.config import Settings
+from stratum_ml.io import process_lock, write_text_atomic
 from stratum_ml.model.promotion import (
     PROMOTION_PURPOSE,
     ChampionCheck,
@@ -30,9 +36,36 @@ from stratum_ml.model.registry import CHAMPION, ModelVersionInfo
 from stratum_ml.model.store import client_for, configure_mlflow
 from stratum_ml.signing import SigningKeyError, load_signing_key
 
-__all__ = ["ChampionUnverified", "ChampionWatch", "check_champion"]
+__all__ = ["ChampionUnverified", "ChampionWatch", "check_champion", "first_to_tell"]
 
 log = logging.getLogger(__name__)
+
+#: what the admin was told when, shared by the service's workers (in the home folder)
+TOLD_FILE = "champion_alerts.json"
+#: a problem still there is told again after this many seconds (a day)
+RETELL_SECONDS = 24 * 3600.0
+
+
+def first_to_tell(settings: Settings, problem: str, now: float | None = None) -> bool:
+    """True for the first worker to tell ``problem`` within :data:`RETELL_SECONDS`.
+
+    Records it as told (so the other workers, and a restart within the period,
+    stay silent).
+    """
+    path = settings.home / TOLD_FILE
+    now = time.time() if now is None else now
+    key = hashlib.sha256(problem.encode()).hexdigest()
+    with process_lock(path.with_name(path.name + ".lock")):
+        try:
+            told = {k: float(v) for k, v in json.loads(path.read_text("utf-8")).items()}
+        except (FileNotFoundError, ValueError, AttributeError):
+            told = {}
+        if now - told.get(key, -RETELL_SECONDS) < RETELL_SECONDS:
+            return False
+        told = {k: v for k, v in told.items() if now - v < RETELL_SECONDS}
+        told[key] = now
+        write_text_atomic(path, json.dumps(told))
+    return True
 
 
 class ChampionUnverified(RuntimeError):
@@ -124,7 +157,8 @@ class ChampionWatch:
                 "verified champion."
             )
             log.warning("%s", message)
-            if self.alert is not None:  # in the background: a slow receiver delays no answer
+            # once for all workers; in the background: a slow receiver delays no answer
+            if self.alert is not None and first_to_tell(self.settings, problem):
                 thread = threading.Thread(
                     target=self._send, args=(message,), name="registry-alert", daemon=True
                 )

@@ -24,10 +24,13 @@ verify`` reports as not committed, never a stored row without its audit record.
 A request may carry an idempotency key (:mod:`stratum_ml.store.idempotency`):
 sent again, it stores nothing and is answered with the first decision.
 
-The store holds address-level facts only. The free-text reason is the one
-field a person could write person data into, so a reason that looks like it
-holds some (a 9-digit number such as a BSN, an e-mail address, a phone
-number) is refused, as is text a spreadsheet would run as a formula
+A decision's reason is a code from the fixed list
+:data:`~stratum_ml.store.tables.DECISION_REASONS` (the one list the API, the web
+app and the store use), plus an optional note in the analyst's words (required
+with ``other``). The store holds address-level facts only, and the note is the
+one field a person could write person data into, so a note that looks like it
+holds some (a BSN in any notation, an e-mail address, a phone number, a date of
+birth, an IBAN) is refused, as is text a spreadsheet would run as a formula
 (:func:`stratum_ml.store.free_text.reason_problems`).
 
 :meth:`DecisionStore.history` and :func:`read_decisions` read the decisions back.
@@ -49,10 +52,17 @@ from stratum_ml.serving.audit import AuditLog
 from stratum_ml.store import Store
 from stratum_ml.store.free_text import reason_problems
 from stratum_ml.store.idempotency import check_idempotency_key, reused
-from stratum_ml.store.tables import DECISIONS, DecisionRow
+from stratum_ml.store.tables import (
+    DECISION_REASON_CODES,
+    DECISION_REASONS,
+    DECISIONS,
+    DecisionRow,
+)
 
 __all__ = [
     "DECISIONS",
+    "DECISION_REASONS",
+    "DECISION_REASON_CODES",
     "ID_PREFIX",
     "MAX_REASON_LENGTH",
     "STORE_COLUMNS",
@@ -60,8 +70,10 @@ __all__ = [
     "DecisionError",
     "DecisionStore",
     "RecordedDecision",
+    "note_problems",
     "read_decisions",
     "reason_problems",
+    "reason_words",
 ]
 
 STORE_COLUMNS = (
@@ -69,6 +81,7 @@ STORE_COLUMNS = (
     "address_id",
     "decision",
     "reason",
+    "note",
     "decided_at",
     "decided_by",
     "model_version",
@@ -81,8 +94,35 @@ STORE_COLUMNS = (
 )
 #: prefix of the decision ids the service hands out
 ID_PREFIX = "dec-"
-#: longest reason accepted
+#: longest note accepted
 MAX_REASON_LENGTH = 500
+
+
+def reason_words(reason: str, note: str | None, language: str = "en") -> str:
+    """A decision's reason in words: the code's words in ``language``, then the note.
+
+    Examples
+    --------
+    >>> reason_words("recent_reports", "two this month")
+    'recent reports confirm the picture: two this month'
+    """
+    words = DECISION_REASONS.get(reason, {}).get(language, reason)
+    return f"{words}: {note}" if note else words
+
+
+def note_problems(reason: str, note: str | None) -> list[str]:
+    """Why a reason code and note may not be stored (empty when they may)."""
+    problems = []
+    if reason not in DECISION_REASONS:
+        problems.append(f"reason: must be one of {', '.join(DECISION_REASONS)}")
+    if note is None:
+        if reason == "other":
+            problems.append("note: required with the reason 'other'")
+        return problems
+    if not note.strip() or len(note) > MAX_REASON_LENGTH:
+        problems.append(f"note: must hold 1 to {MAX_REASON_LENGTH} characters")
+    problems.extend(f"note: {p}" for p in reason_problems(note))
+    return problems
 
 
 class DecisionError(ValueError):
@@ -97,8 +137,10 @@ class DecisionConflict(DecisionError):
 class RecordedDecision:
     """One stored decision.
 
-    ``superseded_by`` is the id of the decision that replaced it (None while it is
-    open); ``run_id`` the scoring run it was taken on (None before runs were served);
+    ``reason`` is a code of :data:`DECISION_REASONS`, ``note`` the analyst's own
+    words (None when none); ``superseded_by`` is the id of the decision that
+    replaced it (None while it is open); ``run_id`` the scoring run it was taken on
+    (None before runs were served);
     ``replayed`` is True when a retried request was answered with it.
     """
 
@@ -106,6 +148,7 @@ class RecordedDecision:
     address_id: str
     decision: str
     reason: str
+    note: str | None
     decided_at: dt.datetime
     decided_by: str
     role: str | None
@@ -118,6 +161,10 @@ class RecordedDecision:
     superseded_by: str | None = None
     run_id: str | None = None
     replayed: bool = False
+
+    def reason_text(self, language: str = "en") -> str:
+        """The reason in words, with the note (:func:`reason_words`)."""
+        return reason_words(self.reason, self.note, language)
 
     @property
     def is_open(self) -> bool:
@@ -132,6 +179,7 @@ class RecordedDecision:
             address_id=row.address_id,
             decision=row.decision,
             reason=row.reason,
+            note=row.note,
             decided_at=row.decided_at,
             decided_by=row.decided_by,
             role=row.role,
@@ -210,6 +258,7 @@ class DecisionStore:
         decision: str,
         reason: str,
         decided_by: str,
+        note: str | None = None,
         model_version: str,
         scoring_date: dt.date,
         rank: int,
@@ -229,8 +278,10 @@ class DecisionStore:
         decision
             One of :data:`DECISIONS`.
         reason
-            Why, in the analyst's words (1 to :data:`MAX_REASON_LENGTH` characters,
-            no person data).
+            Why: a code of :data:`DECISION_REASONS`.
+        note
+            The analyst's own words, if any (1 to :data:`MAX_REASON_LENGTH`
+            characters, no person data); required with ``other``.
         decided_by, role, key_name
             Key id, role and key name of the caller (never the key).
         model_version, scoring_date, rank, probability
@@ -262,9 +313,7 @@ class DecisionStore:
         problems = []
         if decision not in DECISIONS:
             problems.append(f"decision: must be one of {', '.join(DECISIONS)}")
-        if not reason.strip() or len(reason) > MAX_REASON_LENGTH:
-            problems.append(f"reason: must hold 1 to {MAX_REASON_LENGTH} characters")
-        problems.extend(f"reason: {p}" for p in reason_problems(reason))
+        problems.extend(note_problems(reason, note))
         if idempotency_key is not None:
             try:
                 check_idempotency_key(idempotency_key)
@@ -277,6 +326,7 @@ class DecisionStore:
             address_id=address_id,
             decision=decision,
             reason=reason,
+            note=note,
             decided_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
             decided_by=decided_by,
             role=role,
@@ -331,7 +381,7 @@ class DecisionStore:
 
     @staticmethod
     def _replay(first: DecisionRow, again: DecisionRow) -> RecordedDecision:
-        same = ("address_id", "decision", "reason", "decided_by", "supersedes")
+        same = ("address_id", "decision", "reason", "note", "decided_by", "supersedes")
         if any(getattr(first, name) != getattr(again, name) for name in same):
             raise reused("decision")
         return replace(RecordedDecision.of(first), replayed=True)
@@ -409,8 +459,8 @@ def read_decisions(store: Store) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The :data:`STORE_COLUMNS`: ids, decision, reason, role, key name and
-        ``supersedes`` as strings (the last three may be missing), ``decided_at``
+        The :data:`STORE_COLUMNS`: ids, decision, reason (a code), note, role, key
+        name and ``supersedes`` as strings (the last four may be missing), ``decided_at``
         as a UTC timestamp, ``scoring_date`` as a date (datetime64),
         ``rank_at_decision`` as int64 and ``probability_at_decision`` as float64.
     """

@@ -56,7 +56,7 @@ def _latest_lock_event(session: Session, key_id: str) -> KeyLockoutEventRow | No
 
 def is_locked(store: Store, key_id: str) -> bool:
     """True when the key is locked out (its latest lock event is ``locked``)."""
-    with store.transaction() as session:
+    with store.reading() as session:
         latest = _latest_lock_event(session, key_id)
     return latest is not None and latest.event == "locked"
 

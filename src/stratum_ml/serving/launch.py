@@ -58,6 +58,10 @@ from stratum_ml.sources import ExtractDate
 from stratum_ml.store import StoreError, open_store
 
 SERVICE = "stratum_ml.serving.service:RiskService"
+#: the environment variable that sets the number of worker processes
+WORKERS_ENV = "STRATUM_WORKERS"
+#: most worker processes accepted
+MAX_WORKERS = 32
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 #: what BentoML logs when a worker's start-up fails
@@ -147,6 +151,32 @@ def preflight(
     return LaunchPlan(champion=info, as_of=scoring, extract=extract, run_id=run_id)
 
 
+def default_workers() -> int:
+    """Worker processes by default: one per core, at most 2.
+
+    Scoring a stored run is CPU work in Python (the GIL: one core per process), so a
+    second worker uses the second core of a small server; more workers than cores
+    only add memory (each loads the sources and the model) and context switches.
+    """
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def service_workers(env: Mapping[str, str] | None = None) -> int:
+    """The worker processes the service starts: ``$STRATUM_WORKERS`` or :func:`default_workers`.
+
+    Raises
+    ------
+    ValueError
+        When the variable is not a whole number from 1 to :data:`MAX_WORKERS`.
+    """
+    value = (os.environ if env is None else env).get(WORKERS_ENV, "").strip()
+    if not value:
+        return default_workers()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_WORKERS:
+        raise ValueError(f"{WORKERS_ENV} must be a whole number from 1 to {MAX_WORKERS}")
+    return int(value)
+
+
 def check_port_free(host: str, port: int) -> None:
     """Refuse a port something listens on; connections of a killed server do not count.
 
@@ -210,7 +240,11 @@ def _stored_run(
 
 
 def service_env(
-    sources: Path, *, as_of: dt.date | None = None, base: Mapping[str, str] | None = None
+    sources: Path,
+    *,
+    as_of: dt.date | None = None,
+    base: Mapping[str, str] | None = None,
+    workers: int | None = None,
 ) -> dict[str, str]:
     """The environment of the server process: ``base`` plus the serving settings.
 
@@ -220,6 +254,8 @@ def service_env(
     env["STRATUM_SOURCES"] = str(Path(sources).resolve())
     if as_of is not None:
         env["STRATUM_AS_OF"] = as_of.isoformat()
+    if workers is not None:
+        env[WORKERS_ENV] = str(workers)
     for name in ("STRATUM_HOME", "STRATUM_API_KEYS_FILE", "STRATUM_AUDIT_LOG"):
         if env.get(name):
             env[name] = str(Path(env[name]).resolve())
@@ -317,6 +353,7 @@ def start_service(
     as_of: dt.date | None = None,
     env: Mapping[str, str] | None = None,
     log: TextIO | None = None,
+    workers: int | None = None,
 ) -> RunningService:
     """Start ``bentoml serve`` for :data:`SERVICE` in a child process (not waiting for it).
 
@@ -333,6 +370,9 @@ def start_service(
         The environment to start from (default: this process's).
     log
         Where the server's log goes (default: standard error).
+    workers
+        Worker processes (default ``$STRATUM_WORKERS`` in ``env``, else
+        :func:`default_workers`).
 
     Returns
     -------
@@ -343,7 +383,7 @@ def start_service(
     command = [str(bentoml), "serve", SERVICE, "--host", host, "--port", str(port)]
     process = subprocess.Popen(
         command,
-        env=service_env(sources, as_of=as_of, base=env),
+        env=service_env(sources, as_of=as_of, base=env, workers=workers),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -364,6 +404,7 @@ def serve(
     as_of: dt.date | None = None,
     ready_timeout: float = 600.0,
     out: TextIO | None = None,
+    workers: int | None = None,
 ) -> int:
     """Check the set-up, start the service, print its URL and an example, serve until stopped.
 
@@ -380,6 +421,8 @@ def serve(
         Seconds to wait for the service to load the model and score every dwelling.
     out
         Where the URL and the example go (default: standard output).
+    workers
+        Worker processes (default ``$STRATUM_WORKERS``, else :func:`default_workers`).
 
     Returns
     -------
@@ -393,9 +436,13 @@ def serve(
         When a check fails or the service does not come up.
     """
     out = out or sys.stdout
+    try:
+        workers = service_workers(None if workers is None else {WORKERS_ENV: str(workers)})
+    except ValueError as exc:
+        raise LaunchError(str(exc).replace(WORKERS_ENV, "--workers"), exit_code=2) from None
     plan = preflight(sources, as_of=as_of, host=host, port=port)
     info = plan.champion
-    running = start_service(sources, port=port, host=host, as_of=as_of)
+    running = start_service(sources, port=port, host=host, as_of=as_of, workers=workers)
     # the server runs in its own session: on SIGTERM, stop it rather than leave it orphaned
     handles_term = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if handles_term else None
@@ -403,7 +450,8 @@ def serve(
         running.wait_ready(ready_timeout)
         url = running.url
         out.write(
-            f"\nstratum scoring service: {url}  (model {info.name} version {info.version})\n"
+            f"\nstratum scoring service: {url}  (model {info.name} version {info.version}, "
+            f"{workers} worker{'s' if workers > 1 else ''})\n"
             f"{plan.date_line}\n"
             f"{plan.run_line}\n"
             f"API reference: {url}/docs.json  (browse it at {url}/)\n"

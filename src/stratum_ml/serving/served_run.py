@@ -6,12 +6,15 @@ that date. When the run it needs is not stored yet (no run at all, a date with
 no run, a newly promoted champion), it makes it with
 :func:`stratum_ml.runs.create_run` (idempotent), as of ``STRATUM_AS_OF``, else
 the date of the latest stored run, else the extract date of the sources.
+Several workers starting at once make it once: the first under a file lock
+(``<home>/serve.lock``) makes it, the others then find it stored.
 
 :class:`RunFollower` keeps the service current without a restart. Each request
-calls :meth:`RunFollower.current`, which costs one small query (the latest run
-of the champion version in the store) and, at most every
-``STRATUM_CHAMPION_CHECK_SECONDS``, one registry lookup of the champion (the
-verified one: :mod:`stratum_ml.serving.champion_watch`). When either changed, a
+calls :meth:`RunFollower.current`, which costs one small read-only query (the
+latest run of the champion version in the store) and, at most every
+``STRATUM_CHAMPION_CHECK_SECONDS``, starts a registry lookup of the champion (the
+verified one: :mod:`stratum_ml.serving.champion_watch`) in the background, so that
+no request waits for the registry. When either changed, a
 background thread loads the new run (model version, sources when the run was
 made from other files, the scorer); the old
 run keeps answering until the new one is ready, and it is swapped in at the
@@ -33,6 +36,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from stratum_ml.config import Settings
+from stratum_ml.io import process_lock
 from stratum_ml.model.registry import ModelVersionInfo, load_risk_model
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.runs import RunModel, RunSummary, create_run, get_run
@@ -44,6 +48,9 @@ from stratum_ml.store import Store
 from stratum_ml.store.tables import ScoringRunRow
 
 log = logging.getLogger(__name__)
+
+#: the lock file, in the home folder, held while a worker makes the run to serve
+RUN_LOCK_FILE = "serve.lock"
 
 
 class ServedRunError(RuntimeError):
@@ -76,7 +83,7 @@ def latest_run_id(
     if as_of is not None:
         query = query.where(ScoringRunRow.as_of == as_of)
     query = query.order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()).limit(1)
-    with store.transaction() as session:
+    with store.reading() as session:
         return session.scalars(query).first()
 
 
@@ -88,7 +95,7 @@ def latest_as_of(store: Store, model_name: str) -> dt.date | None:
         .order_by(ScoringRunRow.as_of.desc())
         .limit(1)
     )
-    with store.transaction() as session:
+    with store.reading() as session:
         return session.scalars(query).first()
 
 
@@ -146,18 +153,20 @@ def load_served_run(
     model, info = load_risk_model(settings.model_name, version, settings)
     run_id = latest_run_id(store, info.name, info.version, as_of)
     if run_id is None:
-        loaded = tables if tables is not None else load_sources(folder)
-        made = create_run(
-            loaded,
-            as_of or default_as_of,
-            RunModel(model, info),
-            store,
-            settings=settings,
-            audit_checkpoint=audit_checkpoint,
-        )
-        run = get_run(store, made.run_id)
-    else:
-        run = get_run(store, run_id)
+        # several workers start at once: one makes the run, the others then find it
+        with process_lock(settings.home / RUN_LOCK_FILE):
+            run_id = latest_run_id(store, info.name, info.version, as_of)
+            if run_id is None:
+                loaded = tables if tables is not None else load_sources(folder)
+                run_id = create_run(
+                    loaded,
+                    as_of or default_as_of,
+                    RunModel(model, info),
+                    store,
+                    settings=settings,
+                    audit_checkpoint=audit_checkpoint,
+                ).run_id
+    run = get_run(store, run_id)
     loaded = _tables_for(run, folder, tables)
     scorer = Scorer.from_sources(model, loaded, run.as_of)
     return ServedRun(run=run, model=model, info=info, tables=loaded, scorer=scorer)
@@ -204,6 +213,7 @@ class RunFollower:
         self._lock = threading.Lock()
         self._pending: ServedRun | None = None
         self._loading: threading.Thread | None = None
+        self._looking: threading.Thread | None = None
         self._failed: tuple[str, str | None] | None = None
 
     @property
@@ -246,20 +256,38 @@ class RunFollower:
             return self._served
 
     def wait_loaded(self, timeout: float) -> None:
-        """Block until a background load (if any) has finished; for tests and shutdown."""
-        loading = self._loading
-        if loading is not None:
-            loading.join(timeout)
+        """Block until a background champion lookup and load (if any) have finished; for
+        tests and shutdown."""
+        for thread in (self._looking, self._loading):
+            if thread is not None:
+                thread.join(timeout)
 
     def _check_champion(self) -> None:
+        """Start a registry lookup of the champion when one is due (under ``_lock``).
+
+        It runs in the background: a lookup (registry calls, a signature check) takes
+        tens to hundreds of milliseconds, which every request waiting for the lock would
+        otherwise pay. A new version is acted on by the first request after it is found.
+        """
         now = time.monotonic()
         if now - self._checked_at < self._check_seconds:
             return
+        if self._looking is not None and self._looking.is_alive():
+            return
         self._checked_at = now
+        self._looking = threading.Thread(
+            target=self._look_up_champion, daemon=True, name="stratum-champion-check"
+        )
+        self._looking.start()
+
+    def _look_up_champion(self) -> None:
         try:
-            self._version = self._champion()
+            version = self._champion()
         except Exception as exc:  # a registry hiccup must not stop the answers
             log.warning("cannot look up the champion; serving version %s: %s", self._version, exc)
+            return
+        with self._lock:
+            self._version = version
 
     def _load_in_background(self, target: tuple[str, str | None]) -> None:
         try:

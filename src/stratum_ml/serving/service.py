@@ -104,7 +104,7 @@ from stratum_ml.serving.gate import (
     refuse_key,
     request_state,
 )
-from stratum_ml.serving.launch import die_with_parent
+from stratum_ml.serving.launch import die_with_parent, service_workers
 from stratum_ml.serving.metrics import run_metrics_text
 from stratum_ml.serving.openapi import OpenApiDocument, openapi_document
 from stratum_ml.serving.webapp import create_app
@@ -158,7 +158,7 @@ def _loaded_state() -> ServiceState | None:
     return state if isinstance(state, ServiceState) else None
 
 
-@bentoml.service(name="stratum_risk", workers=1, threads=1)
+@bentoml.service(name="stratum_risk", workers=service_workers(), threads=1)
 class RiskService:
     """Risk scores, priority lists, area summaries, explanations, dossiers, analysts'
     decisions (recorded and read back), visit feedback and the kill switch."""

@@ -6,7 +6,10 @@ file's mode), and every connection sets ``journal_mode=WAL`` (readers never
 wait for a writer), ``foreign_keys=ON`` and ``busy_timeout``. Each transaction
 starts with ``BEGIN IMMEDIATE``: a writer takes the write lock at the start, so
 two service workers never fail half-way on a lock upgrade; they wait their turn
-(up to the busy timeout).
+(up to the busy timeout). A read-only transaction (an engine with the execution
+option :data:`READ_ONLY`, :meth:`stratum_ml.store.Store.reading`) starts with a
+plain ``BEGIN`` instead: it reads a snapshot and neither waits for a writer nor
+holds one up, which is what the service's per-request checks need.
 
 PostgreSQL (``postgresql+psycopg://user@host/db``; a plain ``postgresql://`` URL
 is read as psycopg 3): for more than one service machine or worker.
@@ -88,8 +91,13 @@ def _on_sqlite_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
         cursor.close()
 
 
+#: the execution option that marks a read-only transaction (a deferred ``BEGIN`` on SQLite)
+READ_ONLY = "stratum_read_only"
+
+
 def _on_sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_store_engine(url: str) -> Engine:

@@ -158,7 +158,9 @@ def _decision_rows(frame: pd.DataFrame, stored: set[str]) -> list[DecisionRow]:
                     decision_id=decision_id,
                     address_id=address,
                     decision=str(record["decision"]),
-                    reason=str(record["reason"]),
+                    # the old store's reasons were free text: kept as the note of 'other'
+                    reason="other",
+                    note=str(record["reason"]),
                     decided_at=pd.Timestamp(record["decided_at"]).to_pydatetime(),
                     decided_by=str(record["decided_by"]),
                     role=None,

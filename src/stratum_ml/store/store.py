@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from stratum_ml.store.engine import StoreError, create_store_engine, redacted
+from stratum_ml.store.engine import READ_ONLY, StoreError, create_store_engine, redacted
 from stratum_ml.store.migrate import upgrade
 
 
@@ -27,6 +27,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def url(self) -> str:
@@ -42,6 +45,14 @@ class Store:
     def transaction(self) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back on error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session in one read-only transaction: on SQLite it reads a snapshot without
+        the write lock, so it neither waits for a writer nor holds one up. Write nothing in it.
+        """
+        with self._readers() as session, session.begin():
             yield session
 
     def close(self) -> None:

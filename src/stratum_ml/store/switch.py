@@ -159,7 +159,7 @@ def current_pause(store: Store) -> PauseState | None:
     -------
     PauseState or None
     """
-    with store.transaction() as session:
+    with store.reading() as session:
         return _state(_latest(session))
 
 

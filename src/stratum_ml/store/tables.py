@@ -13,7 +13,10 @@ exactly these tables (a test compares the two).
     unique ``supersedes`` and one chain start per address), so two workers
     cannot both add a competing decision. The *open* decision of an address is
     the last of its chain. ``run_id`` names the scoring run the decision was
-    taken on (None for decisions stored before runs were served).
+    taken on (None for decisions stored before runs were served). ``reason`` is
+    a code from :data:`DECISION_REASONS`, ``note`` the analyst's optional free
+    text (required with ``other``; decisions stored before the fixed list have
+    ``other`` with their free-text reason as the note).
 ``visit_outcomes``
     A visit outcome recorded through the service, in the columns of the data
     contract's ``inspections`` table plus who recorded it and when. The same
@@ -103,6 +106,7 @@ they are written, because delivery is a state that moves on:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -131,6 +135,33 @@ SWITCH_ACTIONS = ("pause", "resume")
 SWITCH_CHANNELS = ("cli", "api")
 #: what an analyst may decide about an address
 DECISIONS = ("pass_on_for_visit", "decline", "needs_more_information")
+#: why an analyst decides: code -> its words in Dutch and English, the one list the API,
+#: the web app and the store use (``other`` needs a note)
+DECISION_REASONS: Mapping[str, Mapping[str, str]] = {
+    "signals_several_sources": {
+        "nl": "signalen uit meerdere bronnen wijzen dezelfde kant op",
+        "en": "signals from several sources point the same way",
+    },
+    "recent_reports": {
+        "nl": "recente meldingen bevestigen het beeld",
+        "en": "recent reports confirm the picture",
+    },
+    "explained_by_known_situation": {
+        "nl": "de signalen zijn verklaard door een bekende situatie",
+        "en": "the signals are explained by a known situation",
+    },
+    "already_in_handling": {
+        "nl": "het adres is al in behandeling",
+        "en": "the address is already being handled",
+    },
+    "too_little_information": {
+        "nl": "te weinig informatie om te besluiten",
+        "en": "too little information to decide",
+    },
+    "other": {"nl": "anders", "en": "other"},
+}
+#: the codes of :data:`DECISION_REASONS`, in order
+DECISION_REASON_CODES = tuple(DECISION_REASONS)
 #: how an address changed between two runs (``run_changes.change``)
 CHANGES = ("entered", "left", "moved_up", "moved_down")
 #: how a subscription is reached
@@ -181,6 +212,11 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
+def _sql_list(values: Iterable[str]) -> str:
+    """``'a', 'b'``: the values as an SQL list, for a check constraint."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
 class Base(DeclarativeBase):
     """Base of the operational store's tables."""
 
@@ -196,7 +232,8 @@ class DecisionRow(Base):
     decision_id: Mapped[str] = mapped_column(String(64), unique=True)
     address_id: Mapped[str] = mapped_column(String(32), index=True)
     decision: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
     decided_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     decided_by: Mapped[str] = mapped_column(String(64))
     role: Mapped[str | None] = mapped_column(String(32))
@@ -216,6 +253,8 @@ class DecisionRow(Base):
             "decision IN ('pass_on_for_visit', 'decline', 'needs_more_information')",
             name="decision",
         ),
+        CheckConstraint(f"reason IN ({_sql_list(DECISION_REASONS)})", name="reason"),
+        CheckConstraint("reason <> 'other' OR note IS NOT NULL", name="other_has_note"),
         CheckConstraint("supersedes IS NULL OR supersedes <> decision_id", name="not_itself"),
         UniqueConstraint("decision_id", "address_id"),
         # a decision supersedes one on the same address

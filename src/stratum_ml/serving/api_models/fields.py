@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, StringConstraints
 
 from stratum_ml.features.catalogue import THEMES
-from stratum_ml.serving.decisions import DECISIONS
+from stratum_ml.serving.decisions import DECISION_REASON_CODES, DECISIONS
 from stratum_ml.serving.summary import LEVELS
 from stratum_ml.sources.contract import (
     INSPECTION_REASONS,
@@ -43,6 +43,7 @@ InspectionReason = Literal[INSPECTION_REASONS]  # type: ignore[valid-type]
 Outcome = Literal[OUTCOMES]  # type: ignore[valid-type]
 ViolationType = Literal[VIOLATION_TYPES]  # type: ignore[valid-type]
 Decision = Literal[DECISIONS]  # type: ignore[valid-type]
+DecisionReason = Literal[DECISION_REASON_CODES]  # type: ignore[valid-type]
 #: a decision's id, as the decision endpoint hands them out
 DecisionId = Annotated[
     str,

@@ -23,6 +23,7 @@ from stratum_ml.serving.api_models.fields import (
     BatchId,
     Decision,
     DecisionId,
+    DecisionReason,
     FeatureValue,
     InspectionReason,
     JsonInt,
@@ -246,12 +247,17 @@ class DecisionRequest(AddressRequest):
     """An analyst's decision about an address on the priority list; it is stored."""
 
     decision: Decision = Field(description="What happens with the address next.")
-    reason: str = Field(
+    reason: DecisionReason = Field(
+        description="Why: a code from the fixed list (`other` needs a `note`)."
+    )
+    note: str | None = Field(
+        default=None,
         min_length=1,
         max_length=MAX_REASON_LENGTH,
         description=(
-            "Why, in your own words. Address-level only: no names, BSNs, phone numbers or "
-            "other person data (text that looks like it is refused)."
+            "Optional, in your own words (required with `other`). Address-level only: no "
+            "names, BSNs, phone numbers, e-mail addresses, dates of birth, IBANs or other "
+            "person data (text that looks like it is refused), and no spreadsheet formulas."
         ),
     )
     language: Language = Field(
@@ -265,15 +271,23 @@ class DecisionRequest(AddressRequest):
         ),
     )
 
-    @field_validator("reason")
+    @field_validator("note")
     @classmethod
-    def _reason_fit_to_store(cls, reason: str) -> str:
-        problems = reason_problems(reason)
-        if not reason.strip():
+    def _note_fit_to_store(cls, note: str | None) -> str | None:
+        if note is None:
+            return None
+        problems = reason_problems(note)
+        if not note.strip():
             problems.insert(0, "it is blank")
         if problems:
             raise ValueError("; ".join(problems))
-        return reason
+        return note
+
+    @model_validator(mode="after")
+    def _other_has_note(self) -> Self:
+        if self.reason == "other" and self.note is None:
+            raise ValueError("note: required with the reason 'other'")
+        return self
 
 
 class DecisionsRequest(ApiRequest):

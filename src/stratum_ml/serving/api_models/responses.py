@@ -17,6 +17,7 @@ from stratum_ml.serving.api_models.fields import (
     LOG_ODDS_NOTE,
     AreaLevel,
     Decision,
+    DecisionReason,
     FeatureValue,
     InspectionReason,
     Outcome,
@@ -429,7 +430,8 @@ class DecisionResponse(_Response):
     decision_id: str
     address_id: str
     decision: Decision
-    reason: str
+    reason: DecisionReason = Field(description="Why: a code from the fixed list.")
+    note: str | None = Field(default=None, description="The analyst's own words, if any.")
     decided_at: dt.datetime
     model_version: str
     scoring_date: dt.date
@@ -456,7 +458,10 @@ class DecisionOut(_Response):
     decision_id: str
     address_id: str
     decision: Decision
-    reason: str
+    reason: DecisionReason = Field(
+        description="Why: a code from the fixed list (`other` for decisions stored before it)."
+    )
+    note: str | None = Field(default=None, description="The analyst's own words, if any.")
     decided_at: dt.datetime
     decided_by: str = Field(description="The API key id of who decided (never the key).")
     role: str | None = Field(description="Their role; None for decisions imported from CSV.")

@@ -81,18 +81,26 @@ class ApiKeyBackend(AuthenticationBackend):
     Parameters
     ----------
     limiter
-        The token buckets of this worker (a new :class:`RateLimiter` by default).
+        The token buckets; by default the service's (``ServiceState.limiter``, shared
+        by its workers), else a new in-memory :class:`RateLimiter` of this process.
     """
 
     def __init__(self, limiter: RateLimiter | None = None) -> None:
-        self.limiter = limiter or RateLimiter()
+        self._own = limiter or RateLimiter()
+        self._given = limiter is not None
+
+    def limiter(self, state: RequestState) -> RateLimiter:
+        """The buckets a call counts against."""
+        shared = None if self._given else getattr(state.service, "limiter", None)
+        return shared if isinstance(shared, RateLimiter) else self._own
 
     def _limit_address(self, state: RequestState, client: str) -> None:
         serving = state.service.serving
         bad = (serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst)
-        if wait := self.limiter.peek("bad key", client, *bad):
+        limiter = self.limiter(state)
+        if wait := limiter.peek("bad key", client, *bad):
             raise _too_many(wait, "with bad API keys from this address")
-        if wait := self.limiter.take(
+        if wait := limiter.take(
             "address", client, serving.rate_per_address, serving.burst_per_address
         ):
             raise _too_many(wait, "from this address")
@@ -103,7 +111,7 @@ class ApiKeyBackend(AuthenticationBackend):
             principal = state.service.keys.authenticate(conn.headers)
         except AuthError as exc:
             state.key_id = exc.key_id
-            self.limiter.take(
+            self.limiter(state).take(
                 "bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst
             )
             refused = KeyRefused(exc.status, exc.detail)
@@ -139,7 +147,7 @@ class ApiKeyBackend(AuthenticationBackend):
         self._limit_address(state, client)
         principal = await anyio.to_thread.run_sync(self._authenticate, state, conn, client)
         serving = state.service.serving
-        if wait := self.limiter.take(
+        if wait := self.limiter(state).take(
             "key", principal.key_id, serving.rate_per_key, serving.burst_per_key
         ):
             raise _too_many(wait, "with this API key")

@@ -618,19 +618,18 @@ def decide(call: Call) -> Response:
     call.address_ids = [address] if address else []
     back = form.get("back", "")
     back = back if back.startswith(call.base + "/") else f"{call.base}/"
-    reason_key = form.get("reason", "")
-    fixed = DECISION_REASONS.get(reason_key)
+    reason = form.get("reason", "")
     note = form.get("note", "").strip()
     joiner = "&" if "?" in back else "?"
-    if fixed is None:
+    if reason not in DECISION_REASONS:
         call.detail = "no reason from the list"
         return _redirect(f"{back}{joiner}error=reason#a{address}")
-    reason = fixed[call.language] + (f": {note}" if note else "")
     try:
         request = DecisionRequest(
             address_id=address,
             decision=form.get("decision", ""),
             reason=reason,
+            note=note or None,
             language=call.language,
             supersedes=form.get("supersedes") or None,
         )

@@ -14,6 +14,7 @@ from typing import Literal
 
 from stratum_ml.model.violation_type import VIOLATION_TYPE_LABELS
 from stratum_ml.store.switch import PauseState
+from stratum_ml.store.tables import DECISION_REASONS as DECISION_REASONS  # the one list
 
 Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -547,30 +548,6 @@ _LABELS: Mapping[Language, Mapping[str, str]] = {
         "case_handler": "case handler",
         "application": "application",
         "admin": "admin",
-    },
-}
-
-#: the fixed reasons an analyst picks from for a decision (key -> words per language)
-DECISION_REASONS: Mapping[str, Mapping[Language, str]] = {
-    "signals_several_sources": {
-        "nl": "signalen uit meerdere bronnen wijzen dezelfde kant op",
-        "en": "signals from several sources point the same way",
-    },
-    "recent_reports": {
-        "nl": "recente meldingen bevestigen het beeld",
-        "en": "recent reports confirm the picture",
-    },
-    "explained_by_known_situation": {
-        "nl": "de signalen zijn verklaard door een bekende situatie",
-        "en": "the signals are explained by a known situation",
-    },
-    "already_in_handling": {
-        "nl": "het adres is al in behandeling",
-        "en": "the address is already being handled",
-    },
-    "too_little_information": {
-        "nl": "te weinig informatie om te besluiten",
-        "en": "too little information to decide",
     },
 }
 
