@@ -102,19 +102,24 @@ def address_partition(address_ids: pd.Series | np.ndarray, n_partitions: int) ->
 
 
 def town_facts(
-    evaluator: Evaluator, todo: Sequence[str], n_queries: int
+    evaluator: Evaluator,
+    todo: Sequence[str],
+    n_queries: int,
+    town_features: Sequence[str] = TOWN_FEATURES,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The town-wide facts that features ``todo`` need, and the town-wide features per query.
 
-    ``evaluator`` holds the whole town (or the columns the facts read) and every query.
+    ``evaluator`` holds the whole town (or the columns the facts read) and every query;
+    ``town_features`` are the features of ``todo`` computed here, for every query.
     """
     needed = set().union(set(), *({d.name for d in REGISTRY.dependencies(n)} for n in todo))
     facts = {name: evaluator.get(name) for name in TOWN_FACTS if name in needed}
-    per_query = {
-        name: evaluator.get(name).reindex(pd.RangeIndex(n_queries)).to_numpy()
-        for name in TOWN_FEATURES
-        if name in todo
-    }
+    per_query: dict[str, np.ndarray] = {}
+    wanted = [name for name in town_features if name in todo]
+    for i, name in enumerate(wanted):
+        per_query[name] = evaluator.get(name).reindex(pd.RangeIndex(n_queries)).to_numpy()
+        later = {d.name for n in wanted[i + 1 :] for d in REGISTRY.dependencies(n)}
+        evaluator.keep_only(set(facts) | later)  # the network's edges go once used
     return facts, per_query
 
 

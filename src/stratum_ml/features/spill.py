@@ -41,6 +41,7 @@ import pyarrow as pa
 from stratum_ml.features.asof import make_queries
 from stratum_ml.features.partitioned import (
     ENTITY_COLUMNS,
+    TOWN_FEATURES,
     PartitionTask,
     address_partition,
     assemble_partitions,
@@ -59,13 +60,24 @@ log = logging.getLogger(__name__)
 
 #: the column of a split file that holds the row's number in its source table
 ROW = "_row"
-#: the columns of each table that the town-wide facts read
+#: features computed for every query from the whole town, handed to the partitions: the
+#: component size needs the whole network; an owner's counts need the whole portfolio,
+#: which for a housing association would be copied into every partition
+SPILL_TOWN_FEATURES = (
+    *TOWN_FEATURES,
+    "owner_dwellings",
+    "owner_acquisitions_24m",
+    "owner_sales_24m",
+)
+#: the columns of each table that the town-wide facts and features read
 FACT_COLUMNS: dict[str, list[str]] = {
     "addresses": ["address_id", "building_id"],
     "registrations": ["person_id", "address_id", "registered_from"],
-    "ownership": ["address_id", "owner_id", "owner_type", "owned_from"],
+    "ownership": list(TABLES["ownership"].column_names),
     "businesses": ["business_id", "address_id", "registered_from"],
 }
+#: Arrow IPC compression of the split files
+COMPRESSION = "lz4"
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -117,7 +129,11 @@ class _Files:
         if self._schema is None:
             self._schema = table.schema
             for p in range(self.n):
-                self._writers[p] = pa.ipc.new_file(self.path(p), self._schema)
+                self._writers[p] = pa.ipc.new_file(
+                    self.path(p),
+                    self._schema,
+                    options=pa.ipc.IpcWriteOptions(compression=COMPRESSION),
+                )
         elif table.schema != self._schema:
             table = table.cast(self._schema)
         order = np.argsort(part, kind="stable")
@@ -290,7 +306,7 @@ def town_wide(
     frames["inspections"] = town.inspections
     tables = SourceTables(**frames)  # type: ignore[arg-type]
     evaluator = Evaluator(tables, queries, params)
-    town.facts, town.per_query = town_facts(evaluator, names, len(queries))
+    town.facts, town.per_query = town_facts(evaluator, names, len(queries), SPILL_TOWN_FEATURES)
     evaluator.keep_only(set())
     del evaluator
     release_free_memory()
@@ -302,6 +318,8 @@ def town_wide(
             continue
         part = address_partition(frame["address_id"], town.n_partitions)
         group, _ = pd.factorize(frame[entity])
+        if name == "ownership":  # other partitions read an owner's rows for links only
+            group[frame["owner_type"].isin(params.unlinked_owner_types).to_numpy()] = -1
         rows, dest = _routes(group, part, group, part)
         if name == "businesses":
             address_row = pd.Index(addresses["address_id"]).get_indexer(frame["address_id"])
