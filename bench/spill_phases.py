@@ -58,6 +58,12 @@ class Sampler:
         self._since = now
         rss = self._rss_mib()
         self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss)
+        print(
+            f"{time.strftime('%H:%M:%S')} {self.phase}: {self.seconds[self.phase]:.1f} s, "
+            f"peak {self.peaks[self.phase]:.0f} MiB; now {phase} (RSS {rss:.0f} MiB, "
+            f"load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
         self.phase = phase
         self.peaks[phase] = max(self.peaks.get(phase, 0.0), rss)
 

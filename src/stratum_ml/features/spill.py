@@ -25,11 +25,14 @@ with ``workers=2``); the temporary folder is removed afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
+import multiprocessing
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,66 +346,86 @@ def town_wide(
 
 @dataclass
 class SpilledTask:
-    """One partition to compute from the split files (small: sent to a worker process)."""
+    """One partition to compute from the split files (small: sent to a worker process).
 
-    town: SpilledTown
+    ``town`` is the town itself, or (in a worker process) the file it was written to
+    once: its facts and areas are not sent with every partition.
+    """
+
+    town: SpilledTown | Path
     part: int
-    positions: np.ndarray
     queries: pd.DataFrame
     names: list[str]
     params: FeatureParams
-    seeds: dict[str, Any]
+    per_query: dict[str, np.ndarray]
+
+
+@functools.lru_cache(maxsize=1)
+def _town_from(path: Path) -> SpilledTown:
+    with open(path, "rb") as fh:
+        town: SpilledTown = pickle.load(fh)
+    return town
 
 
 def compute_spilled(task: SpilledTask) -> tuple[int, pd.DataFrame]:
     """Load one partition's rows and compute its features."""
-    tables = task.town.load(task.part)
+    town = task.town if isinstance(task.town, SpilledTown) else _town_from(task.town)
+    seeds: dict[str, Any] = dict(town.facts)
+    index = pd.RangeIndex(len(task.queries))
+    seeds.update({name: pd.Series(v, index=index) for name, v in task.per_query.items()})
+    tables = town.load(task.part)
     return compute_partition(
         PartitionTask(
             part=task.part,
-            positions=task.positions,
+            positions=np.arange(len(task.queries)),
             tables=tables,
             queries=task.queries,
             names=task.names,
             params=task.params,
-            seeds=task.seeds,
+            seeds=seeds,
         )
     )
 
 
 def _tasks(
-    town: SpilledTown,
+    town: SpilledTown | Path,
+    per_query: dict[str, np.ndarray],
     queries: pd.DataFrame,
     query_part: np.ndarray,
     names: list[str],
     params: FeatureParams,
 ) -> Iterator[SpilledTask]:
-    light = SpilledTown(  # what a worker needs of the town: no address column
-        root=town.root,
-        n_partitions=town.n_partitions,
-        present=town.present,
-        addresses=pd.Series([], dtype="str"),
-        address_part=np.zeros(0, dtype=np.int32),
-        areas=town.areas,
-    )
     for part in np.unique(query_part).tolist():
         positions = np.flatnonzero(query_part == part)
-        seeds: dict[str, Any] = dict(town.facts)
-        for name, values in town.per_query.items():
-            seeds[name] = pd.Series(values[positions], index=pd.RangeIndex(len(positions)))
-        yield SpilledTask(
-            light, int(part), positions, queries.iloc[positions], names, params, seeds
-        )
+        values = {name: v[positions] for name, v in per_query.items()}
+        yield SpilledTask(town, int(part), queries.iloc[positions], names, params, values)
 
 
-def _run(tasks: Iterator[SpilledTask], workers: int) -> Iterator[tuple[int, pd.DataFrame]]:
+def _run(
+    town: SpilledTown,
+    queries: pd.DataFrame,
+    query_part: np.ndarray,
+    names: list[str],
+    params: FeatureParams,
+    workers: int,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Every partition's features, here one by one or in ``workers`` worker processes."""
+    per_query, town.per_query = town.per_query, {}
+    town.addresses = pd.Series([], dtype="str")
+    town.address_part = np.zeros(0, dtype=np.int32)
+    town.inspections = None  # read by the town-wide facts only
     if workers <= 1:
-        for task in tasks:
+        for task in _tasks(town, per_query, queries, query_part, names, params):
             yield compute_spilled(task)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending = []
-        for task in tasks:
+    path = town.root / "town.pickle"
+    with open(path, "wb") as fh:
+        pickle.dump(town, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    # spawned workers: a forked one would start with this process's memory
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: list[Future[tuple[int, pd.DataFrame]]] = []
+        for task in _tasks(path, per_query, queries, query_part, names, params):
             pending.append(pool.submit(compute_spilled, task))
             if len(pending) >= workers:
                 yield pending.pop(0).result()
@@ -476,8 +499,8 @@ def features_from_folder(
         todo = [n for n in names if n not in absent]
         town_wide(stream, town, queries, todo, params)
         query_part = town.address_part  # one query per address, in the same order
-        tasks = _tasks(town, queries, query_part, todo, params)
-        return assemble_partitions(_run(tasks, workers), query_part, queries.index, absent)
+        results = _run(town, queries, query_part, todo, params, workers)
+        return assemble_partitions(results, query_part, queries.index, absent)
 
 
 def absent_features(names: Sequence[str], present: Sequence[str]) -> dict[str, list[str]]:
