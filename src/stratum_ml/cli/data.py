@@ -79,6 +79,14 @@ def features(
     engine: EngineOption = "local",
     partitions: PartitionsOption = None,
     scheduler: SchedulerOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --engine partitioned: partitions computed at once, each in a worker "
+            "process (1: in this process).",
+        ),
+    ] = 1,
 ) -> None:
     """Build the feature table, one row per address, as of a date.
 
@@ -92,8 +100,10 @@ def features(
     from stratum_ml.io import write_frame_atomic
 
     ref = parse_date(as_of, "--as-of")
+    if workers > 1 and engine != "partitioned":
+        raise fail("--workers needs --engine partitioned")
     if engine == "partitioned":
-        table = _features_from_folder(sources, ref, partitions)
+        table = _features_from_folder(sources, ref, partitions, workers)
     else:
         tables = load(sources)
         guard_date(ref, tables)
@@ -106,7 +116,9 @@ def features(
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")
 
 
-def _features_from_folder(sources: Path, ref: dt.date, partitions: int | None) -> pd.DataFrame:
+def _features_from_folder(
+    sources: Path, ref: dt.date, partitions: int | None, workers: int
+) -> pd.DataFrame:
     """``features_from_folder`` with the exits of ``load`` and ``guard_date``."""
     from stratum_ml.features.spill import features_from_folder
     from stratum_ml.sources import (
@@ -118,7 +130,11 @@ def _features_from_folder(sources: Path, ref: dt.date, partitions: int | None) -
 
     try:
         return features_from_folder(
-            sources, ref, n_partitions=partitions, guard=lambda e: guard_as_of(ref, e)
+            sources,
+            ref,
+            n_partitions=partitions,
+            workers=workers,
+            guard=lambda e: guard_as_of(ref, e),
         )
     except (SourceValidationError, ExtractDateError) as exc:
         raise fail(str(exc), 1) from None
