@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -15,7 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stratum_ml.features.build import build_feature_table
-from stratum_ml.features.spill import _routes, features_from_folder
+from stratum_ml.features.spill import (
+    SPLIT_PREFIX,
+    _routes,
+    features_from_folder,
+    remove_stale_splits,
+)
 from stratum_ml.sources import (
     AsOfAfterExtractError,
     SourceStream,
@@ -122,6 +129,21 @@ def test_the_guard_sees_the_extract_date_before_any_feature(folder: Path) -> Non
     with pytest.raises(AsOfAfterExtractError, match="after the extract date"):
         features_from_folder(folder, dt.date(2031, 1, 1), guard=guard)
     assert seen == [read_extract_date(folder)]
+
+
+def test_a_split_folder_left_by_a_killed_run_is_removed(tmp_path: Path) -> None:
+    stale = tmp_path / f"{SPLIT_PREFIX}{_ended_pid()}.abc"
+    (stale / "addresses").mkdir(parents=True)
+    alive = tmp_path / f"{SPLIT_PREFIX}{os.getpid()}.def"
+    alive.mkdir()
+    assert remove_stale_splits(tmp_path) == [stale]
+    assert not stale.exists() and alive.exists()
+
+
+def _ended_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_routes_send_a_row_to_every_other_partition_of_its_group() -> None:

@@ -30,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -53,7 +54,7 @@ from stratum_ml.features.partitioned import (
     town_facts,
 )
 from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
-from stratum_ml.io import release_free_memory
+from stratum_ml.io import process_alive, release_free_memory
 from stratum_ml.sources.contract import MODEL_TABLES, TABLES, TableSpec
 from stratum_ml.sources.extract import ExtractDate
 from stratum_ml.sources.tables import SourceTables, normalise_column
@@ -79,6 +80,8 @@ FACT_COLUMNS: dict[str, list[str]] = {
     "ownership": list(TABLES["ownership"].column_names),
     "businesses": ["business_id", "address_id", "registered_from"],
 }
+#: the name of a split folder: the prefix, the process id, a dot and a random part
+SPLIT_PREFIX = "stratum-split-pid"
 #: Arrow IPC compression of the split files
 COMPRESSION = "lz4"
 
@@ -488,7 +491,9 @@ def features_from_folder(
     params = params or FeatureParams()
     names = list(features) if features is not None else load_catalogue().names
     stream = SourceStream.open(folder, batch_rows=batch_rows)
-    with tempfile.TemporaryDirectory(prefix="stratum-split-", dir=tmp_dir) as tmp:
+    remove_stale_splits(tmp_dir)
+    prefix = f"{SPLIT_PREFIX}{os.getpid()}."
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=tmp_dir) as tmp:
         town = split_sources(stream, Path(tmp), n_partitions)
         extract = stream.extract_date()
         if guard is not None:
@@ -501,6 +506,17 @@ def features_from_folder(
         query_part = town.address_part  # one query per address, in the same order
         results = _run(town, queries, query_part, todo, params, workers)
         return assemble_partitions(results, query_part, queries.index, absent)
+
+
+def remove_stale_splits(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove the split folders of runs whose process is gone (killed before cleaning up)."""
+    removed = []
+    for path in Path(tmp_dir or tempfile.gettempdir()).glob(f"{SPLIT_PREFIX}*"):
+        pid = path.name[len(SPLIT_PREFIX) :].split(".", 1)[0]
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def absent_features(names: Sequence[str], present: Sequence[str]) -> dict[str, list[str]]:
