@@ -314,14 +314,20 @@ def town_wide(
     evaluator = Evaluator(tables, queries, params)
     town.facts, town.per_query = town_facts(evaluator, names, len(queries), SPILL_TOWN_FEATURES)
     evaluator.keep_only(set())
-    del evaluator
+    del evaluator, tables, frames
     release_free_memory()
-    addresses = tables.addresses
+    _copy_rows(stream, town, params)
+
+
+def _copy_rows(stream: SourceStream, town: SpilledTown, params: FeatureParams) -> None:
+    """Copy to each partition the rows it needs from the others, one table at a time."""
+    addresses = stream.read_columns("addresses", ["address_id", "building_id"])
     building, _ = pd.factorize(addresses["building_id"])
     for name, entity in ENTITY_COLUMNS.items():
-        frame = tables.get(name)
-        if frame is None:
+        if name not in town.present:
             continue
+        columns = ["address_id", entity] + (["owner_type"] if name == "ownership" else [])
+        frame = stream.read_columns(name, columns)
         part = address_partition(frame["address_id"], town.n_partitions)
         group, _ = pd.factorize(frame[entity])
         if name == "ownership":  # other partitions read an owner's rows for links only
@@ -343,7 +349,7 @@ def town_wide(
             _copy_extras(town, "addresses", town.address_part, a_rows, a_dest)
         _copy_extras(town, name, part, rows, dest)
         log.info("%s: %d rows copied to other partitions", name, len(rows))
-        del rows, dest, part, group
+        del rows, dest, part, group, frame
         release_free_memory()
 
 
