@@ -67,6 +67,22 @@ generate_municipality(GeneratorConfig(n_addresses={n}, seed=1), out_dir=r"{src}"
 from stratum_ml.sources import load_sources
 load_sources(r"{src}")
 """,
+    "validate-stream": """
+from stratum_ml.sources import SourceStream
+stream = SourceStream.open(r"{src}")
+for name in stream.tables:
+    for block in stream.read(name):
+        del block
+stream.extract_date()
+""",
+    "features-partitioned": """
+import datetime as dt
+from stratum_ml.features.spill import features_from_folder
+from stratum_ml.io import write_frame_atomic
+table = features_from_folder(r"{src}", dt.date.fromisoformat("{as_of}"),
+                             n_partitions={partitions}, workers={workers})
+write_frame_atomic(table.reset_index(), r"{out}")
+""",
     "features": """
 import datetime as dt
 from stratum_ml.sources import load_sources
@@ -139,11 +155,23 @@ def run_stage(code: str) -> dict[str, float]:
     return out
 
 
-def bench_size(n: int, engines: list[str], partitions: int | None, model: Path) -> list[dict]:
-    """Every step at ``n`` addresses; one row per engine (generate/validate shared)."""
+def bench_size(
+    n: int,
+    engines: list[str],
+    partitions: int | None,
+    model: Path,
+    *,
+    sources: Path | None = None,
+    workers: int = 1,
+    stream_validate: bool = False,
+) -> list[dict]:
+    """Every step at ``n`` addresses; one row per engine (generate/validate shared).
+
+    With ``sources`` (a folder of ``n`` addresses generated before) nothing is generated.
+    """
     rows = []
     with tempfile.TemporaryDirectory(prefix=f"stratum-scale-{n}-") as tmp:
-        src = Path(tmp, "sources")
+        src = sources or Path(tmp, "sources")
         fmt: dict[str, Any] = {
             "n": n,
             "src": src,
@@ -154,14 +182,24 @@ def bench_size(n: int, engines: list[str], partitions: int | None, model: Path) 
             "as_of": AS_OF,
             "top_k": TOP_K,
             "partitions": partitions,
+            "workers": workers,
         }
-        shared = {"generate": run_stage(STAGES["generate"].format(**fmt))}
-        print(f"  generate {shared['generate']}", flush=True)
-        shared["validate"] = run_stage(STAGES["validate"].format(**fmt))
+        shared: dict[str, Any] = {}
+        if sources is None:
+            shared["generate"] = run_stage(STAGES["generate"].format(**fmt))
+            print(f"  generate {shared['generate']}", flush=True)
+        else:
+            shared["generate"] = {"seconds": None, "peak_rss_mib": None, "note": str(sources)}
+        validate = "validate-stream" if stream_validate else "validate"
+        shared["validate"] = run_stage(STAGES[validate].format(**fmt))
+        if stream_validate:
+            shared["validate"]["note"] = "SourceStream: every check, one block at a time"
         print(f"  validate {shared['validate']}", flush=True)
         for engine in engines:
             row: dict[str, Any] = {"addresses": n, "engine": engine, **shared}
-            row["features"] = run_stage(STAGES["features"].format(engine=engine, **fmt))
+            stage = "features-partitioned" if engine == "partitioned" else "features"
+            row["features"] = run_stage(STAGES[stage].format(engine=engine, **fmt))
+            row["load_average"] = [round(x, 2) for x in os.getloadavg()]
             print(f"  features[{engine}] {row['features']}", flush=True)
             rows.append(row)
         for step in ("score", "explain"):
@@ -185,6 +223,7 @@ def relative_costs(rows: list[dict]) -> None:
         r["cost_per_address_vs_60k"] = {
             s: round((r[s]["seconds"] / r["addresses"]) / (b[s]["seconds"] / BASELINE), 2)
             for s in STEPS
+            if r[s]["seconds"] is not None and b[s]["seconds"]
         }
 
 
@@ -217,12 +256,23 @@ def write_report(rows: list[dict]) -> None:
     ]
     for r in merged:
         for s in STEPS:
+            if r[s]["seconds"] is None:
+                lines.append(
+                    f"| {r['addresses']:,} | {r['engine']} | {s} | not run "
+                    f"({r[s].get('note', '')}) | | |"
+                )
+                continue
             peak = f"{r[s]['peak_rss_mib']}"
             if "peak_rss_worker_mib" in r[s]:
                 peak += f" (+ worker {r[s]['peak_rss_worker_mib']})"
             rel = r.get("cost_per_address_vs_60k", {}).get(s, "")
             lines.append(
                 f"| {r['addresses']:,} | {r['engine']} | {s} | {r[s]['seconds']} | {peak} | {rel} |"
+            )
+        if "load_average" in r:
+            lines.append(
+                f"| {r['addresses']:,} | {r['engine']} | (load average during features: "
+                f"{', '.join(str(x) for x in r['load_average'])}) | | | |"
             )
     (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -233,14 +283,33 @@ def main() -> None:
     parser.add_argument("--addresses", type=int, nargs="+", default=[BASELINE, 1_000_000])
     parser.add_argument("--engine", nargs="+", default=["local", "partitioned"])
     parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="partitioned: worker processes")
+    parser.add_argument(
+        "--sources", type=Path, default=None, help="an existing folder of --addresses N (one N)"
+    )
+    parser.add_argument(
+        "--stream-validate",
+        action="store_true",
+        help="validate with SourceStream (block by block) instead of load_sources",
+    )
     args = parser.parse_args()
+    if args.sources is not None and len(args.addresses) != 1:
+        parser.error("--sources goes with one --addresses N")
     with tempfile.TemporaryDirectory(prefix="stratum-scale-model-") as tmp:
         model = Path(tmp, "model")
         subprocess.run([sys.executable, "-c", SETUP.format(model=model)], check=True)
         rows = []
         for n in args.addresses:
             print(f"{n:,} addresses ...", flush=True)
-            rows += bench_size(n, args.engine, args.partitions, model)
+            rows += bench_size(
+                n,
+                args.engine,
+                args.partitions,
+                model,
+                sources=args.sources,
+                workers=args.workers,
+                stream_validate=args.stream_validate,
+            )
     write_report(rows)
 
 

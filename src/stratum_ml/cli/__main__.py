@@ -2,4 +2,5 @@
 
 from stratum_ml.cli import main
 
-main()
+if __name__ == "__main__":  # not again in a spawned worker process
+    main()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from stratum_ml.cli.common import (
     EngineOption,
@@ -75,23 +79,64 @@ def features(
     engine: EngineOption = "local",
     partitions: PartitionsOption = None,
     scheduler: SchedulerOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="With --engine partitioned: partitions computed at once, each in a worker "
+            "process (1: in this process).",
+        ),
+    ] = 1,
 ) -> None:
     """Build the feature table, one row per address, as of a date.
 
     The date may not lie after the extract date of the sources. Every engine gives the
-    same table.
+    same table. ``partitioned`` never holds the whole folder: it validates and splits
+    the folder one table (or block of rows) at a time, then computes one partition of
+    addresses at a time.
     """
     check_engine(engine, scheduler)
     from stratum_ml.features.build import build_feature_table
     from stratum_ml.io import write_frame_atomic
 
     ref = parse_date(as_of, "--as-of")
-    tables = load(sources)
-    guard_date(ref, tables)
-    table = build_feature_table(
-        tables, ref, progress=True, engine=engine, partitions=partitions, scheduler=scheduler
-    )
+    if workers > 1 and engine != "partitioned":
+        raise fail("--workers needs --engine partitioned")
+    if engine == "partitioned":
+        table = _features_from_folder(sources, ref, partitions, workers)
+    else:
+        tables = load(sources)
+        guard_date(ref, tables)
+        table = build_feature_table(
+            tables, ref, progress=True, engine=engine, partitions=partitions, scheduler=scheduler
+        )
     say_absent(table.attrs.get("absent_features", {}))
     # a data file the feature tools read back: written as it is
     write_frame_atomic(table.reset_index(), out, spreadsheet_safe=False)
     console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")
+
+
+def _features_from_folder(
+    sources: Path, ref: dt.date, partitions: int | None, workers: int
+) -> pd.DataFrame:
+    """``features_from_folder`` with the exits of ``load`` and ``guard_date``."""
+    from stratum_ml.features.spill import features_from_folder
+    from stratum_ml.sources import (
+        AsOfAfterExtractError,
+        ExtractDateError,
+        SourceValidationError,
+        guard_as_of,
+    )
+
+    try:
+        return features_from_folder(
+            sources,
+            ref,
+            n_partitions=partitions,
+            workers=workers,
+            guard=lambda e: guard_as_of(ref, e),
+        )
+    except (SourceValidationError, ExtractDateError) as exc:
+        raise fail(str(exc), 1) from None
+    except (AsOfAfterExtractError, FileNotFoundError, NotADirectoryError) as exc:
+        raise fail(str(exc)) from None

@@ -101,6 +101,71 @@ def address_partition(address_ids: pd.Series | np.ndarray, n_partitions: int) ->
     return part
 
 
+def town_facts(
+    evaluator: Evaluator,
+    todo: Sequence[str],
+    n_queries: int,
+    town_features: Sequence[str] = TOWN_FEATURES,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The town-wide facts that features ``todo`` need, and the town-wide features per query.
+
+    ``evaluator`` holds the whole town (or the columns the facts read) and every query;
+    ``town_features`` are the features of ``todo`` computed here, for every query.
+    """
+    needed = set().union(set(), *({d.name for d in REGISTRY.dependencies(n)} for n in todo))
+    facts = {name: evaluator.get(name) for name in TOWN_FACTS if name in needed}
+    per_query: dict[str, np.ndarray] = {}
+    wanted = [name for name in town_features if name in todo]
+    for i, name in enumerate(wanted):
+        per_query[name] = evaluator.get(name).reindex(pd.RangeIndex(n_queries)).to_numpy()
+        later = {d.name for n in wanted[i + 1 :] for d in REGISTRY.dependencies(n)}
+        evaluator.keep_only(set(facts) | later)  # the network's edges go once used
+    return facts, per_query
+
+
+def assemble_partitions(
+    results: Iterable[tuple[int, pd.DataFrame]],
+    query_part: np.ndarray,
+    index: pd.Index,
+    absent: dict[str, list[str]],
+) -> pd.DataFrame:
+    """The partitions' results as one table in the order of the queries (``index``).
+
+    Each partition's values are written into columns allocated once, as the
+    partition arrives, so the whole table is never held twice.
+    """
+    n = len(query_part)
+    columns: dict[str, np.ndarray] = {}
+    dtypes: dict[str, Any] = {}
+    filled = np.zeros(n, dtype=bool)
+    for part, table in results:
+        positions = np.flatnonzero(query_part == part)
+        if len(table) != len(positions) or filled[positions].any():
+            raise ValueError(f"partition {part}: {len(table)} rows for {len(positions)}")
+        filled[positions] = True
+        for name in table.columns:
+            column = table[name]
+            if dtypes.setdefault(name, column.dtype) != column.dtype:
+                raise ValueError(f"partition {part}: {name} is {column.dtype}")
+            is_cat = isinstance(column.dtype, pd.CategoricalDtype)
+            values = column.cat.codes.to_numpy() if is_cat else column.to_numpy()
+            if name not in columns:
+                columns[name] = np.empty(n, dtype=values.dtype)
+            columns[name][positions] = values
+    if not filled.all():
+        raise ValueError(f"{int((~filled).sum())} queries were not computed")
+    out = {
+        name: pd.Categorical.from_codes(values, dtype=dtypes[name])
+        if isinstance(dtypes[name], pd.CategoricalDtype)
+        else values
+        for name, values in columns.items()
+    }
+    columns.clear()
+    table = pd.DataFrame(out, index=index, copy=False)
+    table.attrs["absent_features"] = absent
+    return table
+
+
 @dataclass
 class _TableIndex:
     """Where a partition's rows lie in one source table."""
@@ -148,7 +213,6 @@ class PartitionPlan:
             n: list(evaluator.missing_sources(n)) for n in names if not evaluator.can_compute(n)
         }
         todo = [n for n in names if n not in absent]
-        needed = set().union(set(), *({d.name for d in REGISTRY.dependencies(n)} for n in todo))
         plan = cls(
             tables=tables,
             queries=queries,
@@ -158,13 +222,7 @@ class PartitionPlan:
             absent=absent,
             query_part=address_partition(queries["address_id"].to_numpy(), n_partitions),
         )
-        for name in TOWN_FACTS:
-            if name in needed:
-                plan.facts[name] = evaluator.get(name)
-        for name in TOWN_FEATURES:
-            if name in todo:
-                value = evaluator.get(name)
-                plan.per_query[name] = value.reindex(pd.RangeIndex(len(queries))).to_numpy()
+        plan.facts, plan.per_query = town_facts(evaluator, todo, len(queries))
         evaluator.keep_only(set())
         release_free_memory()
         plan._index_tables()
@@ -260,36 +318,7 @@ class PartitionPlan:
         Each partition's values are written into columns allocated once, as the
         partition arrives, so the whole table is never held twice.
         """
-        n = len(self.queries)
-        columns: dict[str, np.ndarray] = {}
-        dtypes: dict[str, Any] = {}
-        filled = np.zeros(n, dtype=bool)
-        for part, table in results:
-            positions = np.flatnonzero(self.query_part == part)
-            if len(table) != len(positions) or filled[positions].any():
-                raise ValueError(f"partition {part}: {len(table)} rows for {len(positions)}")
-            filled[positions] = True
-            for name in table.columns:
-                column = table[name]
-                if dtypes.setdefault(name, column.dtype) != column.dtype:
-                    raise ValueError(f"partition {part}: {name} is {column.dtype}")
-                is_cat = isinstance(column.dtype, pd.CategoricalDtype)
-                values = column.cat.codes.to_numpy() if is_cat else column.to_numpy()
-                if name not in columns:
-                    columns[name] = np.empty(n, dtype=values.dtype)
-                columns[name][positions] = values
-        if not filled.all():
-            raise ValueError(f"{int((~filled).sum())} queries were not computed")
-        out = {
-            name: pd.Categorical.from_codes(values, dtype=dtypes[name])
-            if isinstance(dtypes[name], pd.CategoricalDtype)
-            else values
-            for name, values in columns.items()
-        }
-        columns.clear()
-        table = pd.DataFrame(out, index=self.queries.index, copy=False)
-        table.attrs["absent_features"] = self.absent
-        return table
+        return assemble_partitions(results, self.query_part, self.queries.index, self.absent)
 
 
 @dataclass

@@ -5,6 +5,7 @@ Public API
 load_sources(dir) -> SourceTables        validated model-input tables (raises SourceValidationError)
 load_audit_tables(dir) -> AuditTables | None   protected attributes, for the fairness audit only
 validate_source_dir(dir) -> ValidationReport   every finding, for `stratum validate`
+SourceStream.open(dir)                    the same checks, one table or block of rows at a time
 extract_date(tables) -> ExtractDate       the first day the sources do not cover
 read_extract_date(dir) -> ExtractDate     the same from a folder, reading only its dates
 guard_as_of(as_of, extract)               refuse a reference date after the extract date
@@ -29,6 +30,7 @@ from stratum_ml.sources.extract import (
 from stratum_ml.sources.tables import AuditTables, SourceTables, normalise_table
 from stratum_ml.sources.validate import (
     Finding,
+    SourceStream,
     SourceValidationError,
     ValidationReport,
     load_audit_tables,
@@ -50,6 +52,7 @@ __all__ = [
     "ExtractDate",
     "ExtractDateError",
     "Finding",
+    "SourceStream",
     "SourceTables",
     "SourceValidationError",
     "TableSpec",

@@ -37,8 +37,11 @@ from stratum_ml.sources.validate._findings import (
     SourceValidationError,
     ValidationReport,
 )
+from stratum_ml.sources.validate._stream import BATCH_ROWS, SourceStream
 
 __all__ = [
+    "BATCH_ROWS",
+    "SourceStream",
     "MAX_EXAMPLES",
     "MAX_ROWS",
     "Finding",

@@ -1,0 +1,538 @@
+"""Features of a source folder, one partition at a time, never holding the whole town.
+
+The plan of :mod:`~stratum_ml.features.partitioned` (town-wide facts first, then each
+partition on the rows it needs) works on tables already loaded, so its memory grows
+with the town. Here the folder itself is split, on disk:
+
+1. **Split.** Each source table is read and validated one table, or one block of rows,
+   at a time (:class:`~stratum_ml.sources.SourceStream`: the contract checks of
+   ``load_sources``), and its rows are written to a temporary folder, one Arrow file
+   per partition of their address (:func:`~stratum_ml.features.partitioned.address_partition`).
+2. **Town-wide facts**, from only the columns they read: units per building, each
+   address's first violation, the component size of every query in the link network,
+   and which other partitions need a row (the persons, owners and establishments seen
+   at a partition's addresses, the establishments in its buildings and their
+   addresses). Those rows are copied to the partitions that need them.
+3. **Each partition** loads its rows, in the order of the source table, and runs the
+   same feature functions with the facts as seeds
+   (:func:`~stratum_ml.features.partitioned.compute_partition`); the results are put
+   together in the order of the queries.
+
+Memory is that of one table block, the columns of the facts, and one partition (or two
+with ``workers=2``); the temporary folder is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from stratum_ml.features.asof import make_queries
+from stratum_ml.features.partitioned import (
+    ENTITY_COLUMNS,
+    TOWN_FEATURES,
+    PartitionTask,
+    address_partition,
+    assemble_partitions,
+    compute_partition,
+    default_partitions,
+    town_facts,
+)
+from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
+from stratum_ml.io import process_alive, release_free_memory
+from stratum_ml.sources.contract import MODEL_TABLES, TABLES, TableSpec
+from stratum_ml.sources.extract import ExtractDate
+from stratum_ml.sources.tables import SourceTables, normalise_column
+from stratum_ml.sources.validate import BATCH_ROWS, SourceStream
+
+log = logging.getLogger(__name__)
+
+#: the column of a split file that holds the row's number in its source table
+ROW = "_row"
+#: features computed for every query from the whole town, handed to the partitions: the
+#: component size needs the whole network; an owner's counts need the whole portfolio,
+#: which for a housing association would be copied into every partition
+SPILL_TOWN_FEATURES = (
+    *TOWN_FEATURES,
+    "owner_dwellings",
+    "owner_acquisitions_24m",
+    "owner_sales_24m",
+)
+#: the columns of each table that the town-wide facts and features read
+FACT_COLUMNS: dict[str, list[str]] = {
+    "addresses": ["address_id", "building_id"],
+    "registrations": ["person_id", "address_id", "registered_from"],
+    "ownership": list(TABLES["ownership"].column_names),
+    "businesses": ["business_id", "address_id", "registered_from"],
+}
+#: the name of a split folder: the prefix, the process id, a dot and a random part
+SPLIT_PREFIX = "stratum-split-pid"
+#: Arrow IPC compression of the split files
+COMPRESSION = "lz4"
+
+
+def _to_arrow(frame: pd.DataFrame) -> pa.Table:
+    """A normalised block as Arrow: categories as their codes, the row number in ``_row``."""
+    columns: dict[str, pa.Array] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            columns[name] = pa.array(column.cat.codes.to_numpy())
+        else:
+            columns[name] = pa.array(column, from_pandas=True)
+    columns[ROW] = pa.array(frame.index.to_numpy(dtype=np.int64))
+    return pa.table(columns)
+
+
+def _from_arrow(table: pa.Table, spec: TableSpec) -> pd.DataFrame:
+    """The normalised frame of a split file's rows (the inverse of :func:`_to_arrow`)."""
+    n = table.num_rows
+    columns: dict[str, Any] = {}
+    for c in spec.columns:
+        if c.name not in table.column_names:
+            continue
+        values = table.column(c.name)
+        if c.kind == "category":
+            assert c.domain is not None
+            codes: np.ndarray = values.to_numpy().astype(np.int8, copy=False)
+            columns[c.name] = pd.Categorical.from_codes(codes, categories=pd.Index(c.domain))
+        else:
+            columns[c.name] = normalise_column(values.to_pandas(), c)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n), copy=False)
+
+
+class _Files:
+    """The split files of one table: ``<table>/<kind>-<partition>.arrow``, written in order."""
+
+    def __init__(self, root: Path, table: str, kind: str, n_partitions: int) -> None:
+        self.folder = root / table
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        self.n = n_partitions
+        self._writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        self._schema: pa.Schema | None = None
+
+    def path(self, part: int) -> Path:
+        return self.folder / f"{self.kind}-{part}.arrow"
+
+    def write(self, table: pa.Table, part: np.ndarray) -> None:
+        """Append each row of ``table`` to the file of its partition ``part``."""
+        if self._schema is None:
+            self._schema = table.schema
+            for p in range(self.n):
+                self._writers[p] = pa.ipc.new_file(
+                    self.path(p),
+                    self._schema,
+                    options=pa.ipc.IpcWriteOptions(compression=COMPRESSION),
+                )
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.n + 1))
+        for p in range(self.n):
+            if bounds[p + 1] > bounds[p]:
+                self._writers[p].write_table(table.take(order[bounds[p] : bounds[p + 1]]))
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+def _read_file(path: Path) -> pa.Table | None:
+    if not path.exists():
+        return None
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+@dataclass
+class SpilledTown:
+    """A source folder split by partition of addresses, and its town-wide facts."""
+
+    root: Path
+    n_partitions: int
+    present: tuple[str, ...]
+    addresses: pd.Series  # every address id, in file order
+    address_part: np.ndarray
+    areas: pd.DataFrame | None = None
+    inspections: pd.DataFrame | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    per_query: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def load(self, part: int) -> SourceTables:
+        """Every table's rows that partition ``part`` needs, in the source tables' order."""
+        frames: dict[str, pd.DataFrame | None] = {name: None for name in MODEL_TABLES}
+        for name in self.present:
+            if name == "areas":
+                frames[name] = self.areas
+                continue
+            spec = TABLES[name]
+            parts = [
+                t
+                for t in (
+                    _read_file(self.root / name / f"{k}-{part}.arrow") for k in ("own", "extra")
+                )
+                if t is not None
+            ]
+            if not parts:
+                frames[name] = _from_arrow(_empty_arrow(spec), spec)
+                continue
+            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            if len(parts) > 1:
+                table = table.take(pa.compute.sort_indices(table, [(ROW, "ascending")]))
+            frames[name] = _from_arrow(table, spec)
+        return SourceTables(**frames)  # type: ignore[arg-type]
+
+
+def _empty_arrow(spec: TableSpec) -> pa.Table:
+    empty = pd.DataFrame(
+        {c.name: normalise_column(pd.Series([], dtype=object), c) for c in spec.columns}
+    )
+    return _to_arrow(empty)
+
+
+def split_sources(stream: SourceStream, root: Path, n_partitions: int | None = None) -> SpilledTown:
+    """Read, validate and split every table of ``stream`` into ``root`` by address partition."""
+    present = tuple(stream.tables)
+    town: SpilledTown | None = None
+    areas = None
+    for name in present:
+        if name == "areas":
+            areas = pd.concat(list(stream.read(name)))
+            continue
+        files: _Files | None = None
+        for block in stream.read(name):
+            if name == "addresses":
+                n = n_partitions or default_partitions(len(block))
+                part = address_partition(block["address_id"], n)
+                town = SpilledTown(
+                    root=root,
+                    n_partitions=n,
+                    present=present,
+                    addresses=block["address_id"].reset_index(drop=True),
+                    address_part=part,
+                    areas=areas,
+                )
+            assert town is not None, "addresses are read first"
+            if name == "inspections":
+                town.inspections = block
+            if files is None:
+                files = _Files(root, name, "own", town.n_partitions)
+            part = (
+                town.address_part
+                if name == "addresses"
+                else address_partition(block["address_id"], town.n_partitions)
+            )
+            files.write(_to_arrow(block), part)
+            del block
+        if files is not None:
+            files.close()
+        release_free_memory()
+    assert town is not None
+    return town
+
+
+def _routes(
+    row_group: np.ndarray, row_part: np.ndarray, member_group: np.ndarray, member_part: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, partition) for every partition holding a member of the row's group, but its own.
+
+    ``row_group`` is each row's group code (-1: none); ``member_group`` and
+    ``member_part`` the group and partition of every member.
+    """
+    n_parts = np.int64(max(int(row_part.max(initial=0)), int(member_part.max(initial=0))) + 1)
+    valid = member_group >= 0
+    pairs = np.unique(member_group[valid].astype(np.int64) * n_parts + member_part[valid])
+    group_of_pair = pairs // n_parts
+    start = np.searchsorted(group_of_pair, row_group, side="left")
+    count = np.searchsorted(group_of_pair, row_group, side="right") - start
+    count[row_group < 0] = 0
+    rows = np.repeat(np.arange(len(row_group), dtype=np.int64), count)
+    offsets = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    dest = (pairs[np.repeat(start, count) + offsets] % n_parts).astype(np.int32)
+    keep = dest != row_part[rows]
+    return rows[keep], dest[keep]
+
+
+def _copy_extras(
+    town: SpilledTown, name: str, row_part: np.ndarray, rows: np.ndarray, dest: np.ndarray
+) -> None:
+    """Copy rows ``rows`` of table ``name`` to the partitions ``dest`` (``extra`` files)."""
+    spec_files = _Files(town.root, name, "extra", town.n_partitions)
+    source = row_part[rows]
+    order = np.lexsort((rows, source))
+    rows, dest, source = rows[order], dest[order], source[order]
+    bounds = np.searchsorted(source, np.arange(town.n_partitions + 1))
+    for q in range(town.n_partitions):
+        if bounds[q + 1] == bounds[q]:
+            continue
+        table = _read_file(town.root / name / f"own-{q}.arrow")
+        assert table is not None
+        own_rows = table.column(ROW).to_numpy()
+        picked = rows[bounds[q] : bounds[q + 1]]
+        positions = np.searchsorted(own_rows, picked)
+        spec_files.write(table.take(positions), dest[bounds[q] : bounds[q + 1]])
+        del table
+    spec_files.close()
+
+
+def _unique_pairs(rows: np.ndarray, dest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    key = np.unique(rows.astype(np.int64) * (1 << 20) + dest)
+    return key >> 20, (key & ((1 << 20) - 1)).astype(np.int32)
+
+
+def town_wide(
+    stream: SourceStream,
+    town: SpilledTown,
+    queries: pd.DataFrame,
+    names: Sequence[str],
+    params: FeatureParams,
+) -> None:
+    """The town-wide facts of ``names``, and the rows each partition needs from the others."""
+    frames: dict[str, pd.DataFrame | None] = {name: None for name in MODEL_TABLES}
+    for name, columns in FACT_COLUMNS.items():
+        if name in town.present:
+            frames[name] = stream.read_columns(name, columns)
+    frames["inspections"] = town.inspections
+    tables = SourceTables(**frames)  # type: ignore[arg-type]
+    evaluator = Evaluator(tables, queries, params)
+    town.facts, town.per_query = town_facts(evaluator, names, len(queries), SPILL_TOWN_FEATURES)
+    evaluator.keep_only(set())
+    del evaluator, tables, frames
+    release_free_memory()
+    _copy_rows(stream, town, params)
+
+
+def _copy_rows(stream: SourceStream, town: SpilledTown, params: FeatureParams) -> None:
+    """Copy to each partition the rows it needs from the others, one table at a time."""
+    addresses = stream.read_columns("addresses", ["address_id", "building_id"])
+    building, _ = pd.factorize(addresses["building_id"])
+    for name, entity in ENTITY_COLUMNS.items():
+        if name not in town.present:
+            continue
+        columns = ["address_id", entity] + (["owner_type"] if name == "ownership" else [])
+        frame = stream.read_columns(name, columns)
+        part = address_partition(frame["address_id"], town.n_partitions)
+        group, _ = pd.factorize(frame[entity])
+        if name == "ownership":  # other partitions read an owner's rows for links only
+            group[frame["owner_type"].isin(params.unlinked_owner_types).to_numpy()] = -1
+        rows, dest = _routes(group, part, group, part)
+        if name == "businesses":
+            address_row = pd.Index(addresses["address_id"]).get_indexer(frame["address_id"])
+            row_building = np.where(address_row >= 0, building[np.maximum(address_row, 0)], -1)
+            b_rows, b_dest = _routes(row_building, part, building, town.address_part)
+            rows, dest = _unique_pairs(
+                np.concatenate([rows, b_rows]), np.concatenate([dest, b_dest])
+            )
+            # the addresses of the establishments taken, for their building
+            a_rows = address_row[rows]
+            a_dest = dest[a_rows >= 0]
+            a_rows = a_rows[a_rows >= 0]
+            away = a_dest != town.address_part[a_rows]
+            a_rows, a_dest = _unique_pairs(a_rows[away], a_dest[away])
+            _copy_extras(town, "addresses", town.address_part, a_rows, a_dest)
+        _copy_extras(town, name, part, rows, dest)
+        log.info("%s: %d rows copied to other partitions", name, len(rows))
+        del rows, dest, part, group, frame
+        release_free_memory()
+
+
+@dataclass
+class SpilledTask:
+    """One partition to compute from the split files (small: sent to a worker process).
+
+    ``town`` is the town itself, or (in a worker process) the file it was written to
+    once: its facts and areas are not sent with every partition.
+    """
+
+    town: SpilledTown | Path
+    part: int
+    queries: pd.DataFrame
+    names: list[str]
+    params: FeatureParams
+    per_query: dict[str, np.ndarray]
+
+
+@functools.lru_cache(maxsize=1)
+def _town_from(path: Path) -> SpilledTown:
+    with open(path, "rb") as fh:
+        town: SpilledTown = pickle.load(fh)
+    return town
+
+
+def compute_spilled(task: SpilledTask) -> tuple[int, pd.DataFrame]:
+    """Load one partition's rows and compute its features."""
+    town = task.town if isinstance(task.town, SpilledTown) else _town_from(task.town)
+    seeds: dict[str, Any] = dict(town.facts)
+    index = pd.RangeIndex(len(task.queries))
+    seeds.update({name: pd.Series(v, index=index) for name, v in task.per_query.items()})
+    tables = town.load(task.part)
+    return compute_partition(
+        PartitionTask(
+            part=task.part,
+            positions=np.arange(len(task.queries)),
+            tables=tables,
+            queries=task.queries,
+            names=task.names,
+            params=task.params,
+            seeds=seeds,
+        )
+    )
+
+
+def _tasks(
+    town: SpilledTown | Path,
+    per_query: dict[str, np.ndarray],
+    queries: pd.DataFrame,
+    query_part: np.ndarray,
+    names: list[str],
+    params: FeatureParams,
+) -> Iterator[SpilledTask]:
+    for part in np.unique(query_part).tolist():
+        positions = np.flatnonzero(query_part == part)
+        values = {name: v[positions] for name, v in per_query.items()}
+        yield SpilledTask(town, int(part), queries.iloc[positions], names, params, values)
+
+
+def _run(
+    town: SpilledTown,
+    queries: pd.DataFrame,
+    query_part: np.ndarray,
+    names: list[str],
+    params: FeatureParams,
+    workers: int,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Every partition's features, here one by one or in ``workers`` worker processes."""
+    per_query, town.per_query = town.per_query, {}
+    town.addresses = pd.Series([], dtype="str")
+    town.address_part = np.zeros(0, dtype=np.int32)
+    town.inspections = None  # read by the town-wide facts only
+    if workers <= 1:
+        for task in _tasks(town, per_query, queries, query_part, names, params):
+            yield compute_spilled(task)
+        return
+    path = town.root / "town.pickle"
+    with open(path, "wb") as fh:
+        pickle.dump(town, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    # spawned workers: a forked one would start with this process's memory
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: list[Future[tuple[int, pd.DataFrame]]] = []
+        for task in _tasks(path, per_query, queries, query_part, names, params):
+            pending.append(pool.submit(compute_spilled, task))
+            if len(pending) >= workers:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def features_from_folder(
+    folder: str | os.PathLike[str],
+    as_of: dt.date,
+    *,
+    features: Sequence[str] | None = None,
+    params: FeatureParams | None = None,
+    n_partitions: int | None = None,
+    workers: int = 1,
+    guard: Callable[[ExtractDate], object] | None = None,
+    tmp_dir: str | os.PathLike[str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> pd.DataFrame:
+    """Features of every address of a source folder as of ``as_of``, a partition at a time.
+
+    The same table as ``build_feature_table(load_sources(folder), as_of)``.
+
+    Parameters
+    ----------
+    folder
+        The source folder; it is validated as ``load_sources`` validates it
+        (:class:`~stratum_ml.sources.SourceValidationError` on a broken rule).
+    as_of
+        The reference date of every address.
+    features, params
+        Names to compute (default: the catalogue) and their constants.
+    n_partitions
+        Partitions of the addresses (default :func:`default_partitions`).
+    workers
+        Partitions computed at once, each in a worker process (1: here, one by one).
+    guard
+        Called with the folder's extract date once every table is read, before any
+        feature is computed (``stratum features`` refuses a date after it: see
+        :func:`~stratum_ml.sources.guard_as_of`).
+    tmp_dir
+        Where the split files go (default: the system's temporary folder).
+    batch_rows
+        Rows of a large table read and checked at a time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per address (indexed by ``address_id``), one column per feature.
+
+    Raises
+    ------
+    SourceValidationError
+        When the folder breaks the contract (every finding, as ``load_sources``).
+    ExtractDateError
+        When the folder holds no dated row and declares no extract date.
+    """
+    from stratum_ml.features.catalogue import load_catalogue
+
+    params = params or FeatureParams()
+    names = list(features) if features is not None else load_catalogue().names
+    stream = SourceStream.open(folder, batch_rows=batch_rows)
+    remove_stale_splits(tmp_dir)
+    prefix = f"{SPLIT_PREFIX}{os.getpid()}."
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=tmp_dir) as tmp:
+        town = split_sources(stream, Path(tmp), n_partitions)
+        extract = stream.extract_date()
+        if guard is not None:
+            guard(extract)
+        queries = make_queries(town.addresses, as_of)
+        town.addresses = pd.Series([], dtype="str")  # the queries hold the ids now
+        absent = absent_features(names, town.present)
+        todo = [n for n in names if n not in absent]
+        town_wide(stream, town, queries, todo, params)
+        query_part = town.address_part  # one query per address, in the same order
+        results = _run(town, queries, query_part, todo, params, workers)
+        return assemble_partitions(results, query_part, queries.index, absent)
+
+
+def remove_stale_splits(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Remove the split folders of runs whose process is gone (killed before cleaning up)."""
+    removed = []
+    for path in Path(tmp_dir or tempfile.gettempdir()).glob(f"{SPLIT_PREFIX}*"):
+        pid = path.name[len(SPLIT_PREFIX) :].split(".", 1)[0]
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def absent_features(names: Sequence[str], present: Sequence[str]) -> dict[str, list[str]]:
+    """The features of ``names`` whose source tables are not all ``present``: what is missing."""
+    empty = pd.DataFrame()
+    tables = SourceTables(
+        **{name: (empty if name in present else None) for name in MODEL_TABLES}  # type: ignore[arg-type]
+    )
+    evaluator = Evaluator(tables, empty, FeatureParams(), REGISTRY)
+    return {n: list(evaluator.missing_sources(n)) for n in names if not evaluator.can_compute(n)}
+
+
+__all__ = ["SpilledTown", "absent_features", "features_from_folder", "split_sources"]
