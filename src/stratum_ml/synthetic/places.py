@@ -155,12 +155,15 @@ class StreetNamer:
 
 def _voronoi_cells(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
     """The Voronoi cell of every point, clipped to ``box`` (shapely polygons; empty outside)."""
-    x0, y0, x1, y1 = box.bounds
-    span = 10.0 * max(x1 - x0, y1 - y0, 1.0)
+    bounds = np.asarray(box.bounds)
+    x0, y0 = np.minimum(bounds[:2], points.min(axis=0))
+    x1, y1 = np.maximum(bounds[2:], points.max(axis=0))
+    span = 10.0 * max(x1 - x0, y1 - y0, 1.0)  # far points around the box and every point
     far = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) + span * np.array(
         [[-1, -1], [1, -1], [1, 1], [-1, 1]]
     )
-    vor = Voronoi(np.vstack([points, far]))
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])  # the diagram in local coordinates
+    vor = Voronoi(np.vstack([points, far]) - centre)
     # every region of a real point is bounded: the far points enclose them all
     regions = [vor.regions[r] for r in vor.point_region[: len(points)]]
     lengths = np.fromiter((len(r) for r in regions), dtype=np.int64, count=len(regions))
@@ -168,12 +171,26 @@ def _voronoi_cells(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
         (v for r in regions for v in r), dtype=np.int64, count=int(lengths.sum())
     )
     rings = shapely.linearrings(
-        vor.vertices[vertices], indices=np.repeat(np.arange(len(regions)), lengths)
+        vor.vertices[vertices] + centre, indices=np.repeat(np.arange(len(regions)), lengths)
     )
     cells = shapely.polygons(rings)
+    # a point Qhull found too near another shares its region: the region is the first's
+    cells[pd.Series(vor.point_region[: len(points)]).duplicated().to_numpy()] = shapely.Polygon()
     inside = shapely.contains_properly(box, cells)
     clipped: np.ndarray = np.where(inside, cells, shapely.intersection(cells, box))
-    return clipped
+    return _polygonal(clipped)
+
+
+def _polygonal(shapes: np.ndarray) -> np.ndarray:
+    """The polygonal part of each shape (a clipped sliver of a cell can be a line or a mix)."""
+    kinds = shapely.get_type_id(shapes)
+    out = shapes.copy()
+    out[(kinds != 3) & (kinds != 6) & (kinds != 7)] = shapely.Polygon()
+    for i in np.flatnonzero(kinds == 7):  # a collection: its polygons
+        parts = shapely.get_parts(shapes[i])
+        polygons = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+        out[i] = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()
+    return out
 
 
 class AreaPoints:
@@ -235,8 +252,7 @@ class AreaPoints:
         for c in sorted(pieces):
             members.setdefault(self._district[c], []).append(neighbourhoods[codes[c]])
         districts = {
-            code: shapely.set_precision(_union(shapes), _GRID_M)
-            for code, shapes in members.items()
+            code: shapely.set_precision(_union(shapes), _GRID_M) for code, shapes in members.items()
         }
         return neighbourhoods, districts
 
@@ -246,19 +262,22 @@ def _tile_pieces(x: np.ndarray, y: np.ndarray, nbh: np.ndarray) -> dict[int, lis
 
     The town's box (the addresses' extent and a margin) is cut into square tiles of
     ``_TILE_M`` metres. A tile is shared out by the Voronoi diagram of the addresses
-    in it and within ``_HALO_M`` of it (or, for a tile with none near, of the nearest
-    ring of tiles with addresses), clipped to the tile; a cell goes to its address's
-    neighbourhood. The tiles tile the box, and each address lies inside its own cell
-    (an address on a tile's edge in the cells of both tiles), so the parts of all
-    neighbourhoods tile the box and every address lies in its own neighbourhood.
+    in it and within ``_HALO_M`` of it (for a tile with no address in or near it,
+    the addresses within ``_HALO_M`` of the nearest one), clipped to the tile; a cell
+    goes to its address's neighbourhood. The tiles tile the box, and each address lies
+    inside its own cell (an address on a tile's edge in the cells of both tiles), so
+    the parts of all neighbourhoods tile the box and every address lies in its own
+    neighbourhood (but for addresses less than a centimetre apart: the first one's).
     Where the halo holds every Voronoi neighbour of an address (nearly everywhere),
     its cell is the cell of the town-wide diagram.
     """
     x0, y0 = x.min() - _MARGIN_M, y.min() - _MARGIN_M
     x1, y1 = x.max() + _MARGIN_M, y.max() + _MARGIN_M
-    nx, ny = int(np.ceil((x1 - x0) / _TILE_M)), int(np.ceil((y1 - y0) / _TILE_M))
-    tx = np.minimum(((x - x0) // _TILE_M).astype(np.int64), nx - 1)
-    ty = np.minimum(((y - y0) // _TILE_M).astype(np.int64), ny - 1)
+    # tile edges on whole metres (on the grid the boundaries are rounded to)
+    ox, oy = np.floor(x0), np.floor(y0)
+    nx, ny = int(np.ceil((x1 - ox) / _TILE_M)), int(np.ceil((y1 - oy) / _TILE_M))
+    tx = np.minimum(((x - ox) // _TILE_M).astype(np.int64), nx - 1)
+    ty = np.minimum(((y - oy) // _TILE_M).astype(np.int64), ny - 1)
     tile = ty * nx + tx
     order = np.argsort(tile, kind="stable")
     bounds = np.searchsorted(tile[order], np.arange(nx * ny + 1))
@@ -273,22 +292,22 @@ def _tile_pieces(x: np.ndarray, y: np.ndarray, nbh: np.ndarray) -> dict[int, lis
     pieces: dict[int, list[Any]] = {}
     for iy in range(ny):
         for ix in range(nx):
-            bx0, by0 = x0 + ix * _TILE_M, y0 + iy * _TILE_M
-            bx1, by1 = min(bx0 + _TILE_M, x1), min(by0 + _TILE_M, y1)
-            near = ring(ix, iy, 1)
-            near = near[
-                (x[near] >= bx0 - _HALO_M)
-                & (x[near] <= bx1 + _HALO_M)
-                & (y[near] >= by0 - _HALO_M)
-                & (y[near] <= by1 + _HALO_M)
-            ]
-            r = 1
-            while len(near) == 0:  # no address near: the nearest ring with any
+            bx0, by0 = max(ox + ix * _TILE_M, x0), max(oy + iy * _TILE_M, y0)
+            bx1, by1 = min(ox + (ix + 1) * _TILE_M, x1), min(oy + (iy + 1) * _TILE_M, y1)
+            near, r = ring(ix, iy, 1), 1
+            while len(near) == 0:  # no address in the tiles around: the nearest ring with any
                 r += 1
                 near = ring(ix, iy, r)
+            # the addresses within the halo of the tile (beyond the nearest, where none is)
+            gap = np.hypot(
+                np.maximum(np.maximum(bx0 - x[near], x[near] - bx1), 0.0),
+                np.maximum(np.maximum(by0 - y[near], y[near] - by1), 0.0),
+            )
+            near = near[gap <= gap.min() + _HALO_M]
             points = np.column_stack([x[near], y[near]])
-            _, first = np.unique(points, axis=0, return_index=True)
-            first.sort()  # a repeated place goes to its first address
+            # places that round to one point of the centimetre grid: the first address's
+            _, first = np.unique(np.round(points / _GRID_M), axis=0, return_index=True)
+            first.sort()
             cells = _voronoi_cells(points[first], shapely.box(bx0, by0, bx1, by1))
             codes = nbh[near[first]]
             keep = ~shapely.is_empty(cells)
