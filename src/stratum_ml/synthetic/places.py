@@ -176,9 +176,9 @@ def _voronoi_cells(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
     cells = shapely.polygons(rings)
     # a point Qhull found too near another shares its region: the region is the first's
     cells[pd.Series(vor.point_region[: len(points)]).duplicated().to_numpy()] = shapely.Polygon()
-    inside = shapely.contains_properly(box, cells)
-    clipped: np.ndarray = np.where(inside, cells, shapely.intersection(cells, box))
-    return _polygonal(clipped)
+    crossing = ~shapely.contains_properly(box, cells)
+    cells[crossing] = shapely.intersection(cells[crossing], box)
+    return _polygonal(cells)
 
 
 def _polygonal(shapes: np.ndarray) -> np.ndarray:
