@@ -126,3 +126,88 @@ def test_cells_the_coverage_union_refuses_are_still_united() -> None:
     assert united.is_valid and united.area == pytest.approx(4.0)
     two = _union(np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]))
     assert two.equals(shapely.box(0, 0, 2, 1))
+
+
+def _check_tiling(
+    x: np.ndarray, y: np.ndarray, nbh: np.ndarray, shapes: dict[str, shapely.Geometry]
+) -> None:
+    """The shapes tile the addresses' box and margin; each address lies in its own only."""
+    assert all(shapely.is_valid(s) and not s.is_empty for s in shapes.values())
+    union = shapely.union_all(list(shapes.values()))
+    assert sum(s.area for s in shapes.values()) == pytest.approx(union.area, rel=1e-9)
+    margin = 150.0
+    box = shapely.box(x.min() - margin, y.min() - margin, x.max() + margin, y.max() + margin)
+    assert shapely.symmetric_difference(union, box).area < 1e-6 * box.area
+    for code, shape in shapes.items():
+        own = nbh == code
+        assert shapely.contains_xy(shape, x[own], y[own]).all(), code
+        assert not shapely.contains_xy(shape, x[~own], y[~own]).any(), code
+
+
+def test_boundaries_are_drawn_one_tile_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stratum_ml.synthetic import places
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[x, y] for x in range(0, 6000, 1500) for y in range(0, 4000, 1300)])
+    which = rng.integers(0, len(centres), 12_000)
+    xy = np.round(centres[which] + rng.normal(0, 400, (len(which), 2)), 3)
+    nbh = np.array([f"BU{i:08d}" for i in range(len(centres))])[which]
+    sizes: list[int] = []
+    real = places._voronoi_cells
+
+    def counted(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
+        sizes.append(len(points))
+        return real(points, box)
+
+    monkeypatch.setattr(places, "_voronoi_cells", counted)
+    shapes, districts = places.area_geometries(xy[:, 0], xy[:, 1], nbh, np.full(len(nbh), "WK1"))
+    assert len(sizes) > 20 and max(sizes) < len(xy) / 10  # many small diagrams, never the town
+    assert sorted(shapes) == sorted(set(nbh))
+    _check_tiling(xy[:, 0], xy[:, 1], nbh, shapes)
+    assert (
+        shapely.symmetric_difference(
+            districts["WK1"], shapely.union_all(list(shapes.values()))
+        ).area
+        < 1e-6 * districts["WK1"].area
+    )
+
+
+def test_tiles_far_from_any_address_and_addresses_on_a_tile_edge() -> None:
+    from stratum_ml.synthetic.places import _MARGIN_M, _TILE_M, area_geometries
+
+    # two villages 6 km apart: the tiles between them hold no address, nor one near
+    x = np.array([0.0, 20.0, 40.0, 6000.0, 6020.0, 6040.0])
+    y = np.array([0.0, 30.0, 0.0, 3000.0, 3030.0, 3000.0])
+    # and addresses of three neighbourhoods right on and beside a tile's edge
+    edge = np.floor(x.min() - _MARGIN_M) + _TILE_M
+    x = np.r_[x, edge, edge - 0.5, edge + 0.5, edge, np.nan]
+    y = np.r_[y, 10.0, 10.0, 10.0, 10.5, 5.0]
+    nbh = np.array(["BU1", "BU1", "BU2", "BU3", "BU3", "BU3", "BU4", "BU5", "BU6", "BU7", "BU8"])
+    shapes, _ = area_geometries(x, y, nbh, np.full(len(x), "WK1"))
+    assert "BU8" not in shapes  # an address without a place shapes nothing
+    known = np.isfinite(x)
+    _check_tiling(x[known], y[known], nbh[known], shapes)
+
+
+def test_area_points_take_no_more_addresses_than_announced() -> None:
+    from stratum_ml.synthetic.places import AreaPoints
+
+    points = AreaPoints(2)
+    points.add(np.zeros(2), np.zeros(2), np.array(["BU1", "BU1"]), np.array(["WK1", "WK1"]))
+    with pytest.raises(ValueError, match="more than the 2 addresses announced"):
+        points.add(np.ones(1), np.ones(1), np.array(["BU2"]), np.array(["WK1"]))
+
+
+def test_places_closer_than_a_centimetre_never_overlap() -> None:
+    from stratum_ml.synthetic.places import area_geometries
+
+    # Qhull lets a point a millimetre from another share its region; each region has one owner
+    x = np.array([0.0, 20.0, 40.0, 850.0, 850.001, 849.999, 850.0])
+    y = np.array([0.0, 30.0, 0.0, 10.0, 10.0, 10.0, 10.002])
+    nbh = np.array(["BU1", "BU1", "BU2", "BU3", "BU4", "BU5", "BU6"])
+    shapes, _ = area_geometries(x, y, nbh, np.full(len(x), "WK1"))
+    union = shapely.union_all(list(shapes.values()))
+    assert sum(s.area for s in shapes.values()) == pytest.approx(union.area, rel=1e-9)
+    assert union.area == pytest.approx((850 + 300) * (30 + 300), rel=1e-9)
+    assert all(shapely.is_valid(s) for s in shapes.values())
+    assert shapely.contains_xy(shapes["BU3"], 850.0, 10.0)  # the first address at a place

@@ -304,14 +304,19 @@ def _names(
     return streets, area_names
 
 
-def _areas(addresses: pd.DataFrame, names: pd.DataFrame) -> pd.DataFrame:
-    """The ``areas`` table: every district and neighbourhood with its boundary (RD New)."""
-    nbh, dist = places.area_geometries(
+def _add_places(points: places.AreaPoints, addresses: pd.DataFrame) -> None:
+    """Gather a chunk's address places for the boundaries drawn at the end."""
+    points.add(
         addresses["x_rd"].to_numpy(dtype=np.float64),
         addresses["y_rd"].to_numpy(dtype=np.float64),
         addresses["neighbourhood_code"].to_numpy(dtype=object),
         addresses["district_code"].to_numpy(dtype=object),
     )
+
+
+def _areas(points: places.AreaPoints, names: pd.DataFrame) -> pd.DataFrame:
+    """The ``areas`` table: every district and neighbourhood with its boundary (RD New)."""
+    nbh, dist = points.geometries()
     shapes = {**dist, **nbh}
     names = names.loc[names["code"].isin(list(shapes))].reset_index(drop=True)
     geometry = shapely.to_geojson(np.array([shapes[c] for c in names["code"]], dtype=object))
@@ -370,9 +375,11 @@ def generate_tables(cfg: GeneratorConfig) -> Municipality:
     """
     parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in CONTRACT if t.name != "areas"}
     truths, names = [], []
+    points = places.AreaPoints(cfg.n_addresses)
     for _, chunk in _chunks(cfg, _Tally()):
         for name, df in chunk.tables.items():
             parts[name].append(df)
+        _add_places(points, chunk.tables["addresses"])
         truths.append(chunk.truth)
         names.append(chunk.area_names)
     tables = {name: pd.concat(dfs, ignore_index=True) for name, dfs in parts.items()}
@@ -386,7 +393,7 @@ def generate_tables(cfg: GeneratorConfig) -> Municipality:
         businesses=tables["businesses"],
         ownership=tables["ownership"],
         reports=tables["reports"],
-        areas=_areas(tables["addresses"], pd.concat(names, ignore_index=True)),
+        areas=_areas(points, pd.concat(names, ignore_index=True)),
         declared_extract_date=cfg.extract_date,
     )
     return Municipality(
@@ -557,9 +564,8 @@ def generate_municipality(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
     tally = _Tally()
     writers = {t.name: _TableWriter(tmp / f"{t.name}.{fmt}", t, fmt) for t in CONTRACT}
-    where: list[pd.DataFrame] = []  # the addresses' places, for the areas written last
+    points = places.AreaPoints(cfg.n_addresses)  # the addresses' places, for the areas
     names: list[pd.DataFrame] = []
-    place_columns = ["x_rd", "y_rd", "neighbourhood_code", "district_code"]
     try:
         with atomic_path(truth_file) as truth_tmp, _progress(progress, cfg.n_addresses) as bar:
             truth_writer = _TableWriter(truth_tmp, None, table_format(truth_file))
@@ -570,10 +576,10 @@ def generate_municipality(
                     truth_writer.write(chunk.truth)
                     if raw is not None:
                         raw.write(chunk.tables)
-                    where.append(chunk.tables["addresses"][place_columns])
+                    _add_places(points, chunk.tables["addresses"])
                     names.append(chunk.area_names)
                     bar(spec.n_addresses)
-                areas = _areas(pd.concat(where), pd.concat(names, ignore_index=True))
+                areas = _areas(points, pd.concat(names, ignore_index=True))
                 writers["areas"].write(areas)
                 tally.rows["areas"] = len(areas)
                 if raw is not None:

@@ -12,11 +12,13 @@ same with or without them.
   "Korte Merelweg". Names are unique in the town until a theme's combinations run out.
 * **Neighbourhoods** are named after their theme ("Bomenbuurt", "Bomenbuurt-Noord"),
   **districts** after their place in the town ("Centrum", "Noord", ... "Wijk 12").
-* **Boundaries** (:func:`area_geometries`): the Voronoi cells of all addresses,
-  merged per neighbourhood and clipped to the town's bounding box, so the
+* **Boundaries** (:func:`area_geometries`, :class:`AreaPoints`): the Voronoi cells of
+  the addresses, merged per neighbourhood, within the town's bounding box, so the
   neighbourhoods tile the town and every address lies inside its own
-  neighbourhood; a district is the union of its neighbourhoods. Coordinates are
-  RD New (EPSG:28992), rounded to the centimetre.
+  neighbourhood; a district is the union of its neighbourhoods. The cells are drawn
+  one square tile of the town at a time (with the addresses just around it), so
+  memory is bounded by a tile, not by the town. Coordinates are RD New
+  (EPSG:28992), rounded to the centimetre.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from scipy.spatial import Voronoi
 
 __all__ = [
     "AREA_CRS",
+    "AreaPoints",
     "STREET_KINDS",
     "THEMES",
     "StreetNamer",
@@ -45,6 +48,10 @@ AREA_CRS = "EPSG:28992"
 #: metres of town around the outermost addresses
 _MARGIN_M = 150.0
 _GRID_M = 0.01
+#: side of the square tiles the boundaries are drawn in, one at a time (metres)
+_TILE_M = 1_000.0
+#: how far beyond its tile a tile's Voronoi diagram sees addresses (metres)
+_HALO_M = 100.0
 
 #: neighbourhood themes: (neighbourhood name, words that streets are named after)
 THEMES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -147,13 +154,16 @@ class StreetNamer:
 
 
 def _voronoi_cells(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
-    """The Voronoi cell of every point, clipped to ``box`` (shapely polygons)."""
-    x0, y0, x1, y1 = box.bounds
-    span = 10.0 * max(x1 - x0, y1 - y0, 1.0)
+    """The Voronoi cell of every point, clipped to ``box`` (shapely polygons; empty outside)."""
+    bounds = np.asarray(box.bounds)
+    x0, y0 = np.minimum(bounds[:2], points.min(axis=0))
+    x1, y1 = np.maximum(bounds[2:], points.max(axis=0))
+    span = 10.0 * max(x1 - x0, y1 - y0, 1.0)  # far points around the box and every point
     far = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) + span * np.array(
         [[-1, -1], [1, -1], [1, 1], [-1, 1]]
     )
-    vor = Voronoi(np.vstack([points, far]))
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])  # the diagram in local coordinates
+    vor = Voronoi(np.vstack([points, far]) - centre)
     # every region of a real point is bounded: the far points enclose them all
     regions = [vor.regions[r] for r in vor.point_region[: len(points)]]
     lengths = np.fromiter((len(r) for r in regions), dtype=np.int64, count=len(regions))
@@ -161,18 +171,162 @@ def _voronoi_cells(points: np.ndarray, box: shapely.Polygon) -> np.ndarray:
         (v for r in regions for v in r), dtype=np.int64, count=int(lengths.sum())
     )
     rings = shapely.linearrings(
-        vor.vertices[vertices], indices=np.repeat(np.arange(len(regions)), lengths)
+        vor.vertices[vertices] + centre, indices=np.repeat(np.arange(len(regions)), lengths)
     )
     cells = shapely.polygons(rings)
-    inside = shapely.contains_properly(box, cells)
-    clipped: np.ndarray = np.where(inside, cells, shapely.intersection(cells, box))
-    return clipped
+    # a point Qhull found too near another shares its region: the region is the first's
+    cells[pd.Series(vor.point_region[: len(points)]).duplicated().to_numpy()] = shapely.Polygon()
+    crossing = ~shapely.contains_properly(box, cells)
+    cells[crossing] = shapely.intersection(cells[crossing], box)
+    return _polygonal(cells)
+
+
+def _polygonal(shapes: np.ndarray) -> np.ndarray:
+    """The polygonal part of each shape (a clipped sliver of a cell can be a line or a mix)."""
+    kinds = shapely.get_type_id(shapes)
+    out = shapes.copy()
+    out[(kinds != 3) & (kinds != 6) & (kinds != 7)] = shapely.Polygon()
+    for i in np.flatnonzero(kinds == 7):  # a collection: its polygons
+        parts = shapely.get_parts(shapes[i])
+        polygons = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+        out[i] = shapely.union_all(polygons) if len(polygons) else shapely.Polygon()
+    return out
+
+
+class AreaPoints:
+    """The places of a town's addresses, gathered chunk by chunk, and the boundaries they give.
+
+    Holds three numbers per address (x, y and the index of its neighbourhood: 20 bytes)
+    and the codes; :meth:`geometries` draws the boundaries one tile of the town at a time
+    (see :func:`area_geometries`), so memory beyond these arrays is bounded by a tile
+    and by the boundaries themselves, not by the number of addresses.
+
+    Parameters
+    ----------
+    n
+        How many addresses will be added in all.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._x = np.full(n, np.nan)
+        self._y = np.full(n, np.nan)
+        self._nbh = np.zeros(n, dtype=np.int32)
+        self._n = 0
+        self._codes: dict[str, int] = {}
+        self._district: list[str] = []  # of each neighbourhood (its first address's)
+
+    def add(
+        self, x: np.ndarray, y: np.ndarray, neighbourhood: np.ndarray, district: np.ndarray
+    ) -> None:
+        """Add addresses: RD coordinates (NaN where unknown) and their area codes."""
+        k = len(x)
+        if self._n + k > len(self._x):
+            raise ValueError(f"more than the {len(self._x):,} addresses announced")
+        local, uniques = pd.factorize(pd.Series(neighbourhood, dtype=object), sort=False)
+        first = pd.Series(np.arange(k)).groupby(local).first().to_numpy()
+        index = np.empty(len(uniques), dtype=np.int32)
+        for j, code in enumerate(uniques):
+            if str(code) not in self._codes:
+                self._codes[str(code)] = len(self._codes)
+                self._district.append(str(district[first[j]]))
+            index[j] = self._codes[str(code)]
+        s = slice(self._n, self._n + k)
+        self._x[s], self._y[s], self._nbh[s] = x, y, index[local]
+        self._n += k
+
+    def geometries(self) -> tuple[dict[str, shapely.Geometry], dict[str, shapely.Geometry]]:
+        """Neighbourhood and district boundaries (see :func:`area_geometries`)."""
+        s = slice(0, self._n)
+        known = np.isfinite(self._x[s]) & np.isfinite(self._y[s])
+        x, y, nbh = self._x[s][known], self._y[s][known], self._nbh[s][known]
+        codes = list(self._codes)
+        pieces = _tile_pieces(x, y, nbh)
+        neighbourhoods = {
+            codes[c]: shapely.set_precision(
+                parts[0] if len(parts) == 1 else shapely.union_all(parts, grid_size=_GRID_M),
+                _GRID_M,
+            )
+            for c, parts in sorted(pieces.items())
+        }
+        members: dict[str, list[shapely.Geometry]] = {}
+        for c in sorted(pieces):
+            members.setdefault(self._district[c], []).append(neighbourhoods[codes[c]])
+        districts = {
+            code: shapely.set_precision(_union(shapes), _GRID_M) for code, shapes in members.items()
+        }
+        return neighbourhoods, districts
+
+
+def _tile_pieces(x: np.ndarray, y: np.ndarray, nbh: np.ndarray) -> dict[int, list[Any]]:
+    """Each neighbourhood's parts, tile by tile: Voronoi cells of a tile's addresses.
+
+    The town's box (the addresses' extent and a margin) is cut into square tiles of
+    ``_TILE_M`` metres. A tile is shared out by the Voronoi diagram of the addresses
+    in it and within ``_HALO_M`` of it (for a tile with no address in or near it,
+    the addresses within ``_HALO_M`` of the nearest one), clipped to the tile; a cell
+    goes to its address's neighbourhood. The tiles tile the box, and each address lies
+    inside its own cell (an address on a tile's edge in the cells of both tiles), so
+    the parts of all neighbourhoods tile the box and every address lies in its own
+    neighbourhood (but for addresses less than a centimetre apart: the first one's).
+    Where the halo holds every Voronoi neighbour of an address (nearly everywhere),
+    its cell is the cell of the town-wide diagram.
+    """
+    x0, y0 = x.min() - _MARGIN_M, y.min() - _MARGIN_M
+    x1, y1 = x.max() + _MARGIN_M, y.max() + _MARGIN_M
+    # tile edges on whole metres (on the grid the boundaries are rounded to)
+    ox, oy = np.floor(x0), np.floor(y0)
+    nx, ny = int(np.ceil((x1 - ox) / _TILE_M)), int(np.ceil((y1 - oy) / _TILE_M))
+    tx = np.minimum(((x - ox) // _TILE_M).astype(np.int64), nx - 1)
+    ty = np.minimum(((y - oy) // _TILE_M).astype(np.int64), ny - 1)
+    tile = ty * nx + tx
+    order = np.argsort(tile, kind="stable")
+    bounds = np.searchsorted(tile[order], np.arange(nx * ny + 1))
+    del tx, ty, tile
+
+    def ring(ix: int, iy: int, r: int) -> np.ndarray:
+        rows = range(max(iy - r, 0), min(iy + r, ny - 1) + 1)
+        cols = range(max(ix - r, 0), min(ix + r, nx - 1) + 1)
+        parts = [order[bounds[j * nx + i] : bounds[j * nx + i + 1]] for j in rows for i in cols]
+        return np.sort(np.concatenate(parts))
+
+    pieces: dict[int, list[Any]] = {}
+    for iy in range(ny):
+        for ix in range(nx):
+            bx0, by0 = max(ox + ix * _TILE_M, x0), max(oy + iy * _TILE_M, y0)
+            bx1, by1 = min(ox + (ix + 1) * _TILE_M, x1), min(oy + (iy + 1) * _TILE_M, y1)
+            near, r = ring(ix, iy, 1), 1
+            while len(near) == 0:  # no address in the tiles around: the nearest ring with any
+                r += 1
+                near = ring(ix, iy, r)
+            # the addresses within the halo of the tile (beyond the nearest, where none is)
+            gap = np.hypot(
+                np.maximum(np.maximum(bx0 - x[near], x[near] - bx1), 0.0),
+                np.maximum(np.maximum(by0 - y[near], y[near] - by1), 0.0),
+            )
+            near = near[gap <= gap.min() + _HALO_M]
+            points = np.column_stack([x[near], y[near]])
+            # places that round to one point of the centimetre grid: the first address's
+            _, first = np.unique(np.round(points / _GRID_M), axis=0, return_index=True)
+            first.sort()
+            cells = _voronoi_cells(points[first], shapely.box(bx0, by0, bx1, by1))
+            codes = nbh[near[first]]
+            keep = ~shapely.is_empty(cells)
+            cells, codes = cells[keep], codes[keep]
+            by_code = np.argsort(codes, kind="stable")
+            starts = np.flatnonzero(np.r_[True, np.diff(codes[by_code]) != 0])
+            for part in np.split(by_code, starts[1:]):
+                pieces.setdefault(int(codes[part[0]]), []).append(_union(cells[part]))
+    return pieces
 
 
 def area_geometries(
     x: np.ndarray, y: np.ndarray, neighbourhood: np.ndarray, district: np.ndarray
 ) -> tuple[dict[str, shapely.Geometry], dict[str, shapely.Geometry]]:
     """Neighbourhood and district boundaries that tile the town (RD New).
+
+    Each neighbourhood is the union of its addresses' Voronoi cells, drawn one tile of
+    the town at a time (see :class:`AreaPoints`); a district is the union of its
+    neighbourhoods. The town is the addresses' extent and a margin of ``_MARGIN_M``.
 
     Parameters
     ----------
@@ -196,25 +350,14 @@ def area_geometries(
     >>> sorted(nbh), round(nbh["BU1"].area + nbh["BU2"].area)  # (10 + 2 * 150) ** 2
     (['BU1', 'BU2'], 96100)
     """
-    known = np.isfinite(x) & np.isfinite(y)
-    frame = pd.DataFrame(
-        {"x": x[known], "y": y[known], "nbh": neighbourhood[known], "district": district[known]}
-    ).drop_duplicates(["x", "y"])
-    points = frame[["x", "y"]].to_numpy(dtype=np.float64)
-    x0, y0 = points.min(axis=0) - _MARGIN_M
-    x1, y1 = points.max(axis=0) + _MARGIN_M
-    cells = _voronoi_cells(points, shapely.box(x0, y0, x1, y1))
-    codes = frame["nbh"].to_numpy()
-    neighbourhoods: dict[str, shapely.Geometry] = {}
-    for code in pd.unique(codes):
-        merged = _union(cells[codes == code])
-        neighbourhoods[str(code)] = shapely.set_precision(merged, _GRID_M)
-    parent = frame.drop_duplicates("nbh").set_index("nbh")["district"]
-    districts: dict[str, shapely.Geometry] = {}
-    for code in pd.unique(parent.to_numpy()):
-        members = [neighbourhoods[str(n)] for n in parent.index[parent == code]]
-        districts[str(code)] = shapely.set_precision(_union(members), _GRID_M)
-    return neighbourhoods, districts
+    points = AreaPoints(len(x))
+    points.add(
+        np.asarray(x, dtype=np.float64),
+        np.asarray(y, dtype=np.float64),
+        np.asarray(neighbourhood),
+        np.asarray(district),
+    )
+    return points.geometries()
 
 
 def _union(cells: Any) -> shapely.Geometry:

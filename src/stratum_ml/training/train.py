@@ -52,7 +52,6 @@ from stratum_ml.evaluation.metrics import (
 )
 from stratum_ml.evaluation.sensitive import address_groups
 from stratum_ml.features.asof import make_queries
-from stratum_ml.features.build import build_features
 from stratum_ml.features.catalogue import FeatureSet
 from stratum_ml.features.population import CURRENT_PRACTICE_FEATURE, population_queries
 from stratum_ml.model.risk_model import RiskModel
@@ -164,19 +163,17 @@ def _prepare_sets(
 
     say("scoring the population as of the holdout start")
     queries = population_queries(tables.addresses, split.holdout_start)
-    population = build_features(
-        tables, queries, features=evaluation_features, params=config.feature_params
-    )
+    population = population_features(tables, queries, evaluation_features, config)
     reference_as_of = extract_date(tables).date
     if reference_as_of == split.holdout_start.date():
         reference = population  # the same world: no second feature build
     else:
         say(f"building the drift reference: the population as of {reference_as_of}")
-        reference = build_features(
+        reference = population_features(
             tables,
             population_queries(tables.addresses, reference_as_of),
-            features=evaluation_features,
-            params=config.feature_params,
+            evaluation_features,
+            config,
         )
     holdout = _with_facts(holdout_ts.X, holdout_ts)
     groups_holdout = address_groups(
@@ -197,6 +194,24 @@ def _prepare_sets(
         absent=absent,
         reference=reference,
         reference_as_of=reference_as_of,
+    )
+
+
+def population_features(
+    tables: SourceTables, queries: pd.DataFrame, features: list[str], config: RunConfig
+) -> pd.DataFrame:
+    """Features of every dwelling of a population; a large one a partition at a time.
+
+    More than :data:`~stratum_ml.features.partitioned.QUERIES_PER_PARTITION` queries go
+    through the partitioned engine (the same features as in memory: see
+    :mod:`stratum_ml.features.partitioned`), so that a national population is never
+    built in one piece; a smaller one is built in memory.
+    """
+    from stratum_ml.features.partitioned import QUERIES_PER_PARTITION, build_features_with
+
+    engine = "partitioned" if len(queries) > QUERIES_PER_PARTITION else "local"
+    return build_features_with(
+        engine, tables, queries, features=features, params=config.feature_params
     )
 
 
@@ -544,7 +559,7 @@ def _plan_world(
     names = [*features]
     if CURRENT_PRACTICE_FEATURE not in names:
         names.append(CURRENT_PRACTICE_FEATURE)
-    X = build_features(tables, queries, features=names, params=config.feature_params)
+    X = population_features(tables, queries, names, config)
     groups = address_groups(tables, audit, queries)
     if FRONTIER_ATTRIBUTE not in groups.columns:
         return None
@@ -943,4 +958,4 @@ def train_model(
     )
 
 
-__all__ = ["REWEIGHT_ATTRIBUTE", "train_model"]
+__all__ = ["REWEIGHT_ATTRIBUTE", "population_features", "train_model"]
