@@ -402,7 +402,7 @@ def test_decisions_chain_read_back_and_retry_over_http(
 ) -> None:
     analyst, admin = server.keys[Role.ANALYST], server.keys[Role.ADMIN]
     address = places["more_dwellings"][4]
-    body = {"address_id": address, "decision": "pass_on_for_visit", "reason": "two reports"}
+    body = {"address_id": address, "decision": "pass_on_for_visit", "reason": "recent_reports"}
     key = {"Idempotency-Key": "decision-retry-test-1"}
     first = post(http, "/decision", body, analyst, key)
     assert first.status_code == 200, first.text
@@ -411,7 +411,7 @@ def test_decisions_chain_read_back_and_retry_over_http(
     assert retried.status_code == 200 and retried.json()["replayed"] is True
     assert retried.json()["decision_id"] == first_id
     # a contradicting decision without naming the open one: 409 with a sentence
-    contradicting = {**body, "decision": "decline", "reason": "seen by a colleague"}
+    contradicting = {**body, "decision": "decline", "reason": "explained_by_known_situation"}
     refused = post(http, "/decision", contradicting, admin)
     assert_clean_error(refused, 409, f"already has an open decision {first_id}", "supersedes")
     replaced = post(http, "/decision", {**contradicting, "supersedes": first_id}, admin)

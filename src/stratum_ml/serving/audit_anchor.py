@@ -466,8 +466,8 @@ class DailyAnchor:
 
     Several workers of one service share the log and the store, so they do not
     each sign the same head: under a file lock beside the log, a worker skips its
-    ``start`` checkpoint when the newest checkpoint of the log holds the same head
-    and is younger than ``interval_s``, and its ``daily`` one when the newest is
+    ``start`` checkpoint when the newest checkpoint of the log is another worker's
+    ``start`` of the same head, younger than ``interval_s``, and its ``daily`` one when the newest is
     younger than half of ``interval_s``. Each worker takes its ``stop`` checkpoint
     (the last one to stop signs the final head).
 
@@ -492,7 +492,8 @@ class DailyAnchor:
             if newest is not None and reason != "stop":
                 age = (dt.datetime.now(dt.UTC) - newest.taken_at).total_seconds()
                 same_head = (newest.head_seq, newest.head_hash) == self.audit.head()
-                if (reason == "start" and same_head and age < self.interval_s) or (
+                another_start = newest.reason == "start" and same_head
+                if (reason == "start" and another_start and age < self.interval_s) or (
                     reason == "daily" and age < self.interval_s / 2
                 ):
                     return None
