@@ -750,7 +750,8 @@ def fpr_ratio(
     the cell's known size, ``N_gh * mean over the cell's visits``. A group's count of
     innocent households then rests on the violation rate among its visits in each
     stratum, not on how many of a stratum's few draws happened to fall in the group
-    (which is what made the interval of the plain expansion too short).
+    (which is what made the interval of the plain expansion too short). A stratum in
+    which one group's cell has no visited address is left whole (plain expansion).
 
     **Interval.** On the log scale, ``log R +/- z_{0.975} SE``, with ``SE`` from the
     linearised (Taylor) variance under stratified sampling of the cells, and each
@@ -761,8 +762,8 @@ def fpr_ratio(
     ``bench/loop.py``: the 95% interval holds the true ratio in at least 90% of draws.
 
     **Not estimable.** Where either group's false-positive rate is not estimable
-    (:func:`group_fpr`), or a (stratum, group) cell outside the top picks holds
-    addresses of which none was visited, the result is ``not estimable``: its bounds
+    (:func:`group_fpr`), or the visits hold no innocent selected household of a
+    group, the result is ``not estimable``: its bounds
     are the ratio of the two groups' intervals or bounds (``low_1 / high_0``,
     ``high_1 / low_0``), which hold the truth whenever the two rates' intervals do,
     beside the naive ratio, labelled biased. Non-response: the lowest ratio puts
@@ -780,7 +781,8 @@ def fpr_ratio(
         raise ValueError("the group and the reference group must not overlap")
     af = a.astype(np.float64)
     both = g1 | g0
-    cells = _post_strata(design, g1, g0)
+    code = np.where(g1, _GROUP, np.where(g0, _REFERENCE, _NEITHER)).astype(np.int64)
+    cells = _post_strata(design, code)
     why = (
         _unestimable(design, g1, min_visits)
         or _unestimable(design, g0, min_visits)
@@ -790,7 +792,7 @@ def fpr_ratio(
         return _ratio_bounds(design, a, g1, g0, min_visits=min_visits, label=label)
 
     def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
-        return _log_fpr_ratio(d, y, used, a)
+        return _log_fpr_ratio(d, code, y, used, a)
 
     log_est = _estimate(
         label,
@@ -853,9 +855,9 @@ def _ratio_bounds(
         estimate_high=math.nan,
         se=math.nan,
         naive=naive,
-        note="not estimable: a group's false-positive rate is not, or a stratum holds "
-        "addresses of a group none of which was visited; the ratio of the two rates' "
-        "bounds is shown and the naive ratio is biased",
+        note="not estimable: a group's false-positive rate is not, or no innocent selected "
+        "household of a group was visited; the ratio of the two rates' bounds is shown "
+        "and the naive ratio is biased",
     )
 
 
@@ -867,18 +869,25 @@ def _exp(value: float) -> float:
 _NEITHER, _GROUP, _REFERENCE = 0, 1, 2
 
 
-def _post_strata(design: StratifiedDesign, g1: BoolArray, g0: BoolArray) -> StratifiedDesign:
+def _post_strata(design: StratifiedDesign, code: NDArray[np.int64]) -> StratifiedDesign:
     """The design with every stratum split by group membership (known for every address).
 
     Within a stratum, the drawn addresses of one group are a simple random sample of
     that group's addresses there, given how many were drawn; so each (stratum, group)
     cell is a stratum of its own with its known size (post-stratification). A cell of
-    a certainty stratum is a certainty cell.
+    a certainty stratum is a certainty cell. A stratum in which a group's cell has no
+    visited address is left whole (the plain expansion there): a cell is never empty.
     """
     _, index = np.unique(design.stratum, return_inverse=True)
-    code = np.where(g1, _GROUP, np.where(g0, _REFERENCE, _NEITHER))
+    cell = index * 3 + code
+    k = int(index.max()) * 3 + 3
+    size = np.bincount(cell, minlength=k)
+    seen = np.bincount(cell, weights=design.observed.astype(np.float64), minlength=k)
+    empty = (size > 0) & (seen == 0) & (np.arange(k) % 3 != _NEITHER)
+    whole = np.zeros(k // 3, dtype=bool)
+    whole[np.arange(k)[empty] // 3] = True
     return StratifiedDesign(
-        stratum=(index * 3 + code).astype(np.int64),
+        stratum=np.where(whole[index], index * 3 + _NEITHER, cell).astype(np.int64),
         sampled=design.sampled,
         observed=design.observed,
         y=design.y,
@@ -893,6 +902,7 @@ def _ac_var(count: FloatArray, m: FloatArray) -> FloatArray:
 
 def _log_fpr_ratio(
     cells: StratifiedDesign,
+    code: NDArray[np.int64],
     y: FloatArray,
     used: BoolArray,
     selected: BoolArray,
@@ -903,49 +913,49 @@ def _log_fpr_ratio(
     expanded cell by cell from the known cell sizes. ``log R`` is linearised as
     ``u_i = +-(a_i n_i / FP_g - n_i / D_g)`` (``n_i`` innocent, ``a_i`` selected; ``+``
     in the group, ``-`` in the reference). A cell's sample variance of ``u`` is
-    floored at ``w_1^2 v(e_1) + w_0^2 v(e_0)``, with ``e_1 = a n`` and ``e_0 = (1 - a) n``
-    its two 0/1 parts, ``w_1``, ``w_0`` their weights in ``u`` and ``v`` the
-    Agresti-Coull variance of each part's count among the cell's used draws (a part
-    the cell cannot hold is left out): a cell in which every draw was innocent does
-    not claim that its innocent count is known.
+    floored at ``sum_p w_p^2 v(e_p)`` over its 0/1 parts ``e_p`` (innocent, selected or
+    not, of each group the cell holds; a part the cell cannot hold is left out), with
+    ``w_p`` the part's weight in ``u`` and ``v`` the Agresti-Coull variance of its count
+    among the cell's used draws: a cell whose visits all agree does not claim that its
+    counts are known.
     """
     cell = cells.stratum
     k = int(cell.max()) + 1
-    code = cell % 3
     n = (1.0 - np.nan_to_num(y)) * used
     a = selected.astype(np.float64)
+    # part of an address: 2 * code + selected (codes 1 and 2 hold the groups)
+    part = 2 * code + selected.astype(np.int64)
 
-    def per_cell(values: FloatArray) -> FloatArray:
-        return np.bincount(cell, weights=values, minlength=k).astype(np.float64)
+    def per(values: FloatArray, key: NDArray[np.int64], length: int) -> FloatArray:
+        return np.bincount(key, weights=values, minlength=length).astype(np.float64)
 
-    size = per_cell(np.ones(cell.size))
-    m = per_cell(used.astype(np.float64))
-    grouped = np.isin(np.arange(k) % 3, (_GROUP, _REFERENCE)) & (size > 0)
-    if (m[grouped] == 0).any():
+    size = per(np.ones(cell.size), cell, k)
+    m = per(used.astype(np.float64), cell, k)
+    relevant = per((code != _NEITHER).astype(np.float64), cell, k) > 0
+    if (m[relevant] == 0).any():
         return math.nan, math.nan
     scale = np.divide(size, m, out=np.zeros(k), where=m > 0)
-    x1, x0 = per_cell(a * n), per_cell((1.0 - a) * n)
-    cell_code = np.arange(k) % 3
-    fp = np.bincount(cell_code, weights=scale * x1, minlength=3)
-    den = np.bincount(cell_code, weights=scale * (x1 + x0), minlength=3)
-    if not (fp[_GROUP] > 0 and fp[_REFERENCE] > 0 and den[_GROUP] > 0 and den[_REFERENCE] > 0):
+    # innocent used draws per (cell, part), expanded by the cell's scale
+    x = per(n, cell * 6 + part, 6 * k).reshape(k, 6)
+    by_part = (scale[:, None] * x).sum(axis=0)
+    fp = np.array([1.0, by_part[3], by_part[5]])
+    den = np.array([1.0, by_part[2] + by_part[3], by_part[4] + by_part[5]])
+    if not (fp[1:] > 0).all():
         return math.nan, math.nan
-    fp[_NEITHER] = den[_NEITHER] = 1.0  # no address of neither group enters u
-    sign = np.where(code == _GROUP, 1.0, np.where(code == _REFERENCE, -1.0, 0.0))
-    u = sign * n * (a / fp[code] - 1.0 / den[code])
-    su, su2 = per_cell(u * used), per_cell(u * u * used)
+    sign = np.array([0.0, 1.0, -1.0])
+    u = sign[code] * n * (a / fp[code] - 1.0 / den[code])
+    su, su2 = per(u * used, cell, k), per(u * u * used, cell, k)
     s2 = np.divide(su2 - su * su / np.maximum(m, 1.0), m - 1.0, out=np.zeros(k), where=m > 1)
-    w1 = 1.0 / fp[cell_code] - 1.0 / den[cell_code]
-    w0 = 1.0 / den[cell_code]
-    has1 = per_cell(a) > 0
-    has0 = per_cell(1.0 - a) > 0
-    floor = np.where(has1, w1**2 * _ac_var(x1, m), 0.0)
-    floor += np.where(has0, w0**2 * _ac_var(x0, m), 0.0)
-    drawn = grouped & (m < size)
+    # weight of each part in u, and whether a cell holds addresses of the part
+    weight = np.array([0.0, 0.0, -1.0 / den[1], 1.0 / fp[1] - 1.0 / den[1]])
+    weight = np.concatenate([weight, [1.0 / den[2], -(1.0 / fp[2] - 1.0 / den[2])]])
+    holds = per(np.ones(cell.size), cell * 6 + part, 6 * k).reshape(k, 6) > 0
+    floor = (np.where(holds, weight**2 * _ac_var(x, m[:, None]), 0.0)).sum(axis=1)
+    drawn = relevant & (m < size)
     var = np.where(
         drawn,
         size**2 * (1.0 - m / np.maximum(size, 1.0)) * np.maximum(s2, floor) / np.maximum(m, 1.0),
         0.0,
     )
-    log_r = math.log(fp[_GROUP] / den[_GROUP]) - math.log(fp[_REFERENCE] / den[_REFERENCE])
+    log_r = math.log(fp[1] / den[1]) - math.log(fp[2] / den[2])
     return log_r, math.sqrt(float(var.sum()))
