@@ -346,8 +346,9 @@ def main() -> None:
         "FPR ratio: post-stratified by group (each group's innocent households expanded "
         "from its known size in every stratum), interval on the log scale with each "
         "(stratum, group) cell's variance floored at the Agresti-Coull value; not estimable "
-        "(bounds: the ratio of the two rates' intervals) where a group's rate is not or a "
-        "cell outside the top picks has no visit. Before (the plain expansion of each "
+        "(bounds: the ratio of the two rates' intervals) where a group's rate is not; a "
+        "stratum in which a group's cell has no visit is left whole. Before (the plain "
+        "expansion of each "
         "group's innocent households from about 10 population-wide draws, same settings, "
         "load about 13), with visits answered from the truth, the estimable interval held "
         "the true ratio in 70% of cycles at 20% (23 of 33) and 40% at 10% (4 of 10).",
