@@ -23,7 +23,9 @@ variance. For a 0/1 ``z`` the per-stratum variance is floored at
 ``p~ (1 - p~)`` with the Agresti-Coull ``p~ = (x + 2) / (n + 4)``: a stratum in
 which every drawn address had the same outcome otherwise claims zero variance
 and the interval would be too short. Ratios (recall, false-positive rates and
-their ratio) use the linearised (Taylor) variance. Intervals are
+their ratio) use the linearised (Taylor) variance; the ratio of two groups'
+false-positive rates is post-stratified by group (known cell sizes) with each cell's
+variance floored likewise (:func:`fpr_ratio`). Intervals are
 ``estimate +/- z_{0.975} * SE``, clipped to the range of the quantity.
 
 **Non-response.** A drawn address that was not visited, declined by an
