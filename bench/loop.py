@@ -343,11 +343,15 @@ def main() -> None:
         "Precision@k: with visits answered from the truth, every interval or bound held the "
         "true precision of the run's list in at least 90% of cycles at every share and k "
         "(the done-when); with the generator's detection only what visits find is held. "
-        "FPR ratio: where estimable its interval held the true ratio in fewer than 90% of "
-        "cycles. Its denominators (innocent households per group in the whole population) "
-        "rest on the population-wide share (about 10 draws here), and the linearised "
-        "log-ratio interval is too short when a group is barely drawn; an open item "
-        "(known group sizes would leave only the rare violations to estimate).",
+        "FPR ratio: post-stratified by group (each group's innocent households expanded "
+        "from its known size in every stratum), interval on the log scale with each "
+        "(stratum, group) cell's variance floored at the Agresti-Coull value; not estimable "
+        "(bounds: the ratio of the two rates' intervals) where a group's rate is not; a "
+        "stratum in which a group's cell has no visit is left whole. Before (the plain "
+        "expansion of each "
+        "group's innocent households from about 10 population-wide draws, same settings, "
+        "load about 13), with visits answered from the truth, the estimable interval held "
+        "the true ratio in 70% of cycles at 20% (23 of 33) and 40% at 10% (4 of 10).",
         "",
     ]
     for mode, result in modes.items():

@@ -23,7 +23,9 @@ variance. For a 0/1 ``z`` the per-stratum variance is floored at
 ``p~ (1 - p~)`` with the Agresti-Coull ``p~ = (x + 2) / (n + 4)``: a stratum in
 which every drawn address had the same outcome otherwise claims zero variance
 and the interval would be too short. Ratios (recall, false-positive rates and
-their ratio) use the linearised (Taylor) variance. Intervals are
+their ratio) use the linearised (Taylor) variance; the ratio of two groups'
+false-positive rates is post-stratified by group (known cell sizes) with each cell's
+variance floored likewise (:func:`fpr_ratio`). Intervals are
 ``estimate +/- z_{0.975} * SE``, clipped to the range of the quantity.
 
 **Non-response.** A drawn address that was not visited, declined by an
@@ -312,6 +314,26 @@ def _interval(result: tuple[float, ...]) -> tuple[float, float]:
     return result[0] - Z95 * result[1], result[0] + Z95 * result[1]
 
 
+def _unestimable(design: StratifiedDesign, relevant: BoolArray, min_visits: int) -> str | None:
+    """Why the design gives no estimate of a quantity over ``relevant``; None if it does."""
+    uncertain = relevant & ~design.certain()
+    visits_uncertain = int((uncertain & design.observed).sum())
+    drawn_per_stratum_ok = all(
+        (design.observed & (design.stratum == h)).any() for h in np.unique(design.stratum[relevant])
+    )
+    # visits needed: min_visits for a quantity that lies wholly outside the top picks,
+    # in proportion to its share outside them otherwise
+    need = min(
+        int(uncertain.sum()),
+        math.ceil(min_visits * uncertain.sum() / max(int(relevant.sum()), 1)),
+    )
+    if not drawn_per_stratum_ok:
+        return "a stratum it depends on has no visited address"
+    if visits_uncertain < need:
+        return f"{visits_uncertain} visits outside the top picks, fewer than {need}"
+    return None
+
+
 def _estimate(
     quantity: str,
     design: StratifiedDesign,
@@ -328,25 +350,11 @@ def _estimate(
     """Estimate, interval and non-response bounds of one quantity; or not estimable."""
     sub = design
     rel = relevant
-    uncertain = rel & ~sub.certain()
     n_visits = int((rel & sub.observed).sum())
     n_missing = int((rel & sub.sampled & ~sub.observed).sum())
-    visits_uncertain = int((uncertain & sub.observed).sum())
-    drawn_per_stratum_ok = all(
-        (sub.observed & (sub.stratum == h)).any() for h in np.unique(sub.stratum[rel])
-    )
     lo_lim, hi_lim = limits
-    # visits needed: min_visits for a quantity that lies wholly outside the top picks,
-    # in proportion to its share outside them otherwise
-    need = min(
-        int(uncertain.sum()), math.ceil(min_visits * uncertain.sum() / max(int(rel.sum()), 1))
-    )
-    if not drawn_per_stratum_ok or visits_uncertain < need:
-        why = (
-            "a stratum it depends on has no visited address"
-            if not drawn_per_stratum_ok
-            else f"{visits_uncertain} visits outside the top picks, fewer than {need}"
-        )
+    why = _unestimable(sub, rel, min_visits)
+    if why is not None:
         return DesignEstimate(
             quantity=quantity,
             estimate=math.nan,
@@ -738,10 +746,31 @@ def fpr_ratio(
 ) -> DesignEstimate:
     """The ratio of two groups' false-positive rates, ``FPR_group / FPR_reference``.
 
-    The interval is built on the log scale (linearised, with the covariance of the
-    two rates under the design) and transformed back. Bounds: the lowest ratio
-    puts the group's missing outcomes at its best case and the reference's at its
-    worst, and the other way round for the highest.
+    **Estimate.** Post-stratified Horvitz-Thompson: every stratum of the design is
+    split by group membership (known for every address of the population), and each
+    group's innocent households, selected and in all, are expanded cell by cell from
+    the cell's known size, ``N_gh * mean over the cell's visits``. A group's count of
+    innocent households then rests on the violation rate among its visits in each
+    stratum, not on how many of a stratum's few draws happened to fall in the group
+    (which is what made the interval of the plain expansion too short). A stratum in
+    which one group's cell has no visited address is left whole (plain expansion).
+
+    **Interval.** On the log scale, ``log R +/- z_{0.975} SE``, with ``SE`` from the
+    linearised (Taylor) variance under stratified sampling of the cells, and each
+    cell's variance floored at the Agresti-Coull value of its two 0/1 parts (innocent
+    and selected, innocent and not selected), so that a cell whose few visits all
+    agree does not claim that its count is known. Measured on a known population over
+    1,000 plan draws (``tests/evaluation/test_design_ratio_coverage.py``) and in
+    ``bench/loop.py``: the 95% interval holds the true ratio in at least 90% of draws.
+
+    **Not estimable.** Where either group's false-positive rate is not estimable
+    (:func:`group_fpr`), or the visits hold no innocent selected household of a
+    group, the result is ``not estimable``: its bounds
+    are the ratio of the two groups' intervals or bounds (``low_1 / high_0``,
+    ``high_1 / low_0``), which hold the truth whenever the two rates' intervals do,
+    beside the naive ratio, labelled biased. Non-response: the lowest ratio puts
+    the group's missing outcomes at its best case and the reference's at its worst,
+    and the other way round for the highest.
 
     Returns
     -------
@@ -754,62 +783,34 @@ def fpr_ratio(
         raise ValueError("the group and the reference group must not overlap")
     af = a.astype(np.float64)
     both = g1 | g0
-    f1 = group_fpr(design, a, g1, min_visits=min_visits)
-    f0 = group_fpr(design, a, g0, min_visits=min_visits)
+    code = np.where(g1, _GROUP, np.where(g0, _REFERENCE, _NEITHER)).astype(np.int64)
+    cells = _post_strata(design, code)
+    why = (
+        _unestimable(design, g1, min_visits)
+        or _unestimable(design, g0, min_visits)
+        or _unestimable(cells, both, min_visits)
+    )
+    if why is not None:
+        return _ratio_bounds(design, a, g1, g0, min_visits=min_visits, label=label)
 
     def stat(d: StratifiedDesign, y: FloatArray, used: BoolArray) -> tuple[float, ...]:
-        neg = 1.0 - np.nan_to_num(y)
-        parts = []
-        for grp in (g1, g0):
-            n_g = neg * grp
-            t_num = _total(d, n_g * af, used, binary=False, only=both).total
-            t_den = _total(d, n_g, used, binary=False, only=both).total
-            if not (t_num > 0 and t_den > 0):
-                return math.nan, math.nan
-            parts.append((t_num, t_den, n_g))
-        (n1, d1, v1), (n0, d0, v0) = parts
-        # log R = log n1 - log d1 - log n0 + log d0, linearised
-        u = v1 * af / n1 - v1 / d1 - v0 * af / n0 + v0 / d0
-        lin = _total(d, u, used, binary=False, only=both)
-        return math.log((n1 / d1) / (n0 / d0)), math.sqrt(lin.var)
+        return _log_fpr_ratio(d, code, y, used, a)
 
-    fill_low = np.where(g1, af, 1.0 - af)
-    fill_high = np.where(g1, 1.0 - af, af)
-    bounds_low = f1.low / f0.high if f0.high > 0 else 0.0
-    bounds_high = f1.high / f0.low if f0.low > 0 else math.inf
-    naive = (
-        f1.naive / f0.naive
-        if f1.naive is not None and f0.naive is not None and f0.naive > 0
-        else math.nan
-    )
     log_est = _estimate(
         label,
-        design,
+        cells,
         both,
         stat,
-        fill_low=fill_low,
-        fill_high=fill_high,
-        bounds=(bounds_low, bounds_high),
-        naive=naive,
+        fill_low=np.where(g1, af, 1.0 - af),
+        fill_high=np.where(g1, 1.0 - af, af),
+        bounds=(math.nan, math.nan),
+        naive=math.nan,
         limits=(-math.inf, math.inf),
         min_visits=min_visits,
     )
-    if not log_est.estimable or not (f1.estimable and f0.estimable):
-        return DesignEstimate(
-            **{
-                **asdict(log_est),
-                "estimate": math.nan,
-                "low": bounds_low,
-                "high": bounds_high,
-                "method": NOT_ESTIMABLE,
-                "estimate_low": math.nan,
-                "estimate_high": math.nan,
-                "se": math.nan,
-                "naive": naive,
-                "note": "not estimable: a group's false-positive rate is not; the ratio of "
-                "its bounds is shown and the naive ratio is biased",
-            }
-        )
+    if math.isnan(log_est.estimate) or math.isnan(log_est.low) or math.isnan(log_est.high):
+        # a group with no innocent household selected (or none at all) among the visits
+        return _ratio_bounds(design, a, g1, g0, min_visits=min_visits, label=label)
     return DesignEstimate(
         quantity=label,
         estimate=_exp(log_est.estimate),
@@ -822,9 +823,141 @@ def fpr_ratio(
         estimate_high=_exp(log_est.estimate_high),
         se=log_est.se,
         naive=None,
-        note=log_est.note + "; interval on the log scale",
+        note=log_est.note + "; post-stratified by group, interval on the log scale",
+    )
+
+
+def _ratio_bounds(
+    design: StratifiedDesign,
+    a: BoolArray,
+    g1: BoolArray,
+    g0: BoolArray,
+    *,
+    min_visits: int,
+    label: str,
+) -> DesignEstimate:
+    """The not-estimable FPR ratio: the ratio of the two groups' intervals or bounds."""
+    f1 = group_fpr(design, a, g1, min_visits=min_visits)
+    f0 = group_fpr(design, a, g0, min_visits=min_visits)
+    both = g1 | g0
+    naive = (
+        f1.naive / f0.naive
+        if f1.naive is not None and f0.naive is not None and f0.naive > 0
+        else math.nan
+    )
+    return DesignEstimate(
+        quantity=label,
+        estimate=math.nan,
+        low=f1.low / f0.high if f0.high > 0 else 0.0,
+        high=f1.high / f0.low if f0.low > 0 else math.inf,
+        method=NOT_ESTIMABLE,
+        n_visits=int((both & design.observed).sum()),
+        n_missing=int((both & design.sampled & ~design.observed).sum()),
+        estimate_low=math.nan,
+        estimate_high=math.nan,
+        se=math.nan,
+        naive=naive,
+        note="not estimable: a group's false-positive rate is not, or no innocent selected "
+        "household of a group was visited; the ratio of the two rates' bounds is shown "
+        "and the naive ratio is biased",
     )
 
 
 def _exp(value: float) -> float:
     return math.nan if math.isnan(value) else math.exp(value)
+
+
+#: post-stratum codes of :func:`_post_strata`: neither group, the group, the reference
+_NEITHER, _GROUP, _REFERENCE = 0, 1, 2
+
+
+def _post_strata(design: StratifiedDesign, code: NDArray[np.int64]) -> StratifiedDesign:
+    """The design with every stratum split by group membership (known for every address).
+
+    Within a stratum, the drawn addresses of one group are a simple random sample of
+    that group's addresses there, given how many were drawn; so each (stratum, group)
+    cell is a stratum of its own with its known size (post-stratification). A cell of
+    a certainty stratum is a certainty cell. A stratum in which a group's cell has no
+    visited address is left whole (the plain expansion there): a cell is never empty.
+    """
+    _, index = np.unique(design.stratum, return_inverse=True)
+    cell = index * 3 + code
+    k = int(index.max()) * 3 + 3
+    size = np.bincount(cell, minlength=k)
+    seen = np.bincount(cell, weights=design.observed.astype(np.float64), minlength=k)
+    empty = (size > 0) & (seen == 0) & (np.arange(k) % 3 != _NEITHER)
+    whole = np.zeros(k // 3, dtype=bool)
+    whole[np.arange(k)[empty] // 3] = True
+    return StratifiedDesign(
+        stratum=np.where(whole[index], index * 3 + _NEITHER, cell).astype(np.int64),
+        sampled=design.sampled,
+        observed=design.observed,
+        y=design.y,
+    )
+
+
+def _ac_var(count: FloatArray, m: FloatArray) -> FloatArray:
+    """Agresti-Coull ``p~ (1 - p~)`` of ``count`` successes in ``m`` draws."""
+    p = (count + 2.0) / (m + 4.0)
+    return np.asarray(p * (1.0 - p), dtype=np.float64)
+
+
+def _log_fpr_ratio(
+    cells: StratifiedDesign,
+    code: NDArray[np.int64],
+    y: FloatArray,
+    used: BoolArray,
+    selected: BoolArray,
+) -> tuple[float, float]:
+    """Post-stratified log FPR ratio and its linearised standard error, floored per cell.
+
+    ``FPR_g = FP_g / D_g`` with ``FP_g`` (innocent and selected) and ``D_g`` (innocent)
+    expanded cell by cell from the known cell sizes. ``log R`` is linearised as
+    ``u_i = +-(a_i n_i / FP_g - n_i / D_g)`` (``n_i`` innocent, ``a_i`` selected; ``+``
+    in the group, ``-`` in the reference). A cell's sample variance of ``u`` is
+    floored at ``sum_p w_p^2 v(e_p)`` over its 0/1 parts ``e_p`` (innocent, selected or
+    not, of each group the cell holds; a part the cell cannot hold is left out), with
+    ``w_p`` the part's weight in ``u`` and ``v`` the Agresti-Coull variance of its count
+    among the cell's used draws: a cell whose visits all agree does not claim that its
+    counts are known.
+    """
+    cell = cells.stratum
+    k = int(cell.max()) + 1
+    n = (1.0 - np.nan_to_num(y)) * used
+    a = selected.astype(np.float64)
+    # part of an address: 2 * code + selected (codes 1 and 2 hold the groups)
+    part = 2 * code + selected.astype(np.int64)
+
+    def per(values: FloatArray, key: NDArray[np.int64], length: int) -> FloatArray:
+        return np.bincount(key, weights=values, minlength=length).astype(np.float64)
+
+    size = per(np.ones(cell.size), cell, k)
+    m = per(used.astype(np.float64), cell, k)
+    relevant = per((code != _NEITHER).astype(np.float64), cell, k) > 0
+    if (m[relevant] == 0).any():
+        return math.nan, math.nan
+    scale = np.divide(size, m, out=np.zeros(k), where=m > 0)
+    # innocent used draws per (cell, part), expanded by the cell's scale
+    x = per(n, cell * 6 + part, 6 * k).reshape(k, 6)
+    by_part = (scale[:, None] * x).sum(axis=0)
+    fp = np.array([1.0, by_part[3], by_part[5]])
+    den = np.array([1.0, by_part[2] + by_part[3], by_part[4] + by_part[5]])
+    if not (fp[1:] > 0).all():
+        return math.nan, math.nan
+    sign = np.array([0.0, 1.0, -1.0])
+    u = sign[code] * n * (a / fp[code] - 1.0 / den[code])
+    su, su2 = per(u * used, cell, k), per(u * u * used, cell, k)
+    s2 = np.divide(su2 - su * su / np.maximum(m, 1.0), m - 1.0, out=np.zeros(k), where=m > 1)
+    # weight of each part in u, and whether a cell holds addresses of the part
+    weight = np.array([0.0, 0.0, -1.0 / den[1], 1.0 / fp[1] - 1.0 / den[1]])
+    weight = np.concatenate([weight, [1.0 / den[2], -(1.0 / fp[2] - 1.0 / den[2])]])
+    holds = per(np.ones(cell.size), cell * 6 + part, 6 * k).reshape(k, 6) > 0
+    floor = (np.where(holds, weight**2 * _ac_var(x, m[:, None]), 0.0)).sum(axis=1)
+    drawn = relevant & (m < size)
+    var = np.where(
+        drawn,
+        size**2 * (1.0 - m / np.maximum(size, 1.0)) * np.maximum(s2, floor) / np.maximum(m, 1.0),
+        0.0,
+    )
+    log_r = math.log(fp[1] / den[1]) - math.log(fp[2] / den[2])
+    return log_r, math.sqrt(float(var.sum()))
