@@ -467,8 +467,8 @@ class DailyAnchor:
     Several workers of one service share the log and the store, so they do not
     each sign the same head: under a file lock beside the log, a worker skips its
     ``start`` checkpoint when the newest checkpoint of the log is another worker's
-    ``start`` of the same head, younger than ``interval_s``, and its ``daily`` one when the newest is
-    younger than half of ``interval_s``. Each worker takes its ``stop`` checkpoint
+    ``start`` of the same head, younger than ``interval_s``, and its ``daily`` one when
+    the newest is younger than half of ``interval_s``. Each worker takes its ``stop`` checkpoint
     (the last one to stop signs the final head).
 
     Parameters
