@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -208,6 +209,47 @@ def test_a_slow_registry_lookup_holds_no_request_up(
     finally:
         registry_answers.set()
         request.join(60)
+        follower.wait_loaded(60)
+
+
+def test_the_registry_is_looked_at_while_a_run_loads(
+    runs_town: Municipality, run_model: RunModel, store: Store, mlflow_settings: Settings
+) -> None:
+    first = create_run(
+        runs_town.sources, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP
+    )
+    release_load = threading.Event()
+    looked_up: list[int] = []
+    served = _served(store, first.run_id, run_model, runs_town.sources)
+
+    def champion() -> str:  # the registry names version 2
+        looked_up.append(1)
+        return "2"
+
+    def load(version: str, tables: Any) -> Any:  # a load that takes its time
+        release_load.wait(60)
+        raise RuntimeError("not loaded in this test")
+
+    follower = RunFollower(
+        served, store, champion=champion, load=load, check_seconds=0.0, pinned=None
+    )
+    try:
+        follower.current()  # looks up: version 2
+        follower.wait_loaded(10)
+        deadline = time.monotonic() + 10
+        while follower._loading is None and time.monotonic() < deadline:
+            follower.current()  # starts loading version 2 (held)
+        assert follower._loading is not None and follower._loading.is_alive()
+        if follower._looking is not None:
+            follower._looking.join(10)
+        before = len(looked_up)
+        follower.current()
+        if follower._looking is not None:
+            follower._looking.join(10)
+        # before, no lookup happened while a load was going on
+        assert len(looked_up) > before
+    finally:
+        release_load.set()
         follower.wait_loaded(60)
 
 

@@ -237,9 +237,11 @@ class RunFollower:
                     self._served.run.as_of,
                     old.run.run_id,
                 )
+            # the registry is looked at even while a run loads (a slow load must not hide
+            # a moved alias from the model endpoint for as long as it takes)
+            self._check_champion()
             if self._loading is not None and self._loading.is_alive():
                 return self._served
-            self._check_champion()
             latest = latest_run_id(self._store, self._served.info.name, self._version, self._pinned)
             target = (self._version, latest)
             wanted = self._version != self._served.info.version or (
