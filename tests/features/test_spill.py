@@ -169,7 +169,7 @@ def _write(frames: dict[str, pd.DataFrame], folder: Path) -> None:
 
 
 @pytest.mark.parametrize("ref_date", REFS, ids=str)
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_split_folder_rows_on_or_after_reference_date_change_no_feature(
     ref_date: dt.date, data: st.DataObject
