@@ -105,6 +105,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # the sources' own visits of the last 180 days would leave gaps in them (the
         # 180-day default is tested in test_work_list.py)
         STRATUM_COOL_OFF_DAYS="0",
+        # one worker: these tests follow one process's champion watch and checkpoints in
+        # order; several workers are tested on their own server (test_workers_service.py)
+        STRATUM_WORKERS="1",
         # the service tests are one client sending thousands of calls, bad keys and wrong
         # secrets among them; the rate limits and the lock-out are tested in
         # test_gate_security.py
