@@ -132,9 +132,10 @@ def run(
 
     check_engine(engine, scheduler)
     ref = parse_date(as_of, "--as-of")
-    share = _exploration_share(exploration, config) if capacity is not None else None
-    configured_challenger = (
-        _challenger_share(challenger_share, config) if capacity is not None else None
+    share, configured_challenger = (
+        _plan_shares(exploration, challenger_share, config)
+        if capacity is not None
+        else (None, None)
     )
     tables = load(sources)
     guard_date(ref, tables)
@@ -226,28 +227,23 @@ def run(
     console.print(delivered.sentence())
 
 
-def _exploration_share(exploration: float | None, config: Path | None) -> float:
-    """--exploration, else the run config's ``exploration_share``."""
-    if exploration is not None:
-        return exploration
+def _plan_shares(
+    exploration: float | None, challenger_share: float | None, config: Path | None
+) -> tuple[float, float]:
+    """--exploration and --challenger-share, else the run config's ``exploration_share`` and
+    ``challenger_share`` (the config read once)."""
+    if exploration is not None and challenger_share is not None:
+        return exploration, challenger_share
     from stratum_ml.training.config import RunConfig
 
     try:
-        return RunConfig.from_yaml(config).exploration_share
+        run_config = RunConfig.from_yaml(config)
     except ValueError as exc:
         raise fail(str(exc)) from None
-
-
-def _challenger_share(challenger_share: float | None, config: Path | None) -> float:
-    """--challenger-share, else the run config's ``challenger_share``."""
-    if challenger_share is not None:
-        return challenger_share
-    from stratum_ml.training.config import RunConfig
-
-    try:
-        return RunConfig.from_yaml(config).challenger_share
-    except ValueError as exc:
-        raise fail(str(exc)) from None
+    return (
+        run_config.exploration_share if exploration is None else exploration,
+        run_config.challenger_share if challenger_share is None else challenger_share,
+    )
 
 
 def _plan_challenger_share(store: Store, run_id: str, share: float, asked: bool) -> float:
