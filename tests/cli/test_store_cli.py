@@ -24,11 +24,11 @@ def run(args: list[str], home: Path, url: str) -> tuple[int, str]:
 
 def test_db_commands_migrate_and_report(tmp_path: Path, store_url: str) -> None:
     code, out = run(["db", "current"], tmp_path, store_url)
-    assert code == 0 and "at revision none (this version migrates it to 0013)" in out, out
+    assert code == 0 and "at revision none (this version migrates it to 0014)" in out, out
     code, out = run(["db", "upgrade"], tmp_path, store_url)
-    assert code == 0 and "at revision 0013" in out, out
+    assert code == 0 and "at revision 0014" in out, out
     code, out = run(["db", "current"], tmp_path, store_url)
-    assert code == 0 and "at revision 0013 (up to date)" in out, out
+    assert code == 0 and "at revision 0014 (up to date)" in out, out
 
 
 def test_a_broken_store_is_one_error_line(tmp_path: Path) -> None:

@@ -163,6 +163,17 @@ def test_decisions_round_trip_append_only(store: Store) -> None:
     # the file's mode (0600) is tested in tests/store/test_engine.py
 
 
+def test_a_decision_taken_while_paused_stores_no_probability(store: Store) -> None:
+    # the kill switch shows nothing of the model: the analyst saw the fallback rank only
+    decisions = DecisionStore(store)
+    recorded = _record(decisions, rank=3, probability=None)
+    assert recorded.probability_at_decision is None
+    (again,) = decisions.history(ADDRESS)
+    assert (again.rank_at_decision, again.probability_at_decision) == (3, None)
+    stored = read_decisions(store)
+    assert stored["probability_at_decision"].isna().tolist() == [True]
+
+
 def test_decision_store_refuses_bad_rows(store: Store) -> None:
     decisions = DecisionStore(store)
     with pytest.raises(DecisionError, match="decision: must be one of"):

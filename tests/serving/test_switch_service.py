@@ -150,6 +150,21 @@ def test_pause_turns_every_list_into_the_fallback_and_resume_back(
     explained = ok(http, server, Role.ANALYST, "explain", {"address_id": top["address_id"]})
     assert (explained["paused"], explained["rank"], explained["contributions"]) == (True, 1, [])
     assert explained["probability"] is None and explained["bias_log_odds"] is None
+    # a decision while paused: answered and stored with the fallback rank, nothing of the model
+    before = ok(http, server, Role.ANALYST, "decisions", {"address_id": top["address_id"]})
+    decision = {"address_id": top["address_id"], "decision": "needs_more_information"}
+    decision |= {"reason": "too_little_information", "supersedes": before["open_decision_id"]}
+    decided = ok(http, server, Role.ANALYST, "decision", decision)
+    assert (decided["paused"], decided["ranking"], decided["rank_at_decision"]) == (
+        True,
+        "fallback",
+        1,
+    )
+    assert decided["probability_at_decision"] is None and decided["reasons"] == []
+    assert "this rank is the fallback ranking" in decided["notice"]
+    history = ok(http, server, Role.ANALYST, "decisions", {"address_id": top["address_id"]})
+    assert history["decisions"][-1]["decision_id"] == decided["decision_id"]
+    assert history["decisions"][-1]["probability_at_decision"] is None
     summary = ok(http, server, Role.ANALYST, "summary", {"k": 50, "level": "district"})
     assert (summary["paused"], summary["ranking"]) == (True, "fallback")
     assert all(area["mean_probability"] is None for area in summary["areas"])

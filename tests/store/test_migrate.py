@@ -17,7 +17,7 @@ from stratum_ml.store.tables import Base
 
 
 def test_open_migrates_to_head(store: Store) -> None:
-    assert current_revision(store.engine) == head_revision() == "0013"
+    assert current_revision(store.engine) == head_revision() == "0014"
     tables = set(inspect(store.engine).get_table_names())
     assert {
         "decisions",
@@ -86,7 +86,7 @@ def test_workers_opening_at_once_migrate_once(store_url: str) -> None:
 def test_a_database_from_a_newer_version_is_refused(store: Store) -> None:
     with store.transaction() as session:
         session.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StoreError, match="newer stratum_ml.*up to 0013"):
+    with pytest.raises(StoreError, match="newer stratum_ml.*up to 0014"):
         upgrade(store.engine)
 
 

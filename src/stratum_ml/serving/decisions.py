@@ -5,7 +5,9 @@ it is passed on for a visit, declined, or needs more information, and why
 (``decision`` endpoint). Each decision is one row of the operational store's
 ``decisions`` table (:mod:`stratum_ml.store.tables`) with what the analyst saw
 when deciding (the model version, the scoring date, the address's rank and
-probability) and who decided: the API key id, its role and its name, never the key.
+probability; while the model is paused its rank in the fallback ranking and no
+probability, as nothing of the model is shown then) and who decided: the API key
+id, its role and its name, never the key.
 
 Rows are only ever added, in one transaction each. The decisions on one
 address form a chain: a decision on an address that already has an *open*
@@ -156,7 +158,8 @@ class RecordedDecision:
     model_version: str
     scoring_date: dt.date
     rank_at_decision: int
-    probability_at_decision: float
+    #: None for a decision taken while the model was paused (the rank is the fallback's)
+    probability_at_decision: float | None
     supersedes: str | None = None
     superseded_by: str | None = None
     run_id: str | None = None
@@ -262,7 +265,7 @@ class DecisionStore:
         model_version: str,
         scoring_date: dt.date,
         rank: int,
-        probability: float,
+        probability: float | None,
         role: str | None = None,
         key_name: str | None = None,
         supersedes: str | None = None,
@@ -285,7 +288,8 @@ class DecisionStore:
         decided_by, role, key_name
             Key id, role and key name of the caller (never the key).
         model_version, scoring_date, rank, probability
-            What the service showed when the decision was taken.
+            What the service showed when the decision was taken; while the model is
+            paused the rank in the fallback ranking and no probability (None).
         supersedes
             The address's open decision that this one replaces; required when the
             address has one.
@@ -334,7 +338,7 @@ class DecisionStore:
             model_version=model_version,
             scoring_date=scoring_date,
             rank_at_decision=int(rank),
-            probability_at_decision=float(probability),
+            probability_at_decision=None if probability is None else float(probability),
             supersedes=supersedes,
             idempotency_key=idempotency_key,
             run_id=run_id,
@@ -462,7 +466,8 @@ def read_decisions(store: Store) -> pd.DataFrame:
         The :data:`STORE_COLUMNS`: ids, decision, reason (a code), note, role, key
         name and ``supersedes`` as strings (the last four may be missing), ``decided_at``
         as a UTC timestamp, ``scoring_date`` as a date (datetime64),
-        ``rank_at_decision`` as int64 and ``probability_at_decision`` as float64.
+        ``rank_at_decision`` as int64 and ``probability_at_decision`` as float64 (NaN for
+        a decision taken while the model was paused).
     """
     with store.transaction() as session:
         rows = list(session.scalars(select(DecisionRow).order_by(DecisionRow.seq)))

@@ -800,6 +800,9 @@ def decision(
 ) -> DecisionResponse:
     """Store an analyst's decision about a scored dwelling, with its rank and probability.
 
+    While the model is paused nothing of the model is shown or stored: the rank is the
+    address's place in the fallback ranking, the probability null, the reasons empty.
+
     Raises
     ------
     RequestError
@@ -811,7 +814,12 @@ def decision(
     address = request.address_id
     if address not in state.scorer:
         raise RequestError(404, f"address {address}: {unknown_reason(state, address)}")
-    (scored,), _ = state.scorer.score([address], language=request.language)
+    paused = current_pause(state.store)
+    if paused is None:
+        (scored,), _ = state.scorer.score([address], language=request.language)
+        rank, probability, reasons = scored.rank, scored.probability, scored.reasons
+    else:
+        rank, probability, reasons = _fallback_out(state, address).rank, None, []
     try:
         stored = state.decisions.record(
             address_id=address,
@@ -823,8 +831,8 @@ def decision(
             key_name=caller.name,
             model_version=state.model_version,
             scoring_date=state.as_of,
-            rank=scored.rank,
-            probability=scored.probability,
+            rank=rank,
+            probability=probability,
             supersedes=request.supersedes,
             idempotency_key=idempotency_key,
             run_id=state.run.run_id,
@@ -849,12 +857,16 @@ def decision(
         model_version=stored.model_version,
         scoring_date=stored.scoring_date,
         rank_at_decision=stored.rank_at_decision,
-        probability_at_decision=stored.probability_at_decision,
+        # a retry while paused of a decision taken before shows no probability either
+        probability_at_decision=None if paused else stored.probability_at_decision,
         supersedes=stored.supersedes,
         run_id=stored.run_id,
         replayed=stored.replayed,
-        reasons=[ReasonOut.of(r) for r in scored.reasons],
+        reasons=[ReasonOut.of(r) for r in reasons],
         message=message,
+        paused=paused is not None,
+        ranking="model" if paused is None else "fallback",
+        notice=None if paused is None else _notice(paused, "this rank is"),
     )
 
 

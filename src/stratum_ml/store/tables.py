@@ -241,7 +241,8 @@ class DecisionRow(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     scoring_date: Mapped[dt.date] = mapped_column(Date)
     rank_at_decision: Mapped[int] = mapped_column(Integer)
-    probability_at_decision: Mapped[float] = mapped_column(Double)
+    #: null for a decision taken while the model was paused (no model output shown)
+    probability_at_decision: Mapped[float | None] = mapped_column(Double)
     supersedes: Mapped[str | None] = mapped_column(String(64), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(
         String(MAX_IDEMPOTENCY_KEY_LENGTH), unique=True

@@ -424,8 +424,13 @@ class SummaryResponse(_Ranked):
     )
 
 
-class DecisionResponse(_Response):
-    """The decision as stored, with what the service showed when it was taken."""
+class DecisionResponse(_Ranked):
+    """The decision as stored, with what the service showed when it was taken.
+
+    While the model is paused the answer shows nothing of the model: the rank is the
+    fallback ranking's, and the probability and the reasons are null and empty (the
+    decision is stored so).
+    """
 
     decision_id: str
     address_id: str
@@ -435,12 +440,16 @@ class DecisionResponse(_Response):
     decided_at: dt.datetime
     model_version: str
     scoring_date: dt.date
-    rank_at_decision: int
-    probability_at_decision: float
+    rank_at_decision: int = Field(
+        description="The address's rank then; while the model is paused, in the fallback ranking."
+    )
+    probability_at_decision: float | None = Field(
+        description="The probability then; null while the model is paused."
+    )
     supersedes: str | None = Field(
         default=None, description="The decision this one replaced (now closed), if any."
     )
-    run_id: str | None = Field(
+    run_id: str | None = Field(  # type: ignore[assignment]
         default=None, description="The scoring run the decision was taken on."
     )
     replayed: bool = Field(
@@ -448,7 +457,9 @@ class DecisionResponse(_Response):
         description="True when this answers a retried request (same Idempotency-Key): "
         "nothing new was stored.",
     )
-    reasons: list[ReasonOut] = Field(description="The address's strongest score reasons.")
+    reasons: list[ReasonOut] = Field(
+        description="The address's strongest score reasons; empty while the model is paused."
+    )
     message: str
 
 
@@ -468,8 +479,13 @@ class DecisionOut(_Response):
     key_name: str | None = Field(description="The key's name; None for imported decisions.")
     model_version: str
     scoring_date: dt.date
-    rank_at_decision: int
-    probability_at_decision: float
+    rank_at_decision: int = Field(
+        description="The address's rank then; for one taken while the model was paused, in "
+        "the fallback ranking."
+    )
+    probability_at_decision: float | None = Field(
+        description="The probability then; null for one taken while the model was paused."
+    )
     supersedes: str | None = Field(description="The decision this one replaced, if any.")
     superseded_by: str | None = Field(description="The decision that replaced this one, if any.")
     run_id: str | None = Field(
