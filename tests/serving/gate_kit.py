@@ -1,9 +1,10 @@
 """What the fast tests of the gate's middlewares share: a small service state and a dummy app.
 
-The middlewares read six things of the service's state: its key store, its
+The middlewares read seven things of the service's state: its key store, its
 audit log, its limits, its operational store (key lock-outs), the key that
-hashes refused bodies and its model version. :class:`FakeService` holds real
-ones (in a temporary folder), and nothing else: no model, no data, no BentoML.
+hashes refused bodies, its model version and its shared rate-limit buckets.
+:class:`FakeService` holds real ones (in a temporary folder), and nothing else: no
+model, no data, no BentoML.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from stratum_ml.serving.app_state import ServiceState, ServingSettings
 from stratum_ml.serving.audit import AuditLog
 from stratum_ml.serving.auth import Endpoint, KeyStore, Role, create_key
 from stratum_ml.serving.gate import STATE_KEY, RequestState, Route, request_state
+from stratum_ml.serving.gate.limits import RateLimiter
 from stratum_ml.store import Store, open_store
 
 with warnings.catch_warnings():
@@ -64,6 +66,8 @@ class FakeService:
     store: Store
     body_key: bytes = BODY_KEY
     model_version: str = MODEL_VERSION
+    #: the buckets shared by the workers (a file), as the service's; None: none
+    limiter: RateLimiter | None = None
 
     def as_state(self) -> ServiceState:
         """This stand-in, typed as what the middlewares expect."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from stratum_ml.serving.auth import Role
 from stratum_ml.serving.gate.authentication import KEY_LOCKED, KEY_NOW_LOCKED
-from stratum_ml.serving.gate.limits import RateLimiter
+from stratum_ml.serving.gate.limits import RATE_LIMITS_FILE, RateLimiter
 from stratum_ml.serving.key_lockout import is_locked
-from stratum_ml.serving.webapp.app import check_login_key
-from tests.serving.gate_kit import fake_service
+from stratum_ml.serving.webapp.app import LOGIN_CSRF_COOKIE, check_login_key, login
+from tests.serving.gate_kit import FakeService, TestClient, fake_service
 
 
 def test_wrong_secrets_at_login_lock_the_key_like_api_calls(tmp_path: Path) -> None:
@@ -50,3 +54,25 @@ def test_bad_keys_at_login_empty_the_addresses_bucket(tmp_path: Path) -> None:
         assert principal is None
     assert limiter.peek("bad key", "10.0.0.8", *rate) > 0  # the login answers 429 now
     assert limiter.peek("bad key", "10.0.0.9", *rate) == 0  # another address is not held
+
+
+def _login_client(worker: FakeService) -> TestClient:
+    """One worker's login page (its own state and its own login endpoint)."""
+    endpoint = login(worker.as_state)
+    return TestClient(Starlette(routes=[Route("/login", endpoint, methods=["GET", "POST"])]))
+
+
+def test_two_workers_count_bad_logins_in_one_bucket(tmp_path: Path) -> None:
+    service = fake_service(tmp_path, bad_keys_per_minute=0.6, bad_keys_burst=3)
+    # two worker processes: each its own buckets object, on the service's one file
+    workers = [
+        replace(service, limiter=RateLimiter(path=tmp_path / RATE_LIMITS_FILE)) for _ in "ab"
+    ]
+    clients = [_login_client(worker) for worker in workers]
+    statuses = []
+    for attempt in range(5):  # the kernel hands the connections to one worker, then the other
+        client = clients[attempt % 2]
+        client.get("/login")
+        form = {"csrf": client.cookies[LOGIN_CSRF_COOKIE], "key": "stk_nonsense"}
+        statuses.append(client.post("/login", data=form).status_code)
+    assert statuses == [401, 401, 401, 429, 429]  # three wrong keys in all, not three each

@@ -41,7 +41,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from stratum_ml.serving.auth import AuthError, Principal, authorize
-from stratum_ml.serving.gate.limits import RateLimiter
+from stratum_ml.serving.gate.limits import RateLimiter, service_limiter
 from stratum_ml.serving.gate.request_state import RequestState, error_response, request_state
 from stratum_ml.serving.key_lockout import LockoutPolicy, is_locked, record_wrong_secret
 
@@ -91,8 +91,7 @@ class ApiKeyBackend(AuthenticationBackend):
 
     def limiter(self, state: RequestState) -> RateLimiter:
         """The buckets a call counts against."""
-        shared = None if self._given else getattr(state.service, "limiter", None)
-        return shared if isinstance(shared, RateLimiter) else self._own
+        return self._own if self._given else service_limiter(state.service, self._own)
 
     def _limit_address(self, state: RequestState, client: str) -> None:
         serving = state.service.serving

@@ -13,8 +13,9 @@ of a keyed bucket each, found by a hash of the bucket's name) under an exclusive
 the cost of two system calls per bucket and no database round trip. A bucket
 pushed out of a full table (the slot's neighbourhood holds other buckets) starts
 full again, as after a long pause; with :data:`SLOTS` slots that takes thousands of
-client addresses at once. Without a file (tests, the web app's own login limit)
-the buckets are in the memory of one process. The lock-out of a key after
+client addresses at once. The web app's login counts its wrong keys in the same
+buckets as the API (:func:`service_limiter`). Without a file (tests) the buckets are
+in the memory of one process. The lock-out of a key after
 repeated wrong secrets is in the store (:mod:`stratum_ml.serving.key_lockout`).
 
 :func:`free_bytes` and :func:`below_floor` tell whether the disks of the
@@ -188,6 +189,13 @@ class RateLimiter:
     def peek(self, kind: str, ident: str, rate: float, burst: int) -> int:
         """Like :meth:`take`, but takes nothing: 0 when a token is there, else seconds to wait."""
         return self._count(kind, ident, rate, burst, take=False)
+
+
+def service_limiter(service: object, own: RateLimiter) -> RateLimiter:
+    """The buckets a call counts against: the service's, shared by its workers
+    (``ServiceState.limiter``), when it has them; else ``own``, of this process."""
+    shared = getattr(service, "limiter", None)
+    return shared if isinstance(shared, RateLimiter) else own
 
 
 def free_bytes(path: Path) -> int:

@@ -58,7 +58,7 @@ from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import PERMISSIONS, AuthError, Endpoint, Principal
 from stratum_ml.serving.gate import StateProvider
 from stratum_ml.serving.gate.authentication import KEY_LOCKED, KEY_NOW_LOCKED
-from stratum_ml.serving.gate.limits import RateLimiter
+from stratum_ml.serving.gate.limits import RateLimiter, service_limiter
 from stratum_ml.serving.key_lockout import LockoutPolicy, is_locked, record_wrong_secret
 from stratum_ml.serving.outcomes import read_outcomes
 from stratum_ml.serving.webapp import areas, casefile, charts
@@ -416,8 +416,10 @@ def login(provider: StateProvider) -> Callable[[Request], Awaitable[Response]]:
 
     A login is held to the API gate's rules: too many bad keys from one client address
     answer 429 with ``Retry-After``, and wrong secrets lock a key id like API calls do.
+    The bad keys are counted in the service's buckets, which every worker shares (and
+    the API's calls with bad keys from the same address count there too).
     """
-    limiter = RateLimiter()
+    own = RateLimiter()  # only while the service has no shared buckets (tests)
 
     async def endpoint(request: Request) -> Response:
         service = provider()
@@ -428,6 +430,7 @@ def login(provider: StateProvider) -> Callable[[Request], Awaitable[Response]]:
             return _login_page(request, language)
         form = await request.form()
         client = request.client.host if request.client is not None else "unknown"
+        limiter = service_limiter(service, own)
         sent, expected = form.get("csrf"), request.cookies.get(LOGIN_CSRF_COOKIE)
         key = form.get("key")
         principal: Principal | None = None
