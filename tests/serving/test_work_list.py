@@ -7,20 +7,26 @@ Two monthly runs of a real small model on a generated town (the fixtures of
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import mlflow
 import pandas as pd
 import pytest
 
 from stratum_ml.config import Settings
+from stratum_ml.model.registry import CHAMPION
 from stratum_ml.runs import RunModel, create_run, get_run, state_of, work_list
 from stratum_ml.scoring import Scorer
 from stratum_ml.serving import endpoints
 from stratum_ml.serving.api_models import PriorityListRequest, PriorityListResponse, ReasonOut
 from stratum_ml.serving.app_state import ServiceState
+from stratum_ml.serving.champion_watch import ChampionWatch
 from stratum_ml.serving.decisions import DecisionStore
 from stratum_ml.serving.metrics import run_metrics_text
 from stratum_ml.serving.outcomes import OutcomeStore
@@ -36,6 +42,7 @@ from stratum_ml.serving.work_list import (
 from stratum_ml.sources import SourceTables
 from stratum_ml.store import Store
 from stratum_ml.synthetic.generate import Municipality
+from tests.model.test_promotion import registered
 from tests.runs.conftest import FIRST, SECOND, mlflow_settings, run_model, runs_town
 
 __all__ = ["mlflow_settings", "run_model", "runs_town"]  # fixtures shared with tests/runs
@@ -251,6 +258,68 @@ def test_the_registry_is_looked_at_while_a_run_loads(
     finally:
         release_load.set()
         follower.wait_loaded(60)
+
+
+def _within(seconds: float, condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # the registry is the point
+def test_every_worker_clears_a_repaired_alias_without_a_request(
+    runs_town: Municipality,
+    run_model: RunModel,
+    store: Store,
+    mlflow_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = create_run(
+        runs_town.sources, SECOND, run_model, store, settings=mlflow_settings, top_k=TOP
+    )
+    served = _served(store, first.run_id, run_model, runs_town.sources)
+    monkeypatch.delenv("STRATUM_SIGNING_KEYS_DIR", raising=False)
+    settings = Settings(home=tmp_path / "registry", mlflow_uri=None, model_name="watched")
+    uris = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    client = registered(settings)  # version 1 is the verified champion
+    # two workers of one service on one registry: each its own watch and follower
+    watches = [ChampionWatch(settings) for _ in range(2)]
+    followers = [
+        RunFollower(
+            served,
+            store,
+            champion=functools.partial(watch.champion, "1"),
+            load=lambda version, tables: pytest.fail("nothing new to load"),
+            check_seconds=0.2,
+            pinned=None,
+        )
+        for watch in watches
+    ]
+    for follower in followers:
+        follower.start_watching()
+    try:
+        client.set_registered_model_alias("watched", CHAMPION, "3")  # from the MLflow UI
+
+        def both_asked_and_told() -> bool:  # requests come to both workers meanwhile
+            return all([f.current() is served for f in followers]) and all(
+                watch.problems for watch in watches
+            )
+
+        assert _within(20, both_asked_and_told)
+        client.set_registered_model_alias("watched", CHAMPION, "1")  # repaired
+        # then no request comes to either worker (the kernel hands them to others): before,
+        # each kept reporting the moved alias until its next request, and answered that
+        # one with it too
+        assert _within(20, lambda: not any(watch.problems for watch in watches))
+    finally:
+        for follower in followers:
+            follower.stop_watching()
+        mlflow.set_tracking_uri(uris[0])
+        mlflow.set_registry_uri(uris[1])
 
 
 def test_metrics_show_the_served_run_its_drift_and_the_pause(

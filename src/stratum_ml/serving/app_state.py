@@ -479,6 +479,8 @@ def load_state() -> ServiceState:
         pinned=pinned,
     )
     followers.append(follower)
+    # every worker watches the registry on its own, not only when a request comes in
+    follower.start_watching()
     addresses = tables.addresses
     return ServiceState(
         settings=settings,

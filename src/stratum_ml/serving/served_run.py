@@ -14,7 +14,11 @@ calls :meth:`RunFollower.current`, which costs one small read-only query (the
 latest run of the champion version in the store) and, at most every
 ``STRATUM_CHAMPION_CHECK_SECONDS``, starts a registry lookup of the champion (the
 verified one: :mod:`stratum_ml.serving.champion_watch`) in the background, so that
-no request waits for the registry. When either changed, a
+no request waits for the registry. Every worker also looks the champion up on its
+own every ``STRATUM_CHAMPION_CHECK_SECONDS``, requests or not
+(:meth:`RunFollower.start_watching`): a request is answered from the lookup before
+it, so a worker that got no request for a while would otherwise still report what
+it saw then (a moved alias long repaired). When either changed, a
 background thread loads the new run (model version, sources when the run was
 made from other files, the scorer); the old
 run keeps answering until the new one is ready, and it is swapped in at the
@@ -51,6 +55,8 @@ log = logging.getLogger(__name__)
 
 #: the lock file, in the home folder, held while a worker makes the run to serve
 RUN_LOCK_FILE = "serve.lock"
+#: least wait of the champion watch between two looks (while a slow lookup runs)
+MIN_WATCH_SECONDS = 0.1
 
 
 class ServedRunError(RuntimeError):
@@ -215,6 +221,8 @@ class RunFollower:
         self._loading: threading.Thread | None = None
         self._looking: threading.Thread | None = None
         self._failed: tuple[str, str | None] | None = None
+        self._watching: threading.Thread | None = None
+        self._stop_watching = threading.Event()
 
     @property
     def served(self) -> ServedRun:
@@ -263,6 +271,41 @@ class RunFollower:
         for thread in (self._looking, self._loading):
             if thread is not None:
                 thread.join(timeout)
+
+    def start_watching(self) -> None:
+        """Look the champion up every ``check_seconds`` in the background, requests or not.
+
+        A lookup started by a request ends after that request was answered; without
+        this, a worker the kernel hands no connection for a while keeps what it saw at
+        its last request (the registry's problems included, see
+        :class:`~stratum_ml.serving.champion_watch.ChampionWatch`) and tells it at its
+        next answer. Watching, every worker is at most ``check_seconds`` and one lookup
+        behind the registry. Idempotent.
+        """
+        with self._lock:
+            if self._watching is not None:
+                return
+            self._watching = threading.Thread(
+                target=self._watch, daemon=True, name="stratum-champion-watch"
+            )
+            self._watching.start()
+
+    def stop_watching(self, timeout: float = 10.0) -> None:
+        """End :meth:`start_watching` (and wait for a lookup it started); for tests and
+        shutdown."""
+        self._stop_watching.set()
+        if self._watching is not None:
+            self._watching.join(timeout)
+        if self._looking is not None:
+            self._looking.join(timeout)
+
+    def _watch(self) -> None:
+        while True:
+            with self._lock:
+                self._check_champion()
+                due = self._checked_at + self._check_seconds - time.monotonic()
+            if self._stop_watching.wait(max(due, MIN_WATCH_SECONDS)):
+                return
 
     def _check_champion(self) -> None:
         """Start a registry lookup of the champion when one is due (under ``_lock``).

@@ -188,7 +188,9 @@ class RiskService:
 
     @bentoml.on_shutdown
     def checkpoint_on_stop(self) -> None:
-        """A clean stop: a last signed checkpoint of the audit log's head."""
+        """A clean stop: the champion watch ends, a last signed checkpoint of the audit
+        log's head."""
+        self.state.follower.stop_watching(timeout=5.0)
         try:
             self.anchor.stop()
         except Exception:
