@@ -420,6 +420,13 @@ def test_while_paused_the_work_list_is_the_fallback_and_says_who_paused_it_and_w
         expect(page.get_by_text("Besluit vastgelegd.")).to_be_visible()
         expect(page.locator(f"#a{address}")).to_contain_text("besluit: doorzetten voor bezoek")
         expect(page.locator("#paused")).to_be_visible()
+        stored = httpx.post(
+            f"{server.url}/decisions",
+            json={"address_id": address},
+            headers={"Authorization": f"Bearer {server.keys[Role.ANALYST]}"},
+            timeout=60,
+        ).json()["decisions"][-1]
+        assert stored["probability_at_decision"] is None  # stored without the model's output
 
         page.goto(f"{server.url}/app/address/{shown[0]}")
         expect(page.locator("#paused")).to_contain_text(reason)
