@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from stratum_ml.features import network
@@ -16,6 +17,7 @@ from stratum_ml.features.registry import FeatureParams
 from stratum_ml.features.spill import (
     LINK_COLUMNS,
     _coded_table,
+    _id_codes,
     features_from_folder,
     split_sources,
 )
@@ -65,7 +67,7 @@ def test_a_link_table_is_read_from_the_split_folder_as_codes(
         frame, part = _coded_table(town, name)
         assert len(frame) == len(source)
         for column in ("address_id", entity):
-            assert frame[column].dtype == np.int64, (name, column)
+            assert frame[column].dtype == np.int32, (name, column)
         np.testing.assert_array_equal(ids[frame["address_id"].to_numpy()], source["address_id"])
         np.testing.assert_array_equal(
             pd.factorize(frame[entity])[0], pd.factorize(source[entity])[0]
@@ -139,3 +141,19 @@ def test_component_sizes_do_not_depend_on_the_order_of_the_edges(n_dates: int) -
     got = network.component_sizes(n_nodes, a[shuffled], b[shuffled], days[shuffled], nodes, refs)
     np.testing.assert_array_equal(got, expected)
     assert np.nanmax(got) > 2 and np.isnan(got).any()
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()], ids=str)
+def test_ids_are_coded_as_factorize_groups_them(kind: pa.DataType) -> None:
+    """Equal ids equal codes across chunks (sliced ones too); missing -1; empty is an id."""
+    rng = np.random.default_rng(1)
+    ids: list[str | None] = [f"P{x:x}" for x in rng.integers(0, 3000, 9000)]
+    ids[::97] = [None] * len(ids[::97])
+    ids[5::101] = [""] * len(ids[5::101])
+    whole = pa.array(ids, kind)
+    chunks = [whole.slice(0, 4000), whole.slice(4000, 0), whole.slice(4000)]
+    codes = _id_codes(chunks)
+    expected, _ = pd.factorize(pd.Series(ids, dtype=object))
+    np.testing.assert_array_equal(codes < 0, expected < 0)
+    np.testing.assert_array_equal(pd.factorize(codes)[0], pd.factorize(expected)[0])
+    assert codes.max() == expected.max()

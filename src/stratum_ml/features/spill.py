@@ -79,6 +79,8 @@ LINK_COLUMNS: dict[str, list[str]] = {
     "ownership": ["owner_type", "owned_from", "owned_until"],
     "businesses": ["registered_from"],
 }
+#: the ids of a link table are coded in this many buckets, one at a time (see :func:`_id_codes`)
+CODE_BUCKETS = 16
 #: the name of a split folder: the prefix, the process id, a dot and a random part
 SPLIT_PREFIX = "stratum-split-pid"
 #: Arrow IPC compression of the split files
@@ -248,25 +250,45 @@ def split_sources(stream: SourceStream, root: Path, n_partitions: int | None = N
 
 
 def _routes(
-    row_group: np.ndarray, row_part: np.ndarray, member_group: np.ndarray, member_part: np.ndarray
+    row_group: np.ndarray,
+    row_part: np.ndarray,
+    member_group: np.ndarray,
+    member_part: np.ndarray,
+    chunk: int = 1 << 20,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, partition) for every partition holding a member of the row's group, but its own.
 
     ``row_group`` is each row's group code (-1: none); ``member_group`` and
-    ``member_part`` the group and partition of every member.
+    ``member_part`` the group and partition of every member; the groups are codes
+    ``0 .. n - 1``. The rows are routed ``chunk`` at a time (the pairs of a table of
+    millions of rows took several arrays of millions of pairs at once); the pairs come
+    by row, then by partition.
     """
     n_parts = np.int64(max(int(row_part.max(initial=0)), int(member_part.max(initial=0))) + 1)
-    valid = member_group >= 0
-    pairs = np.unique(member_group[valid].astype(np.int64) * n_parts + member_part[valid])
-    group_of_pair = pairs // n_parts
-    start = np.searchsorted(group_of_pair, row_group, side="left")
-    count = np.searchsorted(group_of_pair, row_group, side="right") - start
-    count[row_group < 0] = 0
-    rows = np.repeat(np.arange(len(row_group), dtype=np.int64), count)
-    offsets = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-    dest = (pairs[np.repeat(start, count) + offsets] % n_parts).astype(np.int32)
-    keep = dest != row_part[rows]
-    return rows[keep], dest[keep]
+    n_groups = max(int(row_group.max(initial=-1)), int(member_group.max(initial=-1))) + 1
+    pairs = member_group.astype(np.int64)
+    pairs *= n_parts
+    pairs += member_part
+    pairs = pairs[member_group >= 0]
+    pairs.sort()
+    if len(pairs):  # each (group, partition) once
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
+    # the pairs of group g are pairs[bounds[g]:bounds[g + 1]]
+    bounds = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pairs // n_parts, minlength=n_groups), out=bounds[1:])
+    rows_out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    dest_out: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
+    for begin in range(0, len(row_group), chunk):
+        group = row_group[begin : begin + chunk]
+        start = bounds[np.maximum(group, 0)]
+        count = np.where(group >= 0, bounds[np.maximum(group, 0) + 1] - start, 0)
+        rows = np.repeat(np.arange(begin, begin + len(group), dtype=np.int64), count)
+        offsets = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+        dest = (pairs[np.repeat(start, count) + offsets] % n_parts).astype(np.int32)
+        keep = dest != row_part[rows]
+        rows_out.append(rows[keep])
+        dest_out.append(dest[keep])
+    return np.concatenate(rows_out), np.concatenate(dest_out)
 
 
 def _copy_extras(
@@ -318,7 +340,7 @@ def town_wide(
     del buildings, small
     coded_queries = pd.DataFrame(
         {
-            "address_id": np.arange(len(queries), dtype=np.int64),  # query i asks address row i
+            "address_id": np.arange(len(queries), dtype=np.int32),  # query i asks address row i
             "ref_date": queries["ref_date"].to_numpy(),
         }
     )
@@ -331,6 +353,8 @@ def town_wide(
         edge = link_edges(name, frame, params) if "network_component_size" in names else None
         if edge is not None:
             edges.append(_edges_before(edge, refs.max()))
+            del edge
+            release_free_memory()
         if name == "ownership":
             owner = Evaluator(_only(ownership=frame), coded_queries, params)
             for feature in (n for n in OWNER_FEATURES if n in names):
@@ -338,7 +362,7 @@ def town_wide(
                 town.per_query[feature] = values.to_numpy()
             del owner
         _copy_rows(town, name, frame, part, building, params)
-        del frame, part, edge
+        del frame, part
         release_free_memory()
     if "network_component_size" in names:
         network = pd.concat(edges, ignore_index=True) if edges else _edges_before(None, refs.max())
@@ -376,8 +400,8 @@ def _edges_before(edges: pd.DataFrame | None, last: np.datetime64) -> pd.DataFra
     keep = (edges["date"] < last).to_numpy()
     return pd.DataFrame(
         {
-            "a": edges["a"].to_numpy()[keep].astype(np.int32),
-            "b": edges["b"].to_numpy()[keep].astype(np.int32),
+            "a": edges["a"].to_numpy()[keep].astype(np.int32, copy=False),
+            "b": edges["b"].to_numpy()[keep].astype(np.int32, copy=False),
             "date": edges["date"].to_numpy()[keep],
         }
     )
@@ -423,24 +447,20 @@ def _coded_table(town: SpilledTown, name: str) -> tuple[pd.DataFrame, np.ndarray
         )
         at = np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
         own_rows = own.column(ROW).to_numpy()
-        addresses.append(np.where(at >= 0, own_rows[np.maximum(at, 0)], -1))
+        addresses.append(np.where(at >= 0, own_rows[np.maximum(at, 0)], -1).astype(np.int32))
         rows.append(table.column(ROW).to_numpy())
         parts.append(np.full(table.num_rows, p, dtype=np.int32))
         entities.append(table.column(entity).combine_chunks())
         values.append(table.select(others))
         del table, own, found, at
     n = sum(len(r) for r in rows)
+    codes = _id_codes(entities)
+    del entities
+    release_free_memory()  # the ids' strings and their hash table
     order = np.empty(n, dtype=np.int64)  # the position of each source row in the pieces
     order[np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)] = np.arange(n)
     del rows
-    codes = np.full(n, -1, dtype=np.int64)
-    if entities:
-        encoded = pc.dictionary_encode(pa.chunked_array(entities))  # one dictionary for all
-        del entities
-        codes = np.concatenate(
-            [np.asarray(c.indices.fill_null(-1).to_numpy(), np.int64) for c in encoded.chunks]
-        )[order]
-        del encoded
+    codes = codes[order]
     columns = (
         pa.concat_tables(values).take(pa.array(order))
         if values
@@ -451,7 +471,52 @@ def _coded_table(town: SpilledTown, name: str) -> tuple[pd.DataFrame, np.ndarray
     frame.insert(0, "address_id", np.concatenate(addresses)[order] if addresses else codes)
     frame.insert(1, entity, codes)
     part = np.concatenate(parts)[order] if parts else np.zeros(0, dtype=np.int32)
+    del parts, addresses, order
+    release_free_memory()
     return frame, part
+
+
+def _id_codes(chunks: list[pa.Array]) -> np.ndarray:
+    """An integer code for each id of the string arrays ``chunks`` (concatenated), -1 if missing.
+
+    Equal ids get equal codes. The ids are coded one bucket of their last byte at a time
+    (:data:`CODE_BUCKETS`): Arrow's hash table of distinct ids then holds one bucket's,
+    not a table's millions (the registrations of a national folder).
+    """
+    sizes = [len(c) for c in chunks]
+    starts = np.cumsum([0, *sizes])
+    codes = np.full(int(starts[-1]), -1, dtype=np.int32)
+    buckets = [_last_byte(c) % CODE_BUCKETS for c in chunks]
+    offset = 0
+    for bucket in range(CODE_BUCKETS):
+        where = [np.flatnonzero(b == bucket) for b in buckets]
+        taken = [c.take(pa.array(w)) for c, w in zip(chunks, where, strict=True)]
+        if not any(len(t) for t in taken):
+            continue
+        # one dictionary for the bucket's ids of every chunk
+        encoded = pc.dictionary_encode(pa.chunked_array(taken, type=chunks[0].type))
+        del taken
+        index = np.concatenate(
+            [np.asarray(c.indices.fill_null(-1).to_numpy(), np.int64) for c in encoded.chunks]
+        )
+        positions = np.concatenate([start + w for start, w in zip(starts, where, strict=False)])
+        codes[positions] = np.where(index >= 0, index + offset, -1)
+        offset += len(encoded.chunks[-1].dictionary)
+    return codes
+
+
+def _last_byte(ids: pa.Array) -> np.ndarray:
+    """The last byte of each string of ``ids`` (0: empty or missing), read from its buffers."""
+    wide = pa.types.is_large_string(ids.type) or pa.types.is_large_binary(ids.type)
+    _, offsets_buffer, data_buffer = ids.buffers()
+    assert offsets_buffer is not None
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)
+    offsets = offsets[ids.offset : ids.offset + len(ids) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else None
+    if data is None or len(data) == 0:
+        return np.zeros(len(ids), dtype=np.int64)
+    last = data[np.clip(offsets[1:] - 1, 0, len(data) - 1)].astype(np.int64)
+    return np.where(np.diff(offsets) > 0, last, 0)
 
 
 def _copy_rows(
