@@ -12,7 +12,9 @@ with the town. Here the folder itself is split, on disk:
    address's first violation, the component size of every query in the link network,
    and which other partitions need a row (the persons, owners and establishments seen
    at a partition's addresses, the establishments in its buildings and their
-   addresses). Those rows are copied to the partitions that need them.
+   addresses). Those rows are copied to the partitions that need them. The link
+   tables are read back from the split folder one at a time, their ids as integer
+   codes, and let go once their edges, counts and copies are done.
 3. **Each partition** loads its rows, in the order of the source table, and runs the
    same feature functions with the facts as seeds
    (:func:`~stratum_ml.features.partitioned.compute_partition`); the results are put
