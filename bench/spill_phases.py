@@ -37,7 +37,9 @@ class Sampler:
         self.phase = "start"
         self.peaks: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}  # CPU seconds of this process (all its threads)
         self._since = time.perf_counter()
+        self._cpu_since = time.process_time()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -56,10 +58,14 @@ class Sampler:
         now = time.perf_counter()
         self.seconds[self.phase] = self.seconds.get(self.phase, 0.0) + now - self._since
         self._since = now
+        cpu = time.process_time()
+        self.cpu[self.phase] = self.cpu.get(self.phase, 0.0) + cpu - self._cpu_since
+        self._cpu_since = cpu
         rss = self._rss_mib()
         self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss)
         print(
-            f"{time.strftime('%H:%M:%S')} {self.phase}: {self.seconds[self.phase]:.1f} s, "
+            f"{time.strftime('%H:%M:%S')} {self.phase}: {self.seconds[self.phase]:.1f} s "
+            f"({self.cpu[self.phase]:.1f} s CPU), "
             f"peak {self.peaks[self.phase]:.0f} MiB; now {phase} (RSS {rss:.0f} MiB, "
             f"load {os.getloadavg()[0]:.1f})",
             flush=True,
@@ -89,6 +95,7 @@ def main() -> None:
     parser.add_argument("--sources", type=Path, required=True)
     parser.add_argument("--partitions", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--label", default="", help="what was measured (a branch, a change)")
     args = parser.parse_args()
 
     from stratum_ml.features import spill
@@ -113,6 +120,7 @@ def main() -> None:
     row = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "sources": str(args.sources),
+        "label": args.label,
         "addresses": len(table),
         "partitions": args.partitions,
         "workers": args.workers,
@@ -121,7 +129,11 @@ def main() -> None:
         "peak_rss_mib": round(own, 1),
         "peak_rss_worker_mib": round(workers, 1) if args.workers > 1 else None,
         "phases": {
-            p: {"peak_rss_mib": round(sampler.peaks[p], 1), "seconds": round(s, 1)}
+            p: {
+                "peak_rss_mib": round(sampler.peaks[p], 1),
+                "seconds": round(s, 1),
+                "cpu_seconds": round(sampler.cpu[p], 1),
+            }
             for p, s in sampler.seconds.items()
             if p in sampler.peaks and p not in ("start", "end")
         },
@@ -136,20 +148,23 @@ def main() -> None:
         "",
         "One process (and its workers); RSS sampled every 20 ms from /proc/self/statm.",
         "",
-        "| date | addresses | partitions | workers | load avg | phase | seconds | peak MiB |",
-        "|---|---|---|---|---|---|---|---|",
+        "| date | label | addresses | partitions | workers | load avg | phase | seconds | CPU s "
+        "| peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         head = (
-            f"| {r['date']} | {r['addresses']:,} | {r['partitions'] or 'default'} | "
+            f"| {r['date']} | {r.get('label', '')} | {r['addresses']:,} | "
+            f"{r['partitions'] or 'default'} | "
             f"{r['workers']} | {r['load_average'][0]:.1f} |"
         )
         for p, v in r["phases"].items():
-            lines.append(f"{head} {p} | {v['seconds']} | {v['peak_rss_mib']} |")
+            cpu = v.get("cpu_seconds", "")
+            lines.append(f"{head} {p} | {v['seconds']} | {cpu} | {v['peak_rss_mib']} |")
         total = f"{r['peak_rss_mib']}"
         if r.get("peak_rss_worker_mib"):
             total += f" (each worker at most {r['peak_rss_worker_mib']})"
-        lines.append(f"{head} **all (ru_maxrss)** | {r['seconds']} | {total} |")
+        lines.append(f"{head} **all (ru_maxrss)** | {r['seconds']} | | {total} |")
     (RESULTS / "spill_phases.md").write_text("\n".join(lines) + "\n")
 
 

@@ -219,11 +219,8 @@ def dated_links(
     """
     frames = _link_frames(registrations, ownership, businesses)
     edges = []
-    for _, table, entity, start in LINK_SOURCES:
-        frame = _link_table(table, frames[table], params)
-        if frame is None or len(frame) == 0:
-            continue
-        edge = _chain_edges(frame[entity], frame["address_id"], frame[start])
+    for _, table, _, _ in LINK_SOURCES:
+        edge = link_edges(table, frames[table], params)
         if edge is not None:
             edges.append(edge)
     if not edges:
@@ -232,34 +229,70 @@ def dated_links(
     return out.sort_values("date", kind="stable").reset_index(drop=True)
 
 
+def link_edges(
+    table: str, frame: pd.DataFrame | None, params: FeatureParams
+) -> pd.DataFrame | None:
+    """The edges (a, b, date) of one link table's entities (``None``: no edge).
+
+    The table is one of :data:`LINK_SOURCES`; its entity and address columns may be
+    strings, or integer codes (then the edges hold the codes): the town-wide facts of a
+    split folder build the network one table at a time on codes.
+    """
+    _, _, entity, start = next(spec for spec in LINK_SOURCES if spec[1] == table)
+    frame = _link_table(table, frame, params)
+    if frame is None or len(frame) == 0:
+        return None
+    return _chain_edges(frame[entity], frame["address_id"], frame[start])
+
+
+def _sort_codes(values: pd.Series) -> tuple[np.ndarray, int, pd.Index | None]:
+    """Integer keys in the order of ``values``, their number, and the value of each key.
+
+    A missing value gets the key after every value. A column of integers (codes) is its
+    own key (it cannot be missing) and comes back with ``None`` for the values.
+    """
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        keys = values.to_numpy()
+        return keys, int(keys.max(initial=-1)) + 1, None
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes >= 0, codes, len(uniques)), len(uniques), pd.Index(uniques)
+
+
 def _chain_edges(entity: pd.Series, address: pd.Series, start: pd.Series) -> pd.DataFrame | None:
     """The rows sorted by (entity, start, address), each linked to the next of its entity.
 
     The same order as a stable ``sort_values`` of the three columns (missing values
     last), done on integer codes: sorting millions of strings held them several
-    times over. Edges between a dwelling and itself are left out.
+    times over. Edges between a dwelling and itself are left out. Integer columns
+    (codes) are their own keys, and the edges hold them.
     """
-    entity_codes, entities = pd.factorize(entity, sort=True)
-    entity_codes = np.where(entity_codes >= 0, entity_codes, len(entities))
-    address_codes, addresses = pd.factorize(address, sort=True)
-    address_order = np.where(address_codes >= 0, address_codes, len(addresses))
+    entity_keys, n_entities, entities = _sort_codes(entity)
+    address_keys, n_addresses, addresses = _sort_codes(address)
     days = start.to_numpy(dtype="datetime64[ns]")
     missing_day = np.isnat(days)
-    order = np.lexsort((address_order, days.view("int64"), missing_day, entity_codes))
-    del address_order
-    sorted_entity = entity_codes[order]
-    same = (sorted_entity[1:] == sorted_entity[:-1]) & (sorted_entity[1:] < len(entities))
-    del sorted_entity, entity_codes
-    a = address_codes[order]
-    keep = same & (a[:-1] != a[1:]) & (a[:-1] >= 0) & (a[1:] >= 0)
+    keys = [address_keys, days.view("int64"), missing_day, entity_keys]
+    order = np.lexsort(keys if missing_day.any() else keys[:2] + keys[3:])
+    del keys
+    sorted_entity = entity_keys[order]
+    same = sorted_entity[1:] == sorted_entity[:-1]
+    if entities is not None:
+        same &= sorted_entity[1:] < n_entities
+    del sorted_entity, entity_keys
+    a = address_keys[order]
+    keep = same & (a[:-1] != a[1:])
+    if addresses is not None:
+        keep &= (a[:-1] < n_addresses) & (a[1:] < n_addresses)
     if not keep.any():
         return None
     where = np.flatnonzero(keep)
+    date = days[order[where + 1]]
+    if addresses is None:
+        return pd.DataFrame({"a": a[where], "b": a[where + 1], "date": date})
     return pd.DataFrame(
         {
             "a": pd.Series(addresses.take(a[where]), dtype="str"),
             "b": pd.Series(addresses.take(a[where + 1]), dtype="str"),
-            "date": days[order][where + 1],
+            "date": date,
         }
     )
 
@@ -276,12 +309,38 @@ def network_component_size(
     edge_days = dated_links["date"].to_numpy()[known]
     a_all, b_all = a_all[known], b_all[known]
     query_nodes = _positions_in(ids, keys["address_id"])
-    refs = keys[REF].to_numpy()
-    if len(np.unique(refs)) <= _MAX_SWEEPS:
-        out = _sizes_by_sweeps(len(ids), a_all, b_all, edge_days, query_nodes, refs)
-    else:
-        out = _sizes_by_union_find(len(ids), a_all, b_all, edge_days, query_nodes, refs)
+    out = component_sizes(len(ids), a_all, b_all, edge_days, query_nodes, keys[REF].to_numpy())
     return pd.Series(out, index=pd.RangeIndex(len(keys)))
+
+
+def component_sizes(
+    n_nodes: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    edge_days: np.ndarray,
+    query_nodes: np.ndarray,
+    refs: np.ndarray,
+) -> np.ndarray:
+    """The size of each query node's component in the network of edges dated before its date.
+
+    Parameters
+    ----------
+    n_nodes
+        Nodes ``0 .. n_nodes - 1``.
+    a, b, edge_days
+        The edges, in any order; an edge with a missing date never counts.
+    query_nodes, refs
+        Each query's node (-1: none, the size is NaN) and reference date.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, one size per query (1 for a node without a known edge).
+    """
+    if len(np.unique(refs)) <= _MAX_SWEEPS:
+        return _sizes_by_sweeps(n_nodes, a, b, edge_days, query_nodes, refs)
+    order = np.argsort(edge_days, kind="stable")  # missing dates last
+    return _sizes_by_union_find(n_nodes, a[order], b[order], edge_days[order], query_nodes, refs)
 
 
 def _positions_in(ids: pd.Index, values: pd.Series) -> np.ndarray:
@@ -301,16 +360,18 @@ def _sizes_by_sweeps(
 ) -> np.ndarray:
     """Component sizes with one connected-components pass per distinct reference date.
 
-    The edges are sorted by date (missing dates last): those known on a date are a prefix.
+    The edges may come in any order: those dated before a date are picked by a mask.
     """
     out = np.full(len(refs), np.nan)
-    dated = int((~np.isnat(edge_days)).sum())
     for ref in np.unique(refs):
-        known = int(np.searchsorted(edge_days[:dated], ref, side="left"))
+        known = edge_days < ref  # a missing date is never before
         graph = coo_matrix(
-            (np.ones(known, dtype=np.int8), (a[:known], b[:known])), shape=(n_nodes, n_nodes)
+            (np.ones(int(known.sum()), dtype=np.int8), (a[known], b[known])),
+            shape=(n_nodes, n_nodes),
         )
+        del known
         _, labels = connected_components(graph.tocsr(), directed=False)
+        del graph
         sizes = np.bincount(labels, minlength=1)
         these = (refs == ref) & (query_nodes >= 0)
         out[these] = sizes[labels[query_nodes[these]]]

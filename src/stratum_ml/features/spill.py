@@ -12,7 +12,9 @@ with the town. Here the folder itself is split, on disk:
    address's first violation, the component size of every query in the link network,
    and which other partitions need a row (the persons, owners and establishments seen
    at a partition's addresses, the establishments in its buildings and their
-   addresses). Those rows are copied to the partitions that need them.
+   addresses). Those rows are copied to the partitions that need them. The link
+   tables are read back from the split folder one at a time, their ids as integer
+   codes, and let go once their edges, counts and copies are done.
 3. **Each partition** loads its rows, in the order of the source table, and runs the
    same feature functions with the facts as seeds
    (:func:`~stratum_ml.features.partitioned.compute_partition`); the results are put
@@ -41,8 +43,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from stratum_ml.features.asof import make_queries
+from stratum_ml.features.network import LINK_SOURCES, component_sizes, link_edges
 from stratum_ml.features.partitioned import (
     ENTITY_COLUMNS,
     TOWN_FEATURES,
@@ -64,22 +68,21 @@ log = logging.getLogger(__name__)
 
 #: the column of a split file that holds the row's number in its source table
 ROW = "_row"
+#: an owner's counts, from the ``ownership`` table alone
+OWNER_FEATURES = ("owner_dwellings", "owner_acquisitions_24m", "owner_sales_24m")
 #: features computed for every query from the whole town, handed to the partitions: the
 #: component size needs the whole network; an owner's counts need the whole portfolio,
 #: which for a housing association would be copied into every partition
-SPILL_TOWN_FEATURES = (
-    *TOWN_FEATURES,
-    "owner_dwellings",
-    "owner_acquisitions_24m",
-    "owner_sales_24m",
-)
-#: the columns of each table that the town-wide facts and features read
-FACT_COLUMNS: dict[str, list[str]] = {
-    "addresses": ["address_id", "building_id"],
-    "registrations": ["person_id", "address_id", "registered_from"],
-    "ownership": list(TABLES["ownership"].column_names),
-    "businesses": ["business_id", "address_id", "registered_from"],
+SPILL_TOWN_FEATURES = (*TOWN_FEATURES, *OWNER_FEATURES)
+#: the columns of each link table that the town-wide facts read, besides its address and
+#: entity: the network's start date, and the owner counts' columns
+LINK_COLUMNS: dict[str, list[str]] = {
+    "registrations": ["registered_from"],
+    "ownership": ["owner_type", "owned_from", "owned_until"],
+    "businesses": ["registered_from"],
 }
+#: the ids of a link table are coded in this many buckets, one at a time (see :func:`_id_codes`)
+CODE_BUCKETS = 16
 #: the name of a split folder: the prefix, the process id, a dot and a random part
 SPLIT_PREFIX = "stratum-split-pid"
 #: Arrow IPC compression of the split files
@@ -249,25 +252,45 @@ def split_sources(stream: SourceStream, root: Path, n_partitions: int | None = N
 
 
 def _routes(
-    row_group: np.ndarray, row_part: np.ndarray, member_group: np.ndarray, member_part: np.ndarray
+    row_group: np.ndarray,
+    row_part: np.ndarray,
+    member_group: np.ndarray,
+    member_part: np.ndarray,
+    chunk: int = 1 << 20,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, partition) for every partition holding a member of the row's group, but its own.
 
     ``row_group`` is each row's group code (-1: none); ``member_group`` and
-    ``member_part`` the group and partition of every member.
+    ``member_part`` the group and partition of every member; the groups are codes
+    ``0 .. n - 1``. The rows are routed ``chunk`` at a time (the pairs of a table of
+    millions of rows took several arrays of millions of pairs at once); the pairs come
+    by row, then by partition.
     """
     n_parts = np.int64(max(int(row_part.max(initial=0)), int(member_part.max(initial=0))) + 1)
-    valid = member_group >= 0
-    pairs = np.unique(member_group[valid].astype(np.int64) * n_parts + member_part[valid])
-    group_of_pair = pairs // n_parts
-    start = np.searchsorted(group_of_pair, row_group, side="left")
-    count = np.searchsorted(group_of_pair, row_group, side="right") - start
-    count[row_group < 0] = 0
-    rows = np.repeat(np.arange(len(row_group), dtype=np.int64), count)
-    offsets = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-    dest = (pairs[np.repeat(start, count) + offsets] % n_parts).astype(np.int32)
-    keep = dest != row_part[rows]
-    return rows[keep], dest[keep]
+    n_groups = max(int(row_group.max(initial=-1)), int(member_group.max(initial=-1))) + 1
+    pairs = member_group.astype(np.int64)
+    pairs *= n_parts
+    pairs += member_part
+    pairs = pairs[member_group >= 0]
+    pairs.sort()
+    if len(pairs):  # each (group, partition) once
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
+    # the pairs of group g are pairs[bounds[g]:bounds[g + 1]]
+    bounds = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pairs // n_parts, minlength=n_groups), out=bounds[1:])
+    rows_out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    dest_out: list[np.ndarray] = [np.zeros(0, dtype=np.int32)]
+    for begin in range(0, len(row_group), chunk):
+        group = row_group[begin : begin + chunk]
+        start = bounds[np.maximum(group, 0)]
+        count = np.where(group >= 0, bounds[np.maximum(group, 0) + 1] - start, 0)
+        rows = np.repeat(np.arange(begin, begin + len(group), dtype=np.int64), count)
+        offsets = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+        dest = (pairs[np.repeat(start, count) + offsets] % n_parts).astype(np.int32)
+        keep = dest != row_part[rows]
+        rows_out.append(rows[keep])
+        dest_out.append(dest[keep])
+    return np.concatenate(rows_out), np.concatenate(dest_out)
 
 
 def _copy_extras(
@@ -304,53 +327,232 @@ def town_wide(
     names: Sequence[str],
     params: FeatureParams,
 ) -> None:
-    """The town-wide facts of ``names``, and the rows each partition needs from the others."""
-    frames: dict[str, pd.DataFrame | None] = {name: None for name in MODEL_TABLES}
-    for name, columns in FACT_COLUMNS.items():
-        if name in town.present:
-            frames[name] = stream.read_columns(name, columns)
-    frames["inspections"] = town.inspections
-    tables = SourceTables(**frames)  # type: ignore[arg-type]
-    evaluator = Evaluator(tables, queries, params)
-    town.facts, town.per_query = town_facts(evaluator, names, len(queries), SPILL_TOWN_FEATURES)
-    evaluator.keep_only(set())
-    del evaluator, tables, frames
-    release_free_memory()
-    _copy_rows(stream, town, params)
+    """The town-wide facts of ``names``, and the rows each partition needs from the others.
 
-
-def _copy_rows(stream: SourceStream, town: SpilledTown, params: FeatureParams) -> None:
-    """Copy to each partition the rows it needs from the others, one table at a time."""
-    addresses = stream.read_columns("addresses", ["address_id", "building_id"])
-    building, _ = pd.factorize(addresses["building_id"])
-    for name, entity in ENTITY_COLUMNS.items():
+    The link tables are read from the split folder one at a time, with only the
+    columns the facts read, their ids as integer codes (:func:`_coded_table`): each
+    gives its edges of the link network, its copies to other partitions, and for
+    ``ownership`` the owner counts of every query; then it goes. The network's
+    component sizes come from the edges of all three, held as codes.
+    """
+    buildings = stream.read_columns("addresses", ["building_id"])
+    small = _only(addresses=buildings, inspections=town.inspections)
+    town.facts, _ = town_facts(Evaluator(small, queries, params), names, len(queries), ())
+    building, _ = pd.factorize(buildings["building_id"])
+    del buildings, small
+    coded_queries = pd.DataFrame(
+        {
+            "address_id": np.arange(len(queries), dtype=np.int32),  # query i asks address row i
+            "ref_date": queries["ref_date"].to_numpy(),
+        }
+    )
+    refs = coded_queries["ref_date"].to_numpy()
+    edges: list[pd.DataFrame] = []
+    for _, name, _, _ in LINK_SOURCES:
         if name not in town.present:
             continue
-        columns = ["address_id", entity] + (["owner_type"] if name == "ownership" else [])
-        frame = stream.read_columns(name, columns)
-        part = address_partition(frame["address_id"], town.n_partitions)
-        group, _ = pd.factorize(frame[entity])
-        if name == "ownership":  # other partitions read an owner's rows for links only
-            group[frame["owner_type"].isin(params.unlinked_owner_types).to_numpy()] = -1
-        rows, dest = _routes(group, part, group, part)
-        if name == "businesses":
-            address_row = pd.Index(addresses["address_id"]).get_indexer(frame["address_id"])
-            row_building = np.where(address_row >= 0, building[np.maximum(address_row, 0)], -1)
-            b_rows, b_dest = _routes(row_building, part, building, town.address_part)
-            rows, dest = _unique_pairs(
-                np.concatenate([rows, b_rows]), np.concatenate([dest, b_dest])
-            )
-            # the addresses of the establishments taken, for their building
-            a_rows = address_row[rows]
-            a_dest = dest[a_rows >= 0]
-            a_rows = a_rows[a_rows >= 0]
-            away = a_dest != town.address_part[a_rows]
-            a_rows, a_dest = _unique_pairs(a_rows[away], a_dest[away])
-            _copy_extras(town, "addresses", town.address_part, a_rows, a_dest)
-        _copy_extras(town, name, part, rows, dest)
-        log.info("%s: %d rows copied to other partitions", name, len(rows))
-        del rows, dest, part, group, frame
+        frame, part = _coded_table(town, name)
+        edge = link_edges(name, frame, params) if "network_component_size" in names else None
+        if edge is not None:
+            edges.append(_edges_before(edge, refs.max()))
+            del edge
+            release_free_memory()
+        if name == "ownership":
+            owner = Evaluator(_only(ownership=frame), coded_queries, params)
+            for feature in (n for n in OWNER_FEATURES if n in names):
+                values = owner.get(feature).reindex(pd.RangeIndex(len(queries)))
+                town.per_query[feature] = values.to_numpy()
+            del owner
+        _copy_rows(town, name, frame, part, building, params)
+        del frame, part
         release_free_memory()
+    if "network_component_size" in names:
+        network = pd.concat(edges, ignore_index=True) if edges else _edges_before(None, refs.max())
+        del edges
+        nodes = np.arange(len(queries), dtype=np.int64)
+        town.per_query["network_component_size"] = component_sizes(
+            len(queries),
+            network["a"].to_numpy(),
+            network["b"].to_numpy(),
+            network["date"].to_numpy(),
+            nodes,
+            refs,
+        )
+        del network
+    release_free_memory()
+
+
+def _only(**frames: pd.DataFrame | None) -> SourceTables:
+    """Source tables of which only ``frames`` are present (the facts read no other)."""
+    tables: dict[str, pd.DataFrame | None] = {name: None for name in MODEL_TABLES}
+    tables.update(frames)
+    return SourceTables(**tables)  # type: ignore[arg-type]
+
+
+def _edges_before(edges: pd.DataFrame | None, last: np.datetime64) -> pd.DataFrame:
+    """The edges dated before ``last`` (no other counts), their ends as int32 codes."""
+    if edges is None:
+        return pd.DataFrame(
+            {
+                "a": np.zeros(0, dtype=np.int32),
+                "b": np.zeros(0, dtype=np.int32),
+                "date": np.zeros(0, dtype="datetime64[ns]"),
+            }
+        )
+    keep = (edges["date"] < last).to_numpy()
+    return pd.DataFrame(
+        {
+            "a": edges["a"].to_numpy()[keep].astype(np.int32, copy=False),
+            "b": edges["b"].to_numpy()[keep].astype(np.int32, copy=False),
+            "date": edges["date"].to_numpy()[keep],
+        }
+    )
+
+
+def _read_split(path: Path, columns: Sequence[str]) -> pa.Table | None:
+    """Columns ``columns`` of one split file: only those are read and decompressed."""
+    if not path.exists():
+        return None
+    with pa.memory_map(str(path)) as source:
+        names = pa.ipc.open_file(source).schema.names
+        options = pa.ipc.IpcReadOptions(included_fields=[names.index(c) for c in columns])
+        return pa.ipc.open_file(source, options=options).read_all()
+
+
+def _coded_table(town: SpilledTown, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The fact columns of link table ``name`` in source row order, and each row's partition.
+
+    Read from the split folder one partition at a time: the address id becomes the row
+    of the address in ``addresses`` (the position of its query), looked up among the
+    partition's own addresses; the entity id becomes an integer code (Arrow's
+    dictionary of the table's ids, held only while coded). The other columns
+    (:data:`LINK_COLUMNS`) are normalised as in the partitions.
+    """
+    spec = TABLES[name]
+    entity = ENTITY_COLUMNS[name]
+    others = LINK_COLUMNS[name]
+    rows: list[np.ndarray] = []
+    parts: list[np.ndarray] = []
+    addresses: list[np.ndarray] = []
+    entities: list[pa.Array] = []
+    values: list[pa.Table] = []
+    for p in range(town.n_partitions):
+        table = _read_split(
+            town.root / name / f"own-{p}.arrow", [ROW, "address_id", entity, *others]
+        )
+        if table is None:
+            continue
+        own = _read_split(town.root / "addresses" / f"own-{p}.arrow", [ROW, "address_id"])
+        assert own is not None, "every row's address is in its partition"
+        found = pc.index_in(
+            table.column("address_id"), value_set=own.column("address_id").combine_chunks()
+        )
+        at = np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)
+        own_rows = own.column(ROW).to_numpy()
+        addresses.append(np.where(at >= 0, own_rows[np.maximum(at, 0)], -1).astype(np.int32))
+        rows.append(table.column(ROW).to_numpy())
+        parts.append(np.full(table.num_rows, p, dtype=np.int32))
+        entities.append(table.column(entity).combine_chunks())
+        values.append(table.select(others))
+        del table, own, found, at
+    n = sum(len(r) for r in rows)
+    codes = _id_codes(entities)
+    del entities
+    release_free_memory()  # the ids' strings and their hash table
+    order = np.empty(n, dtype=np.int64)  # the position of each source row in the pieces
+    order[np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)] = np.arange(n)
+    del rows
+    codes = codes[order]
+    columns = (
+        pa.concat_tables(values).take(pa.array(order))
+        if values
+        else _empty_arrow(spec).select(others)
+    )
+    del values
+    frame = _from_arrow(columns, spec)
+    frame.insert(0, "address_id", np.concatenate(addresses)[order] if addresses else codes)
+    frame.insert(1, entity, codes)
+    part = np.concatenate(parts)[order] if parts else np.zeros(0, dtype=np.int32)
+    del parts, addresses, order
+    release_free_memory()
+    return frame, part
+
+
+def _id_codes(chunks: list[pa.Array]) -> np.ndarray:
+    """An integer code for each id of the string arrays ``chunks`` (concatenated), -1 if missing.
+
+    Equal ids get equal codes. The ids are coded one bucket of their last byte at a time
+    (:data:`CODE_BUCKETS`): Arrow's hash table of distinct ids then holds one bucket's,
+    not a table's millions (the registrations of a national folder).
+    """
+    sizes = [len(c) for c in chunks]
+    starts = np.cumsum([0, *sizes])
+    codes = np.full(int(starts[-1]), -1, dtype=np.int32)
+    buckets = [_last_byte(c) % CODE_BUCKETS for c in chunks]
+    offset = 0
+    for bucket in range(CODE_BUCKETS):
+        where = [np.flatnonzero(b == bucket) for b in buckets]
+        taken = [c.take(pa.array(w)) for c, w in zip(chunks, where, strict=True)]
+        if not any(len(t) for t in taken):
+            continue
+        # one dictionary for the bucket's ids of every chunk
+        encoded = pc.dictionary_encode(pa.chunked_array(taken, type=chunks[0].type))
+        del taken
+        index = np.concatenate(
+            [np.asarray(c.indices.fill_null(-1).to_numpy(), np.int64) for c in encoded.chunks]
+        )
+        positions = np.concatenate([start + w for start, w in zip(starts, where, strict=False)])
+        codes[positions] = np.where(index >= 0, index + offset, -1)
+        offset += len(encoded.chunks[-1].dictionary)
+    return codes
+
+
+def _last_byte(ids: pa.Array) -> np.ndarray:
+    """The last byte of each string of ``ids`` (0: empty or missing), read from its buffers."""
+    wide = pa.types.is_large_string(ids.type) or pa.types.is_large_binary(ids.type)
+    _, offsets_buffer, data_buffer = ids.buffers()
+    assert offsets_buffer is not None
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)
+    offsets = offsets[ids.offset : ids.offset + len(ids) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else None
+    if data is None or len(data) == 0:
+        return np.zeros(len(ids), dtype=np.int64)
+    last = data[np.clip(offsets[1:] - 1, 0, len(data) - 1)].astype(np.int64)
+    return np.where(np.diff(offsets) > 0, last, 0)
+
+
+def _copy_rows(
+    town: SpilledTown,
+    name: str,
+    frame: pd.DataFrame,
+    part: np.ndarray,
+    building: np.ndarray,
+    params: FeatureParams,
+) -> None:
+    """Copy to each partition the rows of table ``name`` it needs from the others.
+
+    ``frame`` is the table as :func:`_coded_table` gives it (each row's address as its
+    row in ``addresses``), ``part`` each row's partition, ``building`` the building
+    code of every address.
+    """
+    group = frame[ENTITY_COLUMNS[name]].to_numpy().copy()
+    if name == "ownership":  # other partitions read an owner's rows for links only
+        group[frame["owner_type"].isin(params.unlinked_owner_types).to_numpy()] = -1
+    rows, dest = _routes(group, part, group, part)
+    if name == "businesses":
+        address_row = frame["address_id"].to_numpy()
+        row_building = np.where(address_row >= 0, building[np.maximum(address_row, 0)], -1)
+        b_rows, b_dest = _routes(row_building, part, building, town.address_part)
+        rows, dest = _unique_pairs(np.concatenate([rows, b_rows]), np.concatenate([dest, b_dest]))
+        # the addresses of the establishments taken, for their building
+        a_rows = address_row[rows]
+        a_dest = dest[a_rows >= 0]
+        a_rows = a_rows[a_rows >= 0]
+        away = a_dest != town.address_part[a_rows]
+        a_rows, a_dest = _unique_pairs(a_rows[away], a_dest[away])
+        _copy_extras(town, "addresses", town.address_part, a_rows, a_dest)
+    _copy_extras(town, name, part, rows, dest)
+    log.info("%s: %d rows copied to other partitions", name, len(rows))
 
 
 @dataclass
