@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -155,6 +155,11 @@ def _plan_errors(session: Session, run_id: str, address_id: str, day: dt.date) -
 
 def _contract_errors(row: RecordedOutcome) -> list[str]:
     """The contract's ``inspections`` rules broken by one outcome."""
+    return _contract_errors_of([row])
+
+
+def _contract_errors_of(rows: Sequence[RecordedOutcome]) -> list[str]:
+    """The contract's ``inspections`` rules broken by any of ``rows``, checked as one table."""
     text = pd.DataFrame(
         [
             {
@@ -165,6 +170,7 @@ def _contract_errors(row: RecordedOutcome) -> list[str]:
                 "outcome": row.outcome,
                 "violation_type": row.violation_type,
             }
+            for row in rows
         ],
         columns=list(INSPECTIONS.column_names),
     )
@@ -275,8 +281,11 @@ class OutcomeStore:
                         return self._replay(first, stored)
             raise
 
-    def _problems(self, row: RecordedOutcome, today: dt.date) -> list[str]:
-        """Every rule one outcome breaks (the contract's, the register's, the plan's)."""
+    def _problems(
+        self, row: RecordedOutcome, today: dt.date, *, contract: bool = True
+    ) -> list[str]:
+        """Every rule one outcome breaks (the register's, the plan's and, unless ``contract``
+        is False because the caller checked it, the contract's)."""
         problems = []
         if row.address_id not in self._addresses:
             problems.append(f"address_id: {row.address_id} is not in the address register")
@@ -284,7 +293,8 @@ class OutcomeStore:
             problems.append(f"inspected_at: {row.inspected_at} is in the future (today is {today})")
         if row.reason in REFUSED_REASONS:
             problems.append(f"reason: {REFUSED_REASONS[row.reason]}")
-        problems.extend(_contract_errors(row))
+        if contract:
+            problems.extend(_contract_errors(row))
         if row.run_id is not None:
             with self.store.transaction() as session:
                 problems.extend(_plan_errors(session, row.run_id, row.address_id, row.inspected_at))
@@ -330,8 +340,9 @@ class OutcomeStore:
             raise OutcomeError(f"{source}: missing column(s) {', '.join(missing)}")
         today = today or dt.date.today()
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        problems: list[str] = []
+        problems: list[tuple[int, str]] = []  # (line, problem)
         parsed: list[RecordedOutcome] = []
+        lines: list[int] = []
         seen: dict[tuple[object, ...], int] = {}
         for line, record in enumerate(rows.astype(object).to_dict("records"), 2):
             raw = {str(k): v for k, v in record.items()}
@@ -345,7 +356,7 @@ class OutcomeStore:
             try:
                 day = dt.date.fromisoformat(text("inspected_at") or "")
             except ValueError:
-                problems.append(f"line {line}: inspected_at is not a date YYYY-MM-DD")
+                problems.append((line, "inspected_at is not a date YYYY-MM-DD"))
                 continue
             row = RecordedOutcome(
                 inspection_id=text("inspection_id") or f"{ID_PREFIX}{uuid.uuid4().hex}",
@@ -358,14 +369,21 @@ class OutcomeStore:
                 recorded_by=recorded_by,
                 run_id=text("run_id"),
             )
-            problems.extend(f"line {line}: {p}" for p in self._problems(row, today))
+            problems.extend((line, p) for p in self._problems(row, today, contract=False))
             key = _visit_key(row)
             if key in seen:
-                problems.append(f"line {line}: the same visit as line {seen[key]}")
+                problems.append((line, f"the same visit as line {seen[key]}"))
             seen[key] = line
             parsed.append(row)
+            lines.append(line)
+        # the contract is checked on the whole table once; only when it fails is each row
+        # checked alone, to name the lines (a file of hundreds of visits took a check each)
+        if parsed and _contract_errors_of(parsed):
+            for line, row in zip(lines, parsed, strict=True):
+                problems.extend((line, p) for p in _contract_errors(row))
         if problems:
-            raise OutcomeError(f"{source}: nothing was stored: " + "; ".join(problems))
+            named = (f"line {line}: {p}" for line, p in sorted(problems, key=lambda lp: lp[0]))
+            raise OutcomeError(f"{source}: nothing was stored: " + "; ".join(named))
         try:
             with self.store.transaction() as session:
                 for line, row in enumerate(parsed, 2):
