@@ -52,6 +52,7 @@ from stratum_ml.features.partitioned import (
     assemble_partitions,
     compute_partition,
     default_partitions,
+    rows_partition,
     town_facts,
 )
 from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
@@ -336,20 +337,10 @@ def _split_in_workers(
 def _address_part(
     ids: pd.Series, town: SpilledTown, addresses: ReferenceLookup | None
 ) -> np.ndarray:
-    """The partition of each row's address (:func:`address_partition`), by lookup.
-
-    ``addresses`` is the stream's lookup of the address ids: once checked, they are
-    distinct and present, so its positions are the rows of ``town.address_part``. An
-    id not found there is hashed itself.
-    """
-    if addresses is None or len(addresses) != len(town.address_part):
+    """The partition of each row's address, by the stream's lookup of the address ids."""
+    if addresses is None:
         return address_partition(ids, town.n_partitions)
-    positions = addresses.positions(ids)
-    part: np.ndarray = town.address_part[np.maximum(positions, 0)]
-    absent = positions < 0
-    if absent.any():
-        part[absent] = address_partition(ids[absent], town.n_partitions)
-    return part
+    return rows_partition(ids, addresses, town.address_part, town.n_partitions)
 
 
 def _routes(
