@@ -565,7 +565,8 @@ def features_from_folder(
     n_partitions
         Partitions of the addresses (default :func:`default_partitions`).
     workers
-        Partitions computed at once, each in a worker process (1: here, one by one).
+        Tables split and partitions computed at once, each in a worker process (1: here,
+        one by one).
     guard
         Called with the folder's extract date once every table is read, before any
         feature is computed (``stratum features`` refuses a date after it: see
