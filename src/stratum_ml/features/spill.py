@@ -598,6 +598,7 @@ def features_from_folder(
     with tempfile.TemporaryDirectory(prefix=prefix, dir=tmp_dir) as tmp:
         town = split_sources(stream, Path(tmp), n_partitions, workers)
         town.address_lookup = None
+        stream.release_references()  # the hashed address ids: read by the split only
         extract = stream.extract_date()
         if guard is not None:
             guard(extract)

@@ -154,6 +154,10 @@ class SourceStream:
         """Raise what ``load_sources`` raises for this folder (a rule broken elsewhere)."""
         self._report()
 
+    def release_references(self) -> None:
+        """Let the hashed referenced values go (every referencing table has been read)."""
+        self._parents.clear()
+
     def referenced(self, table: str, column: str) -> ReferenceLookup | None:
         """The values of a referenced column of a table already read, hashed for lookups."""
         return self._parents.get((table, column))
