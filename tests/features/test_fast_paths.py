@@ -16,6 +16,7 @@ import pytest
 from stratum_ml.features import network
 from stratum_ml.features.asof import (
     REF,
+    DatedKeys,
     Q,
     asof_join,
     count_before,
@@ -195,6 +196,23 @@ def test_count_before_equals_the_lookup_of_every_key(town: Municipality) -> None
             count_before(ownership, "owner_id", column, owners.to_numpy(dtype=object), dates),
             expected,
         )
+
+
+def test_dated_keys_built_once_answer_as_count_before(town: Municipality) -> None:
+    """The owner counts ask one index of the portfolios several questions (two date columns,
+    two dates each): each answer is that of a count_before built for it alone."""
+    ownership = town.sources.ownership
+    assert ownership is not None
+    owners = ownership["owner_id"].iloc[::3].reset_index(drop=True)
+    owners.iloc[::11] = np.nan
+    dates = pd.Series(AS_OF - pd.to_timedelta(np.arange(len(owners)) % 2000, unit="D"))
+    index = DatedKeys(ownership, "owner_id", ["owned_from", "owned_until"])
+    codes = index.codes_of(owners)
+    for column in ("owned_from", "owned_until"):
+        for asked in (dates, dates - pd.Timedelta(days=730)):
+            expected = count_before(ownership, "owner_id", column, owners, asked)
+            assert expected.sum() > 0
+            np.testing.assert_array_equal(index.count(column, codes, asked), expected)
 
 
 def test_component_sizes_by_sweeps_equal_the_union_find(

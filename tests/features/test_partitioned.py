@@ -117,6 +117,22 @@ def test_a_partition_holds_its_addresses_and_what_they_reach(town: Municipality)
     )
 
 
+def test_a_partition_gets_only_linkable_owners_rows_from_the_others(town: Municipality) -> None:
+    """An owner's counts are town-wide facts: the portfolio of a housing association or a
+    municipality is not copied into every partition, the rows of owners it may link are."""
+    tables = town.sources
+    queries = population_queries(tables.addresses, pd.Timestamp(AS_OF))
+    plan = PartitionPlan.from_tables(tables, queries, n_partitions=4)
+    assert {"owner_dwellings", "owner_sales_24m"} <= set(plan.per_query)
+    part = plan.partitions[0]
+    ownership = plan.tables_for(part).ownership
+    assert ownership is not None
+    own = address_partition(ownership["address_id"], plan.n_partitions) == part
+    unlinked = ownership["owner_type"].isin(plan.params.unlinked_owner_types)
+    assert (unlinked & own).any() and (~unlinked & ~own).any()
+    assert not (unlinked & ~own).any()
+
+
 def test_features_of_a_subset_and_without_optional_tables(town: Municipality) -> None:
     tables = town.sources
     queries = population_queries(tables.addresses, pd.Timestamp(AS_OF)).iloc[:500]

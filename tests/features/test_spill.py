@@ -103,16 +103,20 @@ def _broken_copy(folder: Path, tmp_path: Path) -> Path:
     return broken
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_broken_rule_in_a_late_block_is_reported_as_load_sources_does(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, workers: int
 ) -> None:
+    """Also when the table is split in a worker process (which does not report it itself)."""
     broken = _broken_copy(folder, tmp_path)
     with pytest.raises(SourceValidationError) as whole:
         load_sources(broken)
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(SourceValidationError) as streamed:
-        features_from_folder(broken, AS_OF, n_partitions=2, batch_rows=2000, tmp_dir=work)
+        features_from_folder(
+            broken, AS_OF, n_partitions=2, batch_rows=2000, tmp_dir=work, workers=workers
+        )
     assert str(streamed.value) == str(whole.value)
     assert "references addresses.address_id" in str(streamed.value)
     assert "0999999999999999" not in str(streamed.value)

@@ -26,7 +26,7 @@ from stratum_ml.sources import (
 )
 from stratum_ml.sources.contract import USE_PURPOSES, VIOLATION_TYPES
 from stratum_ml.sources.report import print_report
-from stratum_ml.sources.schemas import looks_like_bsn, table_schema
+from stratum_ml.sources.schemas import holds_bsn, looks_like_bsn, table_schema
 
 A1, A2, A3 = "0363010000000001", "0363010000000002", "0363010000000003"
 YEAR = dt.date.today().year
@@ -570,6 +570,46 @@ def test_elfproef_examples() -> None:
     assert looks_like_bsn(values).tolist() == [True, False, False, False, False, False]
 
 
+def _bsn_as_text(column: pd.Series) -> np.ndarray:
+    """The BSN test of any column by its text, as every column was tested before holds_bsn."""
+    present = column.notna().to_numpy(dtype=bool)
+    text = column.astype("string").str.strip()
+    return looks_like_bsn(text.where(present, "")).to_numpy(dtype=bool)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series([111222333, 123456789, 12345678, -111222333, 1112223330, 0, 100000009]),
+        pd.Series([111222333, 99999999, 1000000000], dtype="uint64"),
+        pd.Series([111222333, None, 123456782, 7], dtype="Int64"),
+        pd.Series([111222333, 999999990], dtype="int32"),
+        pd.Series([111222333.0, 123456782.0, 1e20, np.nan, np.inf, 0.5, 1e8]),
+        pd.Series([111222333.0, None], dtype="Float64"),
+        pd.Series(np.array([111222333.0, 1e8], dtype="float32")),
+        pd.Series([True, False]),
+        pd.Series(pd.to_datetime(["2020-01-01", None, "1999-12-31"])),
+        pd.Series(
+            pd.to_datetime(["2020-01-01T10:00:00+01:00", "2021-06-30T00:00:00+02:00"], utc=True)
+        ),
+        pd.Series(pd.to_timedelta([1, 111222333], unit="s")),
+        pd.Series([" 111222333 ", "123456789", None, "111222333", "x"], dtype="str"),
+        pd.Series(["111222333", 111222333, None, 1.5], dtype=object),
+        pd.Series(["111222333", "12"], dtype="category"),
+        pd.Series(pd.array([111222333, None], dtype="int64[pyarrow]")),
+        pd.Series(pd.array([111222333.0, 1.0], dtype="double[pyarrow]")),
+    ],
+    ids=lambda c: str(c.dtype),
+)
+def test_holds_bsn_finds_what_the_text_of_every_value_shows(column: pd.Series) -> None:
+    assert holds_bsn(column).tolist() == _bsn_as_text(column).tolist()
+
+
+def test_holds_bsn_finds_integer_bsns() -> None:
+    column = pd.Series([111222333, 123456782, 123456789, 11122233, None], dtype="Int64")
+    assert holds_bsn(column).tolist() == [True, True, False, False, False]
+
+
 @pytest.mark.parametrize(
     ("table", "column", "extra_rules"),
     [
@@ -655,3 +695,20 @@ def test_a_column_of_bsns_is_refused_whatever_its_name(
     )
     for bsn in bsns:
         assert bsn not in everything
+
+
+def test_a_reference_lookup_hashed_once_finds_what_is_in_finds() -> None:
+    """The stream's lookup of referenced values gives Arrow's is_in answer, block by block."""
+    from stratum_ml.sources.validate._rules import ReferenceLookup, _isin
+
+    parent = pd.Series([A1, A2, None, A2, "x"], dtype="str")
+    lookup = ReferenceLookup(parent)
+    blocks = [
+        pd.Series([A1, A3, None, A2, A1, "x", ""], dtype="str"),
+        pd.Series([None, None], dtype="str"),
+        pd.Series([], dtype="str"),
+    ]
+    blocks.append(pd.concat(blocks[:2], ignore_index=True))  # in Arrow chunks, as read
+    for block in blocks:
+        assert lookup.contains(block).tolist() == _isin(block, parent).tolist()
+    assert lookup.contains(blocks[0]).tolist() == [True, False, False, True, True, True, False]

@@ -224,25 +224,52 @@ def count_before(
 
     The as-of rule for counting over large groups (an owner's thousands of dwellings)
     without joining every query to every row: one sort and two binary searches,
-    O((rows + queries) log rows). Rows with a missing date never count.
+    O((rows + queries) log rows). Rows with a missing date never count. To ask many
+    questions of one table, build its :class:`DatedKeys` once.
     """
-    codes, uniques = pd.factorize(table[key_col])
-    dated = table[date_col].to_numpy()
-    kept = ~np.isnat(dated) & (codes >= 0)
-    codes = codes[kept]
-    row_days = np.asarray(dated[kept], dtype="datetime64[D]").astype(np.int64)
-    asked = pd.Series(keys) if isinstance(keys, np.ndarray) else keys
-    asked_codes, asked_uniques = pd.factorize(asked)
-    found = positions_in(pd.Index(asked_uniques), pd.Index(uniques))
-    query_codes = np.where(asked_codes >= 0, found[np.maximum(asked_codes, 0)], -1)
-    query_days = pd.to_datetime(np.asarray(dates)).to_numpy("datetime64[D]").astype(np.int64)
-    offset, shift = np.int64(1 << 31), np.int64(1 << 32)
-    row_keys = np.sort(codes.astype(np.int64) * shift + row_days + offset)
-    known = query_codes >= 0
-    q = query_codes.astype(np.int64) * shift
-    below = np.searchsorted(row_keys, q + query_days + offset, side="left")
-    block = np.searchsorted(row_keys, q, side="left")
-    return np.where(known, below - block, 0).astype(np.int64)
+    index = DatedKeys(table, key_col, [date_col])
+    return index.count(date_col, index.codes_of(keys), dates)
+
+
+_OFFSET, _SHIFT = np.int64(1 << 31), np.int64(1 << 32)
+
+
+class DatedKeys:
+    """The rows of a table as sorted (key, day) pairs, one array per date column.
+
+    What :func:`count_before` builds for each question, built once: the key column
+    factorised once and each date column sorted once, so that counting the rows of
+    asked keys before asked dates is two binary searches.
+    """
+
+    def __init__(self, table: pd.DataFrame, key_col: str, date_cols: Sequence[str]) -> None:
+        codes, uniques = pd.factorize(table[key_col])
+        self._uniques = pd.Index(uniques)
+        self._sorted: dict[str, np.ndarray] = {}
+        for date_col in date_cols:
+            dated = table[date_col].to_numpy()
+            kept = ~np.isnat(dated) & (codes >= 0)
+            row_days = np.asarray(dated[kept], dtype="datetime64[D]").astype(np.int64)
+            self._sorted[date_col] = np.sort(
+                codes[kept].astype(np.int64) * _SHIFT + row_days + _OFFSET
+            )
+
+    def codes_of(self, keys: pd.Series | np.ndarray) -> np.ndarray:
+        """The code of each asked key among the table's keys (-1: not in the table)."""
+        asked = pd.Series(keys) if isinstance(keys, np.ndarray) else keys
+        asked_codes, asked_uniques = pd.factorize(asked)
+        found = positions_in(pd.Index(asked_uniques), self._uniques)
+        codes: np.ndarray = np.where(asked_codes >= 0, found[np.maximum(asked_codes, 0)], -1)
+        return codes
+
+    def count(self, date_col: str, codes: np.ndarray, dates: pd.Series | np.ndarray) -> np.ndarray:
+        """Rows of each key (``codes``, from :meth:`codes_of`) with ``date_col`` before its date."""
+        row_keys = self._sorted[date_col]
+        query_days = pd.to_datetime(np.asarray(dates)).to_numpy("datetime64[D]").astype(np.int64)
+        q = codes.astype(np.int64) * _SHIFT
+        below = np.searchsorted(row_keys, q + query_days + _OFFSET, side="left")
+        block = np.searchsorted(row_keys, q, side="left")
+        return np.where(codes >= 0, below - block, 0).astype(np.int64)
 
 
 def newest_first(rows: pd.DataFrame, order_col: str) -> pd.DataFrame:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
 from stratum_ml.features.asof import (
     REF,
+    DatedKeys,
     Q,
     asof_join,
-    count_before,
     days_before,
     in_force,
     per_query,
@@ -38,17 +41,33 @@ def current_owner(ownership_rows: pd.DataFrame) -> pd.DataFrame:
     return now.set_index(Q)[["owner_id", "owner_type", "owned_from", REF]]
 
 
-def _owner_count(
-    ownership: pd.DataFrame, current_owner: pd.DataFrame, date_col: str, days_back: int, n: int
-) -> pd.Series:
-    """Rows of the current owner whose ``date_col`` lies in [ref - days_back, ref)."""
-    owners = current_owner["owner_id"]
-    ref = current_owner[REF]
-    counts = count_before(ownership, "owner_id", date_col, owners, ref)
-    if days_back:
-        since = ref - pd.Timedelta(days=days_back)
-        counts = counts - count_before(ownership, "owner_id", date_col, owners, since)
-    return per_query(pd.Series(counts.astype("float64"), index=current_owner.index), n)
+@dataclass(frozen=True)
+class OwnerPortfolios:
+    """The ownership rows by owner and date, and the current owner of each query.
+
+    Every portfolio count asks the same owners the same kind of question; the
+    owner column is factorised and each date column sorted once for all of them.
+    """
+
+    rows: DatedKeys
+    owners: np.ndarray  # each current owner's code in ``rows``
+    current: pd.DataFrame  # current_owner: query index, reference date
+
+    def count(self, date_col: str, days_back: int, n: int) -> pd.Series:
+        """Rows of the current owner whose ``date_col`` lies in [ref - days_back, ref)."""
+        ref = self.current[REF]
+        counts = self.rows.count(date_col, self.owners, ref)
+        if days_back:
+            since = ref - pd.Timedelta(days=days_back)
+            counts = counts - self.rows.count(date_col, self.owners, since)
+        return per_query(pd.Series(counts.astype("float64"), index=self.current.index), n)
+
+
+@intermediate
+def owner_portfolios(ownership: pd.DataFrame, current_owner: pd.DataFrame) -> OwnerPortfolios:
+    """Every owner's rows, by date acquired and sold, and the current owner of each query."""
+    rows = DatedKeys(ownership, "owner_id", ["owned_from", "owned_until"])
+    return OwnerPortfolios(rows, rows.codes_of(current_owner["owner_id"]), current_owner)
 
 
 @feature
@@ -59,12 +78,10 @@ def owner_type(current_owner: pd.DataFrame, n_queries: int) -> pd.Series:
 
 
 @feature
-def owner_dwellings(
-    current_owner: pd.DataFrame, ownership: pd.DataFrame, n_queries: int
-) -> pd.Series:
+def owner_dwellings(owner_portfolios: OwnerPortfolios, n_queries: int) -> pd.Series:
     """Dwellings owned by the current owner on the reference date (count)."""
-    acquired = _owner_count(ownership, current_owner, "owned_from", 0, n_queries)
-    sold = _owner_count(ownership, current_owner, "owned_until", 0, n_queries)
+    acquired = owner_portfolios.count("owned_from", 0, n_queries)
+    sold = owner_portfolios.count("owned_until", 0, n_queries)
     return acquired - sold
 
 
@@ -73,12 +90,12 @@ def owner_dwellings(
     owner_sales_24m={"event": "sold", "days": 730},
 )
 def owner_portfolio_moves(
-    current_owner: pd.DataFrame, ownership: pd.DataFrame, n_queries: int, event: str, days: int
+    owner_portfolios: OwnerPortfolios, n_queries: int, event: str, days: int
 ) -> pd.Series:
     """Dwellings the current owner {event} in the {days} days before the reference date
     (count)."""
     column = {"acquired": "owned_from", "sold": "owned_until"}[event]
-    return _owner_count(ownership, current_owner, column, days, n_queries)
+    return owner_portfolios.count(column, days, n_queries)
 
 
 @parameterize(ownership_changes_5y={"days": 1826})

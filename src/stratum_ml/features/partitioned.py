@@ -47,6 +47,7 @@ from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
 from stratum_ml.io import release_free_memory
 from stratum_ml.sources.contract import MODEL_TABLES
 from stratum_ml.sources.tables import SourceTables
+from stratum_ml.sources.validate import ReferenceLookup
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ QUERIES_PER_PARTITION = 50_000
 TOWN_FACTS = ("building_units", "first_violation")
 #: features computed town-wide per query, then handed to each partition
 TOWN_FEATURES = ("network_component_size",)
+#: features of an owner's whole portfolio, computed town-wide per query: a partition then
+#: needs of other partitions only the rows of owners it may link (the portfolio of a
+#: housing association would otherwise be copied into every partition)
+OWNER_COUNT_FEATURES = ("owner_dwellings", "owner_acquisitions_24m", "owner_sales_24m")
 #: the entity column whose other rows a partition also needs, per source table
 ENTITY_COLUMNS = {
     "registrations": "person_id",
@@ -98,6 +103,25 @@ def address_partition(address_ids: pd.Series | np.ndarray, n_partitions: int) ->
         )
         missing = ids[codes < 0]
         part[codes < 0] = (pd.util.hash_array(missing) % np.uint64(n_partitions)).astype(np.int32)
+    return part
+
+
+def rows_partition(
+    ids: pd.Series, addresses: ReferenceLookup, address_part: np.ndarray, n_partitions: int
+) -> np.ndarray:
+    """:func:`address_partition` of each row's address id, looked up among the addresses.
+
+    ``addresses`` is the lookup of the address ids of a checked ``addresses`` table
+    (distinct and present, so its positions are its rows) and ``address_part`` their
+    partitions: each distinct id is looked up instead of hashed. An id not found is hashed.
+    """
+    if len(addresses) != len(address_part):
+        return address_partition(ids, n_partitions)
+    positions = addresses.positions(ids)
+    part: np.ndarray = address_part[np.maximum(positions, 0)]
+    absent = positions < 0
+    if absent.any():
+        part[absent] = address_partition(ids[absent], n_partitions)
     return part
 
 
@@ -222,7 +246,9 @@ class PartitionPlan:
             absent=absent,
             query_part=address_partition(queries["address_id"].to_numpy(), n_partitions),
         )
-        plan.facts, plan.per_query = town_facts(evaluator, todo, len(queries))
+        plan.facts, plan.per_query = town_facts(
+            evaluator, todo, len(queries), (*TOWN_FEATURES, *OWNER_COUNT_FEATURES)
+        )
         evaluator.keep_only(set())
         release_free_memory()
         plan._index_tables()
@@ -230,19 +256,32 @@ class PartitionPlan:
 
     def _index_tables(self) -> None:
         addresses = self.tables.addresses
-        address_ids = pd.Index(addresses["address_id"])
+        lookup = ReferenceLookup(addresses["address_id"])
+        address_part = address_partition(addresses["address_id"], self.n_partitions)
         building_codes, _ = pd.factorize(addresses["building_id"])
         for name, frame in self.tables.items():
             if "address_id" not in frame.columns:
                 continue  # a reference table (areas): every partition gets it whole
-            own = address_partition(frame["address_id"], self.n_partitions)
+            own = (
+                address_part
+                if name == "addresses"
+                else rows_partition(frame["address_id"], lookup, address_part, self.n_partitions)
+            )
             idx = _TableIndex(own=own)
             if name in ENTITY_COLUMNS:
-                idx.entity = pd.factorize(frame[ENTITY_COLUMNS[name]])[0]
+                entity = pd.factorize(frame[ENTITY_COLUMNS[name]])[0]
+                if name == "ownership":  # other partitions read an owner's rows for links only
+                    unlinked = frame["owner_type"].isin(self.params.unlinked_owner_types)
+                    entity[unlinked.to_numpy(dtype=bool)] = -1
+                idx.entity = entity
             if name == "addresses":
                 idx.building = building_codes
             if name == "businesses":
-                rows = address_ids.get_indexer(frame["address_id"])
+                rows = (
+                    lookup.positions(frame["address_id"])
+                    if len(lookup) == len(address_part)
+                    else pd.Index(addresses["address_id"]).get_indexer(frame["address_id"])
+                )
                 idx.address_row = rows
                 idx.building = np.where(rows >= 0, building_codes[np.maximum(rows, 0)], -1)
             self.index[name] = idx

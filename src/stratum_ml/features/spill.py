@@ -26,6 +26,7 @@ with ``workers=2``); the temporary folder is removed afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -34,8 +35,8 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,14 @@ from stratum_ml.features.asof import make_queries
 from stratum_ml.features.network import LINK_SOURCES, component_sizes, link_edges
 from stratum_ml.features.partitioned import (
     ENTITY_COLUMNS,
+    OWNER_COUNT_FEATURES,
     TOWN_FEATURES,
     PartitionTask,
     address_partition,
     assemble_partitions,
     compute_partition,
     default_partitions,
+    rows_partition,
     town_facts,
 )
 from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
@@ -62,14 +65,14 @@ from stratum_ml.io import process_alive, release_free_memory
 from stratum_ml.sources.contract import MODEL_TABLES, TABLES, TableSpec
 from stratum_ml.sources.extract import ExtractDate
 from stratum_ml.sources.tables import SourceTables, normalise_column
-from stratum_ml.sources.validate import BATCH_ROWS, SourceStream
+from stratum_ml.sources.validate import BATCH_ROWS, BrokenRule, ReferenceLookup, SourceStream
 
 log = logging.getLogger(__name__)
 
 #: the column of a split file that holds the row's number in its source table
 ROW = "_row"
 #: an owner's counts, from the ``ownership`` table alone
-OWNER_FEATURES = ("owner_dwellings", "owner_acquisitions_24m", "owner_sales_24m")
+OWNER_FEATURES = OWNER_COUNT_FEATURES
 #: features computed for every query from the whole town, handed to the partitions: the
 #: component size needs the whole network; an owner's counts need the whole portfolio,
 #: which for a housing association would be copied into every partition
@@ -83,6 +86,8 @@ LINK_COLUMNS: dict[str, list[str]] = {
 }
 #: the ids of a link table are coded in this many buckets, one at a time (see :func:`_id_codes`)
 CODE_BUCKETS = 16
+#: the column every other table's rows are partitioned by
+ADDRESS_KEY = ("addresses", "address_id")
 #: the name of a split folder: the prefix, the process id, a dot and a random part
 SPLIT_PREFIX = "stratum-split-pid"
 #: Arrow IPC compression of the split files
@@ -145,11 +150,14 @@ class _Files:
                 )
         elif table.schema != self._schema:
             table = table.cast(self._schema)
-        order = np.argsort(part, kind="stable")
-        bounds = np.searchsorted(part[order], np.arange(self.n + 1))
+        # a stable sort of 16-bit codes is a radix sort; one take, then each partition's slice
+        codes = part.astype(np.int16 if self.n <= np.iinfo(np.int16).max else np.int32)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=self.n))])
+        ordered = table.take(order)
         for p in range(self.n):
             if bounds[p + 1] > bounds[p]:
-                self._writers[p].write_table(table.take(order[bounds[p] : bounds[p + 1]]))
+                self._writers[p].write_table(ordered.slice(bounds[p], bounds[p + 1] - bounds[p]))
 
     def close(self) -> None:
         for writer in self._writers.values():
@@ -177,6 +185,8 @@ class SpilledTown:
     inspections: pd.DataFrame | None = None
     facts: dict[str, Any] = field(default_factory=dict)
     per_query: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the address ids hashed for lookups while splitting (the stream's)
+    address_lookup: ReferenceLookup | None = None
 
     def load(self, part: int) -> SourceTables:
         """Every table's rows that partition ``part`` needs, in the source tables' order."""
@@ -210,45 +220,131 @@ def _empty_arrow(spec: TableSpec) -> pa.Table:
     return _to_arrow(empty)
 
 
-def split_sources(stream: SourceStream, root: Path, n_partitions: int | None = None) -> SpilledTown:
-    """Read, validate and split every table of ``stream`` into ``root`` by address partition."""
+def split_sources(
+    stream: SourceStream, root: Path, n_partitions: int | None = None, workers: int = 1
+) -> SpilledTown:
+    """Read, validate and split every table of ``stream`` into ``root`` by address partition.
+
+    The areas and the addresses are read here (every other table refers to them); the
+    other tables, each independent of the others, here one after another or in
+    ``workers`` worker processes, one table each at a time, largest first.
+    """
     present = tuple(stream.tables)
-    town: SpilledTown | None = None
-    areas = None
-    for name in present:
-        if name == "areas":
-            areas = pd.concat(list(stream.read(name)))
-            continue
-        files: _Files | None = None
-        for block in stream.read(name):
-            if name == "addresses":
-                n = n_partitions or default_partitions(len(block))
-                part = address_partition(block["address_id"], n)
-                town = SpilledTown(
-                    root=root,
-                    n_partitions=n,
-                    present=present,
-                    addresses=block["address_id"].reset_index(drop=True),
-                    address_part=part,
-                    areas=areas,
-                )
-            assert town is not None, "addresses are read first"
-            if name == "inspections":
-                town.inspections = block
-            if files is None:
-                files = _Files(root, name, "own", town.n_partitions)
-            part = (
-                town.address_part
-                if name == "addresses"
-                else address_partition(block["address_id"], town.n_partitions)
-            )
-            files.write(_to_arrow(block), part)
-            del block
-        if files is not None:
-            files.close()
-        release_free_memory()
-    assert town is not None
+    areas = pd.concat(list(stream.read("areas"))) if "areas" in present else None
+    [block] = list(stream.read("addresses"))
+    n = n_partitions or default_partitions(len(block))
+    town = SpilledTown(
+        root=root,
+        n_partitions=n,
+        present=present,
+        addresses=block["address_id"].reset_index(drop=True),
+        address_part=address_partition(block["address_id"], n),
+        areas=areas,
+    )
+    _write_blocks(town, "addresses", [block])
+    del block
+    release_free_memory()
+    rest = [name for name in present if name not in ("areas", "addresses")]
+    if workers <= 1:
+        for name in rest:
+            inspections = _split_table(stream, town, name)
+            if inspections is not None:
+                town.inspections = inspections
+            release_free_memory()
+        return town
+    _split_in_workers(stream, town, rest, workers)
     return town
+
+
+def _write_blocks(town: SpilledTown, name: str, blocks: Iterable[pd.DataFrame]) -> None:
+    """Write each block's rows to the ``own`` file of their address's partition."""
+    files: _Files | None = None
+    for block in blocks:
+        if files is None:
+            files = _Files(town.root, name, "own", town.n_partitions)
+        part = (
+            town.address_part
+            if name == "addresses"
+            else _address_part(block["address_id"], town, town.address_lookup)
+        )
+        files.write(_to_arrow(block), part)
+        del block
+    if files is not None:
+        files.close()
+
+
+def _split_table(stream: SourceStream, town: SpilledTown, name: str) -> pd.DataFrame | None:
+    """Read, check and split table ``name`` (not areas or addresses); its rows if inspections."""
+    town.address_lookup = stream.referenced(*ADDRESS_KEY)
+    kept: list[pd.DataFrame] = []
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        for block in stream.read(name):
+            if name == "inspections":  # read by the town-wide facts
+                kept.append(block)
+            yield block
+
+    _write_blocks(town, name, blocks())
+    return pd.concat(kept) if kept else None
+
+
+@functools.lru_cache(maxsize=1)
+def _split_state(path: Path) -> tuple[SourceStream, SpilledTown]:
+    with open(path, "rb") as fh:
+        state: tuple[SourceStream, SpilledTown] = pickle.load(fh)
+    return state
+
+
+def split_in_worker(
+    path: Path, name: str
+) -> tuple[str, dict[str, Any] | None, pd.DataFrame | None]:
+    """Split table ``name`` in a worker process, from the stream and town written to ``path``.
+
+    Returns the table's name, the latest date of each of its dating columns (``None``:
+    a rule is broken) and its rows if it is ``inspections``.
+    """
+    stream, town = _split_state(path)
+    try:
+        inspections = _split_table(stream, town, name)
+    except BrokenRule:
+        return name, None, None
+    finally:
+        release_free_memory()
+    return name, stream.latest_dates(name), inspections
+
+
+def _split_in_workers(
+    stream: SourceStream, town: SpilledTown, names: list[str], workers: int
+) -> None:
+    """Split tables ``names`` in ``workers`` spawned worker processes, largest file first."""
+    path = town.root / "split.pickle"
+    worker_stream = dataclasses.replace(stream, report_broken=False)
+    worker_town = dataclasses.replace(town, addresses=pd.Series([], dtype="str"), areas=None)
+    with open(path, "wb") as fh:
+        pickle.dump((worker_stream, worker_town), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    del worker_stream, worker_town
+    order = sorted(names, key=lambda name: -stream.files[name].stat().st_size)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(split_in_worker, path, name) for name in order]
+        for future in as_completed(futures):
+            name, latest, inspections = future.result()
+            if latest is None:
+                pool.shutdown(wait=True, cancel_futures=True)
+                stream.raise_findings()
+            stream.add_latest_dates(name, latest)
+            if inspections is not None:
+                town.inspections = inspections
+    path.unlink()
+
+
+def _address_part(
+    ids: pd.Series, town: SpilledTown, addresses: ReferenceLookup | None
+) -> np.ndarray:
+    """The partition of each row's address, by the stream's lookup of the address ids."""
+    if addresses is None:
+        return address_partition(ids, town.n_partitions)
+    return rows_partition(ids, addresses, town.address_part, town.n_partitions)
 
 
 def _routes(
@@ -672,7 +768,8 @@ def features_from_folder(
     n_partitions
         Partitions of the addresses (default :func:`default_partitions`).
     workers
-        Partitions computed at once, each in a worker process (1: here, one by one).
+        Tables split and partitions computed at once, each in a worker process (1: here,
+        one by one).
     guard
         Called with the folder's extract date once every table is read, before any
         feature is computed (``stratum features`` refuses a date after it: see
@@ -702,7 +799,9 @@ def features_from_folder(
     remove_stale_splits(tmp_dir)
     prefix = f"{SPLIT_PREFIX}{os.getpid()}."
     with tempfile.TemporaryDirectory(prefix=prefix, dir=tmp_dir) as tmp:
-        town = split_sources(stream, Path(tmp), n_partitions)
+        town = split_sources(stream, Path(tmp), n_partitions, workers)
+        town.address_lookup = None
+        stream.release_references()  # the hashed address ids: read by the split only
         extract = stream.extract_date()
         if guard is not None:
             guard(extract)

@@ -68,12 +68,50 @@ def looks_like_bsn(values: pd.Series) -> pd.Series:
     nine = np.flatnonzero((text.str.len() == 9).to_numpy(dtype=bool))  # cheap pre-filter
     nine = nine[text.iloc[nine].str.fullmatch(r"[0-9]{9}").to_numpy(dtype=bool)]
     if len(nine):
-        numbers = text.iloc[nine].astype("int64").to_numpy()
-        total = np.zeros(len(numbers), dtype=np.int64)
-        for position, weight in enumerate(_BSN_WEIGHTS):
-            total += weight * (numbers // 10 ** (8 - position) % 10)
-        result[nine] = (total % 11 == 0) & (numbers != 0)
+        result[nine] = _elfproef(text.iloc[nine].astype("int64").to_numpy())
     return pd.Series(result, index=values.index)
+
+
+def _elfproef(numbers: np.ndarray) -> np.ndarray:
+    """Whether each number of at most 9 digits (written with leading zeros) passes."""
+    total = np.zeros(len(numbers), dtype=np.int64)
+    for position, weight in enumerate(_BSN_WEIGHTS):
+        total += weight * (numbers // 10 ** (8 - position) % 10)
+    passed: np.ndarray = (total % 11 == 0) & (numbers != 0)
+    return passed
+
+
+def holds_bsn(column: pd.Series) -> np.ndarray:
+    """Where a value of a column, written as text and stripped, is a BSN (:func:`looks_like_bsn`).
+
+    Any column as read (a Parquet column keeps its type). Writing millions of numbers
+    and dates as text costs seconds per column, so the types whose text is known are
+    decided without it: an integer's text is its decimal digits (9 of them for
+    100000000..999999999, with no sign), so it is tested as a number; a float's text
+    always holds a point or an exponent (``111222333.0``, ``1e+20``, ``inf``), a date's
+    dashes and a boolean's letters, so none of them is 9 digits. Any other column
+    (text, categories, Arrow types, objects) is written as text and tested.
+    """
+    dtype = column.dtype
+    types = pd.api.types
+    if isinstance(dtype, pd.ArrowDtype | pd.CategoricalDtype) or types.is_object_dtype(dtype):
+        pass  # written as text below
+    elif (
+        types.is_float_dtype(dtype)
+        or types.is_bool_dtype(dtype)
+        or types.is_datetime64_any_dtype(dtype)
+        or types.is_timedelta64_dtype(dtype)
+    ):
+        return np.zeros(len(column), dtype=bool)
+    elif types.is_integer_dtype(dtype):
+        nine = ((column >= 100_000_000) & (column <= 999_999_999)).fillna(False)
+        rows = np.flatnonzero(nine.to_numpy(dtype=bool))
+        result = np.zeros(len(column), dtype=bool)
+        result[rows] = _elfproef(column.iloc[rows].to_numpy(dtype=np.int64))
+        return result
+    present = column.notna().to_numpy(dtype=bool)
+    text = column.astype("string").str.strip()
+    return looks_like_bsn(text.where(present, "")).to_numpy(dtype=bool)
 
 
 def pattern_rule(pattern: str) -> str:

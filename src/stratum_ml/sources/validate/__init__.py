@@ -37,10 +37,13 @@ from stratum_ml.sources.validate._findings import (
     SourceValidationError,
     ValidationReport,
 )
-from stratum_ml.sources.validate._stream import BATCH_ROWS, SourceStream
+from stratum_ml.sources.validate._rules import ReferenceLookup
+from stratum_ml.sources.validate._stream import BATCH_ROWS, BrokenRule, SourceStream
 
 __all__ = [
     "BATCH_ROWS",
+    "BrokenRule",
+    "ReferenceLookup",
     "SourceStream",
     "MAX_EXAMPLES",
     "MAX_ROWS",

@@ -41,6 +41,7 @@ from stratum_ml.sources.validate._files import _read_table_file, _scan
 from stratum_ml.sources.validate._findings import Finding, ValidationReport
 from stratum_ml.sources.validate._parse import _parse_column
 from stratum_ml.sources.validate._rules import (
+    ReferenceLookup,
     _check_table,
     _presence_findings,
     _reference_findings,
@@ -50,8 +51,15 @@ from stratum_ml.sources.validate._rules import (
 BATCH_ROWS = 1_000_000
 
 
-class _Broken(Exception):
-    """A rule is broken: the folder is reported by ``load_sources``."""
+class BrokenRule(Exception):
+    """A rule is broken: the folder is reported by ``load_sources``.
+
+    Raised by :meth:`SourceStream.read` only when ``report_broken`` is false (in a
+    worker process, which leaves the report to the process that started it).
+    """
+
+
+_Broken = BrokenRule
 
 
 def _whole(spec: TableSpec) -> bool:
@@ -74,7 +82,9 @@ class SourceStream:
     files: dict[str, Path]
     batch_rows: int = BATCH_ROWS
     year: int = field(default_factory=lambda: dt.date.today().year)
-    _parents: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
+    #: whether a broken rule raises every finding (``load_sources``) or only :class:`BrokenRule`
+    report_broken: bool = True
+    _parents: dict[tuple[str, str], ReferenceLookup] = field(default_factory=dict)
     _latest: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -118,6 +128,8 @@ class SourceStream:
                 self._keep_referenced(name, frame)
                 yield frame
         except _Broken:
+            if not self.report_broken:
+                raise
             self._report()
 
     def read_columns(self, name: str, columns: list[str]) -> pd.DataFrame:
@@ -129,6 +141,26 @@ class SourceStream:
             for c, kind in ((c, spec.column(c).kind) for c in columns)
         }
         return pd.DataFrame(out, index=pd.RangeIndex(len(raw)), copy=False)
+
+    def latest_dates(self, name: str) -> dict[str, Any]:
+        """The latest date of each dating column of table ``name`` read so far."""
+        return dict(self._latest.get(name, {}))
+
+    def add_latest_dates(self, name: str, latest: dict[str, Any]) -> None:
+        """Count the dates of table ``name`` read by another stream (a worker's)."""
+        self._latest[name] = dict(latest)
+
+    def raise_findings(self) -> NoReturn:
+        """Raise what ``load_sources`` raises for this folder (a rule broken elsewhere)."""
+        self._report()
+
+    def release_references(self) -> None:
+        """Let the hashed referenced values go (every referencing table has been read)."""
+        self._parents.clear()
+
+    def referenced(self, table: str, column: str) -> ReferenceLookup | None:
+        """The values of a referenced column of a table already read, hashed for lookups."""
+        return self._parents.get((table, column))
 
     def extract_date(self) -> ExtractDate:
         """The folder's extract date, once every table has been read.
@@ -199,13 +231,15 @@ class SourceStream:
                 latest[column.column] = value
 
     def _keep_referenced(self, name: str, frame: pd.DataFrame) -> None:
-        for spec in CONTRACT:
-            if spec.name not in MODEL_TABLES:
-                continue
-            for column in spec.columns:
-                if column.references is not None and column.references[0] == name:
-                    key = column.references[1]
-                    self._parents[column.references] = frame[key]
+        referenced = {
+            column.references
+            for spec in CONTRACT
+            if spec.name in MODEL_TABLES
+            for column in spec.columns
+            if column.references is not None and column.references[0] == name
+        }
+        for table, key in sorted(referenced):
+            self._parents[(table, key)] = ReferenceLookup(frame[key])
 
     def _report(self) -> NoReturn:
         """Raise what ``load_sources`` raises for this folder: every finding."""
