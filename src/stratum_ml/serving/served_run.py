@@ -78,14 +78,14 @@ def latest_run_id(
 ) -> str | None:
     """The latest stored run of one model version (of one date, when given), or None;
     read again only when something was committed to the store since (:meth:`Store.memo`)."""
-    query = select(ScoringRunRow.run_id).where(
-        ScoringRunRow.model_name == model_name, ScoringRunRow.model_version == version
-    )
-    if as_of is not None:
-        query = query.where(ScoringRunRow.as_of == as_of)
-    query = query.order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()).limit(1)
 
     def read() -> str | None:
+        query = select(ScoringRunRow.run_id).where(
+            ScoringRunRow.model_name == model_name, ScoringRunRow.model_version == version
+        )
+        if as_of is not None:
+            query = query.where(ScoringRunRow.as_of == as_of)
+        query = query.order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()).limit(1)
         with store.reading() as session:
             return session.scalars(query).first()
 

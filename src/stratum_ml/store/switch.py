@@ -160,6 +160,7 @@ def current_pause(store: Store) -> PauseState | None:
     -------
     PauseState or None
     """
+
     def read() -> PauseState | None:
         with store.reading() as session:
             return _state(_latest(session))
