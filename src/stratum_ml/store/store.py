@@ -44,7 +44,9 @@ class ReadMemo:
         self._connection = (
             None
             if database is None
-            else sqlite3.connect(f"file:{database}?mode=ro", uri=True, check_same_thread=False)
+            else sqlite3.connect(
+                f"{database.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
         )
 
     def _version(self) -> int | None:
