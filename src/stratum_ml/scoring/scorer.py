@@ -141,6 +141,8 @@ class Scorer:
             if model.violation_types_ is not None
             else None
         )
+        # made here, where the run is loaded, not by the first request that needs them
+        _ = self._numbers, self._places, self._column, self._position.index.is_unique
 
     @classmethod
     def from_sources(
