@@ -64,6 +64,9 @@ def test_two_workers_share_one_audit_chain_and_one_rate_limit(
         STRATUM_DATABASE_URL=store_url,
         STRATUM_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
         STRATUM_BURST_PER_ADDRESS="1000000",
+        # the locked key's refusals below must not empty the address's bad-key bucket,
+        # which the shared home's rate-limit file keeps for the other tests' server
+        STRATUM_BAD_KEYS_BURST="1000000",
         STRATUM_BURST_PER_KEY=str(BURST_PER_KEY),
         STRATUM_RATE_PER_KEY=str(RATE_PER_KEY),
     )
