@@ -23,8 +23,11 @@ keep-alive connection sending its next call as soon as the last is answered, for
 ``--seconds`` per level and server, to three servers side by side: the service with
 one worker, the service with ``--workers`` workers (default: the service's default,
 one per core up to 2), and the bare app: p50, p99, errors and requests a second. The
-clients are a small asyncio HTTP/1.1 loop in this process, so that they take as
-little of the machine as they can; they still share its cores with the servers.
+load comes from ``wrk`` when it is on the PATH (``apt-get install wrk``: a C load
+generator, one thread per core at most, a small Lua script for the POST body and the
+key, its ``done`` hook printing the percentiles), else from a small asyncio HTTP/1.1
+loop in this process, which takes a good part of a small machine's CPU itself; the
+results say which. Either way the clients share the machine's cores with the servers.
 
 The machine is noisy: compare the ratios (bentoml / bare) of one run; the load
 average when the run started is written beside the results.
@@ -34,7 +37,12 @@ Usage (one command, about five minutes on 2 cores)::
     PYTHONPATH=src python bench/serving.py
 
 Options: ``[--addresses 10000] [--rounds 2] [--single 300] [--batches 8] [--seconds 10]
-[--workers N]``. Writes ``bench/results/serving.json`` and ``bench/results/serving.md``.
+[--workers N] [--no-wrk] [--results DIR]``. Writes ``bench/results/serving.json`` and
+``bench/results/serving.md``. A quick check that it runs end to end (its numbers mean
+nothing, so it writes them elsewhere)::
+
+    PYTHONPATH=src python bench/serving.py --addresses 2000 --rounds 1 --single 20 \\
+        --batches 1 --seconds 2 --results /tmp/serving-smoke
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -313,6 +322,91 @@ def concurrent_load(
     }
 
 
+#: the Lua script of ``wrk``: the bodies in turn, the key, and the numbers as one JSON line
+WRK_SCRIPT = """\
+local bodies = {%(bodies)s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+%(headers)s
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/score", nil, bodies[(i %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRK_RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, " ..
+    "\\"p99_us\\": %%d, \\"errors\\": %%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    """A Lua string literal of ``text`` (JSON and key characters only)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def wrk_script(headers: dict[str, str], bodies: list[dict[str, Any]]) -> str:
+    """The Lua script that makes ``wrk`` send these bodies, in turn, with these headers."""
+    return WRK_SCRIPT % {
+        "bodies": ", ".join(_lua_string(json.dumps(b)) for b in bodies),
+        "headers": "\n".join(
+            f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()
+        ),
+    }
+
+
+def wrk_load(
+    url: str,
+    headers: dict[str, str],
+    dwellings: list[str],
+    clients: int,
+    seconds: float,
+    seed: int,
+    folder: Path,
+) -> dict[str, float]:
+    """:func:`concurrent_load` with ``wrk``: ``clients`` connections, 1 s of warm-up first."""
+    rng = random.Random(seed)
+    bodies = [{"address_ids": [rng.choice(dwellings)]} for _ in range(200)]
+    script = folder / "score.lua"
+    script.write_text(wrk_script(headers, bodies), "utf-8")  # holds the key: in the temp home
+    threads = max(1, min(clients, os.cpu_count() or 1))
+
+    def run(duration: float) -> dict[str, float]:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{clients}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "30s",
+                "-s",
+                str(script),
+                f"{url}/score",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT "))
+        return dict(json.loads(line.removeprefix("WRK_RESULT ")))
+
+    run(1.0)  # warm-up
+    got = run(seconds)
+    return {
+        "clients": clients,
+        "requests": got["requests"],
+        "errors": got["errors"],
+        "p50_ms": got["p50_us"] / 1000,
+        "p99_ms": got["p99_us"] / 1000,
+        "requests_per_s": got["requests"] / (got["duration_us"] / 1e6),
+    }
+
+
 def summarise(samples: dict[str, list[float]]) -> dict[str, float]:
     single = samples["single"]
     return {
@@ -325,6 +419,14 @@ def summarise(samples: dict[str, list[float]]) -> dict[str, float]:
         "batch_no_reasons_median_s": statistics.median(samples["batch_no_reasons"]),
         "batch_no_reasons_addresses_per_s": BATCH / statistics.median(samples["batch_no_reasons"]),
     }
+
+
+#: how each load generator is described in the results
+LOAD_GENERATORS = {
+    "wrk": "the load comes from `wrk` (C, at most one thread per core) on the same cores.",
+    "python": "the clients are an asyncio loop in the benchmark's own Python process on the "
+    "same cores (`wrk` was not on the PATH), which takes a good part of the CPU itself.",
+}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -365,8 +467,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"`score` of one address (three reasons) from 1, 8 and 32 clients at once, each on its "
         f"own keep-alive connection, back to back, for {result['seconds']:.0f} s per level and "
-        "server (after 1 s of warm-up); the clients run in the benchmark's process on the same "
-        f"cores. Load average (1 min) at the start {result['load_before']:.2f}, at the end "
+        f"server (after 1 s of warm-up); {LOAD_GENERATORS[result['load_generator']]} Load "
+        f"average (1 min) at the start {result['load_before']:.2f}, at the end "
         f"{result['load_after']:.2f}.",
         "",
         "| clients | server | p50 (ms) | p99 (ms) | errors | requests/s |",
@@ -393,6 +495,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8, help="1k batches per kind and round")
     parser.add_argument("--seconds", type=float, default=10.0, help="per concurrency level")
     parser.add_argument("--workers", type=int, help="workers of the second service")
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="folder of serving.json and serving.md"
+    )
+    parser.add_argument(
+        "--no-wrk", action="store_true", help="use the in-process clients even with wrk"
+    )
     parser.add_argument("--bare-app-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_app_port:  # child mode: serve the bare app
@@ -402,6 +510,8 @@ def main() -> None:
     from stratum_ml.serving.launch import default_workers, start_service
 
     workers = args.workers or default_workers()
+    generator = "python" if args.no_wrk or shutil.which("wrk") is None else "wrk"
+    print(f"load generator for the concurrency part: {generator}", flush=True)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stratum-bench-") as tmp:
         home = Path(tmp)
@@ -458,8 +568,12 @@ def main() -> None:
                 for clients in CONCURRENCY:
                     for name, (url, headers) in side_by_side.items():
                         print(f"{clients} clients: {name}", flush=True)
-                        row = concurrent_load(
-                            url, headers, dwellings, clients, args.seconds, seed=clients
+                        row = (
+                            wrk_load(url, headers, dwellings, clients, args.seconds, clients, home)
+                            if generator == "wrk"
+                            else concurrent_load(
+                                url, headers, dwellings, clients, args.seconds, seed=clients
+                            )
                         )
                         concurrency.append({"server": name, **row})
             finally:
@@ -485,6 +599,7 @@ def main() -> None:
         },
         "seconds": args.seconds,
         "workers": workers,
+        "load_generator": generator,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
         "concurrency": concurrency,
@@ -494,9 +609,9 @@ def main() -> None:
     result["goal"] = (
         f"Met by: {', '.join(met)}." if met else "Not met in this run (see the load average)."
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serving.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    (RESULTS / "serving.md").write_text(markdown(result), "utf-8")
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "serving.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    (args.results / "serving.md").write_text(markdown(result), "utf-8")
     print(markdown(result))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import os
@@ -266,6 +267,71 @@ def test_busy_writers_share_an_fsync_and_each_returns_after_one(
     assert len(synced) < 60  # before: one fsync per record, 80, each behind the lock
     # no call returned before an fsync covered its record
     assert all(end <= durable for end, durable in returned)
+
+
+def test_records_awaited_on_an_event_loop_share_fsyncs_in_one_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    synced: list[tuple[int, str]] = []  # (the log's size at the fsync, the thread's name)
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:  # a disk where an fsync takes 20 ms
+        size = os.fstat(fd).st_size
+        threading.Event().wait(0.02)
+        real_fsync(fd)
+        synced.append((size, threading.current_thread().name))
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    returned: list[tuple[int, int]] = []  # (end of the record in the file, durable size)
+
+    async def call(i: int) -> None:
+        await asyncio.sleep(0.001 * (i % 7))
+        record = await log.append_async(
+            key_id=None,
+            role=None,
+            endpoint="score",
+            address_ids=[],
+            model_version="3",
+            status=200,
+            detail=f"request {i}",
+        )
+        end = sum(len(line) for line in lines_of(path)[: record["seq"]])
+        returned.append((end, max((size for size, _ in synced), default=0)))
+
+    async def main() -> None:
+        await asyncio.gather(*(call(i) for i in range(80)))
+
+    asyncio.run(main())
+    assert (verify_log(path).ok, verify_log(path).n_records) == (True, 80)
+    # one syncing thread, no thread per record; far fewer fsyncs than records
+    assert {name for _, name in synced} == {"stratum-audit-fsync"}
+    assert len(synced) < 20
+    assert all(end <= durable for end, durable in returned)
+
+
+def test_a_failed_fsync_fails_every_call_waiting_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+
+    async def call() -> None:
+        await log.append_async(
+            key_id=None, role=None, endpoint="score", address_ids=[], model_version="3", status=200
+        )
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(*(call() for _ in range(5)), return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(o, AuditLogError) for o in outcomes)
+    assert "could not be made durable" in str(outcomes[0])
 
 
 def test_record_survives_hard_exit(log_path: Path) -> None:

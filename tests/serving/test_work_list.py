@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import mlflow
-import pandas as pd
+import numpy as np
 import pytest
 
 from stratum_ml.config import Settings
@@ -364,13 +364,13 @@ def test_priority_list_reads_the_served_runs_stored_reasons_and_explains_only_th
     )
     assert scorer.bias  # computed (one row of TreeSHAP) before counting
     explained: list[int] = []
-    contributions = scorer.model.contributions
+    contributions = scorer.model.contribution_matrix  # every TreeSHAP call goes through it
 
-    def counted(matrix: Any) -> pd.DataFrame:
+    def counted(matrix: Any) -> np.ndarray:
         explained.append(len(matrix))
         return contributions(matrix)
 
-    monkeypatch.setattr(scorer.model, "contributions", counted)
+    monkeypatch.setattr(scorer.model, "contribution_matrix", counted)
 
     def past_top(answer: PriorityListResponse) -> int:
         """Addresses of the answer past the run's top K (the cool-off checks them too)."""
@@ -394,7 +394,7 @@ def test_priority_list_reads_the_served_runs_stored_reasons_and_explains_only_th
             assert got.contribution_log_odds == pytest.approx(want.contribution_log_odds)
             assert want.contribution_pp is not None
             assert got.contribution_pp == pytest.approx(want.contribution_pp, rel=1e-6)
-    monkeypatch.setattr(scorer.model, "contributions", counted)
+    monkeypatch.setattr(scorer.model, "contribution_matrix", counted)
     explained.clear()
 
     # a district reaches past the top K: those addresses, and only they, are explained

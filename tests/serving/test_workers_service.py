@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stratum_ml.serving.auth import Role
+from stratum_ml.serving.key_lockout import LockoutPolicy, record_wrong_secret
 from stratum_ml.serving.launch import start_service
 from stratum_ml.sources import load_sources
 from stratum_ml.store import open_store
@@ -63,6 +64,9 @@ def test_two_workers_share_one_audit_chain_and_one_rate_limit(
         STRATUM_DATABASE_URL=store_url,
         STRATUM_AUDIT_LOG=str(tmp_path / "audit.jsonl"),
         STRATUM_BURST_PER_ADDRESS="1000000",
+        # the locked key's refusals below must not empty the address's bad-key bucket,
+        # which the shared home's rate-limit file keeps for the other tests' server
+        STRATUM_BAD_KEYS_BURST="1000000",
         STRATUM_BURST_PER_KEY=str(BURST_PER_KEY),
         STRATUM_RATE_PER_KEY=str(RATE_PER_KEY),
     )
@@ -104,6 +108,19 @@ def test_two_workers_share_one_audit_chain_and_one_rate_limit(
                 allowed,
                 elapsed,
             )
+            # each worker keeps the key's lock-out read until the store changes: a lock
+            # stored by another process is in force at the next call, in both workers
+            key_id = application.split("_")[1]
+            other = open_store(store_url)
+            try:
+                assert record_wrong_secret(other, key_id, LockoutPolicy(max_wrong=1))
+            finally:
+                other.close()
+            with ThreadPoolExecutor(12) as pool:
+                statuses = list(
+                    pool.map(lambda _: _post(running.url, application, "/score", body), range(24))
+                )
+            assert statuses == [401] * 24
         finally:
             assert running.stop() == 0
     store = open_store(store_url)

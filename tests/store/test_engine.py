@@ -11,6 +11,7 @@ from sqlalchemy import text
 from stratum_ml.config import Settings
 from stratum_ml.store import Store, StoreError, create_store_engine, open_store, redacted
 from stratum_ml.store.engine import BUSY_TIMEOUT_MS, parse_url
+from stratum_ml.store.switch import Actor, current_pause, pause
 
 
 def test_the_default_store_is_a_private_sqlite_file_under_home(tmp_path: Path) -> None:
@@ -70,3 +71,42 @@ def test_a_transaction_is_all_or_nothing(store: Store) -> None:
         raise RuntimeError("crash before the commit")
     with store.transaction() as session:
         assert session.execute(text("SELECT count(*) FROM visit_outcomes")).scalar() == 0
+
+
+def test_a_memo_reads_again_only_after_a_commit_by_any_connection(
+    store: Store, store_url: str
+) -> None:
+    reads: list[int] = []
+
+    def read() -> int:
+        reads.append(1)
+        return len(reads)
+
+    first = store.memo("k", read)
+    cached = store.dialect == "sqlite"  # PostgreSQL has no cheap change counter: it reads
+    assert store.memo("k", read) == (first if cached else first + 1)
+    other = open_store(store_url)  # as another worker process would
+    try:
+        pause(other, "a pause by the other worker, to be seen at once", Actor("cli", "alice"))
+    finally:
+        other.close()
+    before = len(reads)
+    assert store.memo("k", read) == before + 1  # the other's commit is seen
+    with store.transaction() as session:  # and a commit of this store's own engine
+        session.execute(text("DELETE FROM visit_outcomes"))
+    assert store.memo("k", read) == before + 2
+    assert store.memo("other key", read) == before + 3
+
+
+def test_a_pause_by_another_worker_is_in_force_at_the_next_read(
+    store: Store, store_url: str
+) -> None:
+    assert current_pause(store) is None
+    assert current_pause(store) is None  # kept, on SQLite
+    other = open_store(store_url)
+    try:
+        pause(other, "paused from the other worker process", Actor("cli", "alice"))
+    finally:
+        other.close()
+    paused = current_pause(store)
+    assert paused is not None and paused.reason == "paused from the other worker process"

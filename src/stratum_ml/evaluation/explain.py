@@ -151,11 +151,15 @@ def base_chance(contributions: pd.DataFrame | pd.Series, calibrator: Calibrate) 
     return float(np.asarray(calibrator(np.array([first])), dtype=np.float64)[0])
 
 
-def _value(X: pd.DataFrame, row: Any, feature: str) -> Any:
-    value = X.at[row, feature]
+def plain_value(value: Any) -> Any:
+    """A feature value as a reason carries it: a numpy scalar as its Python value."""
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _value(X: pd.DataFrame, row: Any, feature: str) -> Any:
+    return plain_value(X.at[row, feature])
 
 
 def reason_for(
@@ -214,11 +218,51 @@ def top_reasons(
         points of the chance, :func:`probability_contributions`).
     """
     features, values, bias = _split(contributions)
+    rows = list(contributions.index)
+    return ranked_reasons(
+        features,
+        values,
+        bias,
+        lambda i, name: _value(X, rows[i], name),
+        catalogue,
+        n=n,
+        language=language,
+        raising_only=raising_only,
+        calibrator=calibrator,
+    )
+
+
+def ranked_reasons(
+    features: list[str],
+    values: np.ndarray,
+    bias: np.ndarray,
+    value_of: Callable[[int, str], Any],
+    catalogue: Catalogue,
+    *,
+    n: int = 3,
+    language: Language = "en",
+    raising_only: bool = True,
+    calibrator: Calibrate | None = None,
+) -> list[list[Reason]]:
+    """:func:`top_reasons` on arrays: what a caller holding rows of contributions uses
+    without building DataFrames (the service's single-address path).
+
+    Parameters
+    ----------
+    features
+        The feature names, one per column of ``values``.
+    values, bias
+        Contributions in log-odds, shape (rows, features), and each row's bias.
+    value_of
+        The feature value of row ``i`` named ``feature``: ``value_of(i, feature)``.
+    catalogue, n, language, raising_only, calibrator
+        As for :func:`top_reasons`.
+    """
     points = None if calibrator is None else _points(values, bias, calibrator)
     keyed = values if raising_only else np.abs(values)
     order = np.argsort(-keyed, axis=1, kind="stable")[:, :n]
     out: list[list[Reason]] = []
-    for i, row in enumerate(contributions.index):
+    for i in range(len(values)):
         reasons = []
         for j in order[i]:
             c = values[i, j]
@@ -226,7 +270,7 @@ def top_reasons(
                 break
             name = features[j]
             pp = None if points is None else points[i, j]
-            reasons.append(reason_for(name, _value(X, row, name), c, catalogue, language, pp))
+            reasons.append(reason_for(name, value_of(i, name), c, catalogue, language, pp))
         out.append(reasons)
     return out
 

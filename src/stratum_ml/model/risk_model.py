@@ -262,11 +262,21 @@ class RiskModel:
         to :meth:`raw_score`. They explain the raw score, not the calibrated probability.
         """
         m = X if isinstance(X, np.ndarray) else self.matrix(X)
-        contrib = self.booster_.predict(
-            m, pred_contrib=True, num_iteration=self.best_iteration_, **predict_threads(len(m))
-        )
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "bias"], index=index)
+        return pd.DataFrame(
+            self.contribution_matrix(m), columns=[*self.feature_names_in_, "bias"], index=index
+        )
+
+    def contribution_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """:meth:`contributions` of rows of :meth:`matrix` as an array (no DataFrame): one
+        column per feature of ``feature_names_in_``, then the bias."""
+        contrib = self.booster_.predict(
+            matrix,
+            pred_contrib=True,
+            num_iteration=self.best_iteration_,
+            **predict_threads(len(matrix)),
+        )
+        return np.asarray(contrib, dtype=np.float64)
 
     def likely_violation_type(self, X: pd.DataFrame | np.ndarray) -> pd.DataFrame:
         """The most likely violation type of each row, should a visit find one.

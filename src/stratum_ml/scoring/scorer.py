@@ -21,8 +21,9 @@ from stratum_ml.evaluation.explain import (
     Reason,
     all_reasons,
     base_chance,
+    plain_value,
+    ranked_reasons,
     secant_slope,
-    top_reasons,
 )
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.partitioned import build_features_with
@@ -30,6 +31,11 @@ from stratum_ml.features.population import population_queries
 from stratum_ml.features.registry import FeatureParams
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.sources.tables import SourceTables
+
+#: at most this many ids are found one by one (a hash lookup each), more with one index
+FEW_IDS = 64
+#: the numeric columns of ``Scorer.table`` an answer carries
+_NUMBERS = ("probability", "raw_score", "rank", "percentile")
 
 
 def feature_params_of(model: RiskModel) -> FeatureParams:
@@ -126,6 +132,8 @@ class Scorer:
             index=self.features.index,
         ).sort_values("rank")
         self._position = pd.Series(np.arange(n), index=self.features.index)
+        #: the row of ``table`` of each feature row (``table`` is in rank order)
+        self._table_row = rank - 1
         #: ``violation_type`` and ``violation_type_share`` of every dwelling (index
         #: ``address_id``), or ``None`` when the model carries no violation type model
         self.violation_types: pd.DataFrame | None = (
@@ -133,6 +141,8 @@ class Scorer:
             if model.violation_types_ is not None
             else None
         )
+        # made here, where the run is loaded, not by the first request that needs them
+        _ = self._numbers, self._places, self._column, self._position.index.is_unique
 
     @classmethod
     def from_sources(
@@ -184,26 +194,41 @@ class Scorer:
     def _scored(self, address_id: str, reasons: list[Reason]) -> ScoredAddress:
         return self._scored_many([address_id], [reasons])[0]
 
+    def _rows(self, address_ids: Sequence[str]) -> np.ndarray:
+        """The feature rows (positions) of known ids: a hash lookup each for a few ids, one
+        index lookup for many (building an index costs more than a few lookups)."""
+        index = self._position.index
+        if len(address_ids) <= FEW_IDS and index.is_unique:
+            return np.fromiter(
+                (index.get_loc(a) for a in address_ids), dtype=np.int64, count=len(address_ids)
+            )
+        return np.asarray(index.get_indexer(pd.Index(address_ids)), dtype=np.int64)
+
     def _scored_many(
         self, address_ids: list[str], reasons: Sequence[list[Reason]]
     ) -> list[ScoredAddress]:
         """:class:`ScoredAddress` of these addresses (one table lookup for all of them)."""
-        rows = self.table.loc[address_ids]
+        positions = self._rows(address_ids)
+        at = self._table_row[positions]
+        rows = {c: values[at].tolist() for c, values in self._numbers.items()}
+        places = {
+            c: [names[k] if k >= 0 else None for k in codes[at].tolist()]
+            for c, (codes, names) in self._places.items()
+        }
         kinds: list[str | None] = [None] * len(address_ids)
         shares: list[float | None] = [None] * len(address_ids)
         if self.violation_types is not None:
-            positions = self._position.loc[address_ids].to_numpy()
             kinds = [str(k) for k in self.violation_types["violation_type"].to_numpy()[positions]]
             share = self.violation_types["violation_type_share"].to_numpy()[positions]
             shares = [float(x) for x in share]
         columns = zip(
             address_ids,
-            rows["probability"].tolist(),
-            rows["raw_score"].tolist(),
-            rows["rank"].tolist(),
-            rows["percentile"].tolist(),
-            rows["district"].tolist(),
-            rows["neighbourhood"].tolist(),
+            rows["probability"],
+            rows["raw_score"],
+            rows["rank"],
+            rows["percentile"],
+            places["district"],
+            places["neighbourhood"],
             reasons,
             kinds,
             shares,
@@ -242,18 +267,40 @@ class Scorer:
         """The ``n`` strongest risk-raising reasons of each address."""
         if not address_ids:
             return []
-        rows = self._position.index.get_indexer(pd.Index(address_ids))
-        positions = self._position.to_numpy()[rows]
-        contrib = self.model.contributions(self.matrix[positions])
-        contrib.index = pd.Index(address_ids)
-        return top_reasons(
-            contrib,
-            self.features,  # read cell by cell: a copy of whole rows costs more than scoring
+        positions = self._rows(address_ids)
+        contrib = self.model.contribution_matrix(self.matrix[positions])
+        column = self._column
+        return ranked_reasons(
+            list(self.model.feature_names_in_),
+            contrib[:, :-1],
+            contrib[:, -1],
+            # read cell by cell: a copy of whole rows costs more than scoring
+            lambda i, name: plain_value(self.features.iat[positions[i], column[name]]),
             self.catalogue,
             n=n,
             language=language,
             calibrator=self.model.calibrator_,
         )
+
+    @cached_property
+    def _numbers(self) -> dict[str, np.ndarray]:
+        """The numeric columns of ``table`` as arrays (rows of ``table``)."""
+        return {c: self.table[c].to_numpy() for c in _NUMBERS}
+
+    @cached_property
+    def _places(self) -> dict[str, tuple[np.ndarray, list[object]]]:
+        """District and neighbourhood of each row of ``table``: codes into their names
+        (-1 where missing), small beside the column itself."""
+        out: dict[str, tuple[np.ndarray, list[object]]] = {}
+        for c in ("district", "neighbourhood"):
+            codes, names = pd.factorize(self.table[c])
+            out[c] = (codes, names.tolist())
+        return out
+
+    @cached_property
+    def _column(self) -> dict[str, int]:
+        """Each feature's column in ``features``."""
+        return {str(name): j for j, name in enumerate(self.features.columns)}
 
     def score(
         self, address_ids: Iterable[str], *, n_reasons: int = 3, language: Language = "en"
@@ -267,7 +314,7 @@ class Scorer:
             if n_reasons
             else [[] for _ in known]
         )
-        return [self._scored(a, r) for a, r in zip(known, reasons, strict=True)], unknown
+        return self._scored_many(known, reasons), unknown
 
     def score_features(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Probability and raw score for ready-made feature rows (unranked)."""

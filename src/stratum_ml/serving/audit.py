@@ -30,9 +30,12 @@ one log (on a local file system: ``flock`` is not reliable on NFS). The
 ``fsync`` makes every record written before it durable, so the calls of a busy
 worker that wrote while another ``fsync`` ran share the next one instead of
 queueing one each behind the lock (an ``fsync`` costs milliseconds on many
-disks). A record not yet acknowledged is always at the log's end; a power cut
-may lose or tear such a tail, which ``stratum audit verify`` shows and the
-service refuses to continue (as a write cut off half-way).
+disks). The service's gate uses :meth:`AuditLog.append_async`: the record is
+written on its event loop and one syncing thread runs the ``fsync`` for every
+record waiting, so a request costs no thread hand-off of its own. A record not
+yet acknowledged is always at the log's end; a power cut may lose or tear such a
+tail, which ``stratum audit verify`` shows and the service refuses to continue (as
+a write cut off half-way).
 
 A chain cannot show that lines were cut off its *end*, or that it was
 rewritten with every later hash recomputed. Signed checkpoints of its head,
@@ -48,6 +51,7 @@ without its record.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import fcntl
 import hashlib
@@ -57,7 +61,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NotRequired, TypedDict
@@ -220,6 +224,7 @@ class AuditLog:
         self._sync_lock = threading.Lock()
         self._written = 0
         self._durable = 0
+        self._syncer = _GroupSync(self)
         with self._locked() as fd:
             self._chain_tail(fd)
 
@@ -328,6 +333,70 @@ class AuditLog:
         AuditRecord
             The record as written, with its ``seq`` and ``hash``.
         """
+        record, mine = self.write(
+            key_id=key_id,
+            role=role,
+            endpoint=endpoint,
+            address_ids=address_ids,
+            model_version=model_version,
+            status=status,
+            detail=detail,
+            body=body,
+        )
+        self._make_durable(mine)
+        return record
+
+    async def append_async(
+        self,
+        *,
+        key_id: str | None,
+        role: str | None,
+        endpoint: str,
+        address_ids: Sequence[str],
+        model_version: str | None,
+        status: int,
+        detail: str = "",
+        body: BodyDigest | None = None,
+    ) -> AuditRecord:
+        """:meth:`append` for an event loop: returns once the record is durable.
+
+        The record is written on the loop (a lock, a read of the last line, one write:
+        no ``fsync``); then the call waits for the log's syncing thread, which runs one
+        ``fsync`` for every record waiting (a group commit). A busy loop so hands no
+        thread a job per record.
+
+        Raises
+        ------
+        AuditLogError
+            When the record cannot be written or made durable.
+        """
+        record, mine = self.write(
+            key_id=key_id,
+            role=role,
+            endpoint=endpoint,
+            address_ids=address_ids,
+            model_version=model_version,
+            status=status,
+            detail=detail,
+            body=body,
+        )
+        await self._syncer.durable(mine)
+        return record
+
+    def write(
+        self,
+        *,
+        key_id: str | None,
+        role: str | None,
+        endpoint: str,
+        address_ids: Sequence[str],
+        model_version: str | None,
+        status: int,
+        detail: str = "",
+        body: BodyDigest | None = None,
+    ) -> tuple[AuditRecord, int]:
+        """Write one record, not yet durable (see :meth:`append`): the record and this
+        process's count of writes with it, which an ``fsync`` must cover."""
         if isinstance(address_ids, str):
             raise TypeError("address_ids must be a sequence of ids, not a single string")
         with self._locked() as fd:
@@ -352,8 +421,7 @@ class AuditLog:
             while line:  # a write to a regular file may, rarely, be short
                 line = line[os.write(fd, line) :]
             mine = self._written = self._written + 1
-        self._make_durable(mine)
-        return record
+        return record, mine
 
     def _make_durable(self, mine: int) -> None:
         """Return once this process's ``mine``-th write is on disk: an ``fsync`` of the log
@@ -368,6 +436,68 @@ class AuditLog:
             finally:
                 os.close(fd)
             self._durable = upto
+
+
+class _GroupSync:
+    """The thread that makes records durable for the calls of :meth:`AuditLog.append_async`.
+
+    A call queues (its write count, its loop, a future) and is woken only when the
+    thread is idle; the thread takes every call queued, runs one ``fsync`` after their
+    writes (:meth:`AuditLog._make_durable` of the highest count), then settles their
+    futures with one callback per loop. Started on first use; a daemon.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+        self._cond = threading.Condition()
+        self._waiting: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._idle = True
+        self._thread: threading.Thread | None = None
+
+    def durable(self, mine: int) -> asyncio.Future[None]:
+        """A future done once this process's ``mine``-th write is on disk."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            self._waiting.append((mine, loop, future))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name="stratum-audit-fsync"
+                )
+                self._thread.start()
+            elif self._idle:
+                self._cond.notify()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                batch, self._waiting = self._waiting, []
+            error: str | None = None
+            try:
+                self._log._make_durable(max(mine for mine, _, _ in batch))
+            except Exception as exc:  # every waiting call gets it: none is answered
+                error = f"{self._log.path}: the audit record could not be made durable: {exc}"
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, loop, future in batch:
+                by_loop.setdefault(loop, []).append(future)
+            for loop, futures in by_loop.items():
+                with suppress(RuntimeError):  # a closed loop: nobody waits any more
+                    loop.call_soon_threadsafe(_settle, futures, error)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: str | None) -> None:
+    for future in futures:
+        if future.done():  # the call was cancelled (the client went away)
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(AuditLogError(error))
 
 
 class _Broken(Exception):

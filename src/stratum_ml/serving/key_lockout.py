@@ -55,10 +55,15 @@ def _latest_lock_event(session: Session, key_id: str) -> KeyLockoutEventRow | No
 
 
 def is_locked(store: Store, key_id: str) -> bool:
-    """True when the key is locked out (its latest lock event is ``locked``)."""
-    with store.reading() as session:
-        latest = _latest_lock_event(session, key_id)
-    return latest is not None and latest.event == "locked"
+    """True when the key is locked out (its latest lock event is ``locked``); read again
+    only when something was committed to the store since (:meth:`Store.memo`)."""
+
+    def read() -> bool:
+        with store.reading() as session:
+            latest = _latest_lock_event(session, key_id)
+        return latest is not None and latest.event == "locked"
+
+    return store.memo(("is_locked", key_id), read)
 
 
 def record_wrong_secret(

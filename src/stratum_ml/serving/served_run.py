@@ -82,15 +82,20 @@ class ServedRun:
 def latest_run_id(
     store: Store, model_name: str, version: str, as_of: dt.date | None = None
 ) -> str | None:
-    """The latest stored run of one model version (of one date, when given), or None."""
-    query = select(ScoringRunRow.run_id).where(
-        ScoringRunRow.model_name == model_name, ScoringRunRow.model_version == version
-    )
-    if as_of is not None:
-        query = query.where(ScoringRunRow.as_of == as_of)
-    query = query.order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()).limit(1)
-    with store.reading() as session:
-        return session.scalars(query).first()
+    """The latest stored run of one model version (of one date, when given), or None;
+    read again only when something was committed to the store since (:meth:`Store.memo`)."""
+
+    def read() -> str | None:
+        query = select(ScoringRunRow.run_id).where(
+            ScoringRunRow.model_name == model_name, ScoringRunRow.model_version == version
+        )
+        if as_of is not None:
+            query = query.where(ScoringRunRow.as_of == as_of)
+        query = query.order_by(ScoringRunRow.as_of.desc(), ScoringRunRow.seq.desc()).limit(1)
+        with store.reading() as session:
+            return session.scalars(query).first()
+
+    return store.memo(("latest_run_id", model_name, version, as_of), read)
 
 
 def latest_as_of(store: Store, model_name: str) -> dt.date | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+import threading
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -12,6 +15,75 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stratum_ml.store.engine import READ_ONLY, StoreError, create_store_engine, redacted
 from stratum_ml.store.migrate import upgrade
+
+T = TypeVar("T")
+
+#: most reads a :class:`ReadMemo` keeps (it forgets them all when the store changes)
+MEMO_SIZE = 1024
+
+
+class ReadMemo:
+    """Small reads kept until anything is committed to a SQLite store, by any process.
+
+    SQLite's ``PRAGMA data_version`` on a connection of the memo's own (which never
+    writes) changes whenever another connection, in this process or another, commits to
+    the file; one such pragma costs microseconds, where a read transaction through the
+    ORM costs a millisecond. A read is kept with the version seen *before* it was made,
+    so a commit that races with it is seen by the next call. Without a SQLite file
+    (PostgreSQL), every call reads.
+
+    Parameters
+    ----------
+    database
+        The SQLite file, or None to keep nothing.
+    """
+
+    def __init__(self, database: Path | None) -> None:
+        self._lock = threading.Lock()
+        self._reads: dict[Hashable, tuple[int, Any]] = {}
+        self._connection = (
+            None
+            if database is None
+            else sqlite3.connect(
+                f"{database.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+        )
+
+    def _version(self) -> int | None:
+        """The file's data version; None (read every time) without one or on an error."""
+        with self._lock:
+            if self._connection is None:
+                return None
+            try:
+                row = self._connection.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+        return int(row[0])
+
+    def read(self, key: Hashable, read: Callable[[], T]) -> T:
+        """``read()``, or what it gave under ``key`` when nothing was committed since."""
+        version = self._version()
+        if version is None:
+            return read()
+        with self._lock:
+            kept = self._reads.get(key)
+        if kept is not None and kept[0] == version:
+            value: T = kept[1]
+            return value
+        value = read()
+        with self._lock:
+            if len(self._reads) >= MEMO_SIZE:
+                self._reads.clear()
+            self._reads[key] = (version, value)
+        return value
+
+    def close(self) -> None:
+        """Close the memo's connection; later calls read every time."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+            self._reads.clear()
 
 
 class Store:
@@ -30,6 +102,8 @@ class Store:
         self._readers = sessionmaker(
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._memo = ReadMemo(Path(database) if database else None)
 
     @property
     def url(self) -> str:
@@ -55,8 +129,15 @@ class Store:
         with self._readers() as session, session.begin():
             yield session
 
+    def memo(self, key: Hashable, read: Callable[[], T]) -> T:
+        """``read()`` (a small read of the store), or its value kept under ``key`` when
+        nothing was committed to the store since (:class:`ReadMemo`): for what every
+        request reads, such as the pause and the lock-out of its key."""
+        return self._memo.read(key, read)
+
     def close(self) -> None:
         """Close the store's connections."""
+        self._memo.close()
         self.engine.dispose()
 
 

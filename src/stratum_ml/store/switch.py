@@ -148,7 +148,8 @@ def _state(row: PauseEventRow | None) -> PauseState | None:
 
 
 def current_pause(store: Store) -> PauseState | None:
-    """The pause in force, or None when the model runs (one primary-key query).
+    """The pause in force, or None when the model runs (one primary-key query, or none
+    when nothing was committed to the store since the last: :meth:`Store.memo`).
 
     Parameters
     ----------
@@ -159,8 +160,12 @@ def current_pause(store: Store) -> PauseState | None:
     -------
     PauseState or None
     """
-    with store.reading() as session:
-        return _state(_latest(session))
+
+    def read() -> PauseState | None:
+        with store.reading() as session:
+            return _state(_latest(session))
+
+    return store.memo(("current_pause",), read)
 
 
 def check_reason(reason: str | None, *, required: bool) -> str | None:

@@ -24,11 +24,9 @@ log yet).
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 
-import anyio.to_thread
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -144,18 +142,15 @@ class _AuditedCall:
             else None
         )
         try:
-            await anyio.to_thread.run_sync(
-                functools.partial(
-                    state.service.audit.append,
-                    key_id=state.key_id,
-                    role=state.principal.role.value if state.principal else None,
-                    endpoint=state.route.endpoint.value,
-                    address_ids=state.audited_ids(),
-                    model_version=state.service.model_version,
-                    status=status,
-                    detail=state.detail,
-                    body=body,
-                )
+            await state.service.audit.append_async(
+                key_id=state.key_id,
+                role=state.principal.role.value if state.principal else None,
+                endpoint=state.route.endpoint.value,
+                address_ids=state.audited_ids(),
+                model_version=state.service.model_version,
+                status=status,
+                detail=state.detail,
+                body=body,
             )
         except Exception:  # any failure to record means no answer
             log.exception("audit log write failed; answering 503")

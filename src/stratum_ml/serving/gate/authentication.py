@@ -104,24 +104,22 @@ class ApiKeyBackend(AuthenticationBackend):
         ):
             raise _too_many(wait, "from this address")
 
-    def _authenticate(self, state: RequestState, conn: HTTPConnection, client: str) -> Principal:
-        serving = state.service.serving
+    def _identify(self, state: RequestState, conn: HTTPConnection) -> Principal:
+        """The caller of a key that is known, not revoked and not locked.
+
+        Cheap enough for the event loop: a ``stat`` of the key file (read again only when
+        it changed), one SHA-256, and the lock-out read kept until the store changes
+        (:meth:`~stratum_ml.store.Store.memo`); no thread hand-off on the common path.
+
+        Raises
+        ------
+        AuthError
+            For a missing, malformed, unknown or revoked key or a wrong secret.
+        KeyRefused
+            503 for a damaged key file, 401 for a locked key.
+        """
         try:
             principal = state.service.keys.authenticate(conn.headers)
-        except AuthError as exc:
-            state.key_id = exc.key_id
-            self.limiter(state).take(
-                "bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst
-            )
-            refused = KeyRefused(exc.status, exc.detail)
-            if exc.key_id is not None and exc.wrong_secret:
-                if is_locked(state.service.store, exc.key_id):
-                    raise KeyRefused(401, KEY_LOCKED) from None
-                policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
-                if record_wrong_secret(state.service.store, exc.key_id, policy):
-                    log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
-                    refused.audit_detail = KEY_NOW_LOCKED
-            raise refused from None
         except ValueError:  # the key file was replaced by an invalid one
             log.exception("cannot read the API key file")
             raise KeyRefused(503, KEY_FILE_DAMAGED) from None
@@ -129,6 +127,24 @@ class ApiKeyBackend(AuthenticationBackend):
         if is_locked(state.service.store, principal.key_id):
             raise KeyRefused(401, KEY_LOCKED)
         return principal
+
+    def _refusal(self, state: RequestState, exc: AuthError, client: str) -> KeyRefused:
+        """Count a refused key against its client address and, for a wrong secret of a
+        known key id, record it (locking the key at the limit); the refusal to raise."""
+        serving = state.service.serving
+        state.key_id = exc.key_id
+        self.limiter(state).take(
+            "bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst
+        )
+        refused = KeyRefused(exc.status, exc.detail)
+        if exc.key_id is not None and exc.wrong_secret:
+            if is_locked(state.service.store, exc.key_id):
+                return KeyRefused(401, KEY_LOCKED)
+            policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
+            if record_wrong_secret(state.service.store, exc.key_id, policy):
+                log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
+                refused.audit_detail = KEY_NOW_LOCKED
+        return refused
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The caller's role (as auth scope) and principal; None for an unprotected call.
@@ -144,7 +160,10 @@ class ApiKeyBackend(AuthenticationBackend):
             return None
         client = conn.client.host if conn.client is not None else "unknown"
         self._limit_address(state, client)
-        principal = await anyio.to_thread.run_sync(self._authenticate, state, conn, client)
+        try:
+            principal = self._identify(state, conn)
+        except AuthError as exc:  # a write to the store: in a thread
+            raise await anyio.to_thread.run_sync(self._refusal, state, exc, client) from None
         serving = state.service.serving
         if wait := self.limiter(state).take(
             "key", principal.key_id, serving.rate_per_key, serving.burst_per_key
