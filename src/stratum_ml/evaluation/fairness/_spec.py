@@ -68,10 +68,15 @@ class GroupMetric:
         """
         denominator = self.denominator(y, p)
         hit = denominator & self.numerator(y, p)
-        support = np.bincount(group[denominator], weights=weight[denominator], minlength=n)
-        hits = np.bincount(group[hit], weights=weight[hit], minlength=n)
+        support = _weighted_counts(group[denominator], weight[denominator], n)
+        hits = _weighted_counts(group[hit], weight[hit], n)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(support == 0, math.nan, hits / support), support
+
+
+def _weighted_counts(group: NDArray[np.intp], weight: FloatArray, n: int) -> FloatArray:
+    """The total weight of each of ``n`` groups."""
+    return np.asarray(np.bincount(group, weights=weight, minlength=n), dtype=np.float64)
 
 
 def _rows(
