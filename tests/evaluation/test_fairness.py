@@ -162,6 +162,48 @@ def test_point_values_are_the_bootstrap_statistic_on_the_unresampled_cells(
     )
 
 
+def test_rates_by_group_equal_the_metric_on_each_groups_rows() -> None:
+    rng = np.random.default_rng(5)
+    n, n_groups = 4000, 300  # many small groups: some without a labelled or selected row
+    y = np.where(rng.random(n) < 0.2, rng.integers(0, 2, n), np.nan).astype(float)
+    p = (rng.random(n) < 0.1).astype(float)
+    weight = rng.integers(1, 50, n).astype(float)  # counts, as cells carry
+    group = rng.integers(0, n_groups, n)
+    for metric in METRICS_SPEC:
+        rates, supports = metric.by_group(y, p, weight, group, n_groups)
+        members = [group == g for g in range(n_groups)]
+        expected = [metric(y[m], p[m], weight[m]) for m in members]
+        np.testing.assert_array_equal(rates, expected)
+        np.testing.assert_array_equal(
+            supports, [metric.support(y[m], p[m], weight[m]) for m in members]
+        )
+    assert np.isnan(rates).any()  # empty denominators are NaN here too
+
+
+def test_metric_frames_are_built_when_first_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real = _audit._metric_frame
+
+    def counting(attribute: str, cells: pd.DataFrame, *, with_score: bool) -> MetricFrame:
+        built.append(attribute)
+        return real(attribute, cells, with_score=with_score)
+
+    monkeypatch.setattr(_audit, "_metric_frame", counting)
+    y, fair_score, sensitive = _population(n=2000)
+    result = fairness_audit(y, top_k_mask(fair_score, 200), fair_score, sensitive, n_boot=0)
+    assert built == []  # training reads the table only
+    first = str(sensitive.columns[0])
+    assert list(result.metric_frames) == [str(c) for c in sensitive.columns]
+    frame = result.metric_frames[first]
+    assert result.metric_frames[first] is frame and built == [first]
+    values = result.frame[
+        (result.frame["attribute"] == first) & (result.frame["metric"] == "precision")
+    ]
+    np.testing.assert_array_equal(
+        frame.by_group["precision"].to_numpy(), values["value"].to_numpy()
+    )
+
+
 def test_unlabelled_rows_count_for_selection_only() -> None:
     y = np.concatenate([TINY_Y, [np.nan, np.nan]])
     p = np.concatenate([TINY_P, [1, 0]])

@@ -50,7 +50,12 @@ from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.model.store import EXPERIMENT_NAME, configure_mlflow
 from stratum_ml.monitoring.drift import compare
 from stratum_ml.training.config import RunConfig
-from stratum_ml.training.holdout import honest_estimates, naive_estimates, ranked_population
+from stratum_ml.training.holdout import (
+    honest_estimates,
+    naive_estimates,
+    ranked_population,
+    score_rows,
+)
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.registry import promote
 from stratum_ml.training.report import EvaluationReport, PrecisionAtK
@@ -279,6 +284,24 @@ def test_the_setup_is_what_the_tests_assume(outcomes: Outcomes) -> None:
     assert outcomes.good.fairness_verdict.passed and outcomes.weak.fairness_verdict.passed
     assert not outcomes.unfair.fairness_verdict.passed
     assert outcomes.good.headline.n >= 30, f"too few random visits in the top {k}"
+
+
+def test_rows_scored_once_place_the_visits_as_scoring_them_again(outcomes: Outcomes) -> None:
+    world, model = outcomes.world, outcomes.good.model
+    assert isinstance(model, RiskModel)
+    scored = score_rows(model, world.holdout, world.population)
+    for visits in ("random_sample", "all"):
+        again = ranked_population(model, world.holdout, world.population, visits=visits)
+        once = ranked_population(
+            model, world.holdout, world.population, visits=visits, scored=scored
+        )
+        for fresh, reused in zip(again, once, strict=True):
+            np.testing.assert_array_equal(fresh, reused)
+    fresh_estimates = honest_estimates(model, world.holdout, world.population, CONFIG.ks)
+    reused_estimates = honest_estimates(
+        model, world.holdout, world.population, CONFIG.ks, scored=scored
+    )
+    assert repr(reused_estimates) == repr(fresh_estimates)
 
 
 def test_a_logged_run_holds_everything_and_the_version_is_challenger(

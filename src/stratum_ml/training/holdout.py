@@ -31,6 +31,7 @@ def ranked_population(
     population: pd.DataFrame,
     *,
     visits: str = RANDOM_REASON,
+    scored: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Population scores with the holdout's random-sample visits placed inside it.
 
@@ -39,17 +40,25 @@ def ranked_population(
     Ranking uses the raw score: it orders exactly like the calibrated probability but
     has no ties from the calibrator's steps. ``score`` may also be any function of the
     features (a baseline). With ``visits="all"`` every holdout visit is placed, not only
-    the random-sample ones (for the fairness audit's error rates).
+    the random-sample ones (for the fairness audit's error rates). ``scored``: the
+    scores of every population row and every holdout row, when already computed
+    (:func:`score_rows`: a model scores a row the same on its own or in a frame), so
+    that placing the visits twice scores a population of a million dwellings once.
 
     Returns
     -------
     scores, random_mask, labels
         ``labels`` is NaN outside ``random_mask``.
     """
-    fn = score.raw_score if isinstance(score, RiskModel) else score
-    random_visits = holdout if visits == "all" else holdout.loc[holdout["reason"] == visits]
-    others = population.loc[~population.index.isin(random_visits["address_id"])]
-    scores = np.concatenate([fn(others), fn(random_visits)])
+    placed = np.ones(len(holdout), bool) if visits == "all" else holdout["reason"] == visits
+    random_visits = holdout.loc[placed]
+    kept = ~population.index.isin(random_visits["address_id"])
+    others = population.loc[kept]
+    if scored is None:
+        fn = score.raw_score if isinstance(score, RiskModel) else score
+        scores = np.concatenate([fn(others), fn(random_visits)])
+    else:
+        scores = np.concatenate([scored[0][kept], scored[1][np.asarray(placed, bool)]])
     mask = np.concatenate([np.zeros(len(others), bool), np.ones(len(random_visits), bool)])
     labels = np.concatenate(
         [np.full(len(others), np.nan), random_visits["label"].to_numpy(dtype=float)]
@@ -57,14 +66,23 @@ def ranked_population(
     return scores, mask, labels
 
 
+def score_rows(
+    model: RiskModel, holdout: pd.DataFrame, population: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """A model's raw scores of every population row and every holdout row (``scored``)."""
+    return model.raw_score(population), model.raw_score(holdout)
+
+
 def honest_estimates(
     model: RiskModel | ScoreFn,
     holdout: pd.DataFrame,
     population: pd.DataFrame,
     ks: Iterable[int],
+    *,
+    scored: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[int, HonestEstimate]:
     """Honest precision@k for each k (see ``evaluation.metrics.honest_precision_at_k``)."""
-    scores, mask, labels = ranked_population(model, holdout, population)
+    scores, mask, labels = ranked_population(model, holdout, population, scored=scored)
     return {k: honest_precision_at_k(scores, mask, labels, k) for k in ks}
 
 

@@ -73,6 +73,7 @@ from stratum_ml.training.holdout import (
     honest_estimates,
     naive_estimates,
     ranked_population,
+    score_rows,
 )
 from stratum_ml.training.outcome import TrainingOutcome
 from stratum_ml.training.propensity import visit_propensity
@@ -335,12 +336,16 @@ class _Assessment:
     honest: dict[int, HonestEstimate]
     fairness: FairnessResult
     verdict: GateVerdict
+    scored: tuple[np.ndarray, np.ndarray]  # the model's scores of population and holdout rows
 
 
 def _assess(model: RiskModel, sets: _Sets, config: RunConfig) -> _Assessment:
     """Honest precision@k, and the fairness audit and gate of the top ``max(ks)``."""
-    honest = honest_estimates(model, sets.holdout, sets.population, config.ks)
-    scores, _, labels = ranked_population(model, sets.holdout, sets.population, visits="all")
+    scored = score_rows(model, sets.holdout, sets.population)  # once: placed twice below
+    honest = honest_estimates(model, sets.holdout, sets.population, config.ks, scored=scored)
+    scores, _, labels = ranked_population(
+        model, sets.holdout, sets.population, visits="all", scored=scored
+    )
     placed = sets.population.index[~sets.population.index.isin(sets.holdout["address_id"])]
     sensitive = pd.concat(
         [sets.groups_population.loc[placed], sets.groups_holdout], ignore_index=True
@@ -354,7 +359,7 @@ def _assess(model: RiskModel, sets: _Sets, config: RunConfig) -> _Assessment:
         min_group_size=config.fairness.min_group_size,
         seed=config.seed,
     )
-    return _Assessment(honest, result, fairness_gate(result, config.fairness))
+    return _Assessment(honest, result, fairness_gate(result, config.fairness), scored)
 
 
 def _variant_report(
@@ -453,19 +458,26 @@ def _explain(
 
 
 def _placed(
-    score: RiskModel | Callable[[pd.DataFrame], np.ndarray], sets: _Sets
+    score: RiskModel | Callable[[pd.DataFrame], np.ndarray],
+    sets: _Sets,
+    scored: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Scores and labels with every holdout visit placed, and the groups of the rows."""
-    scores, _, labels = ranked_population(score, sets.holdout, sets.population, visits="all")
+    scores, _, labels = ranked_population(
+        score, sets.holdout, sets.population, visits="all", scored=scored
+    )
     placed = sets.population.index[~sets.population.index.isin(sets.holdout["address_id"])]
     groups = pd.concat([sets.groups_population.loc[placed], sets.groups_holdout], ignore_index=True)
     return scores, labels, groups
 
 
 def _innocents(
-    score: RiskModel | Callable[[pd.DataFrame], np.ndarray], sets: _Sets, config: RunConfig
+    score: RiskModel | Callable[[pd.DataFrame], np.ndarray],
+    sets: _Sets,
+    config: RunConfig,
+    scored: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float]:
-    scores, labels, groups = _placed(score, sets)
+    scores, labels, groups = _placed(score, sets, scored)
     if FRONTIER_ATTRIBUTE not in groups.columns:
         return {}
     return innocent_per_visits(
@@ -674,7 +686,7 @@ def _frontier(
             pt.point,
             pt.multiplier,
             assessment,
-            _innocents(pt.model, sets, config),
+            _innocents(pt.model, sets, config, assessment.scored),
             config,
         )
         rows.append(_estimated(row, pt.model, world, config))
@@ -859,7 +871,7 @@ def train_model(
     naive = naive_estimates(model, sets.holdout, config.ks)
     random, practice = _baselines(sets, config)
     innocents = (
-        _innocents(model, sets, config),
+        _innocents(model, sets, config, chosen.scored),
         _innocents(_practice_score(config), sets, config)
         if CURRENT_PRACTICE_FEATURE in sets.population.columns
         else {},

@@ -31,9 +31,11 @@ to the reference group from cells and counts: on the cells' own counts it gives
 the point values, on multinomial counts over the same cells (the same bootstrap
 as resampling rows) each bootstrap replicate. fairlearn's ``MetricFrame`` of
 the same cells is kept beside the table (``FairnessResult.metric_frames``, same
-values); replicates do not go through it, as it costs about 40 ms per call even
-on 12 rows, so 200 replicates would take seconds per attribute instead of
-milliseconds.
+values, built when first looked up); replicates do not go through it, as it costs
+about 40 ms per call even on 12 rows, so 200 replicates would take seconds per
+attribute instead of milliseconds. Nor do they call a metric per group: each rate
+of every group is one weighted ``bincount`` over the cells, so the 2,500
+neighbourhoods of a 1M town cost what two groups cost.
 """
 
 from stratum_ml.evaluation.fairness._audit import MISSING_GROUP, FairnessResult, fairness_audit

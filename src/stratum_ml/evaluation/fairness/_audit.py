@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,9 @@ class FairnessResult:
         bootstrap intervals (NaN for ``mean_score``, which is descriptive).
         Use :meth:`to_frame` for anything that leaves the process.
     metric_frames : mapping of str to fairlearn.metrics.MetricFrame
-        The fairlearn frame per attribute (on weighted cells, see module notes).
+        The fairlearn frame per attribute (on weighted cells, see module notes),
+        built when first looked up: on thousands of groups (neighbourhoods) a
+        frame takes seconds, and training reads only ``frame``.
     min_group_size : int
         Smallest group, and smallest support, whose numbers are shown.
     n_boot : int
@@ -217,11 +219,11 @@ def fairness_audit(
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
 
     tables = []
-    metric_frames: dict[str, MetricFrame] = {}
+    metric_frames = _MetricFrames(with_score=s is not None)
     for column in sensitive.columns:
         attribute = str(column)
         groups = _group_labels(sensitive[column])
-        table, metric_frame = _audit_attribute(
+        table, cells = _audit_attribute(
             attribute,
             groups,
             y,
@@ -234,7 +236,7 @@ def fairness_audit(
             alpha=1 - confidence,
         )
         tables.append(table)
-        metric_frames[attribute] = metric_frame
+        metric_frames.cells[attribute] = cells
     return FairnessResult(
         frame=pd.concat(tables, ignore_index=True),
         metric_frames=metric_frames,
@@ -254,25 +256,36 @@ class _GroupRates:
     rates of :data:`METRICS_SPEC` (rows in that order) and their ratios to the
     reference group's. It is the one computation behind the point values (on
     the cells' own counts) and every bootstrap replicate (on multinomial counts
-    over the same cells).
+    over the same cells). Each rate is one pass over the cells for every group
+    (:meth:`GroupMetric.by_group`): an attribute of thousands of groups
+    (neighbourhoods) costs no more per replicate than one of two.
 
     Attributes
     ----------
-    members : tuple of numpy.ndarray
-        Cell positions of each group, in group order.
+    group : numpy.ndarray
+        The group (position, in group order) of each cell.
+    n_groups : int
+        Number of groups.
     reference : int
         Position of the reference group.
     """
 
-    members: tuple[NDArray[np.intp], ...]
+    group: NDArray[np.intp]
+    n_groups: int
     reference: int
 
     def __call__(self, y_true: FloatArray, y_pred: FloatArray, weight: FloatArray) -> FloatArray:
         """Rates and ratios, shape ``(2 * len(METRICS_SPEC), n_groups)``."""
         rates = np.array(
-            [_per_group(m, self.members, y_true, y_pred, weight) for m in METRICS_SPEC]
+            [m.by_group(y_true, y_pred, weight, self.group, self.n_groups)[0] for m in METRICS_SPEC]
         )
         return np.concatenate([rates, _ratio(rates, self.reference)])
+
+    def supports(self, y_true: FloatArray, y_pred: FloatArray, weight: FloatArray) -> FloatArray:
+        """The support of every rate per group, shape ``(len(METRICS_SPEC), n_groups)``."""
+        return np.array(
+            [m.by_group(y_true, y_pred, weight, self.group, self.n_groups)[1] for m in METRICS_SPEC]
+        )
 
 
 def _per_group(
@@ -300,6 +313,27 @@ def _cells(
         .agg(weight=("score", "size"), score=("score", "mean"))
         .reset_index()
     )
+
+
+class _MetricFrames(Mapping[str, MetricFrame]):
+    """fairlearn's frame of each attribute's cells, built on first look-up and kept."""
+
+    def __init__(self, *, with_score: bool) -> None:
+        self.with_score = with_score
+        self.cells: dict[str, pd.DataFrame] = {}
+        self._built: dict[str, MetricFrame] = {}
+
+    def __getitem__(self, attribute: str) -> MetricFrame:
+        if attribute not in self._built:
+            cells = self.cells[attribute]  # KeyError for an attribute not audited
+            self._built[attribute] = _metric_frame(attribute, cells, with_score=self.with_score)
+        return self._built[attribute]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.cells)
+
+    def __len__(self) -> int:
+        return len(self.cells)
 
 
 def _metric_frame(attribute: str, cells: pd.DataFrame, *, with_score: bool) -> MetricFrame:
@@ -336,28 +370,25 @@ def _audit_attribute(
     n_boot: int,
     seed: int,
     alpha: float,
-) -> tuple[pd.DataFrame, MetricFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     cells = _cells(groups, y, p, s)
     cell_y = cells["y_true"].to_numpy(np.float64)
     cell_p = cells["y_pred"].to_numpy(np.float64)
     weight = cells["weight"].to_numpy(np.float64)
     names = [str(g) for g in cells["group"].unique()]
-    code = pd.Categorical(cells["group"], categories=names).codes
-    members = tuple(np.flatnonzero(code == g) for g in range(len(names)))
-    counts = _per_group(_count, members, cell_y, cell_p, weight)
+    code = pd.Categorical(cells["group"], categories=names).codes.astype(np.intp)
+    counts = np.bincount(code, weights=weight, minlength=len(names))
     if reference is None:
         reference = names[int(np.argmax(counts))]
     elif reference not in names:
         raise ValueError(f"reference group {reference!r} not among {attribute} groups {names}")
     ref = names.index(reference)
 
-    rates = _GroupRates(members, ref)
+    rates = _GroupRates(code, len(names), ref)
     n_metrics = len(METRICS_SPEC)
     point = rates(cell_y, cell_p, weight)
     values, ratio = point[:n_metrics], point[n_metrics:]
-    supports = np.array(
-        [_per_group(m.support, members, cell_y, cell_p, weight) for m in METRICS_SPEC]
-    )
+    supports = rates.supports(cell_y, cell_p, weight)
     if n_boot > 0:
         boot = bootstrap_ci(
             rates, cell_y, cell_p, n_boot=n_boot, seed=seed, alpha=alpha, frequency_weights=weight
@@ -370,6 +401,8 @@ def _audit_attribute(
     metric_names = [m.name for m in METRICS_SPEC]
     if s is not None:  # descriptive: no interval
         score = cells["score"].to_numpy(np.float64)
+        order = np.argsort(code, kind="stable")
+        members = np.split(order, np.cumsum(np.bincount(code, minlength=len(names)))[:-1])
         mean_score = _per_group(_mean_score, members, cell_y, cell_p, weight, score)[np.newaxis]
         values = np.vstack([values, mean_score])
         ratio = np.vstack([ratio, _ratio(mean_score, ref)])
@@ -401,5 +434,4 @@ def _audit_attribute(
         for m in range(len(metric_names))
         for g, group in enumerate(names)
     ]
-    metric_frame = _metric_frame(attribute, cells, with_score=s is not None)
-    return pd.DataFrame(rows, columns=_FRAME_COLUMNS), metric_frame
+    return pd.DataFrame(rows, columns=_FRAME_COLUMNS), cells
