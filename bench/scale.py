@@ -164,6 +164,7 @@ def bench_size(
     sources: Path | None = None,
     workers: int = 1,
     stream_validate: bool = False,
+    skip_validate: bool = False,
 ) -> list[dict]:
     """Every step at ``n`` addresses; one row per engine (generate/validate shared).
 
@@ -191,8 +192,12 @@ def bench_size(
         else:
             shared["generate"] = {"seconds": None, "peak_rss_mib": None, "note": str(sources)}
         validate = "validate-stream" if stream_validate else "validate"
-        shared["validate"] = run_stage(STAGES[validate].format(**fmt))
-        if stream_validate:
+        if skip_validate:
+            # the partitioned features step validates every block as it splits the folder
+            shared["validate"] = {"seconds": None, "peak_rss_mib": None, "note": "in features"}
+        else:
+            shared["validate"] = run_stage(STAGES[validate].format(**fmt))
+        if stream_validate and not skip_validate:
             shared["validate"]["note"] = "SourceStream: every check, one block at a time"
         print(f"  validate {shared['validate']}", flush=True)
         for engine in engines:
@@ -292,7 +297,15 @@ def main() -> None:
         action="store_true",
         help="validate with SourceStream (block by block) instead of load_sources",
     )
+    parser.add_argument(
+        "--skip-validate",
+        action="store_true",
+        help="no separate validate step: the partitioned features step validates every "
+        "block of the folder itself (validate + features is then the features row)",
+    )
     args = parser.parse_args()
+    if args.skip_validate and args.engine != ["partitioned"]:
+        parser.error("--skip-validate goes with --engine partitioned (which validates)")
     if args.sources is not None and len(args.addresses) != 1:
         parser.error("--sources goes with one --addresses N")
     with tempfile.TemporaryDirectory(prefix="stratum-scale-model-") as tmp:
@@ -309,6 +322,7 @@ def main() -> None:
                 sources=args.sources,
                 workers=args.workers,
                 stream_validate=args.stream_validate,
+                skip_validate=args.skip_validate,
             )
     write_report(rows)
 
