@@ -40,6 +40,7 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import AuthError, Principal, authorize
 from stratum_ml.serving.gate.limits import RateLimiter, service_limiter
 from stratum_ml.serving.gate.request_state import RequestState, error_response, request_state
@@ -58,6 +59,34 @@ KEY_LOCKED = (
 )
 #: the audit detail of the wrong secret that locked a key
 KEY_NOW_LOCKED = "invalid API key; the key is now locked after repeated wrong secrets"
+
+
+def count_refused_key(
+    service: ServiceState, limiter: RateLimiter, exc: AuthError, client: str
+) -> str | None:
+    """Count a refused key, for an API call or a login alike.
+
+    The refusal costs a token of the client address's bad-key bucket; a wrong secret of
+    a known key id is recorded and locks the key id at the limit
+    (:mod:`stratum_ml.serving.key_lockout`).
+
+    Returns
+    -------
+    str or None
+        :data:`KEY_LOCKED` when the key id was locked already, :data:`KEY_NOW_LOCKED`
+        when this wrong secret locked it, else None.
+    """
+    serving = service.serving
+    limiter.take("bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst)
+    if exc.key_id is None or not exc.wrong_secret:
+        return None
+    if is_locked(service.store, exc.key_id):
+        return KEY_LOCKED
+    policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
+    if record_wrong_secret(service.store, exc.key_id, policy):
+        log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
+        return KEY_NOW_LOCKED
+    return None
 
 
 class KeyRefused(AuthenticationError):
@@ -129,21 +158,14 @@ class ApiKeyBackend(AuthenticationBackend):
         return principal
 
     def _refusal(self, state: RequestState, exc: AuthError, client: str) -> KeyRefused:
-        """Count a refused key against its client address and, for a wrong secret of a
-        known key id, record it (locking the key at the limit); the refusal to raise."""
-        serving = state.service.serving
+        """Count a refused key (:func:`count_refused_key`); the refusal to raise."""
         state.key_id = exc.key_id
-        self.limiter(state).take(
-            "bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst
-        )
+        lock = count_refused_key(state.service, self.limiter(state), exc, client)
+        if lock == KEY_LOCKED:
+            return KeyRefused(401, KEY_LOCKED)
         refused = KeyRefused(exc.status, exc.detail)
-        if exc.key_id is not None and exc.wrong_secret:
-            if is_locked(state.service.store, exc.key_id):
-                return KeyRefused(401, KEY_LOCKED)
-            policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
-            if record_wrong_secret(state.service.store, exc.key_id, policy):
-                log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
-                refused.audit_detail = KEY_NOW_LOCKED
+        if lock == KEY_NOW_LOCKED:
+            refused.audit_detail = KEY_NOW_LOCKED
         return refused
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:

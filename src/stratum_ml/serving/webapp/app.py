@@ -57,9 +57,9 @@ from stratum_ml.serving.api_models import (
 from stratum_ml.serving.app_state import ServiceState
 from stratum_ml.serving.auth import PERMISSIONS, AuthError, Endpoint, Principal
 from stratum_ml.serving.gate import StateProvider
-from stratum_ml.serving.gate.authentication import KEY_LOCKED, KEY_NOW_LOCKED
+from stratum_ml.serving.gate.authentication import KEY_LOCKED, count_refused_key
 from stratum_ml.serving.gate.limits import RateLimiter, service_limiter
-from stratum_ml.serving.key_lockout import LockoutPolicy, is_locked, record_wrong_secret
+from stratum_ml.serving.key_lockout import is_locked
 from stratum_ml.serving.outcomes import read_outcomes
 from stratum_ml.serving.webapp import areas, casefile, charts
 from stratum_ml.serving.webapp.i18n import (
@@ -390,22 +390,12 @@ def check_login_key(
     the API's); a wrong secret counts towards locking its key id, and a locked key id is
     refused even with the right secret (:mod:`stratum_ml.serving.key_lockout`).
     """
-    serving = service.serving
     try:
         principal = service.keys.authenticate(
             {"Authorization": f"Bearer {key if isinstance(key, str) else ''}".strip()}
         )
     except AuthError as exc:
-        limiter.take("bad key", client, serving.bad_keys_per_minute / 60.0, serving.bad_keys_burst)
-        detail = exc.detail
-        if exc.key_id is not None and exc.wrong_secret:
-            policy = LockoutPolicy(serving.key_lock_after, serving.key_lock_window_s)
-            if is_locked(service.store, exc.key_id):
-                detail = KEY_LOCKED
-            elif record_wrong_secret(service.store, exc.key_id, policy):
-                log.warning("API key %s locked after repeated wrong secrets", exc.key_id)
-                detail = KEY_NOW_LOCKED
-        return None, exc.key_id, detail
+        return None, exc.key_id, count_refused_key(service, limiter, exc, client) or exc.detail
     if is_locked(service.store, principal.key_id):
         return None, principal.key_id, KEY_LOCKED
     return principal, principal.key_id, None
