@@ -46,6 +46,11 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in listed.stdout.split()]
 
 
+def _loaded(pid: int) -> str:
+    """The shared objects this process has mapped (its /proc maps)."""
+    return Path(f"/proc/{pid}/maps").read_text(encoding="utf-8")
+
+
 def _post(url: str, key: str, path: str, body: dict[str, object]) -> int:
     """One call on a connection of its own, so that the kernel spreads them over workers."""
     headers = {"Authorization": f"Bearer {key}"}
@@ -81,6 +86,9 @@ def test_two_workers_share_one_audit_chain_and_one_rate_limit(
             running.wait_ready(240)
             workers = _children(running.process.pid)
             assert len(workers) >= 2, workers
+            for worker in workers:  # uvicorn took the C event loop and HTTP parser
+                maps = _loaded(worker)
+                assert "/uvloop/loop." in maps and "/httptools/parser/parser." in maps
             analyst = server.keys[Role.ANALYST]
             decision = {"decision": "decline", "reason": "already_in_handling"}
             with ThreadPoolExecutor(12) as pool:

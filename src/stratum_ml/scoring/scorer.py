@@ -142,7 +142,8 @@ class Scorer:
             else None
         )
         # made here, where the run is loaded, not by the first request that needs them
-        _ = self._numbers, self._places, self._column, self._position.index.is_unique
+        _ = self._numbers, self._places, self._column, self._kinds
+        _ = self._position.index.is_unique
 
     @classmethod
     def from_sources(
@@ -217,10 +218,10 @@ class Scorer:
         }
         kinds: list[str | None] = [None] * len(address_ids)
         shares: list[float | None] = [None] * len(address_ids)
-        if self.violation_types is not None:
-            kinds = [str(k) for k in self.violation_types["violation_type"].to_numpy()[positions]]
-            share = self.violation_types["violation_type_share"].to_numpy()[positions]
-            shares = [float(x) for x in share]
+        if self._kinds is not None:
+            names, share = self._kinds
+            kinds = [str(k) for k in names[positions].tolist()]
+            shares = share[positions].tolist()
         columns = zip(
             address_ids,
             rows["probability"],
@@ -286,6 +287,17 @@ class Scorer:
     def _numbers(self) -> dict[str, np.ndarray]:
         """The numeric columns of ``table`` as arrays (rows of ``table``)."""
         return {c: self.table[c].to_numpy() for c in _NUMBERS}
+
+    @cached_property
+    def _kinds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``violation_types``' two columns as arrays (feature rows), made once: a request
+        takes its rows from them (converting the whole column per request cost more than the
+        rest of the lookup)."""
+        if self.violation_types is None:
+            return None
+        kinds = self.violation_types["violation_type"].to_numpy(dtype=object)
+        shares = self.violation_types["violation_type_share"].to_numpy(dtype=np.float64)
+        return kinds, shares
 
     @cached_property
     def _places(self) -> dict[str, tuple[np.ndarray, list[object]]]:
