@@ -317,7 +317,9 @@ def concurrent_load(
         "requests": len(latencies),
         "errors": out["errors"],
         "p50_ms": 1000 * statistics.median(latencies),
+        "p90_ms": 1000 * percentile(latencies, 90),
         "p99_ms": 1000 * percentile(latencies, 99),
+        "max_ms": 1000 * max(latencies),
         "requests_per_s": len(latencies) / elapsed,
     }
 
@@ -337,9 +339,9 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "WRK_RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"p50_us\\": %%d, " ..
-    "\\"p99_us\\": %%d, \\"errors\\": %%d}\\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    "\\"p90_us\\": %%d, \\"p99_us\\": %%d, \\"max_us\\": %%d, \\"errors\\": %%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, e.connect + e.read + e.write + e.status + e.timeout))
 end
 """
 
@@ -402,7 +404,9 @@ def wrk_load(
         "requests": got["requests"],
         "errors": got["errors"],
         "p50_ms": got["p50_us"] / 1000,
+        "p90_ms": got["p90_us"] / 1000,
         "p99_ms": got["p99_us"] / 1000,
+        "max_ms": got["max_us"] / 1000,
         "requests_per_s": got["requests"] / (got["duration_us"] / 1e6),
     }
 
@@ -471,13 +475,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"average (1 min) at the start {result['load_before']:.2f}, at the end "
         f"{result['load_after']:.2f}.",
         "",
-        "| clients | server | p50 (ms) | p99 (ms) | errors | requests/s |",
-        "|---:|---|---:|---:|---:|---:|",
+        "| clients | server | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | errors | requests/s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["concurrency"]:
         lines.append(
-            f"| {row['clients']} | {row['server']} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
-            f"| {row['errors']} | {row['requests_per_s']:.0f} |"
+            f"| {row['clients']} | {row['server']} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} "
+            f"| {row['p99_ms']:.1f} | {row['max_ms']:.1f} | {row['errors']} "
+            f"| {row['requests_per_s']:.0f} |"
         )
     lines += [
         "",

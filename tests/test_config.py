@@ -64,3 +64,30 @@ def test_a_home_made_open_by_an_earlier_version_is_tightened(
     assert CliRunner().invoke(app, ["keys", "list"]).exit_code == 0
     assert _open_to_others(home) == []
     assert stat.S_IMODE((home / "mlflow.db").stat().st_mode) == 0o600
+
+
+def test_mlflow_walks_a_home_once_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service looks the champion up every 30 s: the home (every run's artifacts) is
+    walked once, not at each lookup; a home removed meanwhile is made again."""
+    from stratum_ml.config import Settings
+    from stratum_ml.model import store
+
+    walked: list[Path] = []
+
+    def counting(home: Path, *, create: bool = True) -> None:
+        walked.append(home)
+        secure_home(home, create=create)
+
+    secure_home = store.secure_home
+    monkeypatch.setattr(store, "secure_home", counting)
+    settings = Settings(home=tmp_path / "state", mlflow_uri=None)
+    for _ in range(3):
+        store.configure_mlflow(settings)
+    assert walked == [settings.home.absolute()]
+    (settings.home / "mlflow.db").unlink()
+    settings.home.rmdir()
+    store.configure_mlflow(settings)
+    assert len(walked) == 2 and (settings.home / "mlflow.db").is_file()
+    assert stat.S_IMODE(settings.home.stat().st_mode) == 0o700

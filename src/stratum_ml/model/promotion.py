@@ -34,9 +34,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
+from mlflow.entities.model_registry import RegisteredModel
 
-from stratum_ml.model.registry import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, registered_aliases
+from stratum_ml.model.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS_CHAMPION,
+    aliases_of,
+    registered_aliases,
+    registered_model,
+)
 from stratum_ml.signing import load_signing_key, sign, signature_ok
 
 __all__ = [
@@ -175,15 +182,18 @@ class PromotionRecord:
         return signature_ok(key, self.body(), self.signature)
 
 
-def pending_record(client: MlflowClient, name: str) -> PromotionRecord | None:
-    """The recorded promotion not yet completely applied, if any (unverified)."""
-    try:
-        tags = client.get_registered_model(name).tags or {}
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
-    text = tags.get(TAG_PENDING)
+def pending_record(
+    client: MlflowClient, name: str, registered: RegisteredModel | None = None
+) -> PromotionRecord | None:
+    """The recorded promotion not yet completely applied, if any (unverified).
+
+    ``registered``: the entry of ``name`` already read (:func:`registered_model`), to
+    save a registry call; default: read it.
+    """
+    registered = registered if registered is not None else registered_model(client, name)
+    if registered is None:
+        return None
+    text = (registered.tags or {}).get(TAG_PENDING)
     if text is None:
         return None
     try:
@@ -306,10 +316,10 @@ def verified_champion(client: MlflowClient, name: str, key: bytes | None = None)
     ChampionCheck
     """
     key = key if key is not None else load_signing_key(PROMOTION_PURPOSE)
-    aliases = registered_aliases(client, name)
-    if aliases is None:
+    registered = registered_model(client, name)  # one read for the alias and the pending
+    if registered is None:
         return ChampionCheck(None, None, None)
-    alias = aliases.get(CHAMPION)
+    alias = aliases_of(registered).get(CHAMPION)
     problems: list[str] = []
     verified: list[PromotionRecord] = []
     doubtful: list[tuple[str | None, str]] = []  # (decided_at when trustworthy, problem)
@@ -328,7 +338,7 @@ def verified_champion(client: MlflowClient, name: str, key: bytes | None = None)
             verified.append(record)
         else:
             doubtful.append((record.decided_at if record.verifies(key) else None, problem))
-    pending = pending_record(client, name)
+    pending = pending_record(client, name, registered)
     if pending is not None:
         if pending.verifies(key) and pending.model_name == name:
             verified.append(pending)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from stratum_ml.config import Settings, get_settings
@@ -159,15 +159,25 @@ class ModelVersionInfo:
         )
 
 
-def registered_aliases(client: MlflowClient, name: str) -> dict[str, str] | None:
-    """Alias -> version of a registered model; None if no such model is registered."""
+def registered_model(client: MlflowClient, name: str) -> RegisteredModel | None:
+    """The registry's entry of ``name`` (aliases and tags); None when it is not registered."""
     try:
-        registered = client.get_registered_model(name)
+        return client.get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
         raise
+
+
+def aliases_of(registered: RegisteredModel) -> dict[str, str]:
+    """Alias -> version of a registry entry."""
     return {alias: str(v) for alias, v in (registered.aliases or {}).items()}
+
+
+def registered_aliases(client: MlflowClient, name: str) -> dict[str, str] | None:
+    """Alias -> version of a registered model; None if no such model is registered."""
+    registered = registered_model(client, name)
+    return None if registered is None else aliases_of(registered)
 
 
 def _resolve(client: MlflowClient, name: str, alias_or_version: str | int) -> ModelVersion:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
@@ -27,12 +28,19 @@ __all__ = [
 #: MLflow experiment that holds every training run.
 EXPERIMENT_NAME = "stratum"
 
+#: the homes :func:`configure_mlflow` has secured in this process: it walks a home once,
+#: not at every call (the service looks the champion up every 30 s, and a walk of the
+#: home grows with every run's artifacts); what this process writes later is private by
+#: its umask (:func:`~stratum_ml.config.restrict_umask`)
+_SECURED: set[Path] = set()
+
 
 def configure_mlflow(settings: Settings | None = None) -> str:
     """Point MLflow at the store named by the settings and make sure the experiment exists.
 
     Sets the tracking and registry URI (``STRATUM_MLFLOW_URI``, default SQLite under
-    ``STRATUM_HOME``). For a local SQLite store the home folder is created and the
+    ``STRATUM_HOME``). For a local SQLite store the home folder is created (and made
+    its owner's only, once per process: :func:`~stratum_ml.config.secure_home`) and the
     experiment's artifacts go to ``settings.artifact_root`` (so do those of a
     PostgreSQL store; see :func:`ensure_experiment`); a tracking server keeps its
     own artifact location. MLflow's per-download progress bars are turned off
@@ -53,7 +61,10 @@ def configure_mlflow(settings: Settings | None = None) -> str:
     uri = settings.tracking_uri
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.mlflow_uri is None:
-        secure_home(settings.home)
+        home = settings.home.absolute()
+        if home not in _SECURED or not home.is_dir():
+            secure_home(home)
+            _SECURED.add(home)
         # created owner-only here: SQLite keeps a file's mode, and gives its journal the same
         os.close(os.open(settings.home / "mlflow.db", os.O_RDWR | os.O_CREAT, 0o600))
     mlflow.set_tracking_uri(uri)
