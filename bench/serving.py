@@ -60,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -361,6 +362,25 @@ def wrk_script(headers: dict[str, str], bodies: list[dict[str, Any]]) -> str:
     }
 
 
+def connections_per_process(port: int) -> list[int]:
+    """How the open connections to ``port`` are spread over the server's processes, most
+    first (``ss``; empty when it is not there): the kernel hands each new connection to
+    whichever worker accepts first, and a keep-alive connection stays with it."""
+    if shutil.which("ss") is None:
+        return []
+    listed = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    per_pid: dict[str, int] = {}
+    for line in listed.splitlines():
+        pid = line.partition("pid=")[2].partition(",")[0] or "?"
+        per_pid[pid] = per_pid.get(pid, 0) + 1
+    return sorted(per_pid.values(), reverse=True)
+
+
 def wrk_load(
     url: str,
     headers: dict[str, str],
@@ -398,9 +418,15 @@ def wrk_load(
         return dict(json.loads(line.removeprefix("WRK_RESULT ")))
 
     run(1.0)  # warm-up
+    port = int(url.rsplit(":", 1)[1])
+    spread: list[int] = []
+    looker = threading.Timer(seconds / 2, lambda: spread.extend(connections_per_process(port)))
+    looker.start()
     got = run(seconds)
+    looker.join()
     return {
         "clients": clients,
+        "connections_per_worker": spread,
         "requests": got["requests"],
         "errors": got["errors"],
         "p50_ms": got["p50_us"] / 1000,
@@ -475,12 +501,15 @@ def markdown(result: dict[str, Any]) -> str:
         f"average (1 min) at the start {result['load_before']:.2f}, at the end "
         f"{result['load_after']:.2f}.",
         "",
-        "| clients | server | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | errors | requests/s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| clients | server | connections per worker | p50 (ms) | p90 (ms) | p99 (ms) "
+        "| max (ms) | errors | requests/s |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["concurrency"]:
         lines.append(
-            f"| {row['clients']} | {row['server']} | {row['p50_ms']:.1f} | {row['p90_ms']:.1f} "
+            f"| {row['clients']} | {row['server']} "
+            f"| {' + '.join(map(str, row.get('connections_per_worker', []))) or '-'} "
+            f"| {row['p50_ms']:.1f} | {row['p90_ms']:.1f} "
             f"| {row['p99_ms']:.1f} | {row['max_ms']:.1f} | {row['errors']} "
             f"| {row['requests_per_s']:.0f} |"
         )
