@@ -107,9 +107,7 @@ def test_a_failed_partition_leaves_no_file(
     assert out.read_bytes() == b"the run before" and list(out.parent.iterdir()) == [out]
 
 
-def test_rows_read_by_address_are_the_loc_of_the_whole_file(
-    folder: Path, streamed: Path
-) -> None:
+def test_rows_read_by_address_are_the_loc_of_the_whole_file(folder: Path, streamed: Path) -> None:
     whole = pd.read_parquet(streamed).set_index("address_id")
     ids = pd.Index(dwelling_ids(pd.read_parquet(folder / "addresses.parquet")).to_numpy())
     columns = ["tenure", "water_m3_year", "units_in_building", "owner_type"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ def read_feature_rows(
         raise ValueError(f"{path}: no column {', '.join(missing)}")
     rows = file_rows(path, ids)
     index = ids if isinstance(ids, pd.Index) else pd.Index(ids)
-    out: dict[str, np.ndarray | pd.Categorical] = {}
+    out: dict[str, Any] = {}
     for name in columns:
         values = file.read(columns=[name]).column(name).to_pandas()
         if isinstance(values.dtype, pd.CategoricalDtype):
