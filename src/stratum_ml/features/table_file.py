@@ -37,14 +37,23 @@ def file_rows(path: str | os.PathLike[str], ids: Sequence[str] | pd.Index) -> np
     if ID_COLUMN not in schema.names:
         raise ValueError(f"{path}: no {ID_COLUMN} column: not a feature file")
     in_file = pq.read_table(path, columns=[ID_COLUMN]).column(ID_COLUMN)
-    wanted = pa.array(np.asarray(ids, dtype=object), type=pa.string())
-    rows = pc.index_in(wanted, value_set=in_file.cast(pa.string()))
+    wanted = _arrow_ids(ids)
+    rows = pc.index_in(wanted, value_set=in_file.cast(wanted.type))
     if rows.null_count:
         raise ValueError(
             f"{path}: {rows.null_count:,} of the {len(wanted):,} addresses asked for have "
             "no row (a feature file of another folder or date?)"
         )
     return np.asarray(rows.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _arrow_ids(ids: Sequence[str] | pd.Index) -> pa.Array | pa.ChunkedArray:
+    """``ids`` as Arrow strings: pandas' Arrow-backed strings as they are, with no Python
+    string made per id."""
+    dtype = ids.dtype if isinstance(ids, pd.Index) else None
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pa.array(ids.array)  # type: ignore[union-attr]
+    return pa.array(np.asarray(ids, dtype=object), type=pa.string())
 
 
 def read_feature_rows(

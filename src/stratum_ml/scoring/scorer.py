@@ -223,12 +223,13 @@ class Scorer:
             When a dwelling or a model feature is not in the file.
         """
         dwelling = is_dwelling(addresses["use_purpose"]).to_numpy(dtype=bool)
-        ids = pd.Index(addresses["address_id"].to_numpy()[dwelling], name="address_id")
+        # masks of the columns, not their values as Python objects
+        ids = pd.Index(addresses["address_id"][dwelling], name="address_id")
         features = read_feature_rows(path, ids, model.feature_names_in_)
         places = pd.DataFrame(
             {
-                "district": addresses["district_code"].to_numpy()[dwelling],
-                "neighbourhood": addresses["neighbourhood_code"].to_numpy()[dwelling],
+                "district": addresses["district_code"][dwelling].array,
+                "neighbourhood": addresses["neighbourhood_code"][dwelling].array,
             },
             index=features.index,
         )
