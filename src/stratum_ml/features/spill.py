@@ -18,7 +18,8 @@ with the town. Here the folder itself is split, on disk:
 3. **Each partition** loads its rows, in the order of the source table, and runs the
    same feature functions with the facts as seeds
    (:func:`~stratum_ml.features.partitioned.compute_partition`); the results are put
-   together in the order of the queries.
+   together in the order of the queries (:func:`features_from_folder`), or written to a
+   file as each partition is done (:func:`features_to_file`, never holding the table).
 
 Memory is that of one table block, the columns of the facts, and one partition (or two
 with ``workers=2``); the temporary folder is removed afterwards.
@@ -889,7 +890,7 @@ def _write_partitions(
 ) -> FeatureFile:
     """Write each partition's results to ``out`` as they come (the checks of
     :func:`~stratum_ml.features.partitioned.assemble_partitions`)."""
-    sizes = np.bincount(query_part, minlength=1) if len(query_part) else np.zeros(1, np.int64)
+    sizes = np.bincount(query_part, minlength=1)
     columns: list[str] = []
 
     def frames() -> Iterator[pd.DataFrame]:
