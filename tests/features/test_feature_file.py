@@ -140,3 +140,8 @@ def test_the_scorer_from_the_file_scores_as_from_the_whole_table(
     assert np.array_equal(after.matrix, before.matrix, equal_nan=True)
     top = before.table.index[:5].tolist()
     assert after.reasons(top) == before.reasons(top)
+    # a frame of exactly the model's columns is not copied again by the scorer
+    rows = read_feature_rows(streamed, after.features.index, model.feature_names_in_)
+    name = model.feature_names_in_[0]
+    shared = Scorer(model, rows, places, AS_OF).features[name].to_numpy()
+    assert np.shares_memory(shared, rows[name].to_numpy())

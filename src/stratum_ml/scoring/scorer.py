@@ -116,16 +116,19 @@ class Scorer:
         self.as_of = as_of
         self.catalogue = catalogue or load_catalogue(feature_params_of(model))
         names = list(model.feature_names_in_)
-        # a frame of exactly the model's columns (as read by ``from_feature_file``) is
-        # used as it is: selecting them again would copy every column
-        self.features = features if list(features.columns) == names else features[names]
+        aligned = places.index is features.index  # as ``from_feature_file`` makes them
+        # a frame of exactly the model's columns (as ``from_feature_file`` reads it) is not
+        # selected again, which would copy every column: a shallow copy shares its data
+        # (until either is changed)
+        same = list(features.columns) == names
+        self.features = features.copy(deep=False) if same else features[names]
         self.matrix = model.matrix(self.features)
         raw = model.raw_score(self.matrix)
         order = np.lexsort((self.features.index.to_numpy(), -raw))
         rank = np.empty(len(raw), dtype=np.int64)
         rank[order] = np.arange(1, len(raw) + 1)
         n = len(raw)
-        at = places if places.index is self.features.index else places.reindex(self.features.index)
+        at = places if aligned else places.reindex(self.features.index)
         self.table = pd.DataFrame(
             {
                 "probability": model.calibrator_(raw),
