@@ -7,8 +7,9 @@ Steps (each in its own child process, so its wall time and peak RSS are its own)
 * ``validate``: ``load_sources`` (every contract check, normalised tables);
 * ``features``: what ``stratum features --engine E`` does: validate, build every
   feature of every address as of a date, write Parquet;
-* ``score``: read the feature file, score every dwelling (``Scorer``: the model's
-  matrix, raw score, calibration, rank), write the scores;
+* ``score``: read the model's columns of the dwellings from the feature file
+  (``Scorer.from_feature_file``), score every dwelling (the model's matrix, raw score,
+  calibration, rank), write the scores;
 * ``explain``: read the feature file, score, and explain the top 10,000 (SHAP
   contributions of those rows only, reasons in words).
 
@@ -18,8 +19,9 @@ cost per address of every step is given relative to it. ``score`` and ``explain`
 the features of the last engine (every engine gives the same table).
 
 Usage: ``python bench/scale.py --addresses 1000000 [--engine local partitioned dask]
-[--partitions N]``. Results are merged into ``bench/results/scale.json`` (by size and
-engine) and ``bench/results/scale.md`` is rewritten from it.
+[--partitions N] [--results DIR]``. Results are merged into ``bench/results/scale.json``
+(by size and engine; ``--results``: another folder's) and ``scale.md`` is rewritten from it.
+CPU seconds are the stage's own and its reaped worker processes' (the machine is shared).
 """
 
 from __future__ import annotations
@@ -77,11 +79,9 @@ stream.extract_date()
 """,
     "features-partitioned": """
 import datetime as dt
-from stratum_ml.features.spill import features_from_folder
-from stratum_ml.io import write_frame_atomic
-table = features_from_folder(r"{src}", dt.date.fromisoformat("{as_of}"),
-                             n_partitions={partitions}, workers={workers})
-write_frame_atomic(table.reset_index(), r"{out}")
+from stratum_ml.features.spill import features_to_file
+features_to_file(r"{src}", dt.date.fromisoformat("{as_of}"), r"{out}",
+                 n_partitions={partitions}, workers={workers})
 """,
     "features": """
 import datetime as dt
@@ -95,33 +95,25 @@ write_frame_atomic(table.reset_index(), r"{out}")
 """,
     "score": """
 import datetime as dt, pandas as pd
-from stratum_ml.features.population import dwelling_ids
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.scoring.scorer import Scorer
 model = RiskModel.load(r"{model}")
 a = pd.read_parquet(r"{src}/addresses.parquet",
                     columns=["address_id", "use_purpose", "district_code", "neighbourhood_code"])
-f = pd.read_parquet(r"{out}").set_index("address_id")
-f = f.loc[dwelling_ids(a).to_numpy()]
-places = a.set_index("address_id").rename(
-    columns={{"district_code": "district", "neighbourhood_code": "neighbourhood"}})
-scorer = Scorer(model, f, places, dt.date.fromisoformat("{as_of}"))
+scorer = Scorer.from_feature_file(model, r"{out}", a, dt.date.fromisoformat("{as_of}"))
+del a
 scorer.table.to_parquet(r"{scores}")
 print("SCORED", len(scorer))
 """,
     "explain": """
 import datetime as dt, pandas as pd
-from stratum_ml.features.population import dwelling_ids
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.scoring.scorer import Scorer
 model = RiskModel.load(r"{model}")
 a = pd.read_parquet(r"{src}/addresses.parquet",
                     columns=["address_id", "use_purpose", "district_code", "neighbourhood_code"])
-f = pd.read_parquet(r"{out}").set_index("address_id")
-f = f.loc[dwelling_ids(a).to_numpy()]
-places = a.set_index("address_id").rename(
-    columns={{"district_code": "district", "neighbourhood_code": "neighbourhood"}})
-scorer = Scorer(model, f, places, dt.date.fromisoformat("{as_of}"))
+scorer = Scorer.from_feature_file(model, r"{out}", a, dt.date.fromisoformat("{as_of}"))
+del a
 top = scorer.to_frame({top_k})
 print("EXPLAINED", len(top))
 """,
@@ -129,14 +121,18 @@ print("EXPLAINED", len(top))
 
 PEAK = """
 import resource
-print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-print("PEAK_RSS_CHILDREN_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+_self = resource.getrusage(resource.RUSAGE_SELF)
+_kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("PEAK_RSS_KIB", _self.ru_maxrss)
+print("PEAK_RSS_CHILDREN_KIB", _kids.ru_maxrss)
+print("CPU_MS", int(1000 * (_self.ru_utime + _self.ru_stime + _kids.ru_utime + _kids.ru_stime)))
 """
 
 
 def run_stage(code: str) -> dict[str, float]:
-    """Run ``code`` in a fresh interpreter: wall seconds, its own peak RSS (MiB) and the
-    largest peak of its own children (the Dask workers), if any."""
+    """Run ``code`` in a fresh interpreter: wall seconds, CPU seconds (its own and its
+    reaped children's), its own peak RSS (MiB) and the largest peak of its own children
+    (the worker processes), if any."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code + PEAK], check=False, capture_output=True, text=True
@@ -147,9 +143,13 @@ def run_stage(code: str) -> dict[str, float]:
     kib = {
         line.split()[0]: int(line.split()[1])
         for line in done.stdout.splitlines()
-        if line.startswith("PEAK_RSS")
+        if line.startswith(("PEAK_RSS", "CPU_MS"))
     }
-    out = {"seconds": round(wall, 2), "peak_rss_mib": round(kib["PEAK_RSS_KIB"] / 1024, 1)}
+    out = {
+        "seconds": round(wall, 2),
+        "cpu_seconds": round(kib["CPU_MS"] / 1000, 1),
+        "peak_rss_mib": round(kib["PEAK_RSS_KIB"] / 1024, 1),
+    }
     if kib.get("PEAK_RSS_CHILDREN_KIB", 0) > 0:
         out["peak_rss_worker_mib"] = round(kib["PEAK_RSS_CHILDREN_KIB"] / 1024, 1)
     return out
@@ -232,8 +232,8 @@ def relative_costs(rows: list[dict]) -> None:
         }
 
 
-def write_report(rows: list[dict]) -> None:
-    path = RESULTS / "scale.json"
+def write_report(rows: list[dict], results: Path = RESULTS) -> None:
+    path = results / "scale.json"
     old = json.loads(path.read_text())["results"] if path.exists() else []
     keyed = {(r["addresses"], r["engine"]): r for r in old}
     keyed.update({(r["addresses"], r["engine"]): r for r in rows})
@@ -249,37 +249,39 @@ def write_report(rows: list[dict]) -> None:
         "as_of": AS_OF,
         "results": merged,
     }
-    RESULTS.mkdir(exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# Scale benchmark: per step, time and peak RSS",
         "",
         f"{report['date']} — {report['machine']}. {report['note']}.",
         "",
-        "| addresses | engine | step | seconds | peak RSS MiB | cost/address vs 60k |",
-        "|---|---|---|---|---|---|",
+        "| addresses | engine | step | seconds | CPU s | peak RSS MiB | cost/address vs 60k |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in merged:
         for s in STEPS:
             if r[s]["seconds"] is None:
                 lines.append(
                     f"| {r['addresses']:,} | {r['engine']} | {s} | not run "
-                    f"({r[s].get('note', '')}) | | |"
+                    f"({r[s].get('note', '')}) | | | |"
                 )
                 continue
             peak = f"{r[s]['peak_rss_mib']}"
             if "peak_rss_worker_mib" in r[s]:
                 peak += f" (+ worker {r[s]['peak_rss_worker_mib']})"
             rel = r.get("cost_per_address_vs_60k", {}).get(s, "")
+            cpu = r[s].get("cpu_seconds", "")
             lines.append(
-                f"| {r['addresses']:,} | {r['engine']} | {s} | {r[s]['seconds']} | {peak} | {rel} |"
+                f"| {r['addresses']:,} | {r['engine']} | {s} | {r[s]['seconds']} | {cpu} "
+                f"| {peak} | {rel} |"
             )
         if "load_average" in r:
             lines.append(
                 f"| {r['addresses']:,} | {r['engine']} | (load average during features: "
-                f"{', '.join(str(x) for x in r['load_average'])}) | | | |"
+                f"{', '.join(str(x) for x in r['load_average'])}) | | | | |"
             )
-    (RESULTS / "scale.md").write_text("\n".join(lines) + "\n")
+    (results / "scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -303,6 +305,12 @@ def main() -> None:
         help="no separate validate step: the partitioned features step validates every "
         "block of the folder itself (validate + features is then the features row)",
     )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="folder of scale.json and scale.md (default bench/results: the committed rows)",
+    )
     args = parser.parse_args()
     if args.skip_validate and args.engine != ["partitioned"]:
         parser.error("--skip-validate goes with --engine partitioned (which validates)")
@@ -324,7 +332,7 @@ def main() -> None:
                 stream_validate=args.stream_validate,
                 skip_validate=args.skip_validate,
             )
-    write_report(rows)
+    write_report(rows, args.results)
 
 
 if __name__ == "__main__":

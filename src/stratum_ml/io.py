@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -193,6 +193,64 @@ def write_frame_atomic(
             (neutralise_formulas(df) if spreadsheet_safe else df).to_csv(tmp, index=index)
         else:
             df.to_parquet(tmp, index=index)
+
+
+def write_frames_atomic(
+    frames: Iterable[pd.DataFrame],
+    target: str | os.PathLike[str],
+    *,
+    spreadsheet_safe: bool = True,
+) -> int:
+    """Write frames with the same columns, one after another, as one CSV or Parquet file.
+
+    The file of :func:`write_frame_atomic` on the frames put together (without their
+    index), but only one frame is held at a time: each frame is written as it comes,
+    Parquet as one row group per frame. The first frame fixes the columns and their
+    types; a later frame that does not fit them is an error. Atomic as
+    :func:`write_frame_atomic`: on any error, also one raised while ``frames`` makes
+    the next frame, nothing is left at ``target``.
+
+    Returns
+    -------
+    int
+        The rows written.
+
+    Raises
+    ------
+    ValueError
+        When ``frames`` is empty (there would be no columns), or a frame's columns differ
+        from the first one's.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fmt = table_format(target)
+    rows = 0
+    columns: list[object] | None = None
+    with atomic_path(target) as tmp:
+        writer: pq.ParquetWriter | None = None
+        try:
+            for frame in frames:
+                if columns is not None and list(frame.columns) != columns:
+                    raise ValueError(f"{target}: a frame's columns differ from the first one's")
+                if fmt == "csv":
+                    out = neutralise_formulas(frame) if spreadsheet_safe else frame
+                    out.to_csv(tmp, index=False, mode="a", header=columns is None)
+                else:
+                    schema = None if writer is None else writer.schema
+                    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                    if writer is None:
+                        # pandas' to_parquet: snappy, the frame's types in the metadata
+                        writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+                    writer.write_table(table)
+                columns = list(frame.columns)
+                rows += len(frame)
+            if columns is None:
+                raise ValueError(f"{target}: no frame to write")
+        finally:
+            if writer is not None:
+                writer.close()
+    return rows
 
 
 def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from stratum_ml.features.spill import FeatureFile
 
 from stratum_ml.cli.common import (
     EngineOption,
@@ -93,34 +93,43 @@ def features(
     The date may not lie after the extract date of the sources. Every engine gives the
     same table. ``partitioned`` never holds the whole folder: it validates and splits
     the folder one table (or block of rows) at a time, then computes one partition of
-    addresses at a time.
+    addresses at a time and writes it to the file as it is done, so its rows come
+    partition by partition (read them by address_id, not by row).
     """
     check_engine(engine, scheduler)
     from stratum_ml.features.build import build_feature_table
-    from stratum_ml.io import write_frame_atomic
+    from stratum_ml.io import table_format, write_frame_atomic
 
     ref = parse_date(as_of, "--as-of")
     if workers > 1 and engine != "partitioned":
         raise fail("--workers needs --engine partitioned")
     if engine == "partitioned":
-        table = _features_from_folder(sources, ref, partitions, workers)
+        try:
+            table_format(out)  # refused before the folder is read
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        # written a partition at a time, as the partitions are done
+        written = _features_to_file(sources, ref, out, partitions, workers)
+        say_absent(written.absent_features)
+        rows, n_features = written.rows, len(written.columns)
     else:
         tables = load(sources)
         guard_date(ref, tables)
         table = build_feature_table(
             tables, ref, progress=True, engine=engine, partitions=partitions, scheduler=scheduler
         )
-    say_absent(table.attrs.get("absent_features", {}))
-    # a data file the feature tools read back: written as it is
-    write_frame_atomic(table.reset_index(), out, spreadsheet_safe=False)
-    console.print(f"wrote {len(table):,} addresses x {table.shape[1]} features to {out}")
+        say_absent(table.attrs.get("absent_features", {}))
+        # a data file the feature tools read back: written as it is
+        write_frame_atomic(table.reset_index(), out, spreadsheet_safe=False)
+        rows, n_features = table.shape
+    console.print(f"wrote {rows:,} addresses x {n_features} features to {out}")
 
 
-def _features_from_folder(
-    sources: Path, ref: dt.date, partitions: int | None, workers: int
-) -> pd.DataFrame:
-    """``features_from_folder`` with the exits of ``load`` and ``guard_date``."""
-    from stratum_ml.features.spill import features_from_folder
+def _features_to_file(
+    sources: Path, ref: dt.date, out: Path, partitions: int | None, workers: int
+) -> FeatureFile:
+    """``features_to_file`` with the exits of ``load`` and ``guard_date``."""
+    from stratum_ml.features.spill import features_to_file
     from stratum_ml.sources import (
         AsOfAfterExtractError,
         ExtractDateError,
@@ -129,9 +138,10 @@ def _features_from_folder(
     )
 
     try:
-        return features_from_folder(
+        return features_to_file(
             sources,
             ref,
+            out,
             n_partitions=partitions,
             workers=workers,
             guard=lambda e: guard_as_of(ref, e),

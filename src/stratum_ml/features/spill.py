@@ -18,7 +18,8 @@ with the town. Here the folder itself is split, on disk:
 3. **Each partition** loads its rows, in the order of the source table, and runs the
    same feature functions with the facts as seeds
    (:func:`~stratum_ml.features.partitioned.compute_partition`); the results are put
-   together in the order of the queries.
+   together in the order of the queries (:func:`features_from_folder`), or written to a
+   file as each partition is done (:func:`features_to_file`, never holding the table).
 
 Memory is that of one table block, the columns of the facts, and one partition (or two
 with ``workers=2``); the temporary folder is removed afterwards.
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -61,7 +62,7 @@ from stratum_ml.features.partitioned import (
     town_facts,
 )
 from stratum_ml.features.registry import REGISTRY, Evaluator, FeatureParams
-from stratum_ml.io import process_alive, release_free_memory
+from stratum_ml.io import process_alive, release_free_memory, table_format, write_frames_atomic
 from stratum_ml.sources.contract import MODEL_TABLES, TABLES, TableSpec
 from stratum_ml.sources.extract import ExtractDate
 from stratum_ml.sources.tables import SourceTables, normalise_column
@@ -791,6 +792,153 @@ def features_from_folder(
     ExtractDateError
         When the folder holds no dated row and declares no extract date.
     """
+    return _from_folder(
+        folder,
+        as_of,
+        assemble_partitions,
+        features=features,
+        params=params,
+        n_partitions=n_partitions,
+        workers=workers,
+        guard=guard,
+        tmp_dir=tmp_dir,
+        batch_rows=batch_rows,
+    )
+
+
+@dataclass(frozen=True)
+class FeatureFile:
+    """What :func:`features_to_file` wrote."""
+
+    path: Path
+    rows: int
+    #: the feature columns, in the file's order (after ``address_id``)
+    columns: list[str]
+    #: the features not computed, each with the source tables it lacks
+    absent_features: dict[str, list[str]]
+
+
+def features_to_file(
+    folder: str | os.PathLike[str],
+    as_of: dt.date,
+    out: str | os.PathLike[str],
+    *,
+    features: Sequence[str] | None = None,
+    params: FeatureParams | None = None,
+    n_partitions: int | None = None,
+    workers: int = 1,
+    guard: Callable[[ExtractDate], object] | None = None,
+    tmp_dir: str | os.PathLike[str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+    spreadsheet_safe: bool = False,
+) -> FeatureFile:
+    """:func:`features_from_folder` written to a file a partition at a time, never held whole.
+
+    Each partition's rows are written to ``out`` (Parquet: one row group per
+    partition; or CSV) as the partition is done, so the whole table is never held. The
+    file has the columns and types of ``features_from_folder(...).reset_index()``
+    written by :func:`~stratum_ml.io.write_frame_atomic` (``address_id``, then one
+    column per feature), and the same rows, **in another order**: partition by
+    partition (ascending), each partition's addresses in the order of the address
+    table. Read it by ``address_id``, not by row. It is written atomically: on any error
+    (a broken rule in the folder, a failed partition) nothing is left at ``out``.
+
+    Parameters
+    ----------
+    folder, as_of, features, params, n_partitions, workers, guard, tmp_dir, batch_rows
+        As :func:`features_from_folder`.
+    out
+        The file to write (``.parquet`` or ``.csv``).
+    spreadsheet_safe
+        CSV only: neutralise text cells that a spreadsheet would run as formulas (see
+        :func:`~stratum_ml.io.write_frame_atomic`; default off: a data file).
+
+    Returns
+    -------
+    FeatureFile
+        The rows and feature columns written, and the features not computed.
+
+    Raises
+    ------
+    SourceValidationError, ExtractDateError
+        As :func:`features_from_folder`.
+    """
+    table_format(out)  # an unknown suffix is refused before the folder is read
+    write = functools.partial(_write_partitions, out=Path(out), spreadsheet_safe=spreadsheet_safe)
+    return _from_folder(
+        folder,
+        as_of,
+        write,
+        features=features,
+        params=params,
+        n_partitions=n_partitions,
+        workers=workers,
+        guard=guard,
+        tmp_dir=tmp_dir,
+        batch_rows=batch_rows,
+    )
+
+
+def _write_partitions(
+    results: Iterable[tuple[int, pd.DataFrame]],
+    query_part: np.ndarray,
+    index: pd.Index,
+    absent: dict[str, list[str]],
+    *,
+    out: Path,
+    spreadsheet_safe: bool,
+) -> FeatureFile:
+    """Write each partition's results to ``out`` as they come (the checks of
+    :func:`~stratum_ml.features.partitioned.assemble_partitions`)."""
+    sizes = np.bincount(query_part, minlength=1)
+    columns: list[str] = []
+
+    def frames() -> Iterator[pd.DataFrame]:
+        dtypes: pd.Series | None = None
+        done = np.zeros(len(sizes), dtype=bool)
+        for part, table in results:
+            if part >= len(sizes) or done[part] or len(table) != sizes[part]:
+                raise ValueError(f"partition {part}: {len(table)} rows, not its queries'")
+            done[part] = True
+            if dtypes is None:
+                dtypes = table.dtypes
+                columns.extend(str(c) for c in table.columns)
+            elif not table.dtypes.equals(dtypes):
+                raise ValueError(f"partition {part}: its columns or types differ")
+            # the column ``reset_index`` would make, without copying the partition
+            ids = index[np.flatnonzero(query_part == part)].to_numpy()
+            table.insert(0, "index" if index.name is None else index.name, ids)
+            yield table
+        if (sizes[~done] > 0).any():
+            raise ValueError(f"{int(sizes[~done].sum())} queries were not computed")
+        if dtypes is None:  # no address: the file of an empty table
+            yield pd.DataFrame(index=index).reset_index()
+
+    rows = write_frames_atomic(frames(), out, spreadsheet_safe=spreadsheet_safe)
+    return FeatureFile(out, rows, columns, absent)
+
+
+_Collected = TypeVar("_Collected")
+
+
+def _from_folder(
+    folder: str | os.PathLike[str],
+    as_of: dt.date,
+    collect: Callable[
+        [Iterator[tuple[int, pd.DataFrame]], np.ndarray, pd.Index, dict[str, list[str]]],
+        _Collected,
+    ],
+    *,
+    features: Sequence[str] | None,
+    params: FeatureParams | None,
+    n_partitions: int | None,
+    workers: int,
+    guard: Callable[[ExtractDate], object] | None,
+    tmp_dir: str | os.PathLike[str] | None,
+    batch_rows: int,
+) -> _Collected:
+    """Split and check the folder, compute the town-wide facts, then hand every partition's
+    results (as they come) to ``collect``, within the life of the split folder."""
     from stratum_ml.features.catalogue import load_catalogue
 
     params = params or FeatureParams()
@@ -812,7 +960,7 @@ def features_from_folder(
         town_wide(stream, town, queries, todo, params)
         query_part = town.address_part  # one query per address, in the same order
         results = _run(town, queries, query_part, todo, params, workers)
-        return assemble_partitions(results, query_part, queries.index, absent)
+        return collect(results, query_part, queries.index, absent)
 
 
 def remove_stale_splits(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -836,4 +984,11 @@ def absent_features(names: Sequence[str], present: Sequence[str]) -> dict[str, l
     return {n: list(evaluator.missing_sources(n)) for n in names if not evaluator.can_compute(n)}
 
 
-__all__ = ["SpilledTown", "absent_features", "features_from_folder", "split_sources"]
+__all__ = [
+    "FeatureFile",
+    "SpilledTown",
+    "absent_features",
+    "features_from_folder",
+    "features_to_file",
+    "split_sources",
+]

@@ -9,6 +9,7 @@ actually sees: the top of a priority list, or one address.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -27,8 +28,9 @@ from stratum_ml.evaluation.explain import (
 )
 from stratum_ml.features.catalogue import Catalogue, Language, load_catalogue
 from stratum_ml.features.partitioned import build_features_with
-from stratum_ml.features.population import population_queries
+from stratum_ml.features.population import is_dwelling, population_queries
 from stratum_ml.features.registry import FeatureParams
+from stratum_ml.features.table_file import read_feature_rows
 from stratum_ml.model.risk_model import RiskModel
 from stratum_ml.sources.tables import SourceTables
 
@@ -113,21 +115,28 @@ class Scorer:
         self.model = model
         self.as_of = as_of
         self.catalogue = catalogue or load_catalogue(feature_params_of(model))
-        self.features = features[model.feature_names_in_]
+        names = list(model.feature_names_in_)
+        aligned = places.index is features.index  # as ``from_feature_file`` makes them
+        # a frame of exactly the model's columns (as ``from_feature_file`` reads it) is not
+        # selected again, which would copy every column: a shallow copy shares its data
+        # (until either is changed)
+        same = list(features.columns) == names
+        self.features = features.copy(deep=False) if same else features[names]
         self.matrix = model.matrix(self.features)
         raw = model.raw_score(self.matrix)
         order = np.lexsort((self.features.index.to_numpy(), -raw))
         rank = np.empty(len(raw), dtype=np.int64)
         rank[order] = np.arange(1, len(raw) + 1)
         n = len(raw)
+        at = places if aligned else places.reindex(self.features.index)
         self.table = pd.DataFrame(
             {
                 "probability": model.calibrator_(raw),
                 "raw_score": raw,
                 "rank": rank,
                 "percentile": 100.0 * (n - rank + 1) / n,
-                "district": places.reindex(self.features.index)["district"].to_numpy(),
-                "neighbourhood": places.reindex(self.features.index)["neighbourhood"].to_numpy(),
+                "district": at["district"].to_numpy(),
+                "neighbourhood": at["neighbourhood"].to_numpy(),
             },
             index=self.features.index,
         ).sort_values("rank")
@@ -183,6 +192,50 @@ class Scorer:
         a = tables.addresses.set_index("address_id")
         places = pd.DataFrame(
             {"district": a["district_code"], "neighbourhood": a["neighbourhood_code"]}
+        )
+        return cls(model, features, places, as_of)
+
+    @classmethod
+    def from_feature_file(
+        cls,
+        model: RiskModel,
+        path: str | os.PathLike[str],
+        addresses: pd.DataFrame,
+        as_of: dt.date,
+    ) -> Scorer:
+        """Score every dwelling of ``addresses`` from a feature file (``stratum features``).
+
+        Only the model's columns of the dwellings' rows are read (see
+        :func:`~stratum_ml.features.table_file.read_feature_rows`), in the order of the
+        address table; the file may hold its rows in any order.
+
+        Parameters
+        ----------
+        model
+            A fitted model.
+        path
+            A Parquet feature file of the same folder as of ``as_of``.
+        addresses
+            The ``addresses`` source table (at least ``address_id``, ``use_purpose``,
+            ``district_code``, ``neighbourhood_code``).
+        as_of
+            The date the file's features were computed for.
+
+        Raises
+        ------
+        ValueError
+            When a dwelling or a model feature is not in the file.
+        """
+        dwelling = is_dwelling(addresses["use_purpose"]).to_numpy(dtype=bool)
+        # masks of the columns, not their values as Python objects
+        ids = pd.Index(addresses["address_id"][dwelling], name="address_id")
+        features = read_feature_rows(path, ids, model.feature_names_in_)
+        places = pd.DataFrame(
+            {
+                "district": addresses["district_code"][dwelling].array,
+                "neighbourhood": addresses["neighbourhood_code"][dwelling].array,
+            },
+            index=features.index,
         )
         return cls(model, features, places, as_of)
 
