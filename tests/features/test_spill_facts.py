@@ -187,7 +187,7 @@ def test_the_link_tables_facts_in_worker_processes_are_those_computed_here(
         with caplog.at_level(logging.INFO, logger=spill.__name__):
             caplog.clear()
             town_wide(SourceStream.open(folder), town, queries, names, params, workers)
-        logged = [r.message for r in caplog.records if "in process" in r.message]
+        logged = [r.message for r in caplog.records if "town-wide facts of" in r.message]
         assert len(logged) == 3, logged
         pids = {int(message.rsplit(" ", 1)[1]) for message in logged}
         assert pids == {os.getpid()} if workers == 1 else os.getpid() not in pids, pids

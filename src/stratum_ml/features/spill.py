@@ -330,6 +330,29 @@ def _write_blocks(town: SpilledTown, name: str, blocks: Iterable[pd.DataFrame]) 
         files.close()
 
 
+@dataclass(frozen=True)
+class Took:
+    """Wall and CPU seconds a step took, and in which process (for the phase log)."""
+
+    seconds: float
+    cpu_seconds: float
+    pid: int
+
+    @classmethod
+    def since(cls, start: tuple[float, float]) -> Took:
+        """What it took since ``start`` (a :func:`_clock` reading) in this process."""
+        wall, cpu = _clock()
+        return cls(wall - start[0], cpu - start[1], os.getpid())
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU) in process {self.pid}"
+
+
+def _clock() -> tuple[float, float]:
+    """Wall and CPU seconds of this process now (:meth:`Took.since`)."""
+    return time.perf_counter(), time.process_time()
+
+
 def _split_table(
     stream: SourceStream,
     town: SpilledTown,
@@ -365,21 +388,22 @@ def _split_state(path: Path) -> tuple[SourceStream, SpilledTown]:
 
 def split_in_worker(
     path: Path, name: str
-) -> tuple[str, dict[str, Any] | None, pd.DataFrame | None]:
+) -> tuple[str, dict[str, Any] | None, pd.DataFrame | None, Took]:
     """Split table ``name`` in a worker process, from the stream and town written to ``path``.
 
     Returns the table's name, the latest date of each of its dating columns (``None``:
-    a rule is broken, or the split was given up: ``path`` is gone) and its rows if it
-    is ``inspections``.
+    a rule is broken, or the split was given up: ``path`` is gone), its rows if it is
+    ``inspections``, and what the split took.
     """
+    start = _clock()
     stream, town = _split_state(path)
     try:
         inspections = _split_table(stream, town, name, wanted=path.exists)
     except BrokenRule:
-        return name, None, None
+        return name, None, None, Took.since(start)
     finally:
         release_free_memory()
-    return name, stream.latest_dates(name), inspections
+    return name, stream.latest_dates(name), inspections, Took.since(start)
 
 
 def _split_in_workers(
@@ -409,11 +433,16 @@ def _split_in_workers(
         futures = [pool.submit(split_in_worker, path, name) for name in order]
         try:
             if here is not None:
+                start = _clock()
                 _unreported(stream, here, town)
+                log.info(
+                    "split areas and addresses (checked beside the workers): %s", Took.since(start)
+                )
             for future in as_completed(futures):
-                name, latest, inspections = future.result()
+                name, latest, inspections, took = future.result()
                 if latest is None:
                     raise BrokenRule(name)
+                log.info("split %s: %s", name, took)
                 stream.add_latest_dates(name, latest)
                 if inspections is not None:
                     town.inspections = inspections
@@ -553,13 +582,7 @@ def town_wide(
         done = (link_facts(town, name, building, refs, names, params) for name in links)
     edges: list[pd.DataFrame] = []
     for facts in done:
-        log.info(
-            "town-wide facts of %s: %.1f s (%.1f s CPU) in process %d",
-            facts.name,
-            facts.seconds,
-            facts.cpu_seconds,
-            facts.pid,
-        )
+        log.info("town-wide facts of %s: %s", facts.name, facts.took)
         if facts.edges is not None:
             edges.append(facts.edges)
         town.per_query.update(facts.per_query)
@@ -602,10 +625,7 @@ class LinkFacts:
     edges: pd.DataFrame | None
     #: the owner counts of every query (``ownership`` only)
     per_query: dict[str, np.ndarray]
-    #: wall and CPU seconds it took, in process ``pid``
-    seconds: float
-    cpu_seconds: float
-    pid: int
+    took: Took
 
 
 def link_facts(
@@ -623,7 +643,7 @@ def link_facts(
     (query ``i`` asks address row ``i``). Depends on no other link table, so the three
     can be done in separate processes.
     """
-    wall, cpu = time.perf_counter(), time.process_time()
+    start = _clock()
     frame, part = _coded_table(town, name)
     edges = None
     if "network_component_size" in names:
@@ -648,14 +668,7 @@ def link_facts(
     _copy_rows(town, name, frame, part, building, params)
     del frame, part
     release_free_memory()
-    return LinkFacts(
-        name=name,
-        edges=edges,
-        per_query=per_query,
-        seconds=time.perf_counter() - wall,
-        cpu_seconds=time.process_time() - cpu,
-        pid=os.getpid(),
-    )
+    return LinkFacts(name=name, edges=edges, per_query=per_query, took=Took.since(start))
 
 
 @functools.lru_cache(maxsize=1)
