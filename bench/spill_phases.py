@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import resource
 import tempfile
@@ -30,6 +31,15 @@ AS_OF = dt.date(2026, 6, 1)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
+def _cpu_all() -> float:
+    """CPU seconds (user + system) of this process and of its reaped children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 class Sampler:
     """The largest RSS of this process per named phase."""
 
@@ -38,8 +48,12 @@ class Sampler:
         self.peaks: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
         self.cpu: dict[str, float] = {}  # CPU seconds of this process (all its threads)
+        #: CPU seconds of this process and its reaped worker processes (a phase's pool is
+        #: shut down within the phase, so its workers are reaped by its end)
+        self.cpu_all: dict[str, float] = {}
         self._since = time.perf_counter()
         self._cpu_since = time.process_time()
+        self._cpu_all_since = _cpu_all()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -61,11 +75,14 @@ class Sampler:
         cpu = time.process_time()
         self.cpu[self.phase] = self.cpu.get(self.phase, 0.0) + cpu - self._cpu_since
         self._cpu_since = cpu
+        cpu_all = _cpu_all()
+        self.cpu_all[self.phase] = self.cpu_all.get(self.phase, 0.0) + cpu_all - self._cpu_all_since
+        self._cpu_all_since = cpu_all
         rss = self._rss_mib()
         self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss)
         print(
             f"{time.strftime('%H:%M:%S')} {self.phase}: {self.seconds[self.phase]:.1f} s "
-            f"({self.cpu[self.phase]:.1f} s CPU), "
+            f"({self.cpu[self.phase]:.1f} s CPU, {self.cpu_all[self.phase]:.1f} with workers), "
             f"peak {self.peaks[self.phase]:.0f} MiB; now {phase} (RSS {rss:.0f} MiB, "
             f"load {os.getloadavg()[0]:.1f})",
             flush=True,
@@ -96,9 +113,17 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=None)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--label", default="", help="what was measured (a branch, a change)")
+    parser.add_argument(
+        "--no-record", action="store_true", help="print the result only (no results file)"
+    )
+    parser.add_argument("--save", type=Path, help="also keep the features here (Parquet)")
     args = parser.parse_args()
 
     from stratum_ml.features import spill
+
+    # the phases' own log (features_from_folder: wall and CPU seconds of each phase)
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger(spill.__name__).setLevel(logging.INFO)
     from stratum_ml.io import write_frame_atomic
 
     sampler = Sampler()
@@ -112,7 +137,7 @@ def main() -> None:
     )
     sampler.enter("write")
     with tempfile.TemporaryDirectory() as tmp:
-        write_frame_atomic(table.reset_index(), Path(tmp) / "features.parquet")
+        write_frame_atomic(table.reset_index(), args.save or Path(tmp) / "features.parquet")
     sampler.stop()
     wall = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -133,12 +158,15 @@ def main() -> None:
                 "peak_rss_mib": round(sampler.peaks[p], 1),
                 "seconds": round(s, 1),
                 "cpu_seconds": round(sampler.cpu[p], 1),
+                "cpu_seconds_with_workers": round(sampler.cpu_all[p], 1),
             }
             for p, s in sampler.seconds.items()
             if p in sampler.peaks and p not in ("start", "end")
         },
     }
     print(json.dumps(row, indent=2))
+    if args.no_record:
+        return
     path = RESULTS / "spill_phases.json"
     rows = json.loads(path.read_text()) if path.exists() else []
     rows.append(row)
@@ -149,8 +177,8 @@ def main() -> None:
         "One process (and its workers); RSS sampled every 20 ms from /proc/self/statm.",
         "",
         "| date | label | addresses | partitions | workers | load avg | phase | seconds | CPU s "
-        "| peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU s with workers | peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         head = (
@@ -160,11 +188,12 @@ def main() -> None:
         )
         for p, v in r["phases"].items():
             cpu = v.get("cpu_seconds", "")
-            lines.append(f"{head} {p} | {v['seconds']} | {cpu} | {v['peak_rss_mib']} |")
+            cpu_all = v.get("cpu_seconds_with_workers", "")
+            lines.append(f"{head} {p} | {v['seconds']} | {cpu} | {cpu_all} | {v['peak_rss_mib']} |")
         total = f"{r['peak_rss_mib']}"
         if r.get("peak_rss_worker_mib"):
             total += f" (each worker at most {r['peak_rss_worker_mib']})"
-        lines.append(f"{head} **all (ru_maxrss)** | {r['seconds']} | | {total} |")
+        lines.append(f"{head} **all (ru_maxrss)** | {r['seconds']} | | | {total} |")
     (RESULTS / "spill_phases.md").write_text("\n".join(lines) + "\n")
 
 

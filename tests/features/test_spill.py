@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stratum_ml.features import spill
 from stratum_ml.features.build import build_feature_table
 from stratum_ml.features.spill import (
     SPLIT_PREFIX,
@@ -198,3 +200,74 @@ def test_the_split_path_property_can_fail(tmp_path: Path) -> None:
     after = features_from_folder(tmp_path / "src", ref.date(), n_partitions=3)
     before = build_feature_table(tables_from_frames(tiny_frames()), ref.date())
     assert after.loc[A[3], "reports_all_90d"] == before.loc[A[3], "reports_all_90d"] + 1
+
+
+def test_a_table_read_ahead_lets_the_tables_that_refer_to_it_be_read_first(folder: Path) -> None:
+    """Checked against the ids read ahead, the same rows; the addresses are still checked."""
+    loaded = load_sources(folder)
+    stream = SourceStream.open(folder, batch_rows=2500)
+    ids = stream.read_ahead("addresses", "address_id")
+    pd.testing.assert_series_equal(ids, loaded.addresses["address_id"])
+    for name in ("registrations", "areas", "addresses"):
+        pd.testing.assert_frame_equal(pd.concat(stream.read(name)), loaded.get(name))
+    with pytest.raises(ValueError, match="block by block"):
+        stream.read_ahead("registrations", "person_id")
+
+
+def test_the_other_tables_are_split_while_the_addresses_are_checked(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 2 workers the addresses are checked once a worker has split rows of another table."""
+    check = spill._split_addresses
+    seen: list[list[str]] = []
+
+    def once_a_worker_split(stream: SourceStream, town: spill.SpilledTown) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(town.root.glob("*/own-*.arrow")):
+            time.sleep(0.05)
+        seen.append(sorted(p.name for p in town.root.iterdir() if p.is_dir()))
+        check(stream, town)
+
+    monkeypatch.setattr(spill, "_split_addresses", once_a_worker_split)
+    stream = SourceStream.open(folder, batch_rows=2500)
+    town = spill.split_sources(stream, tmp_path, 3, workers=2)
+    assert len(seen) == 1 and seen[0] and "addresses" not in seen[0], seen
+    loaded = load_sources(folder)
+    pd.testing.assert_series_equal(town.addresses, loaded.addresses["address_id"])
+    assert town.areas is not None and town.inspections is not None
+    pd.testing.assert_frame_equal(town.areas, loaded.areas)
+    pd.testing.assert_frame_equal(town.inspections, loaded.inspections)
+    assert stream.extract_date() == read_extract_date(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(set(stream.tables) - {"areas"})
+
+
+def _break_addresses(folder: Path, tmp_path: Path, how: str) -> Path:
+    """The folder with its addresses broken ``how``; registrations also break a rule."""
+    broken = _broken_copy(folder, tmp_path)
+    path = broken / "addresses.parquet"
+    if how == "unreadable":
+        path.write_bytes(b"not a parquet file")
+        return broken
+    frame = pq.read_table(path).to_pandas()
+    # a rule across all rows (the table is checked whole); a reference to areas
+    frame.loc[len(frame) - 3, "address_id"] = frame.loc[len(frame) - 4, "address_id"]
+    frame.loc[7, "neighbourhood_code"] = "BU99999999"
+    frame.to_parquet(path, index=False)
+    return broken
+
+
+@pytest.mark.parametrize("how", ["duplicate id", "unreadable"])
+def test_broken_addresses_checked_beside_the_workers_are_reported_as_load_sources_does(
+    folder: Path, tmp_path: Path, how: str
+) -> None:
+    """Every finding (the workers' tables' too), and nothing left of the split."""
+    broken = _break_addresses(folder, tmp_path, how)
+    with pytest.raises(SourceValidationError) as whole:
+        load_sources(broken)
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(SourceValidationError) as streamed:
+        features_from_folder(broken, AS_OF, n_partitions=2, tmp_dir=work, workers=2)
+    assert str(streamed.value) == str(whole.value)
+    assert "addresses" in str(streamed.value)
+    assert list(work.iterdir()) == []

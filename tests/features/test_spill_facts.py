@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from stratum_ml.features import network
+from stratum_ml.features import network, spill
+from stratum_ml.features.asof import make_queries
 from stratum_ml.features.build import build_feature_table
 from stratum_ml.features.partitioned import ENTITY_COLUMNS, address_partition
 from stratum_ml.features.registry import FeatureParams
@@ -20,6 +23,7 @@ from stratum_ml.features.spill import (
     _id_codes,
     features_from_folder,
     split_sources,
+    town_wide,
 )
 from stratum_ml.sources import SourceStream, load_sources
 from stratum_ml.sources.tables import SourceTables
@@ -157,3 +161,52 @@ def test_ids_are_coded_as_factorize_groups_them(kind: pa.DataType) -> None:
     np.testing.assert_array_equal(codes < 0, expected < 0)
     np.testing.assert_array_equal(pd.factorize(codes)[0], pd.factorize(expected)[0])
     assert codes.max() == expected.max()
+
+
+def _extra_files(root: Path) -> dict[str, pa.Table]:
+    """Every copy to another partition in a split folder, by its path in the folder."""
+    found = {}
+    for path in sorted(root.glob("*/extra-*.arrow")):
+        with pa.memory_map(str(path)) as source:
+            found[str(path.relative_to(root))] = pa.ipc.open_file(source).read_all()
+    return found
+
+
+def test_the_link_tables_facts_in_worker_processes_are_those_computed_here(
+    folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every fact and per-query value to the bit, the same copies; done in other processes."""
+    params = FeatureParams()
+    names = FACT_FEATURES
+    towns = {}
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        root.mkdir()
+        town = split_sources(SourceStream.open(folder), root, 3)
+        queries = make_queries(town.addresses, AS_OF)
+        with caplog.at_level(logging.INFO, logger=spill.__name__):
+            caplog.clear()
+            town_wide(SourceStream.open(folder), town, queries, names, params, workers)
+        logged = [r.message for r in caplog.records if "town-wide facts of" in r.message]
+        assert len(logged) == 3, logged
+        pids = {int(message.rsplit(" ", 1)[1]) for message in logged}
+        assert pids == {os.getpid()} if workers == 1 else os.getpid() not in pids, pids
+        towns[workers] = town
+    here, there = towns[1], towns[2]
+    assert list(there.per_query) == list(here.per_query)
+    for name, values in here.per_query.items():
+        np.testing.assert_array_equal(there.per_query[name], values, err_msg=name)
+        assert there.per_query[name].dtype == values.dtype, name
+    assert sorted(there.facts) == sorted(here.facts) and here.facts
+    for name, fact in here.facts.items():
+        if isinstance(fact, pd.DataFrame):
+            pd.testing.assert_frame_equal(there.facts[name], fact, check_exact=True)
+        else:
+            pd.testing.assert_series_equal(there.facts[name], fact, check_exact=True)
+    copies = _extra_files(here.root)
+    assert {"registrations", "ownership", "businesses", "addresses"} <= {
+        key.split("/")[0] for key in copies
+    }
+    assert _extra_files(there.root).keys() == copies.keys()
+    for key, table in _extra_files(there.root).items():
+        assert table.equals(copies[key]), key

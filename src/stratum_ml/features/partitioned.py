@@ -92,7 +92,8 @@ def address_partition(address_ids: pd.Series | np.ndarray, n_partitions: int) ->
     codes, uniques = pd.factorize(
         np.asarray(address_ids) if isinstance(address_ids, np.ndarray) else address_ids
     )
-    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object))
+    # distinct already: categorising them first (the default) would factorise them again
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
     part_of_unique = (hashed % np.uint64(n_partitions)).astype(np.int32)
     part: np.ndarray = part_of_unique[np.maximum(codes, 0)]
     if (codes < 0).any():  # a missing id: the partition its own hash gives

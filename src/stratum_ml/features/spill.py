@@ -23,10 +23,17 @@ with the town. Here the folder itself is split, on disk:
 
 Memory is that of one table block, the columns of the facts, and one partition (or two
 with ``workers=2``); the temporary folder is removed afterwards.
+
+With ``workers=2`` each phase runs on two cores, in spawned worker processes: the
+split of the tables other than areas and addresses (which are checked here meanwhile,
+against their ids read ahead), the link tables' facts (registrations in one process,
+ownership and businesses in the other) and the partitions. Each phase's wall and CPU
+seconds are logged (INFO).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -36,6 +43,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -228,9 +236,61 @@ def split_sources(
 
     The areas and the addresses are read here (every other table refers to them); the
     other tables, each independent of the others, here one after another or in
-    ``workers`` worker processes, one table each at a time, largest first.
+    ``workers`` worker processes, one table each at a time, largest first. With
+    ``workers`` > 1 the columns the other tables refer to (the address ids) are read
+    ahead (:meth:`~stratum_ml.sources.SourceStream.read_ahead`), so the workers split
+    while the areas and the addresses are checked here; a broken rule anywhere stops
+    them and is reported as ``load_sources`` reports it.
     """
     present = tuple(stream.tables)
+    rest = [name for name in present if name not in ("areas", "addresses")]
+    ids = _read_ahead(stream, rest) if workers > 1 and rest else None
+    if ids is None:
+        town = _split_referenced(stream, root, present, n_partitions)
+        if workers > 1:
+            _split_in_workers(stream, town, rest, workers)
+            return town
+        for name in rest:
+            inspections = _split_table(stream, town, name)
+            if inspections is not None:
+                town.inspections = inspections
+            release_free_memory()
+        return town
+    n = n_partitions or default_partitions(len(ids))
+    town = SpilledTown(
+        root=root,
+        n_partitions=n,
+        present=present,
+        addresses=ids,
+        address_part=address_partition(ids, n),
+    )
+    _split_in_workers(stream, town, rest, workers, here=_split_addresses)
+    return town
+
+
+def _read_ahead(stream: SourceStream, names: Sequence[str]) -> pd.Series | None:
+    """Read ahead the columns tables ``names`` refer to; the address ids (``None``: unread).
+
+    ``None`` when a file or column cannot be read: the tables are then checked in order
+    (areas and addresses first), which reports it.
+    """
+    referenced = sorted(
+        {c.references for name in names for c in TABLES[name].columns if c.references}
+    )
+    if ADDRESS_KEY not in referenced:
+        return None
+    try:
+        read = {key: stream.read_ahead(*key) for key in referenced if key[0] in stream.files}
+    except (OSError, ValueError, KeyError):
+        stream.release_references()
+        return None
+    return read.get(ADDRESS_KEY)
+
+
+def _split_referenced(
+    stream: SourceStream, root: Path, present: tuple[str, ...], n_partitions: int | None
+) -> SpilledTown:
+    """Read and check the areas and the addresses, and split the addresses: the town."""
     areas = pd.concat(list(stream.read("areas"))) if "areas" in present else None
     [block] = list(stream.read("addresses"))
     n = n_partitions or default_partitions(len(block))
@@ -245,16 +305,19 @@ def split_sources(
     _write_blocks(town, "addresses", [block])
     del block
     release_free_memory()
-    rest = [name for name in present if name not in ("areas", "addresses")]
-    if workers <= 1:
-        for name in rest:
-            inspections = _split_table(stream, town, name)
-            if inspections is not None:
-                town.inspections = inspections
-            release_free_memory()
-        return town
-    _split_in_workers(stream, town, rest, workers)
     return town
+
+
+def _split_addresses(stream: SourceStream, town: SpilledTown) -> None:
+    """Read and check the areas and the addresses, and split the addresses, into ``town``.
+
+    The town's address ids and partitions were read ahead; the stream compares them
+    with the checked ones.
+    """
+    if "areas" in town.present:
+        town.areas = pd.concat(list(stream.read("areas")))
+    _write_blocks(town, "addresses", stream.read("addresses"))
+    release_free_memory()
 
 
 def _write_blocks(town: SpilledTown, name: str, blocks: Iterable[pd.DataFrame]) -> None:
@@ -274,13 +337,47 @@ def _write_blocks(town: SpilledTown, name: str, blocks: Iterable[pd.DataFrame]) 
         files.close()
 
 
-def _split_table(stream: SourceStream, town: SpilledTown, name: str) -> pd.DataFrame | None:
-    """Read, check and split table ``name`` (not areas or addresses); its rows if inspections."""
+@dataclass(frozen=True)
+class Took:
+    """Wall and CPU seconds a step took, and in which process (for the phase log)."""
+
+    seconds: float
+    cpu_seconds: float
+    pid: int
+
+    @classmethod
+    def since(cls, start: tuple[float, float]) -> Took:
+        """What it took since ``start`` (a :func:`_clock` reading) in this process."""
+        wall, cpu = _clock()
+        return cls(wall - start[0], cpu - start[1], os.getpid())
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU) in process {self.pid}"
+
+
+def _clock() -> tuple[float, float]:
+    """Wall and CPU seconds of this process now (:meth:`Took.since`)."""
+    return time.perf_counter(), time.process_time()
+
+
+def _split_table(
+    stream: SourceStream,
+    town: SpilledTown,
+    name: str,
+    wanted: Callable[[], bool] | None = None,
+) -> pd.DataFrame | None:
+    """Read, check and split table ``name`` (not areas or addresses); its rows if inspections.
+
+    ``wanted`` is asked before each block: when false, the split is given up
+    (:class:`BrokenRule`: a rule is broken elsewhere).
+    """
     town.address_lookup = stream.referenced(*ADDRESS_KEY)
     kept: list[pd.DataFrame] = []
 
     def blocks() -> Iterator[pd.DataFrame]:
         for block in stream.read(name):
+            if wanted is not None and not wanted():
+                raise BrokenRule(name)
             if name == "inspections":  # read by the town-wide facts
                 kept.append(block)
             yield block
@@ -298,45 +395,87 @@ def _split_state(path: Path) -> tuple[SourceStream, SpilledTown]:
 
 def split_in_worker(
     path: Path, name: str
-) -> tuple[str, dict[str, Any] | None, pd.DataFrame | None]:
+) -> tuple[str, dict[str, Any] | None, pd.DataFrame | None, Took]:
     """Split table ``name`` in a worker process, from the stream and town written to ``path``.
 
     Returns the table's name, the latest date of each of its dating columns (``None``:
-    a rule is broken) and its rows if it is ``inspections``.
+    a rule is broken, or the split was given up: ``path`` is gone), its rows if it is
+    ``inspections``, and what the split took.
     """
+    start = _clock()
     stream, town = _split_state(path)
     try:
-        inspections = _split_table(stream, town, name)
+        inspections = _split_table(stream, town, name, wanted=path.exists)
     except BrokenRule:
-        return name, None, None
+        return name, None, None, Took.since(start)
     finally:
         release_free_memory()
-    return name, stream.latest_dates(name), inspections
+    return name, stream.latest_dates(name), inspections, Took.since(start)
 
 
 def _split_in_workers(
-    stream: SourceStream, town: SpilledTown, names: list[str], workers: int
+    stream: SourceStream,
+    town: SpilledTown,
+    names: list[str],
+    workers: int,
+    here: Callable[[SourceStream, SpilledTown], None] | None = None,
 ) -> None:
-    """Split tables ``names`` in ``workers`` spawned worker processes, largest file first."""
+    """Split tables ``names`` in ``workers`` spawned worker processes, largest file first.
+
+    ``here`` (the areas' and addresses' check, when their referenced columns were
+    read ahead) runs in this process meanwhile. At the first broken rule, here or in
+    a worker, the workers stop at their next block and the folder is reported as
+    ``load_sources`` reports it, once they are gone.
+    """
     path = town.root / "split.pickle"
-    worker_stream = dataclasses.replace(stream, report_broken=False)
+    worker_stream = stream.for_worker()
     worker_town = dataclasses.replace(town, addresses=pd.Series([], dtype="str"), areas=None)
     with open(path, "wb") as fh:
         pickle.dump((worker_stream, worker_town), fh, protocol=pickle.HIGHEST_PROTOCOL)
     del worker_stream, worker_town
     order = sorted(names, key=lambda name: -stream.files[name].stat().st_size)
     context = multiprocessing.get_context("spawn")
+    broken = False
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures = [pool.submit(split_in_worker, path, name) for name in order]
-        for future in as_completed(futures):
-            name, latest, inspections = future.result()
-            if latest is None:
-                pool.shutdown(wait=True, cancel_futures=True)
-                stream.raise_findings()
-            stream.add_latest_dates(name, latest)
-            if inspections is not None:
-                town.inspections = inspections
-    path.unlink()
+        try:
+            if here is not None:
+                start = _clock()
+                _unreported(stream, here, town)
+                log.info(
+                    "split areas and addresses (checked beside the workers): %s", Took.since(start)
+                )
+            for future in as_completed(futures):
+                name, latest, inspections, took = future.result()
+                if latest is None:
+                    raise BrokenRule(name)
+                log.info("split %s: %s", name, took)
+                stream.add_latest_dates(name, latest)
+                if inspections is not None:
+                    town.inspections = inspections
+        except BrokenRule:
+            broken = True
+        finally:
+            path.unlink(missing_ok=True)  # if not done, the workers stop at their next block
+            pool.shutdown(wait=True, cancel_futures=True)
+    if broken:
+        stream.raise_findings()
+
+
+def _unreported(
+    stream: SourceStream,
+    read: Callable[[SourceStream, SpilledTown], None],
+    town: SpilledTown,
+) -> None:
+    """``read(stream, town)``, a broken rule raised as :class:`BrokenRule`, not reported.
+
+    Reporting it (``load_sources``) waits until the workers are stopped.
+    """
+    report_broken, stream.report_broken = stream.report_broken, False
+    try:
+        read(stream, town)
+    finally:
+        stream.report_broken = report_broken
 
 
 def _address_part(
@@ -423,46 +562,38 @@ def town_wide(
     queries: pd.DataFrame,
     names: Sequence[str],
     params: FeatureParams,
+    workers: int = 1,
 ) -> None:
     """The town-wide facts of ``names``, and the rows each partition needs from the others.
 
     The link tables are read from the split folder one at a time, with only the
-    columns the facts read, their ids as integer codes (:func:`_coded_table`): each
+    columns the facts read, their ids as integer codes (:func:`link_facts`): each
     gives its edges of the link network, its copies to other partitions, and for
-    ``ownership`` the owner counts of every query; then it goes. The network's
-    component sizes come from the edges of all three, held as codes.
+    ``ownership`` the owner counts of every query; then it goes. With ``workers`` > 1
+    the link tables are done in that many spawned worker processes (registrations,
+    the largest, first), while the facts of the buildings are computed here. The
+    network's component sizes come from the edges of all three, held as codes.
     """
     buildings = stream.read_columns("addresses", ["building_id"])
-    small = _only(addresses=buildings, inspections=town.inspections)
-    town.facts, _ = town_facts(Evaluator(small, queries, params), names, len(queries), ())
     building, _ = pd.factorize(buildings["building_id"])
-    del buildings, small
-    coded_queries = pd.DataFrame(
-        {
-            "address_id": np.arange(len(queries), dtype=np.int32),  # query i asks address row i
-            "ref_date": queries["ref_date"].to_numpy(),
-        }
-    )
-    refs = coded_queries["ref_date"].to_numpy()
+    refs = queries["ref_date"].to_numpy()
+    links = [name for _, name, _, _ in LINK_SOURCES if name in town.present]
+    done: Iterable[LinkFacts]
+    if workers > 1 and links:
+        here = functools.partial(_building_facts, town, buildings, queries, names, params)
+        del buildings
+        done = _link_facts_in_workers(town, links, building, refs, names, params, workers, here)
+    else:
+        _building_facts(town, buildings, queries, names, params)
+        del buildings
+        done = (link_facts(town, name, building, refs, names, params) for name in links)
     edges: list[pd.DataFrame] = []
-    for _, name, _, _ in LINK_SOURCES:
-        if name not in town.present:
-            continue
-        frame, part = _coded_table(town, name)
-        edge = link_edges(name, frame, params) if "network_component_size" in names else None
-        if edge is not None:
-            edges.append(_edges_before(edge, refs.max()))
-            del edge
-            release_free_memory()
-        if name == "ownership":
-            owner = Evaluator(_only(ownership=frame), coded_queries, params)
-            for feature in (n for n in OWNER_FEATURES if n in names):
-                values = owner.get(feature).reindex(pd.RangeIndex(len(queries)))
-                town.per_query[feature] = values.to_numpy()
-            del owner
-        _copy_rows(town, name, frame, part, building, params)
-        del frame, part
-        release_free_memory()
+    for facts in done:
+        log.info("town-wide facts of %s: %s", facts.name, facts.took)
+        if facts.edges is not None:
+            edges.append(facts.edges)
+        town.per_query.update(facts.per_query)
+    del done
     if "network_component_size" in names:
         network = pd.concat(edges, ignore_index=True) if edges else _edges_before(None, refs.max())
         del edges
@@ -477,6 +608,133 @@ def town_wide(
         )
         del network
     release_free_memory()
+
+
+def _building_facts(
+    town: SpilledTown,
+    buildings: pd.DataFrame,
+    queries: pd.DataFrame,
+    names: Sequence[str],
+    params: FeatureParams,
+) -> None:
+    """The facts of the buildings (units per building, each address's first violation)."""
+    small = _only(addresses=buildings, inspections=town.inspections)
+    town.facts, _ = town_facts(Evaluator(small, queries, params), names, len(queries), ())
+
+
+@dataclass
+class LinkFacts:
+    """What one link table gives the town-wide facts (:func:`link_facts`)."""
+
+    name: str
+    #: its edges of the link network dated before the last reference date (``None``: none,
+    #: or the network is not asked for)
+    edges: pd.DataFrame | None
+    #: the owner counts of every query (``ownership`` only)
+    per_query: dict[str, np.ndarray]
+    took: Took
+
+
+def link_facts(
+    town: SpilledTown,
+    name: str,
+    building: np.ndarray,
+    refs: np.ndarray,
+    names: Sequence[str],
+    params: FeatureParams,
+) -> LinkFacts:
+    """The town-wide facts of link table ``name``, and its rows copied to other partitions.
+
+    The table is read from the split folder as codes (:func:`_coded_table`). ``building``
+    is the building code of every address, ``refs`` the reference date of every query
+    (query ``i`` asks address row ``i``). Depends on no other link table, so the three
+    can be done in separate processes.
+    """
+    start = _clock()
+    frame, part = _coded_table(town, name)
+    edges = None
+    if "network_component_size" in names:
+        edge = link_edges(name, frame, params)
+        if edge is not None:
+            edges = _edges_before(edge, refs.max())
+        del edge
+        release_free_memory()
+    per_query: dict[str, np.ndarray] = {}
+    if name == "ownership":
+        coded_queries = pd.DataFrame(
+            {
+                "address_id": np.arange(len(refs), dtype=np.int32),  # query i asks address row i
+                "ref_date": refs,
+            }
+        )
+        owner = Evaluator(_only(ownership=frame), coded_queries, params)
+        for feature in (n for n in OWNER_FEATURES if n in names):
+            values = owner.get(feature).reindex(pd.RangeIndex(len(refs)))
+            per_query[feature] = values.to_numpy()
+        del owner
+    _copy_rows(town, name, frame, part, building, params)
+    del frame, part
+    release_free_memory()
+    return LinkFacts(name=name, edges=edges, per_query=per_query, took=Took.since(start))
+
+
+@functools.lru_cache(maxsize=1)
+def _facts_state(
+    path: Path,
+) -> tuple[SpilledTown, np.ndarray, np.ndarray, list[str], FeatureParams]:
+    with open(path, "rb") as fh:
+        state: tuple[SpilledTown, np.ndarray, np.ndarray, list[str], FeatureParams]
+        state = pickle.load(fh)
+    return state
+
+
+def link_facts_in_worker(path: Path, name: str) -> LinkFacts:
+    """:func:`link_facts` of table ``name`` in a worker process, from the state at ``path``."""
+    town, building, refs, names, params = _facts_state(path)
+    try:
+        return link_facts(town, name, building, refs, names, params)
+    finally:
+        release_free_memory()
+
+
+def _link_facts_in_workers(
+    town: SpilledTown,
+    links: list[str],
+    building: np.ndarray,
+    refs: np.ndarray,
+    names: Sequence[str],
+    params: FeatureParams,
+    workers: int,
+    meanwhile: Callable[[], object],
+) -> list[LinkFacts]:
+    """:func:`link_facts` of each of ``links`` in spawned worker processes, in that order.
+
+    The town (without its addresses, areas and facts), the building codes and the
+    reference dates are written once to the split folder for the workers to read;
+    ``meanwhile`` runs here while they work.
+    """
+    path = town.root / "facts.pickle"
+    worker_town = dataclasses.replace(
+        town,
+        addresses=pd.Series([], dtype="str"),
+        areas=None,
+        inspections=None,
+        facts={},
+        per_query={},
+        address_lookup=None,
+    )
+    with open(path, "wb") as fh:
+        state = (worker_town, building, refs, list(names), params)
+        pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    del worker_town, state
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(links)), mp_context=context) as pool:
+        futures = [pool.submit(link_facts_in_worker, path, name) for name in links]
+        meanwhile()
+        del meanwhile  # what it held
+        done = [future.result() for future in futures]
+    path.unlink()
+    return done
 
 
 def _only(**frames: pd.DataFrame | None) -> SourceTables:
@@ -947,7 +1205,8 @@ def _from_folder(
     remove_stale_splits(tmp_dir)
     prefix = f"{SPLIT_PREFIX}{os.getpid()}."
     with tempfile.TemporaryDirectory(prefix=prefix, dir=tmp_dir) as tmp:
-        town = split_sources(stream, Path(tmp), n_partitions, workers)
+        with _phase("validate + split"):
+            town = split_sources(stream, Path(tmp), n_partitions, workers)
         town.address_lookup = None
         stream.release_references()  # the hashed address ids: read by the split only
         extract = stream.extract_date()
@@ -957,10 +1216,35 @@ def _from_folder(
         town.addresses = pd.Series([], dtype="str")  # the queries hold the ids now
         absent = absent_features(names, town.present)
         todo = [n for n in names if n not in absent]
-        town_wide(stream, town, queries, todo, params)
+        with _phase("town-wide facts"):
+            town_wide(stream, town, queries, todo, params, workers)
         query_part = town.address_part  # one query per address, in the same order
-        results = _run(town, queries, query_part, todo, params, workers)
-        return collect(results, query_part, queries.index, absent)
+        with _phase("partitions + assembly or writing"):
+            results = _run(town, queries, query_part, todo, params, workers)
+            return collect(results, query_part, queries.index, absent)
+
+
+@contextlib.contextmanager
+def _phase(name: str) -> Iterator[None]:
+    """Log (INFO) the wall and CPU seconds of a phase of :func:`features_from_folder`.
+
+    The CPU seconds are this process's and those of its worker processes that ended
+    in the phase (each phase's workers end with it).
+    """
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    yield
+    log.info(
+        "%s: %.1f s, %.1f CPU s (with its worker processes)",
+        name,
+        time.perf_counter() - wall,
+        _cpu_seconds() - cpu,
+    )
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its ended child processes."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def remove_stale_splits(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:

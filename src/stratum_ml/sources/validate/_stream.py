@@ -17,6 +17,7 @@ never pays for that.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from collections.abc import Iterator
@@ -86,6 +87,8 @@ class SourceStream:
     report_broken: bool = True
     _parents: dict[tuple[str, str], ReferenceLookup] = field(default_factory=dict)
     _latest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: referenced columns read ahead of their table's check (:meth:`read_ahead`)
+    _ahead: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, batch_rows: int = BATCH_ROWS) -> SourceStream:
@@ -157,6 +160,45 @@ class SourceStream:
     def release_references(self) -> None:
         """Let the hashed referenced values go (every referencing table has been read)."""
         self._parents.clear()
+        self._ahead.clear()
+
+    def for_worker(self) -> SourceStream:
+        """A copy of this stream to read tables in a worker process.
+
+        It raises :class:`BrokenRule` at a broken rule (the process that started it
+        reports the folder) and holds the hashed referenced values, but not the values
+        read ahead (compared here when their table is read).
+        """
+        return dataclasses.replace(
+            self,
+            report_broken=False,
+            _parents=dict(self._parents),
+            _latest={name: dict(dates) for name, dates in self._latest.items()},
+            _ahead={},
+        )
+
+    def read_ahead(self, table: str, column: str) -> pd.Series:
+        """The values of a referenced column, read before its table is checked.
+
+        The tables that refer to it may then be read before it (by copies of this
+        stream in other processes, while it is checked here): their references are
+        checked against these values, hashed as :meth:`read` hashes them. Only a table
+        checked whole can be read ahead; it must still be read with :meth:`read`, which
+        checks it and compares the column with the values read ahead (equal in a folder
+        that passes: both are the file's column, parsed and normalised alike).
+
+        Raises
+        ------
+        OSError, ValueError, KeyError
+            When the file or the column cannot be read: a broken rule, which reading
+            the table in order reports.
+        """
+        if not _whole(TABLES[table]):
+            raise ValueError(f"{table} is checked block by block: it cannot be read ahead")
+        values = self.read_columns(table, [column])[column]
+        self._parents[(table, column)] = ReferenceLookup(values)
+        self._ahead[(table, column)] = values
+        return values
 
     def referenced(self, table: str, column: str) -> ReferenceLookup | None:
         """The values of a referenced column of a table already read, hashed for lookups."""
@@ -239,7 +281,12 @@ class SourceStream:
             if column.references is not None and column.references[0] == name
         }
         for table, key in sorted(referenced):
-            self._parents[(table, key)] = ReferenceLookup(frame[key])
+            ahead = self._ahead.pop((table, key), None)
+            if ahead is None:
+                self._parents[(table, key)] = ReferenceLookup(frame[key])
+            elif not frame[key].equals(ahead):  # the tables that refer to it were checked
+                # against the values read ahead (hashed already)
+                raise RuntimeError(f"{table}.{key}: the checked values differ from those read")
 
     def _report(self) -> NoReturn:
         """Raise what ``load_sources`` raises for this folder: every finding."""
