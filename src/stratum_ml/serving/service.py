@@ -69,7 +69,7 @@ from bentoml.exceptions import BentoMLException
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.responses import JSONResponse
 
-from stratum_ml.serving import endpoints
+from stratum_ml.serving import endpoints, traffic
 from stratum_ml.serving.api_models import (
     IDEMPOTENCY_HEADER,
     DecisionRequest,
@@ -340,6 +340,9 @@ class RiskService:
 
 
 _service: Any = RiskService  # a bentoml Service at run time; mypy sees the plain class
+# BentoML's own timeout middleware keeps every request's context for the whole timeout
+# (see stratum_ml.serving.traffic): the app is built with a corrected one
+traffic.install()
 # The gate, outermost first: the audit middleware wraps the other two, so that their
 # refusals are audited like every answer (see stratum_ml.serving.gate).
 _service.add_asgi_middleware(
