@@ -78,8 +78,11 @@ for name in stream.tables:
 stream.extract_date()
 """,
     "features-partitioned": """
-import datetime as dt
+import datetime as dt, logging, sys
 from stratum_ml.features.spill import features_to_file
+# the phases' wall and CPU seconds (and each table's), for the result's "phases"
+logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="PHASE %(message)s")
+logging.getLogger("stratum_ml.features.spill").setLevel(logging.INFO)
 features_to_file(r"{src}", dt.date.fromisoformat("{as_of}"), r"{out}",
                  n_partitions={partitions}, workers={workers})
 """,
@@ -152,6 +155,9 @@ def run_stage(code: str) -> dict[str, float]:
     }
     if kib.get("PEAK_RSS_CHILDREN_KIB", 0) > 0:
         out["peak_rss_worker_mib"] = round(kib["PEAK_RSS_CHILDREN_KIB"] / 1024, 1)
+    phases = [x.removeprefix("PHASE ") for x in done.stderr.splitlines() if x.startswith("PHASE ")]
+    if phases:
+        out["phases"] = phases
     return out
 
 
