@@ -570,8 +570,8 @@ def town_wide(
     columns the facts read, their ids as integer codes (:func:`link_facts`): each
     gives its edges of the link network, its copies to other partitions, and for
     ``ownership`` the owner counts of every query; then it goes. With ``workers`` > 1
-    the link tables are done in that many spawned worker processes (registrations,
-    the largest, first), while the facts of the buildings are computed here. The
+    each link table is done in a spawned worker process of its own, while the facts of
+    the buildings are computed here. The
     network's component sizes come from the edges of all three, held as codes.
     """
     buildings = stream.read_columns("addresses", ["building_id"])
@@ -582,7 +582,7 @@ def town_wide(
     if workers > 1 and links:
         here = functools.partial(_building_facts, town, buildings, queries, names, params)
         del buildings
-        done = _link_facts_in_workers(town, links, building, refs, names, params, workers, here)
+        done = _link_facts_in_workers(town, links, building, refs, names, params, here)
     else:
         _building_facts(town, buildings, queries, names, params)
         del buildings
@@ -704,10 +704,10 @@ def _link_facts_in_workers(
     refs: np.ndarray,
     names: Sequence[str],
     params: FeatureParams,
-    workers: int,
     meanwhile: Callable[[], object],
 ) -> list[LinkFacts]:
-    """:func:`link_facts` of each of ``links`` in spawned worker processes, in that order.
+    """:func:`link_facts` of each of ``links`` in a spawned worker process of its own (at
+    most three: registrations, ownership, businesses), in that order.
 
     The town (without its addresses, areas and facts), the building codes and the
     reference dates are written once to the split folder for the workers to read;
@@ -728,7 +728,10 @@ def _link_facts_in_workers(
         pickle.dump(state, fh, protocol=pickle.HIGHEST_PROTOCOL)
     del worker_town, state
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(links)), mp_context=context) as pool:
+    # one process per link table, even on fewer cores: their sizes differ (at 10M,
+    # registrations 78, businesses 64, ownership 50 CPU s), and two in one process
+    # ended 30 s after the largest alone (bench/results/scale_notes.md, round 7)
+    with ProcessPoolExecutor(max_workers=len(links), mp_context=context) as pool:
         futures = [pool.submit(link_facts_in_worker, path, name) for name in links]
         meanwhile()
         del meanwhile  # what it held
@@ -993,7 +996,10 @@ def _run(
         pending: list[Future[tuple[int, pd.DataFrame]]] = []
         for task in _tasks(path, per_query, queries, query_part, names, params):
             pending.append(pool.submit(compute_spilled, task))
-            if len(pending) >= workers:
+            # two tasks a worker queued: a worker that is done takes the next at once,
+            # while this process waits for the first in line or writes its rows (with
+            # one each, a worker sat idle meanwhile)
+            if len(pending) >= 2 * workers:
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
@@ -1028,7 +1034,8 @@ def features_from_folder(
         Partitions of the addresses (default :func:`default_partitions`).
     workers
         Tables split and partitions computed at once, each in a worker process (1: here,
-        one by one).
+        one by one); with more than one, the link tables' town-wide facts are computed
+        in a process each (at most three).
     guard
         Called with the folder's extract date once every table is read, before any
         feature is computed (``stratum features`` refuses a date after it: see
