@@ -64,7 +64,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, Unpack
 
 from stratum_ml.config import get_settings
 
@@ -98,6 +98,28 @@ class AuditRecord(TypedDict):
     prev_hash: str
     hash: str
     body: NotRequired[BodyDigest]
+
+
+class RecordFields(TypedDict):
+    """What a caller gives :meth:`AuditLog.append` (and ``append_async``, ``write``).
+
+    ``key_id``: the caller's key (None when the request carried no known key);
+    ``role``: the key's role (None when unknown); ``endpoint``: the endpoint asked for;
+    ``address_ids``: every address id the request asked for (may be empty);
+    ``model_version``: the version that served (or would have served) the request;
+    ``status``: the HTTP status of the answer; ``detail``: a short outcome (at most
+    :data:`DETAIL_MAX` characters are kept); ``body``: size and keyed hash of a refused
+    request's body (:func:`body_digest`).
+    """
+
+    key_id: str | None
+    role: str | None
+    endpoint: str
+    address_ids: Sequence[str]
+    model_version: str | None
+    status: int
+    detail: NotRequired[str]
+    body: NotRequired[BodyDigest | None]
 
 
 #: fields a record may leave out (a TypedDict cannot tell under postponed annotations)
@@ -295,69 +317,14 @@ class AuditLog:
             detail=f"{INTENT_PREFIX}{row_id}",
         )
 
-    def append(
-        self,
-        *,
-        key_id: str | None,
-        role: str | None,
-        endpoint: str,
-        address_ids: Sequence[str],
-        model_version: str | None,
-        status: int,
-        detail: str = "",
-        body: BodyDigest | None = None,
-    ) -> AuditRecord:
-        """Write one record and make it durable before returning it.
-
-        Parameters
-        ----------
-        key_id
-            Id of the caller's key; None when the request carried no known key.
-        role
-            The key's role; None when unknown.
-        endpoint
-            The endpoint asked for.
-        address_ids
-            Every address id the request asked for (may be empty).
-        model_version
-            The model version that served (or would have served) the request.
-        status
-            The HTTP status code of the answer.
-        detail
-            A short outcome; at most :data:`DETAIL_MAX` characters are kept.
-        body
-            Size and keyed hash of a refused request's body (:func:`body_digest`).
-
-        Returns
-        -------
-        AuditRecord
-            The record as written, with its ``seq`` and ``hash``.
-        """
-        record, mine = self.write(
-            key_id=key_id,
-            role=role,
-            endpoint=endpoint,
-            address_ids=address_ids,
-            model_version=model_version,
-            status=status,
-            detail=detail,
-            body=body,
-        )
+    def append(self, **fields: Unpack[RecordFields]) -> AuditRecord:
+        """Write one record (:class:`RecordFields`) and make it durable before returning it:
+        the record as written, with its ``seq`` and ``hash``."""
+        record, mine = self.write(**fields)
         self._make_durable(mine)
         return record
 
-    async def append_async(
-        self,
-        *,
-        key_id: str | None,
-        role: str | None,
-        endpoint: str,
-        address_ids: Sequence[str],
-        model_version: str | None,
-        status: int,
-        detail: str = "",
-        body: BodyDigest | None = None,
-    ) -> AuditRecord:
+    async def append_async(self, **fields: Unpack[RecordFields]) -> AuditRecord:
         """:meth:`append` for an event loop: returns once the record is durable.
 
         The record is written on the loop (a lock, a read of the last line, one write:
@@ -370,16 +337,7 @@ class AuditLog:
         AuditLogError
             When the record cannot be written or made durable.
         """
-        record, mine = self.write(
-            key_id=key_id,
-            role=role,
-            endpoint=endpoint,
-            address_ids=address_ids,
-            model_version=model_version,
-            status=status,
-            detail=detail,
-            body=body,
-        )
+        record, mine = self.write(**fields)
         await self._syncer.durable(mine)
         return record
 
@@ -395,8 +353,9 @@ class AuditLog:
         detail: str = "",
         body: BodyDigest | None = None,
     ) -> tuple[AuditRecord, int]:
-        """Write one record, not yet durable (see :meth:`append`): the record and this
-        process's count of writes with it, which an ``fsync`` must cover."""
+        """Write one record (:class:`RecordFields`), not yet durable (see :meth:`append`):
+        the record and this process's count of writes with it, which an ``fsync`` must
+        cover."""
         if isinstance(address_ids, str):
             raise TypeError("address_ids must be a sequence of ids, not a single string")
         with self._locked() as fd:
