@@ -24,8 +24,9 @@ import asyncio
 from typing import Any
 
 from bentoml._internal.server.http import traffic as _bentoml_traffic
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stratum_ml.serving.gate.request_state import error_response
 
 #: BentoML's own timeout middleware, as imported before :func:`install` replaced it
 BENTOML_TIMEOUT_MIDDLEWARE: Any = _bentoml_traffic.TimeoutMiddleware
@@ -66,11 +67,8 @@ class RequestTimeout:
             await started
         except TimeoutError:
             if task.cancel():
-                answer = JSONResponse(
-                    {"error": f"Not able to process the request in {self.timeout} seconds"},
-                    status_code=504,
-                )
-                await answer(scope, receive, send)
+                message = f"Not able to process the request in {self.timeout} seconds"
+                await error_response(504, message)(scope, receive, send)
             return
         except asyncio.CancelledError:
             task.cancel()
